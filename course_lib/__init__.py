@@ -1,0 +1,29 @@
+"""course_lib: the helpers of the notebook course "From VAE to VQ-GAN".
+
+Each module is one concern, readable in one sitting:
+
+* ``profiles`` -- quick / standard / full, and the per-notebook ``settings`` table
+* ``env``      -- device, seeding, Colab detection, ``setup_notebook``
+* ``data``     -- MNIST, Fashion-MNIST, CIFAR-10 and offline subsets as ready tensors and loaders
+* ``train``    -- the one training loop (progress, history, mixed precision, NaN stop, checkpoints, resume)
+* ``checkpoint`` -- atomic save, safe load
+* ``viz``      -- image grids, reconstructions, loss curves
+* ``checks``   -- the exercise checks
+* ``models``, ``losses``, ``quantize``, ``metrics``, ``prior``, ``perceptual``, ``image_quality``, ``gan``, ``vqgan``
+  -- what the notebooks build, in its final form
+"""
+__version__ = "0.1.0"
+
+from .env import get_device, in_colab, seed_everything, setup_notebook  # noqa: E402
+from .profiles import active_profile, set_profile, settings  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "active_profile",
+    "get_device",
+    "in_colab",
+    "seed_everything",
+    "set_profile",
+    "settings",
+    "setup_notebook",
+]

@@ -1,0 +1,156 @@
+"""The exercise checks: each exercise in a notebook is followed by one call into ``course_lib.checks.<topic>``.
+
+A check either prints one green line (:func:`passed`) or raises :class:`CheckFailed` with a hint that names the
+mistake. Most checks compare the student's function with a reference on a few random inputs
+(:func:`check_function`); when the output is wrong, they try a list of known mistakes and name the one that
+matches ("you swapped the stop-gradients"), so a hint is specific rather than "wrong answer".
+
+Topic modules (one per notebook): ``basics`` (00), ``vae`` (01), ``vq`` (02), ``ste`` (03), ``vqvae`` (04),
+``collapse`` (05), ``prior`` (06), ``perceptual`` (07), ``gan`` (08), ``vqgan`` (09), ``generation`` (10).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+__all__ = ["CheckFailed", "passed", "check_function", "outputs_match", "describe_mismatch"]
+
+
+class CheckFailed(AssertionError):
+    """An exercise check did not pass. The message says what was wrong and how to fix it."""
+
+
+def passed(message: str) -> None:
+    """Print the one-line pass message of a check."""
+    print(f"\u2705 Check passed: {message}")
+
+
+def _to_comparable(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu")
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    if isinstance(value, Mapping):
+        return {k: _to_comparable(v) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
+        return tuple(_to_comparable(v) for v in value)
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _to_comparable(getattr(value, k)) for k in value.__dataclass_fields__}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_comparable(v) for v in value)
+    return value
+
+
+def describe_mismatch(got: Any, expected: Any, atol: float = 1e-5, rtol: float = 1e-4, path: str = "output") -> Optional[str]:
+    """None when ``got`` matches ``expected``; otherwise a short description of the first difference."""
+    got, expected = _to_comparable(got), _to_comparable(expected)
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(got, torch.Tensor):
+            if isinstance(got, (int, float)) and expected.numel() == 1:
+                got = torch.tensor(got, dtype=expected.dtype)
+            else:
+                return f"{path} should be a tensor of shape {tuple(expected.shape)}, got {type(got).__name__}"
+        if tuple(got.shape) != tuple(expected.shape):
+            return f"{path} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
+        if expected.dtype == torch.bool or not expected.is_floating_point():
+            if not torch.equal(got.to(expected.dtype), expected):
+                n = int((got.to(expected.dtype) != expected).sum())
+                return f"{path} differs from the reference in {n} of {expected.numel()} entries"
+            return None
+        if not got.is_floating_point():
+            got = got.to(expected.dtype)
+        if not torch.isfinite(got).all() and torch.isfinite(expected).all():
+            return f"{path} contains nan or inf"
+        if not torch.allclose(got.to(expected.dtype), expected, atol=atol, rtol=rtol):
+            err = (got.to(expected.dtype) - expected).abs().max().item()
+            return f"{path} differs from the reference by up to {err:.3g}"
+        return None
+    if isinstance(expected, Mapping):
+        if not isinstance(got, Mapping):
+            return f"{path} should be a dict with keys {sorted(expected)}"
+        for k in expected:
+            if k not in got:
+                return f"{path} is missing the key {k!r}"
+            msg = describe_mismatch(got[k], expected[k], atol, rtol, f"{path}[{k!r}]")
+            if msg:
+                return msg
+        return None
+    if isinstance(expected, (list, tuple)):
+        if not isinstance(got, (list, tuple)) or len(got) != len(expected):
+            return f"{path} should be a sequence of length {len(expected)}"
+        for i, (g, e) in enumerate(zip(got, expected)):
+            msg = describe_mismatch(g, e, atol, rtol, f"{path}[{i}]")
+            if msg:
+                return msg
+        return None
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if not isinstance(got, (int, float)):
+            return f"{path} should be a number, got {type(got).__name__}"
+        if not math.isclose(float(got), float(expected), rel_tol=rtol, abs_tol=atol):
+            return f"{path} is {got!r}, expected {expected!r}"
+        return None
+    if got != expected:
+        return f"{path} is {got!r}, expected {expected!r}"
+    return None
+
+
+def outputs_match(got: Any, expected: Any, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
+    return describe_mismatch(got, expected, atol, rtol) is None
+
+
+def _call(fn: Callable, args: Tuple) -> Any:
+    cloned = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+    return fn(*cloned)
+
+
+def check_function(
+    student_fn: Callable,
+    reference_fn: Callable,
+    make_inputs: Callable[[int], Sequence[Any]],
+    *,
+    name: str,
+    mistakes: Optional[Mapping[str, Callable]] = None,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    trials: int = 3,
+    success: Optional[str] = None,
+) -> None:
+    """Compare ``student_fn`` with ``reference_fn`` on ``make_inputs(seed)`` for ``trials`` seeds.
+
+    ``mistakes`` maps a hint to a function that computes a known wrong answer; when the student's output matches one
+    of them (and not the reference), that hint is raised. Inputs are cloned for each call, so a function that
+    modifies its arguments in place cannot spoil the comparison.
+    """
+    if not callable(student_fn):
+        raise CheckFailed(f"{name}: expected a function, got {type(student_fn).__name__}.")
+    for seed in range(trials):
+        args = tuple(make_inputs(seed))
+        expected = _call(reference_fn, args)
+        try:
+            got = _call(student_fn, args)
+        except NotImplementedError:
+            raise CheckFailed(
+                f"{name} is not implemented yet: replace `raise NotImplementedError()` with your solution, "
+                "run that cell, then run this check again."
+            ) from None
+        except CheckFailed:
+            raise
+        except Exception as exc:
+            raise CheckFailed(f"{name} raised {type(exc).__name__}: {exc}") from exc
+        problem = describe_mismatch(got, expected, atol, rtol)
+        if problem is None:
+            continue
+        for hint, wrong_fn in (mistakes or {}).items():
+            try:
+                wrong = _call(wrong_fn, args)
+            except Exception:
+                continue
+            if outputs_match(got, wrong, atol, rtol):
+                raise CheckFailed(f"{name}: {hint}")
+        raise CheckFailed(f"{name}: {problem} (on random input #{seed}). Compare your code with the formula above.")
+    passed(success or f"{name} matches the reference on {trials} random inputs.")

@@ -1,0 +1,123 @@
+"""The machine a notebook runs on: device choice, seeding, determinism, Colab detection, a version report."""
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import numpy as np
+import torch
+
+from .profiles import active_profile
+
+DEVICE_ENV_VAR = "COURSE_DEVICE"
+_DEVICES = ("cuda", "mps", "cpu")
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules
+
+
+def get_device(prefer: Optional[Union[str, torch.device]] = None) -> torch.device:
+    """CUDA if present, else Apple MPS, else CPU. ``prefer`` or ``$COURSE_DEVICE`` overrides (e.g. ``"cpu"``)."""
+    choice = prefer if prefer is not None else os.environ.get(DEVICE_ENV_VAR, "").strip() or None
+    if choice is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(choice)
+    if device.type not in _DEVICES:
+        raise ValueError(f"Unknown device {choice!r}: use one of {', '.join(_DEVICES)}.")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"Device {choice!r} was asked for, but this PyTorch sees no CUDA GPU. "
+            f"On Colab: Runtime > Change runtime type > GPU. Elsewhere unset ${DEVICE_ENV_VAR} to use the CPU."
+        )
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RuntimeError(f"Device {choice!r} was asked for, but Apple MPS is not available here.")
+    return device
+
+
+def seed_everything(seed: int = 0, deterministic: bool = False) -> int:
+    """Seed Python, NumPy and PyTorch (all devices). ``deterministic=True`` also asks PyTorch for deterministic
+    kernels (slower on GPU; some operations then raise instead of running non-deterministically)."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    return seed
+
+
+@dataclass(frozen=True)
+class NotebookEnv:
+    """What :func:`setup_notebook` found: the profile, the device and the seed."""
+
+    profile: str
+    device: torch.device
+    seed: int
+
+    def __repr__(self) -> str:
+        return f"NotebookEnv(profile={self.profile!r}, device={str(self.device)!r}, seed={self.seed})"
+
+
+def environment_report() -> dict:
+    """Versions and hardware, as a dict (00_setup shows it as a table)."""
+    import matplotlib
+
+    from . import __version__
+
+    report = {
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "matplotlib": matplotlib.__version__,
+        "course_lib": __version__,
+        "profile": active_profile(),
+        "device": str(get_device()),
+        "cpu threads": torch.get_num_threads(),
+        "cuda": torch.version.cuda if torch.cuda.is_available() else "not available",
+        "colab": in_colab(),
+    }
+    try:
+        import torchvision
+
+        report["torchvision"] = torchvision.__version__
+    except Exception as exc:  # pragma: no cover
+        report["torchvision"] = f"not importable ({exc})"
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        report["gpu"] = f"{props.name}, {props.total_memory / 2**30:.1f} GiB"
+        report["bf16"] = torch.cuda.is_bf16_supported()
+    return report
+
+
+def setup_notebook(seed: int = 0, deterministic: bool = False, quiet: bool = False) -> NotebookEnv:
+    """The one call of every notebook's set-up cell: seeds everything, picks the device, prints one line."""
+    profile = active_profile()
+    device = get_device()
+    seed_everything(seed, deterministic=deterministic)
+    if not quiet:
+        from . import __version__
+
+        where = "Colab" if in_colab() else platform.node() or "this machine"
+        print(
+            f"course_lib {__version__} | profile {profile!r} | device {device} | torch {torch.__version__} | "
+            f"seed {seed} | {where}"
+        )
+    return NotebookEnv(profile=profile, device=device, seed=seed)

@@ -1,0 +1,162 @@
+"""Profiles: one switch, ``COURSE_PROFILE``, that sizes every notebook.
+
+* ``quick``    -- CPU, tiny subsets and step counts; the whole course runs in minutes (CI uses it).
+* ``standard`` -- one consumer GPU (a Colab T4 is the reference); about 30 minutes a notebook.
+* ``full``     -- a large GPU (A100/H100 class); closer to the papers' settings.
+
+The default is ``quick`` on a CPU and ``standard`` where CUDA is present. Each notebook declares its sizes in one
+place with :func:`settings`, which picks the column of the active profile and shows it as a table::
+
+    CFG = settings(quick=dict(steps=300, batch_size=64), standard=dict(steps=10_000, batch_size=128))
+    CFG.steps
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from typing import Any, Dict, Mapping, Optional
+
+PROFILES = ("quick", "standard", "full")
+ENV_VAR = "COURSE_PROFILE"
+
+_override: Optional[str] = None
+
+
+class ProfileError(ValueError):
+    """An unknown profile name."""
+
+
+def _validate(name: str, where: str) -> str:
+    value = str(name).strip().lower()
+    if value in PROFILES:
+        return value
+    close = difflib.get_close_matches(value, PROFILES, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ProfileError(
+        f"{where} is {name!r}, but the course knows only the profiles {', '.join(PROFILES)}.{hint} "
+        f"Set it with e.g. `export {ENV_VAR}=quick` (shell) or "
+        f"`import os; os.environ['{ENV_VAR}'] = 'quick'` (first notebook cell)."
+    )
+
+
+def default_profile() -> str:
+    """``standard`` when CUDA is available, else ``quick``."""
+    try:
+        import torch
+
+        return "standard" if torch.cuda.is_available() else "quick"
+    except Exception:  # pragma: no cover - torch is a hard dependency
+        return "quick"
+
+
+def active_profile() -> str:
+    """The profile in force: :func:`set_profile`, else ``$COURSE_PROFILE``, else :func:`default_profile`."""
+    if _override is not None:
+        return _override
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return _validate(env, f"${ENV_VAR}")
+    return default_profile()
+
+
+def set_profile(name: Optional[str]) -> str:
+    """Choose a profile for this Python session (``None`` goes back to the environment/default)."""
+    global _override
+    _override = None if name is None else _validate(name, "the profile")
+    return active_profile()
+
+
+class Settings(Mapping[str, Any]):
+    """The sizes of one notebook under the active profile: attribute and item access, shown as a table."""
+
+    def __init__(self, table: Dict[str, Dict[str, Any]], profile: str):
+        self._table = table
+        self.profile = profile
+        self._values = dict(table[profile])
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(
+                f"No setting {key!r} in this notebook's settings; known: {', '.join(self._values)}"
+            ) from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def as_dict(self) -> Dict[str, Any]:
+        return dict(self._values)
+
+    def _rows(self):
+        names = [p for p in PROFILES if p in self._table]
+        keys = list(self._values)
+        return names, keys
+
+    def __repr__(self) -> str:
+        names, keys = self._rows()
+        width = max([len("setting")] + [len(k) for k in keys])
+        cols = [max(len(n) + 2, *(len(repr(self._table[n].get(k))) for k in keys)) for n in names]
+        head = "setting".ljust(width) + "  " + "  ".join(
+            (f"[{n}]" if n == self.profile else n).ljust(c) for n, c in zip(names, cols)
+        )
+        lines = [f"Settings for profile {self.profile!r} (the column in brackets):", head]
+        for k in keys:
+            lines.append(
+                k.ljust(width) + "  " + "  ".join(repr(self._table[n].get(k)).ljust(c) for n, c in zip(names, cols))
+            )
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        names, keys = self._rows()
+        th = "".join(
+            f"<th style='background:#dfe'>{n} (active)</th>" if n == self.profile else f"<th>{n}</th>" for n in names
+        )
+        rows = "".join(
+            "<tr><td><code>{}</code></td>{}</tr>".format(
+                k,
+                "".join(
+                    f"<td style='background:#efe'><b>{self._table[n].get(k)!r}</b></td>"
+                    if n == self.profile
+                    else f"<td>{self._table[n].get(k)!r}</td>"
+                    for n in names
+                ),
+            )
+            for k in keys
+        )
+        return f"<table><tr><th>setting</th>{th}</tr>{rows}</table>"
+
+
+def settings(
+    quick: Mapping[str, Any],
+    standard: Mapping[str, Any],
+    full: Optional[Mapping[str, Any]] = None,
+    *,
+    profile: Optional[str] = None,
+) -> Settings:
+    """Declare a notebook's sizes for every profile and get the active column.
+
+    ``full`` may be omitted or partial: missing keys fall back to ``standard``. Every profile must name the
+    same settings as ``quick`` so that switching profile never breaks a notebook.
+    """
+    quick, standard = dict(quick), dict(standard)
+    full = {**standard, **dict(full or {})}
+    table = {"quick": quick, "standard": standard, "full": full}
+    keys = set(quick)
+    for name in ("standard", "full"):
+        missing, extra = keys - set(table[name]), set(table[name]) - keys
+        if missing or extra:
+            raise ValueError(
+                f"settings(): profile {name!r} must name the same settings as 'quick'; "
+                f"missing {sorted(missing)}, extra {sorted(extra)}"
+            )
+    chosen = active_profile() if profile is None else _validate(profile, "profile=")
+    return Settings(table, chosen)
