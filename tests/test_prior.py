@@ -1,0 +1,191 @@
+import math
+
+import pytest
+import torch
+
+from course_lib.prior import (
+    CodePrior,
+    causal_mask,
+    flatten_grid,
+    sample_next,
+    top_k_filter,
+    unflatten_grid,
+)
+
+
+def tiny(num_classes=None, K=11, T=9, seed=0):
+    torch.manual_seed(seed)
+    return CodePrior(num_codes=K, seq_len=T, d_model=32, n_layers=2, n_heads=4, num_classes=num_classes).eval()
+
+
+def test_causal_mask_is_lower_triangle_with_diagonal():
+    m = causal_mask(4)
+    assert m.dtype == torch.bool and m.shape == (4, 4)
+    assert m.diagonal().all()
+    assert m[2, 1] and not m[1, 2]
+    assert int(m.sum()) == 4 * 5 // 2
+
+
+def test_flatten_unflatten_raster_order():
+    g = torch.arange(2 * 3 * 4).reshape(2, 3, 4)
+    s = flatten_grid(g)
+    assert s.shape == (2, 12)
+    assert s[0, :4].tolist() == [0, 1, 2, 3]          # first row, left to right
+    assert torch.equal(unflatten_grid(s, 3, 4), g)
+    with pytest.raises(ValueError):
+        unflatten_grid(s, 4, 4)
+
+
+def test_shapes_and_nll_finite():
+    p = tiny(num_classes=3)
+    x = torch.randint(0, 11, (5, 9))
+    assert p(x, torch.tensor([0, 1, 2, 0, 1])).shape == (5, 9, 11)
+    assert p(x).shape == (5, 9, 11)                   # "no label" token
+    nll = p.nll(x, torch.zeros(5, dtype=torch.long))
+    assert nll.ndim == 0 and torch.isfinite(nll)
+    assert torch.allclose(p.bits_per_token(x), p.nll(x) / math.log(2))
+
+
+def test_causality_later_tokens_never_change_earlier_logits():
+    p = tiny()
+    x = torch.randint(0, 11, (3, 9))
+    base = p(x)
+    for t in range(9):
+        y = x.clone()
+        y[:, t] = (y[:, t] + 1 + torch.arange(3)) % 11
+        out = p(y)
+        # logits at positions <= t only see tokens < position: unchanged
+        assert torch.allclose(out[:, : t + 1], base[:, : t + 1], atol=1e-6), t
+        if t < 8:
+            assert not torch.allclose(out[:, t + 1 :], base[:, t + 1 :]), t   # and the token is actually used
+
+
+def test_uniform_logits_give_log_k():
+    p = tiny(K=13)
+    with torch.no_grad():
+        p.head.weight.zero_()
+        p.head.bias.zero_()
+    x = torch.randint(0, 13, (4, 9))
+    assert abs(p.nll(x).item() - math.log(13)) < 1e-5
+    assert abs(p.bits_per_token(x).item() - math.log2(13)) < 1e-5
+
+
+def test_class_conditioning_changes_outputs():
+    p = tiny(num_classes=4)
+    x = torch.randint(0, 11, (2, 9))
+    a = p(x, torch.tensor([0, 0]))
+    b = p(x, torch.tensor([3, 3]))
+    assert not torch.allclose(a, b)
+    assert torch.allclose(p(x, 2), p(x, torch.tensor([2, 2])))          # a scalar label broadcasts
+
+
+def test_bad_inputs_raise_clear_errors():
+    p = tiny(num_classes=2)
+    with pytest.raises(ValueError, match="seq_len"):
+        p(torch.zeros(2, 8, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\[0, 11\)"):
+        p(torch.full((2, 9), 11))
+    with pytest.raises(ValueError, match="flatten_grid"):
+        p(torch.zeros(2, 3, 3, dtype=torch.long))
+    with pytest.raises(TypeError):
+        p(torch.zeros(2, 9))
+    with pytest.raises(ValueError, match="labels"):
+        p(torch.zeros(2, 9, dtype=torch.long), torch.tensor([0, 5]))
+    with pytest.raises(ValueError, match="unconditional"):
+        tiny()(torch.zeros(2, 9, dtype=torch.long), torch.tensor([0, 1]))
+
+
+def test_top_k_filter_keeps_k_largest():
+    logits = torch.tensor([[0.1, 3.0, -1.0, 2.0, 0.5]])
+    f = top_k_filter(logits, 2)
+    assert torch.isfinite(f).tolist() == [[False, True, False, True, False]]
+    assert torch.equal(f[torch.isfinite(f)], torch.tensor([3.0, 2.0]))
+    assert torch.equal(top_k_filter(logits, None), logits)
+    assert torch.equal(top_k_filter(logits, 10), logits)
+
+
+def test_sampling_respects_top_k():
+    torch.manual_seed(0)
+    logits = torch.randn(1, 20).expand(4000, 20)
+    top3 = set(torch.topk(logits[0], 3).indices.tolist())
+    g = torch.Generator().manual_seed(1)
+    draws = sample_next(logits, temperature=2.0, top_k=3, generator=g)
+    assert set(draws.tolist()) == top3                                   # all three drawn, nothing else
+    # the full sampler too: every drawn code is among the top-k of its own conditional
+    p = tiny()
+    out = p.sample(6, top_k=2, generator=torch.Generator().manual_seed(0))
+    logits = p(out)
+    top2 = torch.topk(logits, 2, dim=-1).indices
+    assert (top2 == out[..., None]).any(-1).all()
+
+
+def test_sample_next_probabilities_match_softmax():
+    logits = torch.tensor([[0.0, math.log(3.0)]]).expand(20000, 2)      # p = (1/4, 3/4)
+    draws = sample_next(logits, generator=torch.Generator().manual_seed(0))
+    assert abs(draws.float().mean().item() - 0.75) < 0.02
+
+
+def test_temperature_zero_is_argmax():
+    logits = torch.randn(50, 7)
+    assert torch.equal(sample_next(logits, temperature=0.0), logits.argmax(-1))
+    # tiny temperature: a sample is (almost surely) the argmax too
+    draws = sample_next(logits, temperature=1e-4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(draws, logits.argmax(-1))
+    p = tiny()
+    greedy = p.sample(3, temperature=0.0)
+    assert torch.equal(greedy[0], greedy[1])                             # deterministic
+    assert torch.equal(p(greedy).argmax(-1), greedy)                    # each code is the argmax of its conditional
+
+
+def test_sample_shapes_range_and_reproducible():
+    p = tiny(num_classes=3)
+    a = p.sample(5, labels=torch.tensor([0, 1, 2, 0, 1]), generator=torch.Generator().manual_seed(3))
+    b = p.sample(5, labels=torch.tensor([0, 1, 2, 0, 1]), generator=torch.Generator().manual_seed(3))
+    assert a.shape == (5, 9) and a.dtype == torch.long
+    assert int(a.min()) >= 0 and int(a.max()) < 11
+    assert torch.equal(a, b)
+    assert p.sample(2, labels=1).shape == (2, 9)
+
+
+def test_known_tokens_are_kept_and_prefix_conditions():
+    p = tiny()
+    target = torch.randint(0, 11, (4, 9))
+    mask = torch.zeros(4, 9, dtype=torch.bool)
+    mask[:, ::2] = True
+    out = p.sample(4, known=(mask, target), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out[mask], target[mask])
+    # a 1-D mask/tokens pair broadcasts to every sample
+    out1 = p.sample(3, known=(mask[0], target[0]), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out1[:, mask[0]], target[0, mask[0]].expand(3, -1))
+    pre = torch.tensor([1, 2, 3])
+    out2 = p.sample(3, prefix=pre, generator=torch.Generator().manual_seed(0))
+    assert (out2[:, :3] == pre).all()
+    # with greedy decoding the completion is the argmax given the kept codes
+    out3 = p.sample(2, temperature=0.0, known=(mask[0], target[0]))
+    logits = p(out3)
+    free = ~mask[0]
+    assert torch.equal(logits.argmax(-1)[:, free], out3[:, free])
+    with pytest.raises(ValueError, match="known"):
+        p.sample(2, known=(mask[0, :5], target[0, :5]))
+
+
+def test_training_reduces_nll_on_a_learnable_pattern():
+    # sequences where code t+1 = code t + 1 (mod K): a causal model can learn it to near 0 nats
+    torch.manual_seed(0)
+    K, T = 8, 6
+    p = CodePrior(K, T, d_model=32, n_layers=1, n_heads=2)
+    start = torch.randint(0, K, (256,))
+    x = (start[:, None] + torch.arange(T)) % K
+    opt = torch.optim.Adam(p.parameters(), lr=3e-3)
+    first = p.nll(x).item()
+    for _ in range(150):
+        opt.zero_grad()
+        loss = p.nll(x)
+        loss.backward()
+        opt.step()
+    final = p.nll(x).item()
+    assert abs(first - math.log(K)) < 0.1
+    # first code is uniform (log K / T per code on average), the rest deterministic
+    assert final < math.log(K) / T + 0.15, final
+    s = p.sample(8, temperature=0.5)
+    assert ((s[:, 1:] - s[:, :-1]) % K == 1).float().mean() > 0.95
