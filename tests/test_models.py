@@ -1,0 +1,145 @@
+"""Tests of course_lib.models: shapes, output conventions, input validation, a tiny training step."""
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn as nn
+
+from course_lib.losses import elbo_terms
+from course_lib.models import VAE, VQVAE, AutoEncoder, ConvDecoder, ConvEncoder, ResidualBlock, VAEOutput
+
+
+class TinyQuantizer(nn.Module):
+    """A stand-in with the course's quantizer interface (nearest code, straight-through, vq loss)."""
+
+    def __init__(self, num_codes=8, code_dim=4):
+        super().__init__()
+        self.num_codes, self.code_dim = num_codes, code_dim
+        self.codebook = nn.Parameter(torch.randn(num_codes, code_dim))
+
+    def forward(self, z):
+        B, D, H, W = z.shape
+        flat = z.permute(0, 2, 3, 1).reshape(-1, D)
+        idx = torch.cdist(flat, self.codebook).argmin(1)
+        q = self.codebook[idx].view(B, H, W, D).permute(0, 3, 1, 2)
+        loss = ((q - z.detach()) ** 2).mean() + 0.25 * ((z - q.detach()) ** 2).mean()
+        return SimpleNamespace(z_q=z + (q - z).detach(), indices=idx.view(B, H, W), loss=loss)
+
+    def lookup(self, indices):
+        return self.codebook[indices].permute(0, 3, 1, 2)
+
+
+def _quantizer(num_codes=8, code_dim=4):
+    try:
+        from course_lib.quantize import VectorQuantizer
+
+        return VectorQuantizer(num_codes=num_codes, code_dim=code_dim)
+    except ImportError:
+        return TinyQuantizer(num_codes, code_dim)
+
+
+def test_autoencoder_shapes():
+    ae = AutoEncoder(in_channels=1, image_size=28, latent_dim=2, hidden=8)
+    x = torch.rand(3, 1, 28, 28)
+    z = ae.encode(x)
+    assert z.shape == (3, 2)
+    assert ae(x).shape == x.shape
+    assert ae.decode(z).shape == x.shape
+
+
+def test_vae_shapes_and_sample():
+    torch.manual_seed(0)
+    vae = VAE(in_channels=3, image_size=32, latent_dim=5, hidden=8)
+    x = torch.rand(2, 3, 32, 32)
+    out = vae(x)
+    assert isinstance(out, VAEOutput)
+    assert out.x_logits.shape == x.shape
+    assert out.mu.shape == out.logvar.shape == out.z.shape == (2, 5)
+    mu, logvar = vae.encode(x)
+    assert torch.allclose(mu, out.mu)
+    s = vae.sample(4)
+    assert s.shape == (4, 3, 32, 32) and s.min() >= 0 and s.max() <= 1
+
+
+def test_vae_trains_one_step():
+    torch.manual_seed(0)
+    vae = VAE(hidden=8, latent_dim=2)
+    opt = torch.optim.Adam(vae.parameters(), lr=1e-2)
+    x = (torch.rand(16, 1, 28, 28) > 0.5).float()
+    losses = []
+    for _ in range(5):
+        out = vae(x)
+        loss = elbo_terms(x, out.x_logits, out.mu, out.logvar)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
+def test_small_models_validate_input():
+    with pytest.raises(ValueError, match="divisible by 4"):
+        VAE(image_size=30)
+    vae = VAE(hidden=4)
+    with pytest.raises(ValueError, match="channel"):
+        vae(torch.rand(2, 3, 28, 28))
+    with pytest.raises(ValueError, match="28x28"):
+        vae(torch.rand(2, 1, 32, 32))
+    with pytest.raises(ValueError, match="unsqueeze"):
+        vae(torch.rand(1, 28, 28))
+    with pytest.raises(ValueError, match="permute"):
+        AutoEncoder(in_channels=3, image_size=8, hidden=4)(torch.rand(2, 8, 8, 3))
+    with pytest.raises(ValueError, match=r"\(B, 2\)"):
+        vae.decode(torch.zeros(3, 4))
+
+
+def test_residual_block_and_conv_encoder_decoder():
+    rb = ResidualBlock(6, hidden=3)
+    x = torch.randn(2, 6, 5, 5)
+    assert rb(x).shape == x.shape
+    enc = ConvEncoder(in_channels=3, hidden=8, out_channels=5, downsamples=3, res_blocks=1)
+    z = enc(torch.rand(2, 3, 32, 32))
+    assert z.shape == (2, 5, 4, 4)
+    dec = ConvDecoder(in_channels=5, hidden=8, out_channels=3, upsamples=3, res_blocks=1)
+    assert dec(z).shape == (2, 3, 32, 32)
+    assert ConvDecoder(in_channels=5, hidden=8, out_channels=2, upsamples=0, res_blocks=0)(z).shape == (2, 2, 4, 4)
+    with pytest.raises(ValueError, match="divisible by 8"):
+        enc(torch.rand(2, 3, 28, 28))
+
+
+def test_vqvae_forward_encode_decode():
+    torch.manual_seed(0)
+    q = _quantizer(num_codes=8, code_dim=4)
+    model = VQVAE(q, in_channels=1, hidden=8, downsamples=2, res_blocks=1)
+    x = torch.rand(2, 1, 28, 28)
+    out = model(x)
+    assert out.x_hat.shape == x.shape
+    assert out.z_e.shape == (2, 4, 7, 7)
+    assert out.vq.indices.shape == (2, 7, 7)
+    assert model.latent_shape(28) == (7, 7)
+    assert model.latent_shape((32, 16)) == (8, 4)
+    idx = model.encode(x)
+    assert idx.dtype == torch.int64 and idx.shape == (2, 7, 7)
+    assert torch.equal(idx, out.vq.indices)
+    with torch.no_grad():
+        assert torch.allclose(model.decode_indices(idx), out.x_hat, atol=1e-5)
+    # gradients reach the encoder through the straight-through estimator
+    loss = ((out.x_hat - x) ** 2).mean() + out.vq.loss
+    loss.backward()
+    assert model.encoder.net[0].weight.grad.abs().sum() > 0
+    assert model.decoder.net[0].weight.grad.abs().sum() > 0
+
+
+def test_vqvae_validates():
+    q = _quantizer(num_codes=8, code_dim=4)
+    model = VQVAE(q, in_channels=1, hidden=8, downsamples=2, res_blocks=0)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        model(torch.rand(1, 1, 30, 30))
+    with pytest.raises(ValueError, match="channel"):
+        model(torch.rand(1, 3, 28, 28))
+    with pytest.raises(ValueError, match="divisible"):
+        model.latent_shape(30)
+    with pytest.raises(ValueError, match=r"\(B, h, w\)"):
+        model.decode_indices(torch.zeros(7, 7, dtype=torch.long))
+    with pytest.raises(TypeError, match="code_dim"):
+        VQVAE(nn.Identity())
