@@ -1,0 +1,319 @@
+"""How many bits do classical codecs need for an image? PNG and JPEG sizes with Pillow.
+
+A VQ-VAE stores an image as an ``h x w`` grid of code indices, i.e. ``h * w * log2(K)`` bits
+(see ``course_lib.metrics.bits_per_image``). To judge that number we compare it with what
+ordinary file formats need *for the same images at a similar quality (PSNR)*:
+
+* ``png_bits(x)``                  lossless PNG (PSNR = infinity against the 8-bit image).
+* ``png_bits_at_psnr(x, target)``  PNG of the image posterised to the fewest grey/colour levels
+                                   that still reach ``target`` dB (a lossy PNG).
+* ``jpeg_bits_at_psnr(x, target)`` JPEG at the lowest quality setting that reaches ``target`` dB,
+                                   found by binary search over Pillow's quality 1..100.
+* ``compression_table(...)``       rows (method, bits/image, PSNR) ready to print.
+
+Sizes are whole files as Pillow writes them, headers included (a PNG file has at least 57 bytes
+of fixed structure, a JPEG file a few hundred bytes of tables): for tiny images those headers are a
+large part of the cost. ``mosaic(x)`` tiles a batch into one image so that the headers are paid once
+and shared; divide by N to get bits per image on that footing.
+
+Images are float tensors (or arrays) in [0, 1] of shape (C, H, W) or (N, C, H, W) with C = 1 or 3.
+PSNR is measured with peak 1.0 against the float input, the same convention as ``metrics.psnr``.
+"""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from PIL import Image
+
+ArrayLike = Union[torch.Tensor, np.ndarray]
+
+__all__ = [
+    "CodecResult",
+    "to_uint8",
+    "mosaic",
+    "png_bytes",
+    "png_bits",
+    "png_bits_at_psnr",
+    "jpeg_bytes",
+    "jpeg_bits_at_psnr",
+    "compression_table",
+    "format_table",
+]
+
+
+@dataclass
+class CodecResult:
+    """Per-image results of one codec on a batch of N images.
+
+    bits:    (N,) file size in bits of each image.
+    psnr:    (N,) PSNR in dB of the decoded image against the input (inf if lossless).
+    setting: (N,) the codec setting used (JPEG quality, or number of levels for posterised PNG).
+    reached: (N,) bool, whether the target PSNR was reached (False: best setting used instead).
+    decoded: (N, C, H, W) float tensor in [0, 1], the decoded images.
+    """
+
+    name: str
+    bits: np.ndarray
+    psnr: np.ndarray
+    setting: np.ndarray
+    reached: np.ndarray
+    decoded: torch.Tensor
+
+    @property
+    def mean_bits(self) -> float:
+        return float(np.mean(self.bits))
+
+    @property
+    def mean_psnr(self) -> float:
+        return float(np.mean(self.psnr))
+
+    def __repr__(self) -> str:
+        return (f"CodecResult({self.name!r}, N={len(self.bits)}, mean bits/image={self.mean_bits:.0f}, "
+                f"mean PSNR={self.mean_psnr:.2f} dB, settings {int(np.min(self.setting))}..{int(np.max(self.setting))})")
+
+
+# ----------------------------------------------------------------------------------------- helpers
+def _as_batch(x: ArrayLike, name: str = "x") -> Tuple[torch.Tensor, bool]:
+    """Return (N, C, H, W) float64 tensor in [0, 1] and whether the input was a single image."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array of shape (C, H, W) or (N, C, H, W), "
+                        f"got {type(x).__name__}")
+    single = x.dim() == 3
+    if single:
+        x = x.unsqueeze(0)
+    if x.dim() != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"{name} must have shape (C, H, W) or (N, C, H, W) with C = 1 or 3 channels first, "
+                         f"got {tuple(x.shape)}; for (N, H, W, C) use x.permute(0, 3, 1, 2)")
+    x = x.detach().to("cpu", torch.float64)
+    if x.numel() and (x.min() < -1e-6 or x.max() > 1 + 1e-6):
+        raise ValueError(f"{name} must hold values in [0, 1], got min {x.min().item():.3f}, "
+                         f"max {x.max().item():.3f}; did you forget to undo a normalisation?")
+    return x.clamp(0, 1), single
+
+
+def to_uint8(x: ArrayLike) -> np.ndarray:
+    """(C, H, W) image in [0, 1] -> (H, W) or (H, W, 3) uint8 array (round to nearest)."""
+    xb, single = _as_batch(x)
+    if not single:
+        raise ValueError(f"to_uint8 takes one image (C, H, W), got a batch {tuple(xb.shape)}")
+    a = (xb[0] * 255.0).round().to(torch.uint8).numpy()
+    return a[0] if a.shape[0] == 1 else np.transpose(a, (1, 2, 0))
+
+
+def _from_pil(img: Image.Image, channels: int) -> torch.Tensor:
+    a = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.float64) / 255.0
+    t = torch.from_numpy(a)
+    return t.unsqueeze(0) if channels == 1 else t.permute(2, 0, 1)
+
+
+def _psnr(x: torch.Tensor, y: torch.Tensor) -> float:
+    mse = float(torch.mean((x - y) ** 2))
+    return math.inf if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
+
+
+def mosaic(x: ArrayLike, nrow: Optional[int] = None) -> torch.Tensor:
+    """Tile (N, C, H, W) images into one (C, rows*H, nrow*W) image without padding (blank cells are 0)."""
+    xb, _ = _as_batch(x)
+    n, c, h, w = xb.shape
+    nrow = nrow or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / nrow))
+    out = torch.zeros(c, rows * h, nrow * w, dtype=xb.dtype)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        out[:, r * h:(r + 1) * h, col * w:(col + 1) * w] = xb[i]
+    return out.float()
+
+
+# --------------------------------------------------------------------------------------------- PNG
+def png_bytes(img: ArrayLike, levels: int = 256) -> bytes:
+    """Encode one (C, H, W) image in [0, 1] as PNG (zlib level 9), after posterising to `levels` levels.
+
+    With levels < 256 the image is first rounded to `levels` evenly spaced values per channel; grey
+    images are then also tried as a palette PNG packed at ceil(log2(levels)) bits per pixel and the
+    smaller file is returned.
+    """
+    if not 2 <= int(levels) <= 256:
+        raise ValueError(f"levels must be between 2 and 256, got {levels}")
+    xb, single = _as_batch(img, "img")
+    if not single:
+        raise ValueError(f"png_bytes takes one image (C, H, W), got a batch {tuple(xb.shape)}; use png_bits for batches")
+    q = _posterise(xb[0], levels)
+    arr = to_uint8(q)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", optimize=True)
+    best = buf.getvalue()
+    if arr.ndim == 2 and levels < 256:
+        # palette image: index = level number, packed at 1, 2, 4 or 8 bits per pixel
+        idx = np.rint(q[0].numpy() * (levels - 1)).astype(np.uint8)
+        pal_img = Image.frombytes("P", (idx.shape[1], idx.shape[0]), idx.tobytes())
+        palette = []
+        for k in range(levels):
+            v = int(round(k * 255.0 / (levels - 1)))
+            palette += [v, v, v]
+        pal_img.putpalette(palette)
+        bits = 1 if levels <= 2 else 2 if levels <= 4 else 4 if levels <= 16 else 8
+        buf = io.BytesIO()
+        pal_img.save(buf, format="PNG", optimize=True, bits=bits)
+        if len(buf.getvalue()) < len(best):
+            best = buf.getvalue()
+    return best
+
+
+def _posterise(x: torch.Tensor, levels: int) -> torch.Tensor:
+    if levels >= 256:
+        return x
+    return torch.round(x * (levels - 1)) / (levels - 1)
+
+
+def png_bits(x: ArrayLike) -> Union[float, np.ndarray]:
+    """Lossless PNG size in bits: a float for one (C, H, W) image, an (N,) array for a batch."""
+    xb, single = _as_batch(x)
+    bits = np.array([8 * len(png_bytes(xb[i])) for i in range(len(xb))], dtype=np.float64)
+    return float(bits[0]) if single else bits
+
+
+def _decode_png(data: bytes, channels: int) -> torch.Tensor:
+    return _from_pil(Image.open(io.BytesIO(data)), channels)
+
+
+def _search(lo: int, hi: int, psnr_at: Callable[[int], float], target: float) -> int:
+    """Smallest setting s in [lo, hi] with psnr_at(s) >= target (binary search; assumes near-monotone)."""
+    if psnr_at(hi) < target:
+        return hi
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if psnr_at(mid) >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def png_bits_at_psnr(x: ArrayLike, target_psnr: float) -> CodecResult:
+    """Posterised PNG: per image, the fewest levels (2..256) whose PSNR reaches `target_psnr` dB."""
+    xb, _ = _as_batch(x)
+    c = xb.shape[1]
+    bits, psnrs, settings, reached, decoded = [], [], [], [], []
+    for img in xb:
+        cache = {}
+
+        def encode(levels: int):
+            if levels not in cache:
+                data = png_bytes(img, levels)
+                dec = _decode_png(data, c)
+                cache[levels] = (data, dec, _psnr(img, dec))
+            return cache[levels]
+
+        levels = _search(2, 256, lambda L: encode(L)[2], target_psnr)
+        data, dec, p = encode(levels)
+        bits.append(8 * len(data)); psnrs.append(p); settings.append(levels)
+        reached.append(p >= target_psnr); decoded.append(dec)
+    return CodecResult("PNG (posterised)", np.array(bits, float), np.array(psnrs, float), np.array(settings),
+                       np.array(reached), torch.stack(decoded).float())
+
+
+# -------------------------------------------------------------------------------------------- JPEG
+def jpeg_bytes(img: ArrayLike, quality: int, subsampling: int = 2) -> bytes:
+    """Encode one (C, H, W) image in [0, 1] as baseline JPEG at Pillow quality 1..100 (optimised Huffman tables).
+
+    subsampling (colour only): 2 = 4:2:0 chroma subsampling (the usual default), 0 = 4:4:4 (none).
+    """
+    if subsampling not in (0, 1, 2):
+        raise ValueError(f"subsampling must be 0 (4:4:4), 1 (4:2:2) or 2 (4:2:0), got {subsampling}")
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f"JPEG quality must be between 1 and 100, got {quality}")
+    xb, single = _as_batch(img, "img")
+    if not single:
+        raise ValueError(f"jpeg_bytes takes one image (C, H, W), got a batch {tuple(xb.shape)}")
+    buf = io.BytesIO()
+    extra = {"subsampling": subsampling} if xb.shape[1] == 3 else {}
+    Image.fromarray(to_uint8(xb[0])).save(buf, format="JPEG", quality=int(quality), optimize=True, **extra)
+    return buf.getvalue()
+
+
+def jpeg_bits_at_psnr(x: ArrayLike, target_psnr: float) -> CodecResult:
+    """Per image, the lowest JPEG quality (1..100) whose PSNR reaches `target_psnr` dB.
+
+    Colour images are tried with 4:2:0 chroma subsampling and without (4:4:4); the smaller file
+    that reaches the target wins. If even quality 100 falls short, quality 100 is used and `reached`
+    is False for that image.
+    """
+    xb, _ = _as_batch(x)
+    c = xb.shape[1]
+    bits, psnrs, settings, reached, decoded = [], [], [], [], []
+    for img in xb:
+        cache = {}
+
+        def encode(q: int, sub: int):
+            if (q, sub) not in cache:
+                data = jpeg_bytes(img, q, sub)
+                dec = _from_pil(Image.open(io.BytesIO(data)), c)
+                cache[q, sub] = (data, dec, _psnr(img, dec))
+            return cache[q, sub]
+
+        candidates = []
+        for sub in ((2, 0) if c == 3 else (2,)):
+            q = _search(1, 100, lambda s: encode(s, sub)[2], target_psnr)
+            data, dec, p = encode(q, sub)
+            candidates.append((p < target_psnr, len(data) if p >= target_psnr else -p, q, sub))
+        _, _, q, sub = min(candidates)
+        data, dec, p = encode(q, sub)
+        bits.append(8 * len(data)); psnrs.append(p); settings.append(q)
+        reached.append(p >= target_psnr); decoded.append(dec)
+    return CodecResult("JPEG", np.array(bits, float), np.array(psnrs, float), np.array(settings),
+                       np.array(reached), torch.stack(decoded).float())
+
+
+# ------------------------------------------------------------------------------------------- table
+def compression_table(x: ArrayLike, x_hat: ArrayLike, code_bits: float,
+                      model_name: str = "VQ-VAE indices") -> List[dict]:
+    """Compare a learned code with PNG and JPEG on the same images at the model's PSNR.
+
+    x:         (N, C, H, W) originals in [0, 1].
+    x_hat:     (N, C, H, W) the model's reconstructions in [0, 1].
+    code_bits: bits per image of the model's code (e.g. h * w * log2 K).
+    Returns rows {"method", "bits_per_image", "bits_per_pixel", "psnr_db"} where the PSNR of the
+    codecs is matched per image to the model's mean PSNR (the target).
+    """
+    xb, _ = _as_batch(x)
+    xh, _ = _as_batch(x_hat, "x_hat")
+    if xb.shape != xh.shape:
+        raise ValueError(f"x and x_hat must have the same shape, got {tuple(xb.shape)} and {tuple(xh.shape)}")
+    n, c, h, w = xb.shape
+    pix = h * w
+    model_psnr = float(np.mean([_psnr(a, b) for a, b in zip(xb, xh)]))
+    rows = [dict(method=model_name, bits_per_image=float(code_bits), bits_per_pixel=float(code_bits) / pix,
+                 psnr_db=model_psnr)]
+    lossless = png_bits(xb)
+    rows.append(dict(method="PNG (lossless)", bits_per_image=float(np.mean(lossless)),
+                     bits_per_pixel=float(np.mean(lossless)) / pix, psnr_db=math.inf))
+    for res in (png_bits_at_psnr(xb, model_psnr), jpeg_bits_at_psnr(xb, model_psnr)):
+        rows.append(dict(method=f"{res.name} at >= {model_psnr:.1f} dB", bits_per_image=res.mean_bits,
+                         bits_per_pixel=res.mean_bits / pix, psnr_db=res.mean_psnr))
+    return rows
+
+
+def format_table(rows: Sequence[dict], columns: Optional[Sequence[str]] = None, floatfmt: str = "{:.2f}") -> str:
+    """Plain-text table of a list of dicts (same keys), for printing in a notebook."""
+    if not rows:
+        return "(empty table)"
+    columns = list(columns or rows[0].keys())
+
+    def fmt(v):
+        if isinstance(v, float):
+            return "inf" if math.isinf(v) else floatfmt.format(v)
+        return str(v)
+
+    cells = [[fmt(r.get(k, "")) for k in columns] for r in rows]
+    widths = [max(len(str(k)), *(len(row[i]) for row in cells)) for i, k in enumerate(columns)]
+    line = "  ".join(str(k).ljust(wd) for k, wd in zip(columns, widths))
+    sep = "  ".join("-" * wd for wd in widths)
+    body = ["  ".join(v.rjust(wd) if i else v.ljust(wd) for i, (v, wd) in enumerate(zip(row, widths))) for row in cells]
+    return "\n".join([line, sep, *body])
