@@ -1,0 +1,322 @@
+"""Adversarial training pieces for VQ-GAN: a PatchGAN discriminator, GAN losses and the adaptive weight.
+
+Everything here follows the VQ-GAN recipe of Esser, Rombach & Ommer (2021, "Taming Transformers for
+High-Resolution Image Synthesis", arXiv:2012.09841), whose discriminator is the PatchGAN of Isola et al.
+(2017, "Image-to-Image Translation with Conditional Adversarial Networks", arXiv:1611.07004).
+
+    D = PatchDiscriminator(in_channels=3, base=64, n_layers=3)   # (B, 3, H, W) -> (B, 1, h, w) logits
+    D.receptive_field()                                          # 70: each logit judges a 70x70 patch
+    d_loss = hinge_d_loss(D(x), D(x_hat.detach()))               # discriminator step: fakes DETACHED
+    g_loss = hinge_g_loss(D(x_hat))                              # generator step
+    lam = adaptive_weight(rec_loss, g_loss, decoder.last_layer.weight)   # Esser et al. eq. (7)
+    loss = rec_loss + adopt_weight(1.0, step, start_step) * lam * g_loss
+
+Conventions: logits are raw (unbounded) discriminator outputs; "real" means "from the data",
+"fake" means "from the generator/decoder". All losses return scalar tensors (means over every patch).
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = [
+    "PatchDiscriminator",
+    "receptive_field",
+    "hinge_d_loss",
+    "hinge_g_loss",
+    "non_saturating_d_loss",
+    "non_saturating_g_loss",
+    "adaptive_weight",
+    "adopt_weight",
+    "set_requires_grad",
+    "weights_init",
+    "discriminator_accuracy",
+    "ring_of_gaussians",
+    "ring_centres",
+    "modes_covered",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# Receptive field
+# ----------------------------------------------------------------------------------------------
+def receptive_field(layers: Sequence[tuple[int, int]]) -> int:
+    """Receptive field (in input pixels, per side) of a stack of convolutions.
+
+    layers: list of (kernel_size, stride), first layer first. With jump j_i = s_1 * ... * s_{i-1}
+    (the distance in input pixels between neighbouring units of layer i's input),
+
+        r = 1 + sum_i (k_i - 1) * j_i .
+
+    Example: PatchGAN with n_layers=3 has (4,2),(4,2),(4,2),(4,1),(4,1) -> 1+3+6+12+24+24 = 70.
+    Padding shifts where the window sits but not its size, so it does not enter.
+    """
+    r, jump = 1, 1
+    for i, layer in enumerate(layers):
+        try:
+            k, s = layer
+        except (TypeError, ValueError):
+            raise TypeError(f"receptive_field expects a list of (kernel, stride) pairs; item {i} is {layer!r}") from None
+        if int(k) != k or int(s) != s or k < 1 or s < 1:
+            raise ValueError(f"kernel and stride must be positive integers; item {i} is (kernel={k}, stride={s})")
+        r += (int(k) - 1) * jump
+        jump *= int(s)
+    return r
+
+
+# ----------------------------------------------------------------------------------------------
+# PatchGAN discriminator
+# ----------------------------------------------------------------------------------------------
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        return nn.GroupNorm(math.gcd(32, channels), channels)
+    return nn.Identity()
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN discriminator (Isola et al. 2017) as used in VQ-GAN (Esser et al. 2021).
+
+    conv 4x4 stride 2 + LeakyReLU(0.2), then (n_layers - 1) x [conv 4x4 stride 2 + norm + LeakyReLU],
+    then conv 4x4 stride 1 + norm + LeakyReLU, then conv 4x4 stride 1 -> 1 channel. Channels double
+    each layer from `base`, capped at 8 * base. Every output logit judges one square patch of the
+    input (``receptive_field()`` pixels wide): the discriminator asks "is this patch real?",
+    not "is this image real?".
+
+    Args:
+        in_channels: channels of the images (3 for RGB, 1 for MNIST).
+        base: channels of the first layer (64 in the papers; 8-16 is plenty for 32x32 toys).
+        n_layers: number of stride-2 convolutions (3 in the papers: 70x70 patches).
+        norm: "batch" (the papers), "group" (batch-size independent) or "none".
+
+    Input (B, in_channels, H, W) -> logits (B, 1, h, w); H, W must be large enough that h, w >= 1.
+    Note: in train() mode BatchNorm mixes statistics across the batch and all positions, so each
+    logit then depends on the whole batch; use eval() to look at a single logit's receptive field.
+    """
+
+    def __init__(self, in_channels: int = 3, base: int = 64, n_layers: int = 3, norm: str = "batch"):
+        super().__init__()
+        if norm not in ("batch", "group", "none"):
+            raise ValueError(f"norm must be 'batch', 'group' or 'none', got {norm!r}")
+        for name, v in (("in_channels", in_channels), ("base", base), ("n_layers", n_layers)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        self.in_channels, self.base, self.n_layers, self.norm = in_channels, base, n_layers, norm
+        use_bias = norm == "none"  # a norm layer's own shift makes the conv bias redundant
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, base, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for n in range(1, n_layers + 1):
+            prev, mult = mult, min(2 ** n, 8)
+            stride = 2 if n < n_layers else 1  # the last of these keeps the resolution
+            layers += [
+                nn.Conv2d(base * prev, base * mult, 4, stride=stride, padding=1, bias=use_bias),
+                _norm(norm, base * mult),
+                nn.LeakyReLU(0.2, True),
+            ]
+        layers.append(nn.Conv2d(base * mult, 1, 4, stride=1, padding=1))
+        self.main = nn.Sequential(*layers)
+        self.apply(weights_init)
+
+    def conv_layers(self) -> list[tuple[int, int]]:
+        """(kernel, stride) of every convolution, in order (read from the modules themselves)."""
+        return [(m.kernel_size[0], m.stride[0]) for m in self.main if isinstance(m, nn.Conv2d)]
+
+    def receptive_field(self) -> int:
+        """Side, in input pixels, of the patch that one output logit sees."""
+        return receptive_field(self.conv_layers())
+
+    def output_size(self, size: int) -> int:
+        """Side of the logit map for an input of side `size` (conv arithmetic: floor((n + 2p - k) / s) + 1)."""
+        for m in self.main:
+            if isinstance(m, nn.Conv2d):
+                size = (size + 2 * m.padding[0] - m.kernel_size[0]) // m.stride[0] + 1
+        return size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"PatchDiscriminator expects a tensor, got {type(x).__name__}")
+        if x.dim() != 4:
+            raise ValueError(f"PatchDiscriminator expects images of shape (B, C, H, W), got {tuple(x.shape)}")
+        if x.shape[1] != self.in_channels:
+            hint = ""
+            if x.shape[-1] == self.in_channels:
+                hint = " It looks channels-last: did you forget x.permute(0, 3, 1, 2)?"
+            raise ValueError(
+                f"PatchDiscriminator was built with in_channels={self.in_channels} but got images with "
+                f"{x.shape[1]} channels (shape {tuple(x.shape)}).{hint} Build it with "
+                f"PatchDiscriminator(in_channels={x.shape[1]}) or feed images with {self.in_channels} channels. "
+                "(The discriminator judges images -- real ones and decoder outputs -- never latent codes.)")
+        h, w = self.output_size(x.shape[2]), self.output_size(x.shape[3])
+        if h < 1 or w < 1:
+            raise ValueError(
+                f"Images of size {x.shape[2]}x{x.shape[3]} are too small for a PatchDiscriminator with "
+                f"n_layers={self.n_layers} (logit map would be {h}x{w}); use fewer layers or larger images.")
+        return self.main(x)
+
+
+# ----------------------------------------------------------------------------------------------
+# Losses
+# ----------------------------------------------------------------------------------------------
+def _check_logits(name: str, t) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor of discriminator logits, got {type(t).__name__}")
+    if not t.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor of logits, got dtype {t.dtype}")
+    return t
+
+
+def hinge_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """Hinge loss for the discriminator (Lim & Ye 2017, arXiv:1705.02894), as in taming-transformers:
+
+        L_D = 0.5 * ( mean relu(1 - D(x)) + mean relu(1 + D(x_hat)) )
+
+    Real logits above +1 and fake logits below -1 cost nothing: D stops pushing once it is confident.
+    """
+    _check_logits("logits_real", logits_real)
+    _check_logits("logits_fake", logits_fake)
+    return 0.5 * (F.relu(1.0 - logits_real).mean() + F.relu(1.0 + logits_fake).mean())
+
+
+def hinge_g_loss(logits_fake: torch.Tensor) -> torch.Tensor:
+    """Generator loss paired with the hinge discriminator loss: L_G = -mean D(x_hat) (no relu)."""
+    return -_check_logits("logits_fake", logits_fake).mean()
+
+
+def non_saturating_d_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """Standard GAN discriminator loss (Goodfellow et al. 2014, arXiv:1406.2661), binary cross-entropy
+    on logits, halved as in taming-transformers' "vanilla" loss:
+
+        L_D = 0.5 * ( mean softplus(-D(x)) + mean softplus(D(x_hat)) )
+            = 0.5 * ( -mean log sigmoid(D(x)) - mean log(1 - sigmoid(D(x_hat))) )
+    """
+    _check_logits("logits_real", logits_real)
+    _check_logits("logits_fake", logits_fake)
+    return 0.5 * (F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean())
+
+
+def non_saturating_g_loss(logits_fake: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss (Goodfellow et al. 2014): L_G = -mean log sigmoid(D(x_hat))
+    = mean softplus(-D(x_hat)). Unlike the minimax log(1 - sigmoid(D)), its gradient is large exactly
+    when D confidently rejects the fakes (early in training)."""
+    return F.softplus(-_check_logits("logits_fake", logits_fake)).mean()
+
+
+# ----------------------------------------------------------------------------------------------
+# Adaptive weight and warm-up
+# ----------------------------------------------------------------------------------------------
+def adaptive_weight(rec_loss: torch.Tensor, g_loss: torch.Tensor, last_layer_weight: torch.Tensor,
+                    delta: float = 1e-4, max_weight: float | None = 1e4) -> torch.Tensor:
+    """Adaptive weight of the adversarial loss, Esser et al. 2021 eq. (7):
+
+        lambda = || grad_L rec_loss || / ( || grad_L g_loss || + delta ),   clamped to [0, max_weight]
+
+    where L is the decoder's last layer weight. It scales the GAN gradient to the size of the
+    reconstruction gradient at that layer, so neither term drowns the other. The result is DETACHED:
+    lambda is a number, not something to optimise (otherwise backward would differentiate the ratio).
+    Both losses keep their graphs (retain_graph=True) so you can still call backward on the total.
+
+    delta: keeps the ratio finite when the GAN gradient is ~0; max_weight: clamp (None = no clamp;
+    only for showing what goes wrong).
+    """
+    for name, t in (("rec_loss", rec_loss), ("g_loss", g_loss)):
+        if not isinstance(t, torch.Tensor) or t.numel() != 1:
+            raise ValueError(f"{name} must be a scalar tensor, got {type(t).__name__} "
+                             f"{tuple(t.shape) if isinstance(t, torch.Tensor) else ''}")
+        if not t.requires_grad:
+            raise ValueError(f"{name} does not require grad: compute it with gradients enabled "
+                             "(not under torch.no_grad()) from the decoder's output.")
+    if not isinstance(last_layer_weight, torch.Tensor) or not last_layer_weight.requires_grad:
+        raise ValueError("last_layer_weight must be a parameter that requires grad, e.g. decoder.conv_out.weight")
+    grads = []
+    for name, loss in (("rec_loss", rec_loss), ("g_loss", g_loss)):
+        (g,) = torch.autograd.grad(loss, last_layer_weight, retain_graph=True, allow_unused=True)
+        if g is None:
+            raise ValueError(f"{name} does not depend on last_layer_weight: pass the weight of the layer that "
+                             "produces the decoder's output image (the same decoder that produced the fakes).")
+        grads.append(g)
+    lam = torch.linalg.vector_norm(grads[0].float()) / (torch.linalg.vector_norm(grads[1].float()) + delta)
+    if max_weight is not None:
+        lam = lam.clamp(0.0, max_weight)
+    return lam.detach()
+
+
+def adopt_weight(weight: float, step: int, start_step: int, value: float = 0.0) -> float:
+    """Discriminator warm-up (taming-transformers' name): `value` (0) before `start_step`, `weight` from then on.
+
+    Before the warm-up ends the autoencoder learns to reconstruct alone; the adversarial term (and,
+    in a well-written loop, the discriminator's own update) is switched off."""
+    return value if step < start_step else weight
+
+
+def set_requires_grad(modules: Union[nn.Module, Iterable[nn.Module]], flag: bool) -> None:
+    """Turn requires_grad on/off for every parameter, e.g. freeze D during the generator step so
+    g_loss.backward() does not write gradients into D's .grad."""
+    if isinstance(modules, nn.Module):
+        modules = [modules]
+    for m in modules:
+        if not isinstance(m, nn.Module):
+            raise TypeError(f"set_requires_grad expects nn.Module(s), got {type(m).__name__}")
+        for p in m.parameters():
+            p.requires_grad_(flag)
+
+
+def weights_init(m: nn.Module) -> None:
+    """DCGAN-style initialisation used by PatchGAN (Radford et al. 2015; pix2pix; taming-transformers):
+    conv weights ~ N(0, 0.02); norm-layer scales ~ N(1, 0.02) and shifts 0. Use with model.apply(weights_init)."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.weight is not None:
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+# ----------------------------------------------------------------------------------------------
+# Diagnostics and the 2-D toy
+# ----------------------------------------------------------------------------------------------
+@torch.no_grad()
+def discriminator_accuracy(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> tuple[float, float]:
+    """(fraction of real patches with logit > 0, fraction of fake patches with logit < 0).
+    Both near 1.0 for long: D wins and G's gradient may vanish; both near 0.5: D is guessing."""
+    return (logits_real > 0).float().mean().item(), (logits_fake < 0).float().mean().item()
+
+
+def ring_of_gaussians(n: int, n_modes: int = 8, radius: float = 2.0, std: float = 0.02,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """n points (n, 2) from a mixture of `n_modes` Gaussians with centres evenly spaced on a circle
+    (the classic GAN mode-collapse toy, e.g. Metz et al. 2016 "Unrolled GANs", arXiv:1611.02163)."""
+    k = torch.randint(n_modes, (n,), generator=generator)
+    angle = 2 * math.pi * k.float() / n_modes
+    centres = radius * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+    return centres + std * torch.randn(n, 2, generator=generator)
+
+
+def ring_centres(n_modes: int = 8, radius: float = 2.0) -> torch.Tensor:
+    """(n_modes, 2) centres of ring_of_gaussians."""
+    angle = 2 * math.pi * torch.arange(n_modes).float() / n_modes
+    return radius * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+
+
+@torch.no_grad()
+def modes_covered(samples: torch.Tensor, centres: torch.Tensor, threshold: float = 0.1,
+                  min_count: int | None = None) -> tuple[int, float]:
+    """(number of modes with at least `min_count` samples within `threshold` of their centre,
+    fraction of samples that are "high quality", i.e. within `threshold` of some centre).
+    With std=0.02, threshold=0.1 is 5 standard deviations.
+    min_count defaults to 2% of the uniform share, at least 1, so a handful of stray points do not count."""
+    samples = samples.detach().float().cpu()
+    if samples.dim() != 2 or samples.shape[1] != centres.shape[1]:
+        raise ValueError(f"samples must be (N, {centres.shape[1]}), got {tuple(samples.shape)}")
+    d = torch.cdist(samples, centres.float())
+    dmin, idx = d.min(dim=1)
+    good = dmin < threshold
+    counts = torch.bincount(idx[good], minlength=centres.shape[0])
+    if min_count is None:
+        min_count = max(1, int(0.02 * len(samples) / centres.shape[0]))
+    return int((counts >= min_count).sum()), float(good.float().mean())

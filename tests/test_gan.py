@@ -1,0 +1,280 @@
+"""Tests for course_lib.gan: PatchGAN discriminator, GAN losses, adaptive weight, warm-up, helpers."""
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from course_lib import gan
+from course_lib.gan import (PatchDiscriminator, adaptive_weight, adopt_weight, hinge_d_loss, hinge_g_loss,
+                            non_saturating_d_loss, non_saturating_g_loss, receptive_field, set_requires_grad,
+                            weights_init)
+
+
+# ---------------------------------------------------------------- discriminator shapes and receptive field
+@pytest.mark.parametrize("size,n_layers,expected", [(32, 3, 2), (64, 3, 6), (32, 2, 6), (64, 2, 14), (32, 1, 14)])
+@pytest.mark.parametrize("norm", ["batch", "group", "none"])
+def test_output_shape(size, n_layers, expected, norm):
+    D = PatchDiscriminator(in_channels=3, base=8, n_layers=n_layers, norm=norm)
+    out = D(torch.randn(2, 3, size, size))
+    assert out.shape == (2, 1, expected, expected)
+    assert D.output_size(size) == expected
+
+
+def test_grayscale_and_rectangular():
+    D = PatchDiscriminator(in_channels=1, base=8, n_layers=2)
+    assert D(torch.randn(3, 1, 28, 36)).shape == (3, 1, D.output_size(28), D.output_size(36))
+
+
+def test_receptive_field_formula():
+    assert receptive_field([]) == 1
+    assert receptive_field([(3, 1)]) == 3
+    assert receptive_field([(3, 1), (3, 1)]) == 5
+    assert receptive_field([(2, 2), (2, 2)]) == 4
+    # the PatchGAN of the papers: 70x70 patches
+    assert receptive_field([(4, 2), (4, 2), (4, 2), (4, 1), (4, 1)]) == 70
+    for n, rf in [(1, 16), (2, 34), (3, 70)]:
+        D = PatchDiscriminator(base=4, n_layers=n)
+        assert D.receptive_field() == rf
+        assert D.receptive_field() == receptive_field(D.conv_layers())
+
+
+def test_receptive_field_bad_input():
+    with pytest.raises(TypeError):
+        receptive_field([4, 2])
+    with pytest.raises(ValueError):
+        receptive_field([(0, 1)])
+
+
+@pytest.mark.parametrize("n_layers,size", [(1, 48), (2, 64)])
+@pytest.mark.parametrize("norm", ["none", "batch"])
+def test_receptive_field_empirical(n_layers, size, norm):
+    """The gradient of one interior logit w.r.t. the input is nonzero on exactly an RF x RF square."""
+    torch.manual_seed(0)
+    D = PatchDiscriminator(in_channels=1, base=4, n_layers=n_layers, norm=norm).double().eval()
+    x = torch.randn(1, 1, size, size, dtype=torch.double, requires_grad=True)
+    out = D(x)
+    h, w = out.shape[-2:]
+    out[0, 0, h // 2, w // 2].backward()
+    support = (x.grad[0, 0].abs() > 0)
+    rows = support.any(dim=1).nonzero().flatten()
+    cols = support.any(dim=0).nonzero().flatten()
+    rf = D.receptive_field()
+    # inside the image bounds (an interior logit)
+    assert rows.min() > 0 and rows.max() < size - 1 and cols.min() > 0 and cols.max() < size - 1
+    assert rows.max() - rows.min() + 1 == rf
+    assert cols.max() - cols.min() + 1 == rf
+    assert support.sum() == rf * rf  # the whole square, no holes
+
+
+def test_batchnorm_train_mode_mixes_positions():
+    """In train mode BatchNorm couples every position (and every image): why we measure RF in eval mode."""
+    torch.manual_seed(0)
+    D = PatchDiscriminator(in_channels=1, base=4, n_layers=1, norm="batch").train()
+    x = torch.randn(2, 1, 48, 48, requires_grad=True)
+    D(x)[0, 0, 0, 0].backward()
+    assert (x.grad[1].abs() > 0).any()  # the other image in the batch gets gradient
+
+
+def test_channel_mismatch_error():
+    D = PatchDiscriminator(in_channels=3, base=4)
+    with pytest.raises(ValueError, match="in_channels=3"):
+        D(torch.randn(2, 1, 32, 32))
+    with pytest.raises(ValueError, match="permute"):
+        D(torch.randn(2, 32, 32, 3))
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        D(torch.randn(3, 32, 32))
+    with pytest.raises(ValueError, match="too small"):
+        D(torch.randn(1, 3, 8, 8))
+    with pytest.raises(ValueError):
+        PatchDiscriminator(norm="layer")
+    with pytest.raises(ValueError):
+        PatchDiscriminator(n_layers=0)
+
+
+def test_weights_init():
+    torch.manual_seed(0)
+    D = PatchDiscriminator(base=64, n_layers=3, norm="batch")
+    w = torch.cat([m.weight.flatten() for m in D.modules() if isinstance(m, nn.Conv2d)])
+    assert abs(w.mean().item()) < 2e-3 and abs(w.std().item() - 0.02) < 2e-3
+    bn = [m for m in D.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bn and all(torch.all(m.bias == 0) for m in bn)
+    assert all(abs(m.weight.mean().item() - 1.0) < 0.01 for m in bn)
+    lin = nn.Linear(3, 4)
+    weights_init(lin)
+    assert torch.all(lin.bias == 0)
+
+
+# ---------------------------------------------------------------- losses, by hand
+def test_hinge_losses_by_hand():
+    real = torch.tensor([2.0, 0.5, -1.0, 1.0])
+    fake = torch.tensor([-2.0, 0.0, 0.5])
+    # relu(1 - real) = [0, .5, 2, 0] -> mean .625 ; relu(1 + fake) = [0, 1, 1.5] -> mean 5/6
+    assert hinge_d_loss(real, fake).item() == pytest.approx(0.5 * (0.625 + 2.5 / 3))
+    assert hinge_g_loss(fake).item() == pytest.approx(-(-1.5 / 3))
+    # confident and correct D: zero loss
+    assert hinge_d_loss(torch.full((4,), 3.0), torch.full((4,), -3.0)).item() == 0.0
+
+
+def test_non_saturating_losses_by_hand():
+    real = torch.tensor([0.0, 2.0])
+    fake = torch.tensor([0.0, -1.0])
+    sp = lambda v: math.log1p(math.exp(v))
+    expected_d = 0.5 * ((sp(0) + sp(-2)) / 2 + (sp(0) + sp(-1)) / 2)
+    assert non_saturating_d_loss(real, fake).item() == pytest.approx(expected_d, rel=1e-6)
+    assert non_saturating_g_loss(fake).item() == pytest.approx((sp(0) + sp(1)) / 2, rel=1e-6)
+    # = BCE with labels 1 for real, 0 for fake
+    r, f = torch.randn(10), torch.randn(10)
+    bce = 0.5 * (F.binary_cross_entropy_with_logits(r, torch.ones(10)) +
+                 F.binary_cross_entropy_with_logits(f, torch.zeros(10)))
+    assert torch.allclose(non_saturating_d_loss(r, f), bce, atol=1e-6)
+    # large logits stay finite (softplus, not log(sigmoid))
+    assert torch.isfinite(non_saturating_g_loss(torch.tensor([-200.0])))
+
+
+def test_loss_gradients():
+    f = torch.tensor([-3.0, 0.0, 3.0], requires_grad=True)
+    hinge_g_loss(f).backward()
+    assert torch.allclose(f.grad, torch.full((3,), -1 / 3))  # constant: hinge G never saturates
+    f.grad = None
+    non_saturating_g_loss(f).backward()
+    assert torch.allclose(f.grad, -(1 - torch.sigmoid(f.detach())) / 3)
+
+
+def test_loss_input_validation():
+    with pytest.raises(TypeError):
+        hinge_d_loss([1.0], torch.zeros(1))
+    with pytest.raises(TypeError):
+        hinge_g_loss(torch.zeros(3, dtype=torch.long))
+
+
+# ---------------------------------------------------------------- adaptive weight
+def _toy_decoder():
+    torch.manual_seed(0)
+    dec = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 6))
+    z = torch.randn(5, 4)
+    x = torch.randn(5, 6)
+    x_hat = dec(z)
+    rec = (x_hat - x).abs().mean()
+    g = -(x_hat * torch.linspace(-1, 1, 6)).mean()  # a stand-in "generator loss"
+    return dec, rec, g
+
+
+def test_adaptive_weight_equals_grad_norm_ratio():
+    dec, rec, g = _toy_decoder()
+    W = dec[2].weight
+    gr = torch.autograd.grad(rec, W, retain_graph=True)[0]
+    gg = torch.autograd.grad(g, W, retain_graph=True)[0]
+    expected = gr.norm() / (gg.norm() + 1e-4)
+    lam = adaptive_weight(rec, g, W)
+    assert torch.allclose(lam, expected, rtol=1e-6)
+    assert not lam.requires_grad and lam.grad_fn is None
+    assert lam.dim() == 0
+    # graphs are retained: the total loss can still be backpropagated
+    (rec + lam * g).backward()
+    assert W.grad is not None
+
+
+def test_adaptive_weight_clamp_and_delta():
+    dec, rec, _ = _toy_decoder()
+    W = dec[2].weight
+    tiny_g = 1e-12 * dec[2].weight.sum()  # GAN gradient ~ 0
+    gr = torch.autograd.grad(rec, W, retain_graph=True)[0].norm()
+    # delta bounds lambda by ||grad rec|| / delta ...
+    assert adaptive_weight(rec, tiny_g, W).item() == pytest.approx(gr.item() / 1e-4, rel=1e-4)
+    # ... and the clamp caps it at max_weight
+    assert adaptive_weight(100 * rec, tiny_g, W).item() == pytest.approx(1e4)
+    assert adaptive_weight(100 * rec, tiny_g, W, max_weight=None).item() > 1e4
+    exploding = adaptive_weight(rec, tiny_g, W, delta=0.0, max_weight=None)
+    assert exploding.item() > 1e8
+
+
+def test_adaptive_weight_errors():
+    dec, rec, g = _toy_decoder()
+    with pytest.raises(ValueError, match="does not depend"):
+        adaptive_weight(rec, g, dec[0].weight.detach().requires_grad_())
+    with pytest.raises(ValueError, match="does not require grad"):
+        adaptive_weight(rec.detach(), g, dec[2].weight)
+
+
+def test_adopt_weight():
+    assert adopt_weight(0.8, step=0, start_step=100) == 0.0
+    assert adopt_weight(0.8, step=99, start_step=100) == 0.0
+    assert adopt_weight(0.8, step=100, start_step=100) == 0.8
+    assert adopt_weight(0.8, step=5, start_step=0) == 0.8
+
+
+# ---------------------------------------------------------------- the G step must not touch D
+def _tiny_gan():
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 3, padding=1))
+    D = PatchDiscriminator(in_channels=1, base=4, n_layers=1, norm="none")
+    x = torch.rand(4, 1, 16, 16)
+    z = torch.randn(4, 1, 16, 16)
+    return G, D, x, z
+
+
+def test_generator_step_does_not_touch_discriminator():
+    G, D, x, z = _tiny_gan()
+    opt_g = torch.optim.Adam(G.parameters(), 1e-3)
+    opt_d = torch.optim.Adam(D.parameters(), 1e-3)
+    # D step: fakes detached -> no gradient reaches G
+    fake = G(z)
+    opt_d.zero_grad()
+    hinge_d_loss(D(x), D(fake.detach())).backward()
+    assert all(p.grad is None for p in G.parameters())
+    opt_d.step()
+    d_grads = [p.grad.clone() for p in D.parameters()]
+    d_params = [p.detach().clone() for p in D.parameters()]
+    # G step with D frozen
+    set_requires_grad(D, False)
+    opt_g.zero_grad()
+    hinge_g_loss(D(G(z))).backward()
+    opt_g.step()
+    set_requires_grad(D, True)
+    assert all(p.grad is not None for p in G.parameters())
+    assert all(torch.equal(p.grad, g0) for p, g0 in zip(D.parameters(), d_grads))
+    assert all(torch.equal(p, p0) for p, p0 in zip(D.parameters(), d_params))
+
+
+def test_leaky_generator_step_changes_discriminator():
+    """The pitfall: without freezing D, g_loss.backward() writes into D's .grad, and one optimiser
+    over both networks then moves D to help the generator."""
+    G, D, x, z = _tiny_gan()
+    opt = torch.optim.Adam(list(G.parameters()) + list(D.parameters()), 1e-3)  # one optimiser for both: wrong
+    before = [p.detach().clone() for p in D.parameters()]
+    opt.zero_grad()
+    hinge_g_loss(D(G(z))).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in D.parameters())
+    opt.step()
+    assert any(not torch.equal(p, p0) for p, p0 in zip(D.parameters(), before))
+
+
+def test_set_requires_grad_lists_and_errors():
+    a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+    set_requires_grad([a, b], False)
+    assert not any(p.requires_grad for p in list(a.parameters()) + list(b.parameters()))
+    set_requires_grad(a, True)
+    assert all(p.requires_grad for p in a.parameters())
+    with pytest.raises(TypeError):
+        set_requires_grad([a, 3], True)
+
+
+# ---------------------------------------------------------------- diagnostics and toy data
+def test_discriminator_accuracy():
+    acc_r, acc_f = gan.discriminator_accuracy(torch.tensor([1.0, -1.0, 2.0, 3.0]), torch.tensor([-1.0, 1.0]))
+    assert acc_r == 0.75 and acc_f == 0.5
+
+
+def test_ring_and_modes_covered():
+    g = torch.Generator().manual_seed(0)
+    x = gan.ring_of_gaussians(2000, generator=g)
+    centres = gan.ring_centres()
+    n, hq = gan.modes_covered(x, centres)
+    assert n == 8 and hq > 0.99
+    one_mode = centres[3] + 0.01 * torch.randn(500, 2, generator=g)
+    assert gan.modes_covered(one_mode, centres) == (1, 1.0)
+    assert gan.modes_covered(torch.zeros(100, 2), centres) == (0, 0.0)
+    with pytest.raises(ValueError):
+        gan.modes_covered(torch.zeros(10, 3), centres)
