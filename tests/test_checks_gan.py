@@ -1,0 +1,164 @@
+"""The checks of notebook 08 pass the reference, reject the stub and name plausible mistakes."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_lib import gan
+from course_lib.checks import CheckFailed
+from course_lib.checks import gan as checks
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError()
+
+
+# ------------------------------------------------------------------ hinge losses
+def test_hinge_reference_passes(capsys):
+    checks.check_hinge_d_loss(gan.hinge_d_loss)
+    checks.check_hinge_g_loss(gan.hinge_g_loss)
+    assert capsys.readouterr().out.count("Check passed") == 2
+
+
+@pytest.mark.parametrize("check", [checks.check_hinge_d_loss, checks.check_hinge_g_loss,
+                                   checks.check_adaptive_weight, checks.check_receptive_field])
+def test_stub_rejected(check):
+    with pytest.raises(CheckFailed, match="not implemented"):
+        check(stub)
+
+
+@pytest.mark.parametrize("wrong,hint", [
+    (lambda r, f: 0.5 * (F.relu(1 + r).mean() + F.relu(1 - f).mean()), "signs are swapped"),
+    (lambda r, f: 0.5 * ((1 - F.relu(r)).mean() + (1 + F.relu(f)).mean()), "relu is in the wrong place"),
+    (lambda r, f: 0.5 * ((1 - r).mean() + (1 + f).mean()), "relu is missing"),
+    (lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f).mean(), "0.5"),
+    (lambda r, f: 0.5 * (F.relu(-r).mean() + F.relu(f).mean()), "margin"),
+    (lambda r, f: 0.5 * (F.relu(1 - r).mean() + F.relu(1 + f).mean()) + 0.1, "differs"),  # unknown mistake
+])
+def test_hinge_d_wrong(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_hinge_d_loss(wrong)
+
+
+@pytest.mark.parametrize("wrong,hint", [
+    (lambda f: f.mean(), "sign is flipped"),
+    (lambda f: F.relu(1 - f).mean(), "no relu"),
+    (lambda f: F.softplus(-f).mean(), "non-saturating"),
+    (lambda f: -f.sum(), "differs"),
+])
+def test_hinge_g_wrong(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_hinge_g_loss(wrong)
+
+
+# ------------------------------------------------------------------ adaptive weight
+def _grads(rec, g_loss, w):
+    gr = torch.autograd.grad(rec, w, retain_graph=True)[0]
+    gg = torch.autograd.grad(g_loss, w, retain_graph=True)[0]
+    return gr, gg
+
+
+def aw_no_detach(rec, g_loss, w, delta=1e-4, max_weight=1e4):
+    gr, gg = torch.autograd.grad(rec, w, retain_graph=True, create_graph=True)[0], \
+        torch.autograd.grad(g_loss, w, retain_graph=True, create_graph=True)[0]
+    return torch.clamp(gr.norm() / (gg.norm() + delta), 0.0, max_weight)
+
+
+def aw_no_clamp(rec, g_loss, w, delta=1e-4, max_weight=1e4):
+    gr, gg = _grads(rec, g_loss, w)
+    return (gr.norm() / (gg.norm() + delta)).detach()
+
+
+def aw_no_delta_no_clamp(rec, g_loss, w, delta=1e-4, max_weight=1e4):
+    gr, gg = _grads(rec, g_loss, w)
+    return (gr.norm() / gg.norm()).detach()
+
+
+def aw_no_delta_clamped(rec, g_loss, w, delta=1e-4, max_weight=1e4):
+    gr, gg = _grads(rec, g_loss, w)
+    return torch.clamp(gr.norm() / gg.norm(), 0.0, max_weight).detach()
+
+
+def aw_inverted(rec, g_loss, w, delta=1e-4, max_weight=1e4):
+    gr, gg = _grads(rec, g_loss, w)
+    return torch.clamp(gg.norm() / (gr.norm() + delta), 0.0, max_weight).detach()
+
+
+def aw_loss_values(rec, g_loss, w, delta=1e-4, max_weight=1e4):
+    return torch.clamp(rec.abs() / (g_loss.abs() + delta), 0.0, max_weight).detach()
+
+
+def aw_no_retain(rec, g_loss, w, delta=1e-4, max_weight=1e4):
+    gr = torch.autograd.grad(rec, w)[0]
+    gg = torch.autograd.grad(g_loss, w)[0]
+    return torch.clamp(gr.norm() / (gg.norm() + delta), 0.0, max_weight).detach()
+
+
+def aw_elementwise(rec, g_loss, w, delta=1e-4, max_weight=1e4):
+    gr, gg = _grads(rec, g_loss, w)
+    return torch.clamp(gr.abs() / (gg.abs() + delta), 0.0, max_weight).detach()
+
+
+def aw_python_float(rec, g_loss, w, delta=1e-4, max_weight=1e4):
+    return float(gan.adaptive_weight(rec, g_loss, w, delta, max_weight))
+
+
+def test_adaptive_reference_passes(capsys):
+    checks.check_adaptive_weight(gan.adaptive_weight)
+    assert "Check passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong,hint", [
+    (aw_no_detach, "requires grad"),
+    (aw_no_clamp, "clamp"),
+    (aw_no_delta_no_clamp, "delta is missing"),
+    (aw_no_delta_clamped, "delta is missing"),
+    (aw_inverted, "upside down"),
+    (aw_loss_values, "LOSS VALUES"),
+    (aw_no_retain, "retain_graph"),
+    (aw_elementwise, "scalar"),
+    (aw_python_float, "scalar tensor"),
+])
+def test_adaptive_wrong(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_adaptive_weight(wrong)
+
+
+# ------------------------------------------------------------------ receptive field
+def rf_after_update(layers):
+    r, j = 1, 1
+    for k, s in layers:
+        j *= s
+        r += (k - 1) * j
+    return r
+
+
+def rf_no_strides(layers):
+    return 1 + sum(k - 1 for k, _ in layers)
+
+
+def rf_sum_kernels(layers):
+    return sum(k for k, _ in layers)
+
+
+def rf_missing_one(layers):
+    r, j = 0, 1
+    for k, s in layers:
+        r += (k - 1) * j
+        j *= s
+    return r
+
+
+def test_receptive_field_reference_passes(capsys):
+    checks.check_receptive_field(gan.receptive_field)
+    assert "Check passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong,hint", [
+    (rf_after_update, "CURRENT layer"),
+    (rf_no_strides, "strides are ignored"),
+    (rf_missing_one, "start from 1"),
+    (rf_sum_kernels, "receptive_field"),
+])
+def test_receptive_field_wrong(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_receptive_field(wrong)
