@@ -1,0 +1,341 @@
+"""Checks for notebook 05 (codebook collapse): one EMA codebook update, dead-code restarts, FSQ rounding.
+
+* :func:`check_ema_update` compares with :func:`reference_ema_update`, the update of
+  :class:`course_lib.quantize.EMAVectorQuantizer` (van den Oord et al. 2017, appendix A.1), and names the usual
+  mistakes (no Laplace smoothing, decay the wrong way round, smoothed counts stored, ...).
+* :func:`check_restart_dead_codes` tests properties (a restart is random): live codes untouched, every dead code
+  moved onto a real encoder output, different outputs for different dead codes, random rather than the first rows.
+* :func:`check_fsq_quantize` compares values AND gradients with :meth:`course_lib.quantize.FSQ.quantize`
+  (Mentzer et al. 2023, arXiv:2309.15505), so a rounding without the straight-through estimator is caught.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence, Tuple
+
+import torch
+
+from . import CheckFailed, check_function, passed
+
+__all__ = [
+    "reference_ema_update",
+    "reference_restart_dead_codes",
+    "reference_fsq_quantize",
+    "check_ema_update",
+    "check_restart_dead_codes",
+    "check_fsq_quantize",
+]
+
+_NOT_IMPLEMENTED = ("{name} is not implemented yet: replace `raise NotImplementedError()` with your solution, "
+                    "run that cell, then run this check again.")
+
+
+# ------------------------------------------------------------------------------------------------ EMA
+def _counts_and_sums(z, indices, k):
+    counts = torch.bincount(indices, minlength=k).to(z.dtype)  # n_k: how many vectors chose code k
+    sums = torch.zeros(k, z.shape[1], dtype=z.dtype).index_add_(0, indices, z)  # sum of those vectors
+    return counts, sums
+
+
+def reference_ema_update(cluster_size: torch.Tensor, embed_sum: torch.Tensor, z: torch.Tensor,
+                         indices: torch.Tensor, decay: float, eps: float
+                         ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One EMA step. cluster_size (K,), embed_sum (K, D), z (N, D), indices (N,) -> (N_k, m_k, codebook (K, D))."""
+    k = cluster_size.shape[0]
+    counts, sums = _counts_and_sums(z, indices, k)
+    new_size = decay * cluster_size + (1 - decay) * counts
+    new_sum = decay * embed_sum + (1 - decay) * sums
+    n = new_size.sum()
+    smoothed = (new_size + eps) / (n + k * eps) * n  # Laplace smoothing: no division by ~0
+    return new_size, new_sum, new_sum / smoothed[:, None]
+
+
+def _ema_no_smoothing(cs, es, z, idx, decay, eps):
+    size, s, _ = reference_ema_update(cs, es, z, idx, decay, eps)
+    return size, s, s / size[:, None]
+
+
+def _ema_swapped(cs, es, z, idx, decay, eps):
+    return reference_ema_update(cs, es, z, idx, 1 - decay, eps)
+
+
+def _ema_stores_smoothed(cs, es, z, idx, decay, eps):
+    size, s, e = reference_ema_update(cs, es, z, idx, decay, eps)
+    n = size.sum()
+    return (size + eps) / (n + len(size) * eps) * n, s, e
+
+
+def _ema_no_one_minus(cs, es, z, idx, decay, eps):
+    k = cs.shape[0]
+    counts, sums = _counts_and_sums(z, idx, k)
+    size, s = decay * cs + counts, decay * es + sums
+    n = size.sum()
+    return size, s, s / ((size + eps) / (n + k * eps) * n)[:, None]
+
+
+def _ema_batch_only(cs, es, z, idx, decay, eps):
+    size, s, _ = reference_ema_update(cs, es, z, idx, decay, eps)
+    counts, sums = _counts_and_sums(z, idx, cs.shape[0])
+    n = counts.sum()
+    return size, s, sums / ((counts + eps) / (n + len(counts) * eps) * n)[:, None]
+
+
+def _ema_old_stats(cs, es, z, idx, decay, eps):
+    size, s, _ = reference_ema_update(cs, es, z, idx, decay, eps)
+    n = cs.sum()
+    return size, s, es / ((cs + eps) / (n + len(cs) * eps) * n)[:, None]
+
+
+def _ema_smooth_no_rescale(cs, es, z, idx, decay, eps):
+    size, s, _ = reference_ema_update(cs, es, z, idx, decay, eps)
+    n = size.sum()
+    return size, s, s / ((size + eps) / (n + len(size) * eps))[:, None]
+
+
+_EMA_MISTAKES = {
+    "the codebook divides by the raw counts N_k: apply Laplace smoothing first, "
+    "N~_k = (N_k + eps) / (sum_j N_j + K eps) * sum_j N_j, and divide m_k by N~_k.": _ema_no_smoothing,
+    "the decay is applied the wrong way round: the OLD average keeps the weight decay (e.g. 0.99) and the new "
+    "batch statistics get (1 - decay): N_k <- decay * N_k + (1 - decay) * n_k.": _ema_swapped,
+    "you returned the smoothed counts as the new cluster_size: keep N_k unsmoothed in the running average and "
+    "smooth only for the division that gives the codebook.": _ema_stores_smoothed,
+    "the new batch statistics are missing the factor (1 - decay): N_k <- decay * N_k + (1 - decay) * n_k, and the "
+    "same for m_k.": _ema_no_one_minus,
+    "the codebook uses only this batch's counts and sums: divide the running averages m_k by the (smoothed) "
+    "running N_k.": _ema_batch_only,
+    "the codebook uses the averages from BEFORE this step: update N_k and m_k first, then e_k = m_k / N~_k.":
+        _ema_old_stats,
+    "the Laplace smoothing is missing its rescaling: N~_k = (N_k + eps) / (n + K eps) * n with n = sum_j N_j "
+    "(without '* n' the smoothed counts are fractions that sum to 1).": _ema_smooth_no_rescale,
+}
+
+
+def _ema_inputs(seed: int):
+    g = torch.Generator().manual_seed(2000 + seed)
+    k, d, n = [16, 32, 8][seed % 3], [4, 3, 2][seed % 3], 64
+    cluster_size = torch.rand(k, generator=g, dtype=torch.float64) * 5 + 0.05
+    embed_sum = torch.randn(k, d, generator=g, dtype=torch.float64) * cluster_size[:, None]
+    z = torch.randn(n, d, generator=g, dtype=torch.float64)
+    idx = torch.randint(0, k // 2 + 1, (n,), generator=g)  # the upper codes are unused in this batch
+    decay, eps = [0.9, 0.8, 0.95][seed % 3], [0.1, 0.5, 0.2][seed % 3]  # eps large enough for smoothing to show
+    return cluster_size, embed_sum, z, idx, decay, eps
+
+
+def check_ema_update(student_fn: Callable) -> None:
+    """``student_fn(cluster_size, embed_sum, z, indices, decay, eps) -> (cluster_size, embed_sum, codebook)``."""
+    # 1. a code with N_k = 0 that nobody chose: without smoothing, 0 / 0
+    k, d = 4, 2
+    cs = torch.tensor([2.0, 1.0, 0.5, 0.0], dtype=torch.float64)
+    es = torch.randn(k, d, generator=torch.Generator().manual_seed(7), dtype=torch.float64) * cs[:, None]
+    z = torch.randn(6, d, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    idx = torch.tensor([0, 0, 1, 2, 1, 0])
+    try:
+        out = student_fn(cs.clone(), es.clone(), z.clone(), idx.clone(), 0.99, 1e-5)
+    except NotImplementedError:
+        raise CheckFailed(_NOT_IMPLEMENTED.format(name="ema_update")) from None
+    except Exception as exc:
+        raise CheckFailed(f"ema_update raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(out, (tuple, list)) or len(out) != 3:
+        raise CheckFailed("ema_update must return a tuple (cluster_size, embed_sum, codebook).")
+    codebook = torch.as_tensor(out[2])
+    if not torch.isfinite(codebook).all():
+        raise CheckFailed(
+            "ema_update: the codebook has nan/inf for a code that was never chosen (N_k = 0, m_k = 0, so 0 / 0). "
+            "Apply Laplace smoothing before dividing: N~_k = (N_k + eps) / (sum_j N_j + K eps) * sum_j N_j."
+        )
+    # 2. random states and batches, against the reference and the known mistakes
+    check_function(
+        student_fn, reference_ema_update, _ema_inputs, name="ema_update", mistakes=_EMA_MISTAKES,
+        atol=1e-8, rtol=1e-6, trials=3,
+        success="one EMA step (counts, sums, decay, Laplace smoothing) matches the reference on 3 random states.",
+    )
+
+
+# --------------------------------------------------------------------------------------------- restart
+def reference_restart_dead_codes(codebook: torch.Tensor, counts: torch.Tensor, z_recent: torch.Tensor) -> torch.Tensor:
+    """Codes with count 0 move onto random rows of z_recent (N, D); the others stay. Returns a new (K, D) tensor."""
+    new = codebook.clone()
+    dead = (counts == 0).nonzero().flatten()
+    pick = torch.randint(z_recent.shape[0], (len(dead),))
+    new[dead] = z_recent[pick]
+    return new
+
+
+def _restart_inputs(seed: int):
+    g = torch.Generator().manual_seed(3000 + seed)
+    k, d, n = 32, 4, 200
+    codebook = torch.randn(k, d, generator=g) * 0.01 + 5.0  # codes far from the data (a collapsed codebook)
+    counts = torch.zeros(k)
+    live = torch.randperm(k, generator=g)[:10]
+    counts[live] = torch.randint(1, 50, (10,), generator=g).float()
+    z_recent = torch.randn(n, d, generator=g)
+    return codebook, counts, z_recent
+
+
+def check_restart_dead_codes(student_fn: Callable) -> None:
+    """``student_fn(codebook (K, D), counts (K,), z_recent (N, D)) -> new codebook (K, D)``.
+
+    A restart is random, so this checks properties instead of exact values.
+    """
+    name = "restart_dead_codes"
+    firsts = []
+    for seed in range(3):
+        codebook, counts, z = _restart_inputs(seed)
+        torch.manual_seed(seed)
+        try:
+            out = student_fn(codebook.clone(), counts.clone(), z.clone())
+        except NotImplementedError:
+            raise CheckFailed(_NOT_IMPLEMENTED.format(name=name)) from None
+        except Exception as exc:
+            raise CheckFailed(f"{name} raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(out, torch.Tensor) or out.shape != codebook.shape:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise CheckFailed(f"{name} must return the whole codebook, a tensor of shape {tuple(codebook.shape)}; "
+                              f"got {shape}.")
+        out = out.detach().float()
+        dead = counts == 0
+        live = ~dead
+        if not torch.allclose(out[live], codebook[live]):
+            if torch.allclose(out[dead], codebook[dead]):
+                raise CheckFailed(f"{name}: you moved the codes that ARE used and kept the dead ones: the dead "
+                                  "codes are those with counts == 0.")
+            raise CheckFailed(f"{name}: you changed codes that are in use (counts > 0): leave them as they are "
+                              "and replace only the dead codes (counts == 0).")
+        changed = (out[dead] - codebook[dead]).abs().amax(1) > 1e-6
+        if not changed.any():
+            raise CheckFailed(f"{name}: the dead codes (counts == 0) are unchanged: overwrite them.")
+        if not changed.all():
+            raise CheckFailed(f"{name}: only {int(changed.sum())} of {int(dead.sum())} dead codes were replaced: "
+                              "replace every code with counts == 0.")
+        dist = (out[dead][:, None] - z[None]).abs().amax(-1).amin(1)  # to the nearest encoder output (max-norm)
+        if (dist > 1e-5).any():
+            if torch.allclose(out[dead], z.mean(0).expand_as(out[dead]), atol=1e-5):
+                raise CheckFailed(f"{name}: every dead code became the MEAN of z_recent: they all land on the same "
+                                  "point and compete for it. Copy a different random row of z_recent into each.")
+            raise CheckFailed(f"{name}: the restarted codes are not encoder outputs (e.g. random noise): copy rows of "
+                              "z_recent, so each revived code starts where the data actually is.")
+        if len(torch.unique(out[dead], dim=0)) == 1:
+            raise CheckFailed(f"{name}: every dead code got the SAME encoder output: draw a different random row "
+                              "for each (e.g. z_recent[torch.randint(len(z_recent), (num_dead,))]).")
+        firsts.append(torch.allclose(out[dead], z[: int(dead.sum())]))
+    if all(firsts):
+        raise CheckFailed(f"{name}: you always take the FIRST rows of z_recent: these all come from the first "
+                          "images of the batch. Pick random rows (torch.randint or torch.randperm).")
+    passed(f"{name}: live codes untouched, every dead code moved onto a random encoder output (3 random states).")
+
+
+# ------------------------------------------------------------------------------------------------- FSQ
+def reference_fsq_quantize(z: torch.Tensor, levels: Sequence[int], eps: float = 1e-3) -> torch.Tensor:
+    """FSQ of Mentzer et al. 2023: bound each channel with tanh, round with STE, rescale to [-1, 1]. z: (N, d)."""
+    L = torch.as_tensor(levels, dtype=z.dtype, device=z.device)
+    half_l = (L - 1) * (1 + eps) / 2
+    offset = torch.where(L % 2 == 0, 0.5, 0.0).to(z.dtype)
+    shift = torch.atanh(offset / half_l)
+    bounded = torch.tanh(z + shift) * half_l - offset
+    rounded = bounded + (torch.round(bounded) - bounded).detach()  # straight-through
+    return rounded / torch.div(L, 2, rounding_mode="floor")
+
+
+def _fsq_no_ste(z, levels, eps=1e-3):
+    L = torch.as_tensor(levels, dtype=z.dtype)
+    half_l = (L - 1) * (1 + eps) / 2
+    offset = torch.where(L % 2 == 0, 0.5, 0.0).to(z.dtype)
+    bounded = torch.tanh(z + torch.atanh(offset / half_l)) * half_l - offset
+    return torch.round(bounded) / torch.div(L, 2, rounding_mode="floor")
+
+
+def _fsq_ste_swapped(z, levels, eps=1e-3):
+    L = torch.as_tensor(levels, dtype=z.dtype)
+    half_l = (L - 1) * (1 + eps) / 2
+    offset = torch.where(L % 2 == 0, 0.5, 0.0).to(z.dtype)
+    bounded = torch.tanh(z + torch.atanh(offset / half_l)) * half_l - offset
+    r = torch.round(bounded)
+    return (r + (bounded - r).detach()) / torch.div(L, 2, rounding_mode="floor")
+
+
+def _fsq_no_offset(z, levels, eps=1e-3):
+    L = torch.as_tensor(levels, dtype=z.dtype)
+    bounded = torch.tanh(z) * (L - 1) * (1 + eps) / 2
+    rounded = bounded + (torch.round(bounded) - bounded).detach()
+    return rounded / torch.div(L, 2, rounding_mode="floor")
+
+
+def _fsq_not_rescaled(z, levels, eps=1e-3):
+    return reference_fsq_quantize(z, levels, eps) * torch.div(torch.as_tensor(levels, dtype=z.dtype), 2,
+                                                               rounding_mode="floor")
+
+
+def _fsq_rescale_half_l(z, levels, eps=1e-3):
+    L = torch.as_tensor(levels, dtype=z.dtype)
+    return reference_fsq_quantize(z, levels, eps) * torch.div(L, 2, rounding_mode="floor") / ((L - 1) / 2)
+
+
+def _fsq_no_bound(z, levels, eps=1e-3):
+    L = torch.as_tensor(levels, dtype=z.dtype)
+    rounded = z + (torch.round(z) - z).detach()
+    return rounded / torch.div(L, 2, rounding_mode="floor")
+
+
+def _fsq_clamp(z, levels, eps=1e-3):
+    L = torch.as_tensor(levels, dtype=z.dtype)
+    half_l = (L - 1) * (1 + eps) / 2
+    offset = torch.where(L % 2 == 0, 0.5, 0.0).to(z.dtype)
+    bounded = torch.maximum(torch.minimum(z, half_l - offset), -half_l - offset)
+    rounded = bounded + (torch.round(bounded) - bounded).detach()
+    return rounded / torch.div(L, 2, rounding_mode="floor")
+
+
+def _with_grad(fn):
+    """Wrap fn(z, levels) so that it returns the values and d(sum(w * out))/dz."""
+
+    def run(z, levels, w):
+        z = z.detach().clone().requires_grad_(True)
+        out = fn(z, levels)
+        if not isinstance(out, torch.Tensor):
+            return {"values": out, "gradient": torch.zeros_like(z)}
+        grad = None
+        if out.requires_grad:
+            grad = torch.autograd.grad((out * w).sum(), z, allow_unused=True)[0]
+        return {"values": out.detach(), "gradient": torch.zeros_like(z) if grad is None else grad}
+
+    return run
+
+
+_FSQ_MISTAKES = {
+    "the values are right but no gradient reaches z: torch.round has zero gradient. Use the straight-through "
+    "estimator, bounded + (torch.round(bounded) - bounded).detach().": _fsq_no_ste,
+    "the straight-through estimator is the wrong way round: the value must be the ROUNDED one and the gradient "
+    "that of `bounded`: bounded + (torch.round(bounded) - bounded).detach().": _fsq_ste_swapped,
+    "for an even number of levels, tanh * half_l rounds to L + 1 values: shift and offset as in the formula "
+    "(offset 0.5 for even L, shift = atanh(offset / half_l)).": _fsq_no_offset,
+    "you forgot the rescaling: divide the rounded integers by L // 2 so the codes lie in [-1, 1].":
+        _fsq_not_rescaled,
+    "you rescaled by (L - 1) / 2: divide the rounded integers by L // 2 (integer division).": _fsq_rescale_half_l,
+    "you rounded z without bounding it first: squash each channel with tanh so it can take only L values.":
+        _fsq_no_bound,
+    "you bounded with a clamp: use tanh as in the formula (a clamp has zero gradient outside the range, so "
+    "saturated channels stop learning).": _fsq_clamp,
+}
+
+
+def _fsq_inputs(seed: int):
+    g = torch.Generator().manual_seed(4000 + seed)
+    levels = [(8, 5, 5, 5), (7, 5, 5, 5, 5), (8, 6, 5), (4, 4, 3)][seed % 4]
+    z = torch.randn(64, len(levels), generator=g, dtype=torch.float64) * 1.5
+    w = torch.randn(64, len(levels), generator=g, dtype=torch.float64)
+    return z, list(levels), w
+
+
+def check_fsq_quantize(student_fn: Callable) -> None:
+    """``student_fn(z (N, d), levels (list of d ints)) -> (N, d)`` values in [-1, 1] with a straight-through gradient."""
+    try:
+        student_fn(torch.zeros(2, 3, dtype=torch.float64), [8, 5, 5])
+    except NotImplementedError:
+        raise CheckFailed(_NOT_IMPLEMENTED.format(name="fsq_quantize")) from None
+    except Exception:
+        pass  # check_function reports it
+    check_function(
+        _with_grad(student_fn), _with_grad(reference_fsq_quantize), _fsq_inputs, name="fsq_quantize",
+        mistakes={hint: _with_grad(fn) for hint, fn in _FSQ_MISTAKES.items()},
+        atol=1e-6, rtol=1e-5, trials=4,
+        success="FSQ values (L_i levels per channel, in [-1, 1]) and straight-through gradients match on 4 level sets.",
+    )

@@ -1,0 +1,199 @@
+"""The checks of notebooks 04 (VQ-VAE) and 05 (codebook collapse) pass the reference and reject the stub and
+plausible wrong answers with a specific hint."""
+import math
+
+import pytest
+import torch
+
+from course_lib.checks import CheckFailed
+from course_lib.checks import collapse as C
+from course_lib.checks import vqvae as V
+from course_lib import metrics, quantize
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError()
+
+
+def rejects(check, fn, match):
+    with pytest.raises(CheckFailed, match=match):
+        check(fn)
+
+
+# ------------------------------------------------------------------------------------------- 04 bits
+def test_bits_reference_passes_and_matches_metrics(capsys):
+    V.check_bits_per_image(V.reference_bits_per_image)
+    assert "Check passed" in capsys.readouterr().out
+    assert V.reference_bits_per_image(7, 7, 512) == metrics.bits_per_image(7, 7, 512) == 441.0
+
+
+@pytest.mark.parametrize("wrong, match", [
+    (stub, "not implemented"),
+    (lambda h, w, k: h * w * math.log(k), "natural log"),
+    (lambda h, w, k: math.log2(k), "ONE index"),
+    (lambda h, w, k: h * w * k, "one-hot"),
+    (lambda h, w, k: h * w * math.log2(k) / 8, "bytes"),
+    (lambda h, w, k: h * w * math.ceil(math.log2(k)), "rounded"),
+    (lambda h, w, k: h * w * math.log2(k) + 1, "differs|is "),
+])
+def test_bits_rejects(wrong, match):
+    rejects(V.check_bits_per_image, wrong, match)
+
+
+# ------------------------------------------------------------------------------------- 04 perplexity
+def test_perplexity_reference_passes_and_matches_metrics(capsys):
+    V.check_perplexity(V.reference_perplexity)
+    assert "Check passed" in capsys.readouterr().out
+    idx, k = V._perplexity_inputs(1)
+    assert V.reference_perplexity(idx, k) == pytest.approx(metrics.perplexity(idx, k))
+
+
+def _nan_perplexity(idx, k):
+    p = torch.bincount(idx.reshape(-1), minlength=k).double()
+    p = p / p.sum()
+    return float(torch.exp(-(p * torch.log(p)).sum()))
+
+
+def _batch0_only(idx, k):
+    return V.reference_perplexity(idx[0], k)
+
+
+@pytest.mark.parametrize("wrong, match", [
+    (stub, "not implemented"),
+    (_nan_perplexity, "0 \\* log\\(0\\)"),
+    (V._entropy_nats, "returned the entropy"),
+    (V._log2_then_exp, "mixed log bases"),
+    (V._unnormalised, "forgot to normalise"),
+    (V._per_image_mean, "per-image"),
+    (V._codes_used, "distinct codes"),
+    (_batch0_only, "differs|is "),
+])
+def test_perplexity_rejects(wrong, match):
+    rejects(V.check_perplexity, wrong, match)
+
+
+# ---------------------------------------------------------------------------------------------- 05 EMA
+def test_ema_reference_passes(capsys):
+    C.check_ema_update(C.reference_ema_update)
+    assert "Check passed" in capsys.readouterr().out
+
+
+def test_ema_reference_equals_course_lib_quantizer():
+    torch.manual_seed(0)
+    vq = quantize.EMAVectorQuantizer(num_codes=16, code_dim=3, decay=0.9, eps=1e-3)
+    cs, es = vq.cluster_size.clone().double(), vq.embed_sum.clone().double()
+    z = torch.randn(50, 3)
+    idx = quantize.nearest_code(z, vq.codebook)
+    vq.train()
+    vq(z)
+    size, s, e = C.reference_ema_update(cs, es, z.double(), idx, 0.9, 1e-3)
+    assert torch.allclose(vq.cluster_size.double(), size, atol=1e-5)
+    assert torch.allclose(vq.embed_sum.double(), s, atol=1e-5)
+    assert torch.allclose(vq.codebook.double(), e, atol=1e-5)
+
+
+@pytest.mark.parametrize("wrong, match", [
+    (stub, "not implemented"),
+    (C._ema_no_smoothing, "Laplace smoothing"),
+    (C._ema_swapped, "wrong way round"),
+    (C._ema_stores_smoothed, "smoothed counts"),
+    (C._ema_no_one_minus, "1 - decay"),
+    (C._ema_batch_only, "only this batch"),
+    (C._ema_old_stats, "BEFORE"),
+    (C._ema_smooth_no_rescale, "rescaling"),
+    (lambda cs, es, z, idx, d, eps: (cs, es, es / cs[:, None]), "nan/inf"),
+])
+def test_ema_rejects(wrong, match):
+    rejects(C.check_ema_update, wrong, match)
+
+
+def test_ema_rejects_no_smoothing_without_nan():
+    """Even if the 0/0 case is avoided (clamped), the missing smoothing is named."""
+    def clamped(cs, es, z, idx, decay, eps):
+        size, s, _ = C.reference_ema_update(cs, es, z, idx, decay, eps)
+        return size, s, s / size.clamp_min(1e-12)[:, None]
+    rejects(C.check_ema_update, clamped, "Laplace smoothing")
+
+
+# ------------------------------------------------------------------------------------------ 05 restart
+def test_restart_reference_passes(capsys):
+    C.check_restart_dead_codes(C.reference_restart_dead_codes)
+    assert "Check passed" in capsys.readouterr().out
+
+
+def test_restart_randperm_solution_passes(capsys):
+    def with_randperm(codebook, counts, z):
+        new = codebook.clone()
+        dead = counts == 0
+        new[dead] = z[torch.randperm(len(z))[: int(dead.sum())]]
+        return new
+    C.check_restart_dead_codes(with_randperm)
+    assert "Check passed" in capsys.readouterr().out
+
+
+def _restart(select):
+    def fn(codebook, counts, z):
+        new = codebook.clone()
+        dead = (counts == 0).nonzero().flatten()
+        new[dead] = select(z, len(dead), codebook.shape[1])
+        return new
+    return fn
+
+
+def _restart_all(codebook, counts, z):
+    return z[torch.randint(len(z), (len(codebook),))]
+
+
+def _restart_live(codebook, counts, z):
+    new = codebook.clone()
+    live = (counts > 0).nonzero().flatten()
+    new[live] = z[torch.randint(len(z), (len(live),))]
+    return new
+
+
+@pytest.mark.parametrize("wrong, match", [
+    (stub, "not implemented"),
+    (lambda cb, c, z: cb, "unchanged"),
+    (_restart_all, "in use"),
+    (_restart_live, "ARE used"),
+    (_restart(lambda z, n, d: torch.randn(n, d)), "not encoder outputs"),
+    (_restart(lambda z, n, d: z.mean(0).expand(n, d)), "MEAN"),
+    (_restart(lambda z, n, d: z[5].expand(n, d)), "SAME"),
+    (_restart(lambda z, n, d: z[:n]), "FIRST rows"),
+    (lambda cb, c, z: cb[:3], "whole codebook"),
+])
+def test_restart_rejects(wrong, match):
+    rejects(C.check_restart_dead_codes, wrong, match)
+
+
+# ---------------------------------------------------------------------------------------------- 05 FSQ
+def test_fsq_reference_passes_and_equals_course_lib(capsys):
+    C.check_fsq_quantize(C.reference_fsq_quantize)
+    assert "Check passed" in capsys.readouterr().out
+    for levels in [(8, 5, 5, 5), (4, 4, 3), (8, 6, 5)]:
+        fsq = quantize.FSQ(levels)
+        z = torch.randn(500, len(levels)) * 2
+        ours = C.reference_fsq_quantize(z, list(levels))
+        assert torch.allclose(ours, fsq.quantize(z), atol=1e-6)
+        # exactly L_i distinct values per channel
+        for j, L in enumerate(levels):
+            assert len(torch.unique(ours[:, j])) <= L
+
+
+def test_fsq_course_lib_passes_the_check(capsys):
+    C.check_fsq_quantize(lambda z, levels: quantize.FSQ(levels).to(z.dtype).quantize(z))
+    assert "Check passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, match", [
+    (stub, "not implemented"),
+    (C._fsq_no_ste, "no gradient reaches z"),
+    (C._fsq_ste_swapped, "wrong way round"),
+    (C._fsq_no_offset, "even number of levels"),
+    (C._fsq_not_rescaled, "forgot the rescaling"),
+    (C._fsq_rescale_half_l, r"\(L - 1\) / 2"),
+    (C._fsq_no_bound, "without bounding"),
+    (C._fsq_clamp, "clamp"),
+])
+def test_fsq_rejects(wrong, match):
+    rejects(C.check_fsq_quantize, wrong, match)
