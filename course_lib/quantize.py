@@ -1,0 +1,632 @@
+"""Vector quantizers: nearest-code lookup, k-means, the VQ-VAE quantizer and the variants of notebook 05.
+
+Every quantizer takes ``z`` of shape (B, D, H, W) (channels first, like a conv encoder's output) or (N, D) and
+returns a :class:`QuantizerOutput`::
+
+    vq = VectorQuantizer(num_codes=512, code_dim=64, beta=0.25)
+    out = vq(z)
+    out.z_q          # same shape as z; value = the chosen codes, gradient passed straight through to z
+    out.indices      # (B, H, W) or (N,) int64
+    out.loss         # scalar to add to the reconstruction loss
+    vq.codebook      # (K, D)
+
+Variants, all with that call shape:
+
+==============================  =================================================================================
+``VectorQuantizer``             van den Oord et al. 2017 (arXiv:1711.00937); options ``kmeans_init``,
+                                ``restart_dead_after``, ``cosine``, ``lookup_dim``, ``grad="rotation"``
+``EMAVectorQuantizer``          codebook as exponential moving averages (van den Oord et al. 2017, appendix A.1;
+                                Razavi et al. 2019, arXiv:1906.00446)
+``FactorizedVectorQuantizer``   look up in a low-dimensional (l2-normalised) space (Yu et al. 2021, arXiv:2110.04627)
+``RotationVectorQuantizer``     the rotation trick instead of straight-through (Fifty et al. 2024, arXiv:2410.06424)
+``FSQ``                         finite scalar quantization, no codebook to learn (Mentzer et al. 2023,
+                                arXiv:2309.15505)
+==============================  =================================================================================
+
+Distances are computed as ``|z|^2 - 2 z.e + |e|^2`` with ONE matrix multiply, in float32 even under autocast;
+no (N, K, D) tensor is ever built.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import List, NamedTuple, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from course_lib.losses import vq_loss
+
+__all__ = [
+    "squared_distances",
+    "nearest_code",
+    "kmeans",
+    "KMeansResult",
+    "straight_through",
+    "rotation_trick",
+    "QuantizerOutput",
+    "VectorQuantizer",
+    "EMAVectorQuantizer",
+    "FactorizedVectorQuantizer",
+    "RotationVectorQuantizer",
+    "FSQ",
+    "init_codebook_kmeans",
+]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Distances, nearest codes, k-means
+# ----------------------------------------------------------------------------------------------------------------
+def _check_pair(z: torch.Tensor, codebook: torch.Tensor, name: str) -> None:
+    if not isinstance(z, torch.Tensor) or not isinstance(codebook, torch.Tensor):
+        raise TypeError(f"{name} expects tensors z (N, D) and codebook (K, D)")
+    if z.dim() != 2 or codebook.dim() != 2:
+        raise ValueError(
+            f"{name} expects z of shape (N, D) and codebook of shape (K, D), got {tuple(z.shape)} and "
+            f"{tuple(codebook.shape)} (flatten a (B, D, H, W) map with z.permute(0, 2, 3, 1).reshape(-1, D))"
+        )
+    if z.shape[1] != codebook.shape[1]:
+        raise ValueError(f"{name}: z has D={z.shape[1]} but the codebook has D={codebook.shape[1]}")
+
+
+def squared_distances(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """All squared Euclidean distances ``|z_n - e_k|^2`` as an (N, K) float32 tensor.
+
+    Expands ``|z|^2 - 2 z.e + |e|^2`` so the work is ONE matrix multiply (``torch.addmm``): memory O(N K), not the
+    O(N K D) of broadcasting ``(z[:, None] - codebook[None]).pow(2).sum(-1)``. Rounding can make the expansion
+    slightly negative, so it is clamped at 0. Always float32 (autocast is switched off inside), because in half
+    precision ``|z|^2`` and ``2 z.e`` cancel badly.
+    """
+    _check_pair(z, codebook, "squared_distances")
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        z32, e32 = z.float(), codebook.float()
+        z2 = z32.pow(2).sum(1, keepdim=True)  # (N, 1)
+        e2 = e32.pow(2).sum(1)  # (K,)
+        d = torch.addmm(z2 + e2, z32, e32.t(), beta=1.0, alpha=-2.0)  # (N, K)
+        return d.clamp(min=0.0)
+
+
+def nearest_code(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest code for each row of ``z`` (N, D): an (N,) int64 tensor.
+
+    ``argmin_k |z - e_k|^2 = argmin_k (|e_k|^2 - 2 z.e_k)`` because ``|z|^2`` is the same for every k, so this skips
+    it: one ``addmm`` and one ``argmin``, float32, no gradient.
+    """
+    _check_pair(z, codebook, "nearest_code")
+    with torch.no_grad(), torch.autocast(device_type=z.device.type, enabled=False):
+        z32, e32 = z.detach().float(), codebook.detach().float()
+        e2 = e32.pow(2).sum(1)
+        return torch.addmm(e2, z32, e32.t(), beta=1.0, alpha=-2.0).argmin(1)
+
+
+class KMeansResult(NamedTuple):
+    codebook: torch.Tensor  # (k, D)
+    assignments: torch.Tensor  # (N,) int64
+    distortion_history: List[float]  # mean squared distance to the assigned centre, one entry per Lloyd iteration
+
+
+def _kmeans_plus_plus(x: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): each new centre drawn with probability ~ D(x)^2."""
+    n = x.shape[0]
+    first = int(torch.randint(n, (1,), generator=gen))
+    centres = [x[first]]
+    d2 = (x - x[first]).pow(2).sum(1)
+    for _ in range(1, k):
+        total = d2.sum()
+        if total <= 0:  # fewer distinct points than k: pick any
+            j = int(torch.randint(n, (1,), generator=gen))
+        else:
+            j = int(torch.multinomial(d2 / total, 1, generator=gen))
+        centres.append(x[j])
+        d2 = torch.minimum(d2, (x - x[j]).pow(2).sum(1))
+    return torch.stack(centres)
+
+
+def kmeans(x: torch.Tensor, k: int, iters: int = 20, seed: int = 0, init: str = "kmeans++") -> KMeansResult:
+    """Lloyd's k-means on the rows of ``x`` (N, D).
+
+    Each iteration assigns every point to its nearest centre (:func:`nearest_code`), records the distortion (mean
+    over points of the squared distance to the assigned centre), and moves each centre to the mean of its points.
+    A centre that lost all its points is re-seeded at the point currently farthest from its centre.
+    ``init``: ``"kmeans++"`` (Arthur & Vassilvitskii 2007) or ``"random"`` (k distinct random points).
+    Stops early once the assignments no longer change. Runs on x's device, float32, without gradients.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        raise ValueError(f"kmeans expects x of shape (N, D), got {getattr(x, 'shape', type(x))}")
+    n = x.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"kmeans needs 1 <= k <= N, got k={k} for N={n} points")
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        x = x.detach().float()
+        if init == "kmeans++":
+            centres = _kmeans_plus_plus(x.cpu(), k, gen).to(x.device)
+        elif init == "random":
+            centres = x[torch.randperm(n, generator=gen)[:k].to(x.device)].clone()
+        else:
+            raise ValueError(f"kmeans: init must be 'kmeans++' or 'random', got {init!r}")
+        history: List[float] = []
+        assign = None
+        for _ in range(max(1, iters)):
+            d = squared_distances(x, centres)
+            dist, new_assign = d.min(1)
+            history.append(float(dist.mean()))
+            if assign is not None and torch.equal(new_assign, assign):
+                break
+            assign = new_assign
+            counts = torch.bincount(assign, minlength=k)
+            sums = torch.zeros_like(centres).index_add_(0, assign, x)
+            nonempty = counts > 0
+            centres[nonempty] = sums[nonempty] / counts[nonempty, None].float()
+            empty = (~nonempty).nonzero().flatten()
+            if len(empty):
+                far = dist.argsort(descending=True)[: len(empty)]
+                centres[empty] = x[far]
+        assign = nearest_code(x, centres)
+    return KMeansResult(centres, assign, history)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Gradient estimators
+# ----------------------------------------------------------------------------------------------------------------
+def straight_through(z: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
+    """Straight-through estimator (Bengio, Leonard, Courville 2013, arXiv:1308.3432; used by van den Oord et al. 2017).
+
+    The value is ``z_q``; the gradient with respect to ``z`` is the gradient with respect to the output, copied
+    unchanged (the quantization step is treated as the identity in the backward pass). No gradient reaches ``z_q``.
+    """
+    return z + (z_q - z).detach()
+
+
+def rotation_trick(z: torch.Tensor, z_q: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """The rotation trick (Fifty et al. 2024, "Restructuring Vector Quantization with the Rotation Trick",
+    arXiv:2410.06424, section 4.2). ``z``, ``z_q``: (N, D).
+
+    Writes ``z_q = lambda * R z`` with ``R`` the rotation taking the direction of ``z`` to the direction of ``z_q``
+    (``R = I - 2 r r^T + 2 q e^T``, ``e = z/|z|``, ``q = z_q/|z_q|``, ``r = (e + q)/|e + q|``) and
+    ``lambda = |z_q| / |z|``. ``R`` and ``lambda`` are treated as constants, so the gradient reaching ``z`` is
+    ``lambda R^T g`` instead of the straight-through ``g``: its angle to ``z`` matches the angle of ``g`` to ``z_q``.
+    The returned value equals ``z_q`` exactly (the last line removes rounding error without touching the gradient).
+    No gradient reaches ``z_q``.
+    """
+    with torch.no_grad():
+        zn = z.norm(dim=-1, keepdim=True).clamp_min(eps)
+        qn = z_q.norm(dim=-1, keepdim=True).clamp_min(eps)
+        e = z / zn
+        q = z_q / qn
+        r = e + q
+        r = r / r.norm(dim=-1, keepdim=True).clamp_min(eps)
+        lam = qn / zn
+    # R z = z - 2 r (r.z) + 2 q (e.z), computed without forming the D x D matrix
+    rz = z - 2 * r * (r * z).sum(-1, keepdim=True) + 2 * q * (e * z).sum(-1, keepdim=True)
+    out = lam * rz
+    return out + (z_q - out).detach()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Layout helpers
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class QuantizerOutput:
+    """What every quantizer returns.
+
+    ``z_q``: same shape and dtype as the input, quantized values with a gradient to the input.
+    ``indices``: (B, H, W) or (N,) int64. ``loss``: scalar to add to the training loss (codebook + commitment, where
+    ``commitment_loss`` already includes beta; commitment only for EMA; 0 for FSQ). ``perplexity``: exp of the
+    entropy of code usage in THIS batch (a detached scalar tensor; see ``course_lib.metrics.CodeUsageTracker``).
+    """
+
+    z_q: torch.Tensor
+    indices: torch.Tensor
+    loss: torch.Tensor
+    codebook_loss: torch.Tensor
+    commitment_loss: torch.Tensor
+    perplexity: torch.Tensor
+
+
+def _flatten(z: torch.Tensor, dim: int, who: str) -> Tuple[torch.Tensor, tuple]:
+    """(B, D, H, W) -> (B*H*W, D) or (N, D) -> (N, D), with clear errors. Returns the flat tensor and the shape."""
+    if not isinstance(z, torch.Tensor):
+        raise TypeError(f"{who} expects a torch.Tensor, got {type(z).__name__}")
+    if not z.is_floating_point():
+        raise TypeError(f"{who} expects a floating-point z, got dtype {z.dtype}: use z.float()")
+    if z.dim() == 4:
+        if z.shape[1] != dim:
+            hint = ""
+            if z.shape[-1] == dim:
+                hint = f": is it (B, H, W, D)? use z.permute(0, 3, 1, 2)"
+            raise ValueError(
+                f"{who} expects z of shape (B, D, H, W) with D={dim} channels first, got {tuple(z.shape)}{hint}"
+            )
+        return z.permute(0, 2, 3, 1).reshape(-1, dim), tuple(z.shape)
+    if z.dim() == 2:
+        if z.shape[1] != dim:
+            hint = ": is it (D, N)? use z.t()" if z.shape[0] == dim else ""
+            raise ValueError(f"{who} expects z of shape (N, D) with D={dim}, got {tuple(z.shape)}{hint}")
+        return z, tuple(z.shape)
+    raise ValueError(
+        f"{who} expects z of shape (B, D, H, W) or (N, D) with D={dim}, got {z.dim()} dims {tuple(z.shape)}"
+    )
+
+
+def _unflatten(flat: torch.Tensor, shape: tuple) -> torch.Tensor:
+    """Inverse of :func:`_flatten` (flat may have a different last dimension, e.g. after a projection)."""
+    if len(shape) == 2:
+        return flat
+    b, _, h, w = shape
+    return flat.reshape(b, h, w, flat.shape[-1]).permute(0, 3, 1, 2)
+
+
+def _index_shape(shape: tuple) -> tuple:
+    return (shape[0], shape[2], shape[3]) if len(shape) == 4 else (shape[0],)
+
+
+def _batch_perplexity(indices: torch.Tensor, num_codes: int) -> torch.Tensor:
+    p = torch.bincount(indices.reshape(-1), minlength=num_codes).float()
+    p = p / p.sum().clamp_min(1.0)
+    return torch.exp(-torch.special.xlogy(p, p).sum())
+
+
+def _codes_to_layout(codes: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """codes (..., D) looked up from indices of shape (B, H, W) -> (B, D, H, W); (N,) -> (N, D)."""
+    if indices.dim() == 3:
+        return codes.permute(0, 3, 1, 2)
+    if indices.dim() == 1:
+        return codes
+    raise ValueError(f"lookup expects indices of shape (B, H, W) or (N,), got {tuple(indices.shape)}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The VQ-VAE quantizer and its options
+# ----------------------------------------------------------------------------------------------------------------
+class VectorQuantizer(nn.Module):
+    """The VQ-VAE quantizer of van den Oord, Vinyals, Kavukcuoglu 2017 ("Neural Discrete Representation Learning",
+    arXiv:1711.00937).
+
+    ``forward(z)``: nearest code for every D-vector of ``z`` (B, D, H, W) or (N, D); ``z_q`` with the straight-through
+    gradient; ``loss = |sg[z] - e|^2 + beta |z - sg[e]|^2`` (:func:`course_lib.losses.vq_loss`).
+
+    Options (notebook 05 compares them as cures for codebook collapse):
+
+    * ``init``: ``"uniform"`` (U(-1/K, 1/K), as in common VQ-VAE code) or ``"normal"`` (N(0, 1)).
+    * ``kmeans_init=True``: on the first training forward, set the codebook by k-means on that batch's encoder
+      outputs (Lancucki et al. 2020, "Robust Training of Vector Quantized Bottleneck Models", arXiv:2005.08520).
+      Same as calling :func:`init_codebook_kmeans` yourself.
+    * ``restart_dead_after=N``: in training, a code unused for N consecutive forward calls is moved onto a random
+      encoder output of the current batch (Lancucki et al. 2020; Dhariwal et al. 2020, Jukebox, arXiv:2005.00341).
+    * ``cosine=True``: l2-normalise both z and the codes before the lookup; ``z_q`` is a unit vector
+      (Yu et al. 2021, "Vector-quantized Image Modeling with Improved VQGAN", arXiv:2110.04627).
+    * ``lookup_dim=d``: project z down to d dimensions (a linear map), look up there, project the code back up to
+      ``code_dim`` (Yu et al. 2021). ``codebook`` is then (K, d); see :class:`FactorizedVectorQuantizer`.
+    * ``grad="rotation"``: the rotation trick instead of straight-through (Fifty et al. 2024, arXiv:2410.06424).
+    """
+
+    def __init__(
+        self,
+        num_codes: int = 512,
+        code_dim: int = 64,
+        beta: float = 0.25,
+        init: str = "uniform",
+        *,
+        kmeans_init: bool = False,
+        restart_dead_after: Optional[int] = None,
+        cosine: bool = False,
+        lookup_dim: Optional[int] = None,
+        grad: str = "ste",
+    ):
+        super().__init__()
+        if num_codes < 1 or code_dim < 1:
+            raise ValueError(f"num_codes and code_dim must be >= 1, got {num_codes} and {code_dim}")
+        if grad not in ("ste", "rotation"):
+            raise ValueError(f"grad must be 'ste' or 'rotation', got {grad!r}")
+        if restart_dead_after is not None and restart_dead_after < 1:
+            raise ValueError(f"restart_dead_after must be a positive number of steps, got {restart_dead_after}")
+        self.num_codes = int(num_codes)
+        self.code_dim = int(code_dim)
+        self.beta = float(beta)
+        self.cosine = bool(cosine)
+        self.grad = grad
+        self.kmeans_init = bool(kmeans_init)
+        self.restart_dead_after = restart_dead_after
+        self.lookup_dim = int(lookup_dim) if lookup_dim is not None else None
+        d = self.lookup_dim or self.code_dim
+        if self.lookup_dim is not None:
+            self.project_in = nn.Linear(self.code_dim, d)
+            self.project_out = nn.Linear(d, self.code_dim)
+        else:
+            self.project_in = self.project_out = None
+        self.embedding = nn.Embedding(self.num_codes, d)
+        self._init_weights(init)
+        self.register_buffer("initialized", torch.tensor(not self.kmeans_init))
+        self.register_buffer("steps_unused", torch.zeros(self.num_codes, dtype=torch.long))
+        self.restarts = 0  # how many codes were restarted so far (a plain counter for the notebooks)
+
+    # -- codebook -----------------------------------------------------------------------------------------------
+    def _init_weights(self, init: str) -> None:
+        with torch.no_grad():
+            if init == "uniform":
+                self.embedding.weight.uniform_(-1.0 / self.num_codes, 1.0 / self.num_codes)
+            elif init == "normal":
+                self.embedding.weight.normal_()
+            else:
+                raise ValueError(f"init must be 'uniform' or 'normal', got {init!r}")
+
+    def _raw_codebook(self) -> torch.Tensor:
+        return self.embedding.weight
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        """(K, d) codes used for the lookup (unit vectors when ``cosine``; d = lookup_dim when factorised)."""
+        e = self._raw_codebook()
+        return F.normalize(e, dim=1) if self.cosine else e
+
+    def _set_codes(self, rows: torch.Tensor, values: torch.Tensor) -> None:
+        """Overwrite the codes ``rows`` with ``values`` (used by k-means init and restarts)."""
+        with torch.no_grad():
+            self.embedding.weight[rows] = values.to(self.embedding.weight.dtype)
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Codes for ``indices`` in the layout of z: (B, H, W) -> (B, D, H, W); (N,) -> (N, D)."""
+        codes = F.embedding(indices, self.codebook)
+        if self.project_out is not None:
+            codes = self.project_out(codes)
+        return _codes_to_layout(codes, indices)
+
+    # -- forward ------------------------------------------------------------------------------------------------
+    def _prepare(self, flat: torch.Tensor) -> torch.Tensor:
+        """The vectors that are looked up: projected (factorised) and/or normalised (cosine), float32."""
+        x = flat.float()
+        if self.project_in is not None:
+            x = self.project_in(x)
+        return F.normalize(x, dim=1) if self.cosine else x
+
+    def _losses(self, x: torch.Tensor, codes: torch.Tensor):
+        terms = vq_loss(x, codes, self.beta)
+        return terms.total, terms.codebook, terms.commitment
+
+    def _update_codebook(self, x: torch.Tensor, idx: torch.Tensor) -> None:
+        """Hook for codebooks that learn without gradients (EMA)."""
+
+    def forward(self, z: torch.Tensor) -> QuantizerOutput:
+        who = type(self).__name__
+        flat, shape = _flatten(z, self.code_dim, who)
+        x = self._prepare(flat)  # (N, d) float32
+        if self.training and self.kmeans_init and not bool(self.initialized):
+            init_codebook_kmeans(self, x.detach(), _prepared=True)
+        idx = nearest_code(x, self.codebook)
+        if self.training:
+            self._update_codebook(x.detach(), idx)
+        codes = F.embedding(idx, self.codebook)  # (N, d) with gradient to the codebook
+        loss, codebook_loss, commitment_loss = self._losses(x, codes)
+        if self.grad == "rotation":
+            q = rotation_trick(x, codes.detach())
+        else:
+            q = straight_through(x, codes)
+        if self.project_out is not None:
+            q = self.project_out(q)
+        perp = _batch_perplexity(idx, self.num_codes)
+        if self.training and self.restart_dead_after is not None:
+            self._restart_dead(x.detach(), idx)
+        z_q = _unflatten(q, shape).to(z.dtype)
+        return QuantizerOutput(z_q, idx.reshape(_index_shape(shape)), loss, codebook_loss, commitment_loss, perp)
+
+    # -- dead-code restarts -------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _restart_dead(self, x: torch.Tensor, idx: torch.Tensor) -> None:
+        used = torch.zeros(self.num_codes, dtype=torch.bool, device=idx.device)
+        used[idx] = True
+        self.steps_unused += 1
+        self.steps_unused[used] = 0
+        dead = (self.steps_unused >= self.restart_dead_after).nonzero().flatten()
+        if len(dead) == 0:
+            return
+        pick = torch.randint(x.shape[0], (len(dead),), device=x.device)
+        self._set_codes(dead, x[pick])
+        self.steps_unused[dead] = 0
+        self.restarts += len(dead)
+
+    def extra_repr(self) -> str:
+        opts = [f"num_codes={self.num_codes}", f"code_dim={self.code_dim}", f"beta={self.beta}"]
+        if self.lookup_dim:
+            opts.append(f"lookup_dim={self.lookup_dim}")
+        if self.cosine:
+            opts.append("cosine=True")
+        if self.kmeans_init:
+            opts.append("kmeans_init=True")
+        if self.restart_dead_after:
+            opts.append(f"restart_dead_after={self.restart_dead_after}")
+        if self.grad != "ste":
+            opts.append(f"grad={self.grad!r}")
+        return ", ".join(opts)
+
+
+@torch.no_grad()
+def init_codebook_kmeans(vq: VectorQuantizer, z: torch.Tensor, iters: int = 10, seed: int = 0, _prepared: bool = False) -> None:
+    """Set ``vq``'s codebook to k-means centres of the encoder outputs ``z`` (Lancucki et al. 2020,
+    arXiv:2005.08520, section 3.2). ``z``: (B, D, H, W) or (N, D) in the quantizer's input layout.
+
+    With fewer vectors than codes, vectors are repeated with a little noise. Marks the quantizer as initialised,
+    so ``kmeans_init=True`` does not run again.
+    """
+    x = z if _prepared else vq._prepare(_flatten(z, vq.code_dim, "init_codebook_kmeans")[0])
+    x = x.detach().float()
+    k = vq.num_codes
+    if x.shape[0] < k:
+        gen = torch.Generator().manual_seed(seed)
+        extra = x[torch.randint(x.shape[0], (k - x.shape[0],), generator=gen).to(x.device)]
+        x = torch.cat([x, extra + 0.01 * x.std() * torch.randn(extra.shape, generator=gen).to(x.device)])
+    centres = kmeans(x, k, iters=iters, seed=seed).codebook
+    if vq.cosine:
+        centres = F.normalize(centres, dim=1)
+    vq._set_codes(torch.arange(k, device=centres.device), centres)
+    vq.initialized.fill_(True)
+
+
+class FactorizedVectorQuantizer(VectorQuantizer):
+    """Factorised codes of ViT-VQGAN (Yu et al. 2021, arXiv:2110.04627, section 3.2): a linear map projects z from
+    ``code_dim`` down to ``lookup_dim`` (8 in the paper), the lookup happens there with l2-normalised vectors, and
+    the chosen code is projected back up to ``code_dim``. ``codebook`` is (K, lookup_dim).
+    """
+
+    def __init__(self, num_codes: int = 512, code_dim: int = 64, lookup_dim: int = 8, beta: float = 0.25,
+                 cosine: bool = True, **kwargs):
+        super().__init__(num_codes, code_dim, beta, lookup_dim=lookup_dim, cosine=cosine, **kwargs)
+
+
+class RotationVectorQuantizer(VectorQuantizer):
+    """:class:`VectorQuantizer` whose gradient goes through the rotation trick (Fifty et al. 2024,
+    arXiv:2410.06424) instead of straight-through. The forward values are identical."""
+
+    def __init__(self, num_codes: int = 512, code_dim: int = 64, beta: float = 0.25, **kwargs):
+        super().__init__(num_codes, code_dim, beta, grad="rotation", **kwargs)
+
+
+class EMAVectorQuantizer(VectorQuantizer):
+    """Codebook learned by exponential moving averages instead of gradients (van den Oord et al. 2017, appendix
+    A.1; Razavi et al. 2019, "Generating Diverse High-Fidelity Images with VQ-VAE-2", arXiv:1906.00446).
+
+    In training mode, each forward updates, with ``decay`` (gamma, 0.99):
+    ``N_k <- gamma N_k + (1 - gamma) n_k`` (how many vectors chose code k) and
+    ``m_k <- gamma m_k + (1 - gamma) sum of those vectors``, then ``e_k = m_k / N~_k`` where
+    ``N~_k = (N_k + eps) / (sum N + K eps) * sum N`` is Laplace-smoothed so a rarely used code never divides by 0.
+    ``loss`` is the commitment term only (``beta |z - sg[e]|^2``); ``codebook_loss`` is reported, detached.
+
+    The averages start as if every code had one vector assigned at its initial position (``N_k = 1``,
+    ``m_k = e_k``): an unused code then stays where it is instead of being divided by ~eps (which happens with
+    the common ``N_k = 0`` start and throws unused codes far away). Combine with ``restart_dead_after`` to revive
+    unused codes.
+    """
+
+    def __init__(self, num_codes: int = 512, code_dim: int = 64, beta: float = 0.25, decay: float = 0.99,
+                 eps: float = 1e-5, init: str = "uniform", **kwargs):
+        super().__init__(num_codes, code_dim, beta, init=init, **kwargs)
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay must be in [0, 1), got {decay}")
+        self.decay = float(decay)
+        self.eps = float(eps)
+        weight = self.embedding.weight.detach().clone()
+        del self.embedding
+        self.register_buffer("embed", weight)  # (K, d) the codes
+        self.register_buffer("cluster_size", torch.ones(self.num_codes))  # N_k
+        self.register_buffer("embed_sum", weight.clone())  # m_k
+
+    def _raw_codebook(self) -> torch.Tensor:
+        return self.embed
+
+    def _set_codes(self, rows: torch.Tensor, values: torch.Tensor) -> None:
+        self.embed[rows] = values.to(self.embed.dtype)
+        self.embed_sum[rows] = values.to(self.embed.dtype)
+        self.cluster_size[rows] = 1.0
+
+    def _losses(self, x: torch.Tensor, codes: torch.Tensor):
+        terms = vq_loss(x, codes.detach(), self.beta)
+        return terms.commitment, terms.codebook.detach(), terms.commitment
+
+    @torch.no_grad()
+    def _update_codebook(self, x: torch.Tensor, idx: torch.Tensor) -> None:
+        g = self.decay
+        counts = torch.bincount(idx, minlength=self.num_codes).to(self.cluster_size.dtype)
+        sums = torch.zeros_like(self.embed_sum).index_add_(0, idx, x.to(self.embed_sum.dtype))
+        self.cluster_size.mul_(g).add_(counts, alpha=1 - g)
+        self.embed_sum.mul_(g).add_(sums, alpha=1 - g)
+        n = self.cluster_size.sum()
+        smoothed = (self.cluster_size + self.eps) / (n + self.num_codes * self.eps) * n
+        self.embed.copy_(self.embed_sum / smoothed[:, None])
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", decay={self.decay}, eps={self.eps}"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Finite scalar quantization
+# ----------------------------------------------------------------------------------------------------------------
+class FSQ(nn.Module):
+    """Finite Scalar Quantization (Mentzer, Minnen, Agustsson, Tschannen 2023, "Finite Scalar Quantization: VQ-VAE
+    Made Simple", arXiv:2309.15505).
+
+    Each of the ``len(levels)`` channels is bounded with tanh to ``L_i`` possible values, rounded (straight-through
+    gradient), and rescaled to [-1, 1]. The codebook is implicit: the grid of all ``prod(levels)`` combinations
+    (``levels=(8, 5, 5, 5)`` gives 1000 codes); nothing is learned and ``loss`` is 0 (no codebook or commitment
+    term, no collapse). Use the levels the paper recommends for a codebook size (Table 1), e.g. (8, 6, 5) ~ 2^8,
+    (8, 5, 5, 5) ~ 2^10, (7, 5, 5, 5, 5) ~ 2^12.
+
+    Input: z with ``len(levels)`` channels. With ``code_dim`` set, linear projections ``code_dim -> len(levels)``
+    and back are added (the paper puts them in the encoder/decoder; here they are part of the quantizer), so it
+    drops in where a ``VectorQuantizer(code_dim=...)`` was.
+    """
+
+    def __init__(self, levels: Sequence[int] = (8, 5, 5, 5), code_dim: Optional[int] = None, eps: float = 1e-3):
+        super().__init__()
+        levels = tuple(int(l) for l in levels)
+        if len(levels) == 0 or min(levels) < 2:
+            raise ValueError(f"FSQ levels must be integers >= 2, got {levels}")
+        self.levels = levels
+        self.num_codes = int(math.prod(levels))
+        self.code_dim = int(code_dim) if code_dim is not None else len(levels)
+        self.eps = float(eps)
+        d = len(levels)
+        self.register_buffer("_levels", torch.tensor(levels, dtype=torch.float32), persistent=False)
+        basis = torch.cumprod(torch.tensor((1,) + levels[:-1], dtype=torch.long), 0)
+        self.register_buffer("_basis", basis, persistent=False)
+        if code_dim is not None:
+            self.project_in = nn.Linear(self.code_dim, d)
+            self.project_out = nn.Linear(d, self.code_dim)
+        else:
+            self.project_in = self.project_out = None
+
+    def bound(self, z: torch.Tensor) -> torch.Tensor:
+        """Squash each channel so that rounding gives exactly L_i values (the paper's ``bound``, appendix A.1)."""
+        half_l = (self._levels - 1) * (1 + self.eps) / 2
+        offset = torch.where(self._levels % 2 == 0, 0.5, 0.0)
+        shift = torch.atanh(offset / half_l)
+        return torch.tanh(z + shift) * half_l - offset
+
+    def quantize(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, d) -> values on the grid, scaled to [-1, 1], with the straight-through gradient of rounding."""
+        bounded = self.bound(z)
+        rounded = straight_through(bounded, torch.round(bounded))
+        return rounded / (self._levels // 2)
+
+    def codes_to_indices(self, codes: torch.Tensor) -> torch.Tensor:
+        """Grid values (N, d) in [-1, 1] -> (N,) int64 indices in [0, prod(levels))."""
+        half = self._levels // 2
+        digits = torch.round(codes * half + half).long()
+        return (digits * self._basis).sum(-1)
+
+    def indices_to_codes(self, indices: torch.Tensor) -> torch.Tensor:
+        """(...,) int64 indices -> (..., d) grid values in [-1, 1] (before the output projection)."""
+        levels = self._levels.long()
+        digits = (indices.unsqueeze(-1) // self._basis) % levels
+        half = self._levels // 2
+        return (digits.float() - half) / half
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        """The implicit codebook: all ``prod(levels)`` grid points, (K, len(levels)); row i has index i."""
+        return self.indices_to_codes(torch.arange(self.num_codes, device=self._basis.device))
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Codes for ``indices`` in the layout of z (through the output projection when there is one)."""
+        codes = self.indices_to_codes(indices)
+        if self.project_out is not None:
+            codes = self.project_out(codes)
+        return _codes_to_layout(codes, indices)
+
+    def forward(self, z: torch.Tensor) -> QuantizerOutput:
+        flat, shape = _flatten(z, self.code_dim, "FSQ")
+        x = flat.float()
+        if self.project_in is not None:
+            x = self.project_in(x)
+        q = self.quantize(x)
+        idx = self.codes_to_indices(q.detach())
+        if self.project_out is not None:
+            q = self.project_out(q)
+        zero = torch.zeros((), device=z.device)
+        z_q = _unflatten(q, shape).to(z.dtype)
+        return QuantizerOutput(z_q, idx.reshape(_index_shape(shape)), zero, zero, zero,
+                               _batch_perplexity(idx, self.num_codes))
+
+    def extra_repr(self) -> str:
+        extra = f", code_dim={self.code_dim}" if self.project_in is not None else ""
+        return f"levels={self.levels}, num_codes={self.num_codes}{extra}"
