@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 __all__ = ["DATASETS", "DatasetInfo", "ImageDataset", "TensorLoader", "load_dataset", "make_loader",
-           "data_root", "offline_dir"]
+           "data_root", "offline_dirs", "resolve_name"]
 
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"     # data/ of a checkout (may not exist when installed)
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")   # Debian package dataset-fashion-mnist
@@ -189,10 +189,10 @@ def resolve_name(name: str) -> str:
 def _profile() -> str:
     try:
         from course_lib.profiles import active_profile
-        p = active_profile()
-        p = getattr(p, "name", p)
-    except Exception:   # profiles not importable (e.g. while the library is being built): use the env var
-        p = os.environ.get("COURSE_PROFILE", "quick")
+    except ImportError:   # profiles not importable: use the environment variable
+        return os.environ.get("COURSE_PROFILE", "quick").strip().lower() or "quick"
+    p = active_profile()
+    p = getattr(p, "name", p)
     return str(p).strip().lower() or "quick"
 
 
@@ -212,22 +212,27 @@ def data_root(root: Union[str, Path, None] = None) -> Path:
     return Path.home() / ".cache" / "course_lib" / "data"
 
 
-def offline_dir(root: Union[str, Path, None] = None) -> Path:
-    """Folder holding the offline subsets: <root>/offline when root is given; otherwise the first existing one of
-    $COURSE_DATA/offline and <repository>/data/offline (default: the latter, for the error message)."""
+def offline_dirs(root: Union[str, Path, None] = None) -> list:
+    """Folders searched for the offline subsets, in order: <root>/offline (when root is given),
+    $COURSE_DATA/offline (when set), then the repository's data/offline."""
+    cands = []
     if root is not None:
-        return Path(root).expanduser() / "offline"
-    cands = [data_root() / "offline", REPO_DATA / "offline"]
-    return next((c for c in cands if c.is_dir()), cands[-1])
+        cands.append(Path(root).expanduser() / "offline")
+    if os.environ.get("COURSE_DATA"):
+        cands.append(Path(os.environ["COURSE_DATA"]).expanduser() / "offline")
+    cands.append(REPO_DATA / "offline")
+    return list(dict.fromkeys(cands))
 
 
 _NPZ_CACHE: Dict[Tuple[str, float], Dict[str, np.ndarray]] = {}
 
 
 def _read_offline(info: DatasetInfo, root) -> Tuple[Dict[str, np.ndarray], Path]:
-    path = offline_dir(root) / info.offline_file
-    if not path.is_file():
-        raise FileNotFoundError(f"Offline subset for {info.display!r} not found: expected {path}. {REBUILD_HINT}")
+    cands = [d / info.offline_file for d in offline_dirs(root)]
+    path = next((p for p in cands if p.is_file()), None)
+    if path is None:
+        raise FileNotFoundError(f"Offline subset for {info.display!r} not found: expected {info.offline_file} in "
+                                f"{' or '.join(str(c.parent) for c in cands)}. {REBUILD_HINT}")
     key = (str(path), path.stat().st_mtime)
     if key not in _NPZ_CACHE:
         try:
@@ -291,7 +296,8 @@ def load_dataset(name: str, split: str = "train", n: Optional[int] = None, *, ro
     name:     "mnist", "fashion-mnist", "cifar10" or "natural" (case and punctuation ignored).
     split:    "train" or "test".
     n:        None for all images, else a seeded, class-balanced subset of n (clipped, with a warning, if larger).
-    root:     data folder (default :func:`data_root`); the offline subsets are read from <root>/offline/.
+    root:     data folder for the full datasets (default :func:`data_root`); offline subsets are looked up in
+              <root>/offline/, then $COURSE_DATA/offline/, then the repository's data/offline/.
     download: None: allowed unless COURSE_OFFLINE=1; False: never; True: allowed.
     full:     None: by profile (quick -> offline subset; standard/full -> full dataset);
               True: full dataset (falls back to the subset with a warning if unavailable); False: offline subset.
@@ -318,15 +324,16 @@ def load_dataset(name: str, split: str = "train", n: Optional[int] = None, *, ro
             else:
                 why = f"could not be loaded from {droot} ({type(e).__name__}: {str(e)[:160]})"
             if info.offline_file:
-                stand_in, extra = info, ""
+                stand_in, used = info, f"the {info.display} offline subset"
             else:
                 stand_in = DATASETS["natural"]
-                extra = (f" as a stand-in for {info.display}: {stand_in.display} (no labels; CIFAR-10 itself is "
-                         f"never shipped, it has no published licence)")
+                used = (f"a stand-in, {stand_in.display!r} (offline subset, no labels; {info.display} itself is "
+                        f"never shipped: it has no published licence)")
+            how = ("unset COURSE_OFFLINE and run once with network access" if _offline_env() else
+                   "run once with network access")
             warnings.warn(
-                f"{info.display}: the full dataset {why}. Using the offline subset{extra} "
-                f"instead. To use the full set, run once with network access (it downloads to {droot}), "
-                f"or place the torchvision files there.", stacklevel=2)
+                f"{info.display}: the full dataset {why}. Using {used} instead. To get the full set, {how} "
+                f"(torchvision downloads it to {droot}), or put the torchvision files there.", stacklevel=2)
             info = stand_in
     elif not info.offline_file:          # cifar10 under quick / full=False
         stand_in = DATASETS["natural"]
