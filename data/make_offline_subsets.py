@@ -66,11 +66,14 @@ def _class_balanced(y: np.ndarray, per_class: int, rng: np.random.Generator) -> 
 def _save(name: str, **arrays) -> Path:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     path = OUT_DIR / f"{name}.npz"
+    content = hashlib.sha256()
+    for k in sorted(arrays):
+        content.update(k.encode() + np.ascontiguousarray(arrays[k]).tobytes())
     np.savez_compressed(path, **arrays)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    digest = content.hexdigest()[:16]   # of the arrays (the .npz bytes also hold zip timestamps)
     shapes = ", ".join(f"{k} {v.shape} {v.dtype}" for k, v in arrays.items() if v.ndim > 0 and v.dtype != object
                        and not v.dtype.kind == "U")
-    print(f"wrote {path.relative_to(HERE.parent)}  {path.stat().st_size / 1e6:.2f} MB  sha256:{digest}  [{shapes}]")
+    print(f"wrote {path}  {path.stat().st_size / 1e6:.2f} MB  arrays sha256:{digest}  [{shapes}]")
     return path
 
 
@@ -200,11 +203,14 @@ def build_natural(n_train: int = 4000, n_test: int = 1000) -> Path:
 
 
 def main(argv=None) -> None:
+    global OUT_DIR
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="*", help="any of: mnist fashion natural (default: all three)")
     ap.add_argument("--fashion-dir", type=Path, default=Path("/usr/share/datasets/fashion-mnist"),
                     help="folder with the four gzipped Fashion-MNIST IDX files")
+    ap.add_argument("--out", type=Path, default=OUT_DIR, help="output folder (default: data/offline next to this file)")
     args = ap.parse_args(argv)
+    OUT_DIR = args.out
     which = args.which or ["mnist", "fashion", "natural"]
     unknown = set(which) - {"mnist", "fashion", "natural"}
     if unknown:
