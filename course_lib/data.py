@@ -298,7 +298,7 @@ def load_dataset(name: str, split: str = "train", n: Optional[int] = None, *, ro
     n:        None for all images, else a seeded, class-balanced subset of n (clipped, with a warning, if larger).
     root:     data folder for the full datasets (default :func:`data_root`); offline subsets are looked up in
               <root>/offline/, then $COURSE_DATA/offline/, then the repository's data/offline/.
-    download: None: allowed unless COURSE_OFFLINE=1; False: never; True: allowed.
+    download: None or True: downloads allowed unless COURSE_OFFLINE=1 (which always wins); False: never.
     full:     None: by profile (quick -> offline subset; standard/full -> full dataset);
               True: full dataset (falls back to the subset with a warning if unavailable); False: offline subset.
     seed:     seed of the n-subset.
@@ -337,9 +337,9 @@ def load_dataset(name: str, split: str = "train", n: Optional[int] = None, *, ro
             info = stand_in
     elif not info.offline_file:          # cifar10 under quick / full=False
         stand_in = DATASETS["natural"]
-        warnings.warn(f"{info.display} is never shipped offline (no published licence); under the quick profile "
-                      f"{stand_in.display!r} is used as a stand-in (no labels). Use the standard profile with "
-                      f"network access for the real CIFAR-10.", stacklevel=2)
+        warnings.warn(f"{info.display} is never shipped offline (no published licence), so offline (quick profile or "
+                      f"full=False) {stand_in.display!r} is used as a stand-in (no labels). Use the standard profile "
+                      f"with network access for the real {info.display}.", stacklevel=2)
         info = stand_in
     if x is None:
         x, y, desc, meta = _from_offline(info, split, root)
