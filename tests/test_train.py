@@ -1,0 +1,179 @@
+import math
+import os
+
+import pytest
+import torch
+import torch.nn as nn
+
+from course_lib.checkpoint import (
+    CheckpointMismatchError,
+    load_checkpoint,
+    load_state,
+    save_checkpoint,
+)
+from course_lib.data import make_loader
+from course_lib.train import History, NonFiniteLossError, fit
+
+
+def _data(n=96, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 4, 4, generator=g)
+    y = (x.mean((1, 2, 3)) > 0.5).long()
+    return make_loader((x, y), batch_size=16, seed=0)
+
+
+def _run(steps, ckpt=None, every=None, config=None, seed=0, width=8):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, width), nn.ReLU(), nn.Dropout(0.2), nn.Linear(width, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    def loss_fn(batch, step):
+        x, y = batch
+        noise = torch.randn(())  # consumes the global RNG, like a VAE's sampling does
+        return {"loss": nn.functional.cross_entropy(model(x), y), "noise": noise}
+
+    h = fit(loss_fn, opt, _data(), steps=steps, model=model, checkpoint=ckpt, checkpoint_every=every,
+            log_every=5, config=config, progress=False)
+    return model, h
+
+
+def test_fit_learns_and_logs_history():
+    model, h = _run(60)
+    assert h.steps_for("loss")[-1] == 60 and len(h["loss"]) == 12
+    assert h.mean("loss", last=3) < h["loss"][0]
+    assert "grad_norm/loss" in h.keys()
+    assert not model.training or True
+
+
+def test_resume_continues_the_same_run_exactly(tmp_path):
+    straight, h1 = _run(40, tmp_path / "a.pt", every=10)
+    _run(20, tmp_path / "b.pt", every=10)  # "crash" after 20 steps
+    resumed, h2 = _run(40, tmp_path / "b.pt", every=10)
+    for p, q in zip(straight.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)
+    assert h1["loss"] == h2["loss"] and h1["noise"] == h2["noise"]
+    assert load_checkpoint(tmp_path / "b.pt")["step"] == 40
+
+
+def test_resume_with_nothing_left_to_do(tmp_path, capsys):
+    _run(10, tmp_path / "c.pt")
+    _run(10, tmp_path / "c.pt")
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_checkpoint_from_other_config_is_refused(tmp_path):
+    _run(10, tmp_path / "d.pt", config={"width": 8})
+    with pytest.raises(CheckpointMismatchError, match="width: checkpoint 8 vs now 16"):
+        _run(20, tmp_path / "d.pt", config={"width": 16}, width=16)
+
+
+def test_checkpoint_from_other_architecture_is_refused(tmp_path):
+    _run(10, tmp_path / "e.pt")
+    with pytest.raises(CheckpointMismatchError, match="different architecture"):
+        _run(20, tmp_path / "e.pt", width=16)
+
+
+def test_nan_loss_stops_with_its_name():
+    w = nn.Parameter(torch.ones(1))
+
+    def loss_fn(batch, step):
+        rec = (w * batch[0].mean()) ** 2
+        kl = torch.log(w - 1 + (step < 3)) if step >= 3 else w.sum() * 0
+        return {"loss": rec + kl, "rec": rec, "kl": kl}
+
+    with pytest.raises(NonFiniteLossError, match=r"loss '(loss|kl)' became -?inf at step 3"):
+        fit(loss_fn, torch.optim.SGD([w], lr=0.0), _data(), steps=10, progress=False)
+
+
+def test_two_optimisers_and_skipping():
+    g, d = nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))
+    opt_g, opt_d = torch.optim.SGD([g], lr=0.1), torch.optim.SGD([d], lr=0.1)
+
+    def loss_fn(batch, step):
+        return {"g": (g - 1).pow(2).sum(), "d": None if step < 5 else (d + 1).pow(2).sum()}
+
+    fit(loss_fn, {"g": opt_g, "d": opt_d}, _data(), steps=10, progress=False)
+    assert g.item() > 0.5
+    assert d.item() == pytest.approx(-(1 - 0.8**5))  # exactly 5 discriminator steps (SGD on (d+1)^2)
+
+
+def test_wrong_loss_names_are_explained():
+    w = nn.Parameter(torch.zeros(1))
+    with pytest.raises(KeyError, match=r"minimise \['loss'\]"):
+        fit(lambda b, s: {"rec": w.sum()}, torch.optim.SGD([w], lr=0.1), _data(), steps=2, progress=False)
+
+
+def test_cpu_autocast_bf16_path():
+    torch.manual_seed(0)
+    model = nn.Linear(16, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    dtypes = []
+
+    def loss_fn(batch, step):
+        out = model(batch[0].flatten(1))
+        dtypes.append(out.dtype)
+        return {"loss": nn.functional.cross_entropy(out.float(), batch[1])}
+
+    h = fit(loss_fn, opt, _data(), steps=6, amp="bf16", progress=False, log_every=3)
+    assert dtypes[0] == torch.bfloat16 and all(math.isfinite(v) for v in h["loss"])
+
+
+def test_time_budget_and_argument_errors():
+    w = nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([w], lr=0.1)
+    h = fit(lambda b, s: {"loss": (w - 1).pow(2).sum()}, opt, _data(), time_budget=0.0, steps=100, progress=False)
+    assert len(h) == 0
+    with pytest.raises(ValueError, match="steps"):
+        fit(lambda b, s: {}, opt, _data(), progress=False)
+    with pytest.raises(TypeError, match="optimizer"):
+        fit(lambda b, s: {}, "adam", _data(), steps=1, progress=False)
+
+
+def test_grad_clip_limits_the_update():
+    w = nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([w], lr=1.0)
+    h = fit(lambda b, s: {"loss": 100 * w.sum()}, opt, _data(), steps=1, grad_clip=1.0, progress=False, log_every=1)
+    assert h["grad_norm/loss"][0] == pytest.approx(100.0)
+    assert w.item() == pytest.approx(-1.0)
+
+
+def test_atomic_save_and_safe_load(tmp_path):
+    path = tmp_path / "sub" / "x.pt"
+    save_checkpoint(path, {"a": torch.ones(2), "n": 3})
+    assert load_checkpoint(path)["n"] == 3
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+    with pytest.raises(FileNotFoundError, match="No checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointMismatchError, match="Could not read"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_load_refuses_pickled_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointMismatchError):
+        load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_load_state_explains_shape_mismatch():
+    with pytest.raises(CheckpointMismatchError, match=r"weight: checkpoint \(4, 3\) vs model \(2, 3\)"):
+        load_state(nn.Linear(3, 2), nn.Linear(3, 4).state_dict())
+
+
+def test_history_round_trip_and_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    h = History()
+    h.log(10, loss=1.0, acc=0.5)
+    h.log(20, loss=0.5)
+    h2 = History.from_state_dict(h.state_dict())
+    assert h2["loss"] == [1.0, 0.5] and h2.steps_for("acc") == [10] and h2.steps == [10, 20]
+    fig = h2.plot()
+    assert len([a for a in fig.axes if a.get_visible()]) == 2
+    with pytest.raises(KeyError, match="logged: loss, acc"):
+        h2["kl"]
