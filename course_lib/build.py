@@ -1,6 +1,6 @@
 """Course tooling: keep notebook pairs in sync, build student versions, execute the course.
 
-    python -m course_lib.build sync                     # regenerate every notebooks/NN_*.ipynb from its .py
+    python -m course_lib.build sync [notebooks/NN_x.py] # regenerate notebooks/NN_*.ipynb from their .py
     python -m course_lib.build check                    # fail if any .ipynb is out of date (CI runs this via pytest)
     python -m course_lib.build student --out build/student
     python -m course_lib.build execute --out build/executed [notebooks/03_*.ipynb ...]
@@ -77,9 +77,13 @@ def ipynb_text(nb) -> str:
     return nbformat.writes(nb, version=4) + "\n"
 
 
-def sync(root: Path = NOTEBOOKS) -> List[Path]:
+def sync(root: Path = NOTEBOOKS, only: Optional[Iterable[Path]] = None) -> List[Path]:
+    """Regenerate the .ipynb of every source (or of ``only``); returns the files rewritten."""
     written = []
+    wanted = None if not only else {Path(p).with_suffix(".py").resolve() for p in only}
     for py in notebook_sources(root):
+        if wanted is not None and py.resolve() not in wanted:
+            continue
         ipynb = py.with_suffix(".ipynb")
         text = py.read_text(encoding="utf-8")
         fixed = canonical_source(text, ipynb.name)
@@ -184,7 +188,8 @@ def execute(paths: Iterable[Path], out: Path, timeout: int = 1800) -> List[Tuple
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_lib.build", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("sync", help="regenerate each .ipynb from its .py (and the set-up cell/badge from course_lib.colab)")
+    p = sub.add_parser("sync", help="regenerate each .ipynb from its .py (and the set-up cell/badge from course_lib.colab)")
+    p.add_argument("notebooks", nargs="*", type=Path, help="only these notebooks (.py or .ipynb); default: all")
     sub.add_parser("check", help="fail if a notebook pair is out of sync")
     p = sub.add_parser("student", help="write student versions with the solutions stripped")
     p.add_argument("--out", type=Path, default=ROOT / "build" / "student")
@@ -193,8 +198,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
     if args.cmd == "sync":
-        written = sync()
-        print(f"synced {len(notebook_sources())} notebooks; rewrote {len(written)}: " + ", ".join(p.name for p in written))
+        written = sync(only=args.notebooks)
+        print(f"synced {len(args.notebooks) or len(notebook_sources())} notebooks; rewrote {len(written)}: " + ", ".join(p.name for p in written))
         return 0
     if args.cmd == "check":
         problems = check()
