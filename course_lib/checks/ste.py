@@ -1,0 +1,158 @@
+"""Checks for notebook 03 (the straight-through estimator): the STE line and the two VQ-VAE loss terms.
+
+Both checks compare VALUES and GRADIENTS with a reference, because the mistakes here do not change the values:
+``mse(sg[z], e)`` and ``mse(z, sg[e])`` are the same number, only the gradients tell them apart.
+
+* :func:`check_straight_through` -- ``straight_through(z, z_q)``: value ``z_q``, gradient copied to ``z``, none to
+  ``z_q`` (reference :func:`course_lib.quantize.straight_through`).
+* :func:`check_vq_loss` -- ``vq_loss(z_e, z_q, beta) -> (codebook, commitment)`` with
+  ``codebook = mean((sg[z_e] - z_q)^2)`` and ``commitment = beta * mean((z_e - sg[z_q])^2)``
+  (van den Oord et al. 2017, eq. 3; reference :func:`course_lib.losses.vq_loss`).
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict
+
+import torch
+import torch.nn.functional as F
+
+from . import CheckFailed, check_function
+
+__all__ = ["check_straight_through", "check_vq_loss", "reference_straight_through", "reference_vq_loss"]
+
+
+def _grad_or_zero(t: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(t) if t.grad is None else t.grad.detach().clone()
+
+
+# ------------------------------------------------------------------------------------------ straight-through
+def reference_straight_through(z: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
+    return z + (z_q - z).detach()
+
+
+def _probe_ste(fn: Callable) -> Callable:
+    """Wrap fn(z, z_q) into a function returning its value and the gradients it sends to z and z_q."""
+
+    def probe(z: torch.Tensor, z_q: torch.Tensor, w: torch.Tensor) -> Dict[str, torch.Tensor]:
+        z = z.detach().requires_grad_(True)
+        z_q = z_q.detach().requires_grad_(True)
+        out = fn(z, z_q)
+        if not isinstance(out, torch.Tensor):
+            raise CheckFailed(f"straight_through should return a tensor, got {type(out).__name__}")
+        if out.shape != z.shape:
+            raise CheckFailed(f"straight_through should return the shape of z {tuple(z.shape)}, got {tuple(out.shape)}")
+        if out.requires_grad:
+            (out * w).sum().backward()
+        return {"value": out.detach(), "gradient to z": _grad_or_zero(z), "gradient to z_q": _grad_or_zero(z_q)}
+
+    return probe
+
+
+def _ste_inputs(seed: int):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    z_q = z + 0.5 * torch.randn(6, 4, generator=g, dtype=torch.float64)  # the "chosen codes"
+    w = torch.randn(6, 4, generator=g, dtype=torch.float64)  # dL/dout of a made-up loss L = sum(w * out)
+    return z, z_q, w
+
+
+def check_straight_through(student_fn: Callable) -> None:
+    """Check ``student_fn(z, z_q)``: value z_q, gradient w.r.t. z equal to the gradient w.r.t. the output, none to z_q."""
+    mistakes = {
+        "no gradient reaches z: `z_q.detach()` (or detaching everything) blocks it. Write z + (z_q - z).detach(), "
+        "so the detached part is the correction (z_q - z) and z itself keeps its gradient.":
+            lambda z, z_q: z_q.detach(),
+        "no gradient reaches z, it all goes to z_q: without .detach(), z + (z_q - z) is just z_q (the two z's cancel "
+        "in the backward pass). Detach the correction: z + (z_q - z).detach().":
+            lambda z, z_q: z + (z_q - z),
+        "the detach is on the wrong term: z_q + (z - z_q).detach() has the value of z (nothing is quantized) and sends "
+        "the gradient to z_q instead of z. Write z + (z_q - z).detach().":
+            lambda z, z_q: z_q + (z - z_q).detach(),
+        "the output is z, not the quantized z_q: the forward value must be z_q. Write z + (z_q - z).detach().":
+            lambda z, z_q: z,
+        "the correction has the wrong sign: z + (z - z_q).detach() is not z_q. Write z + (z_q - z).detach().":
+            lambda z, z_q: z + (z - z_q).detach(),
+    }
+    check_function(
+        _probe_ste(student_fn),
+        _probe_ste(reference_straight_through),
+        _ste_inputs,
+        name="straight_through",
+        mistakes={hint: _probe_ste(fn) for hint, fn in mistakes.items()},
+        atol=1e-10,
+        rtol=1e-8,
+        success="straight_through: forward value z_q, gradient copied unchanged to z, none to z_q.",
+    )
+
+
+# ------------------------------------------------------------------------------------------ VQ loss
+def reference_vq_loss(z_e: torch.Tensor, z_q: torch.Tensor, beta: float = 0.25):
+    """(codebook, commitment): mean((sg[z_e] - z_q)^2), beta * mean((z_e - sg[z_q])^2)."""
+    return F.mse_loss(z_q, z_e.detach()), beta * F.mse_loss(z_e, z_q.detach())
+
+
+def _probe_vq(fn: Callable) -> Callable:
+    """Wrap fn(z_e, z_q, beta) -> (codebook, commitment) into values and the gradients of each term."""
+
+    def probe(z_e: torch.Tensor, z_q: torch.Tensor, beta: float) -> Dict[str, torch.Tensor]:
+        result = {}
+        terms = None
+        for which in (0, 1):
+            z = z_e.detach().requires_grad_(True)
+            e = z_q.detach().requires_grad_(True)
+            terms = fn(z, e, beta)
+            if not isinstance(terms, (tuple, list)) or len(terms) != 2:
+                raise CheckFailed("vq_loss should return a pair (codebook_loss, commitment_loss)")
+            name = ("codebook", "commitment")[which]
+            term = terms[which]
+            if not isinstance(term, torch.Tensor) or term.dim() != 0:
+                raise CheckFailed(f"the {name} loss should be a scalar tensor (use a mean), got {term!r:.60}")
+            if term.requires_grad:
+                term.backward()
+            result[f"{name} loss"] = term.detach()
+            result[f"gradient of the {name} loss to the encoder output z_e"] = _grad_or_zero(z)
+            result[f"gradient of the {name} loss to the codes z_q"] = _grad_or_zero(e)
+        return result
+
+    return probe
+
+
+def _vq_inputs(seed: int):
+    g = torch.Generator().manual_seed(seed)
+    z_e = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    z_q = z_e + torch.randn(5, 3, generator=g, dtype=torch.float64)
+    return z_e, z_q, 0.25
+
+
+def check_vq_loss(student_fn: Callable) -> None:
+    """Check ``student_fn(z_e, z_q, beta) -> (codebook_loss, commitment_loss)``: values and which way each pulls."""
+    mse = F.mse_loss
+    mistakes = {
+        "the stop-gradients are swapped: the codebook loss must move only the codes (detach z_e in it) and the "
+        "commitment loss only the encoder (detach z_q in it).":
+            lambda z, e, b: (mse(z, e.detach()), b * mse(z.detach(), e)),
+        "beta is on the codebook term instead of the commitment term: codebook = mean((sg[z_e] - z_q)^2), "
+        "commitment = beta * mean((z_e - sg[z_q])^2). (CompVis/taming-transformers' VectorQuantizer2 does this by "
+        "default, legacy=True, and code copied from it inherits the bug.)":
+            lambda z, e, b: (b * mse(e, z.detach()), mse(z, e.detach())),
+        "a stop-gradient is missing: each term must move only one side (codes OR encoder); use .detach().":
+            lambda z, e, b: (mse(e, z), b * mse(z, e)),
+        "the codebook term lacks its stop-gradient: it must not move the encoder, use mse(z_q, z_e.detach()).":
+            lambda z, e, b: (mse(e, z), b * mse(z, e.detach())),
+        "the commitment term lacks its stop-gradient: it must not move the codes, use beta * mse(z_e, z_q.detach()).":
+            lambda z, e, b: (mse(e, z.detach()), b * mse(z, e)),
+        "the commitment loss is missing beta: commitment = beta * mean((z_e - sg[z_q])^2).":
+            lambda z, e, b: (mse(e, z.detach()), mse(z, e.detach())),
+        "use the mean squared error, not the sum (F.mse_loss or .pow(2).mean()).":
+            lambda z, e, b: ((e - z.detach()).pow(2).sum(), b * (z - e.detach()).pow(2).sum()),
+    }
+    check_function(
+        _probe_vq(student_fn),
+        _probe_vq(reference_vq_loss),
+        _vq_inputs,
+        name="vq_loss",
+        mistakes={hint: _probe_vq(fn) for hint, fn in mistakes.items()},
+        atol=1e-10,
+        rtol=1e-8,
+        success="vq_loss: the codebook loss moves only the codes, beta * commitment moves only the encoder.",
+    )

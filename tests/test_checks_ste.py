@@ -1,0 +1,67 @@
+"""The checks of notebook 03 reject the stub and each known mistake (with its hint) and pass the reference."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_lib.checks import CheckFailed
+from course_lib.checks.ste import check_straight_through, check_vq_loss
+from course_lib.losses import vq_loss
+from course_lib.quantize import straight_through
+
+
+def stub(*args):
+    raise NotImplementedError()
+
+
+def test_straight_through_accepts_reference_and_equivalents(capsys):
+    check_straight_through(straight_through)
+    check_straight_through(lambda z, z_q: z - (z - z_q).detach())
+    assert "Check passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (stub, "not implemented"),
+        (lambda z, z_q: z_q.detach(), "detach"),
+        (lambda z, z_q: z + (z_q - z), "cancel"),
+        (lambda z, z_q: z_q, "cancel"),
+        (lambda z, z_q: z_q + (z - z_q).detach(), "wrong term"),
+        (lambda z, z_q: z, "forward value must be z_q"),
+        (lambda z, z_q: z + (z - z_q).detach(), "wrong sign"),
+        (lambda z, z_q: 0.5 * (z + z_q), "differs"),
+        (lambda z, z_q: z_q[:2], "shape"),
+    ],
+)
+def test_straight_through_rejects_mistakes(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        check_straight_through(wrong)
+
+
+def test_vq_loss_accepts_reference(capsys):
+    check_vq_loss(lambda z, e, b: tuple(vq_loss(z, e, b))[1:])
+    check_vq_loss(lambda z, e, b: ((z.detach() - e).pow(2).mean(), b * (z - e.detach()).pow(2).mean()))
+    assert "Check passed" in capsys.readouterr().out
+
+
+mse = F.mse_loss
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (stub, "not implemented"),
+        (lambda z, e, b: (mse(z, e.detach()), b * mse(z.detach(), e)), "swapped"),
+        (lambda z, e, b: (b * mse(e, z.detach()), mse(z, e.detach())), "taming-transformers"),
+        (lambda z, e, b: (mse(e, z), b * mse(z, e)), "missing"),
+        (lambda z, e, b: (mse(e, z), b * mse(z, e.detach())), "codebook term lacks"),
+        (lambda z, e, b: (mse(e, z.detach()), b * mse(z, e)), "commitment term lacks"),
+        (lambda z, e, b: (mse(e, z.detach()), mse(z, e.detach())), "missing beta"),
+        (lambda z, e, b: ((e - z.detach()).pow(2).sum(), b * (z - e.detach()).pow(2).sum()), "mean"),
+        (lambda z, e, b: (mse(e, z.detach()), 0.5 * b * mse(z, e.detach())), "differs"),
+        (lambda z, e, b: mse(e, z.detach()) + b * mse(z, e.detach()), "pair"),
+    ],
+)
+def test_vq_loss_rejects_mistakes(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        check_vq_loss(wrong)
