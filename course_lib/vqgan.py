@@ -64,12 +64,12 @@ __all__ = [
 # fake images go through it as ONE batch (one forward per step, which DistributedDataParallel needs), and GroupNorm
 # keeps every image's statistics to itself, whereas BatchNorm would mix real and fake statistics.
 PRESETS: Dict[str, Dict[str, Any]] = {
-    # Tiny: runs a few hundred steps on a laptop CPU in about a minute. 32x32 colour crops, 2 downsamples -> 8x8 codes.
+    # Tiny (0.3 M parameters): a CPU runs a step in well under a second. 32x32 colour crops, 2 downsamples -> 8x8 codes.
     "quick": {
         "model": {
             "in_channels": 3,
             "resolution": 32,
-            "ch": 32,
+            "ch": 16,
             "ch_mult": [1, 2, 2],
             "num_res_blocks": 1,
             "attn_resolutions": [8],
@@ -85,7 +85,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
             "codebook_weight": 1.0,
             "disc_weight": 0.5,
             "disc_start": 100,
-            "disc_ch": 32,
+            "disc_ch": 16,
             "disc_layers": 2,
             "disc_norm": "group",
             "adaptive_delta": 1e-4,

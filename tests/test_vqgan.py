@@ -1,0 +1,195 @@
+"""Tests for course_lib.vqgan: shapes, config errors, the index round trip, and the two losses' gradient flow."""
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from course_lib import gan
+from course_lib.vqgan import (
+    PRESETS,
+    VQGAN,
+    AttnBlock,
+    Decoder,
+    Downsample,
+    Encoder,
+    ResnetBlock,
+    Upsample,
+    VQGANLoss,
+    bits_per_image,
+    latent_size,
+    make_loss_fn,
+    vqgan_config,
+)
+
+
+class L1Perceptual(nn.Module):
+    """A cheap stand-in for the perceptual network (so these tests need no weights): per-image mean |dx| of blurs."""
+
+    backend_name = "test-stub"
+
+    def forward(self, a, b):
+        pa, pb = nn.functional.avg_pool2d(a, 2), nn.functional.avg_pool2d(b, 2)
+        return (pa - pb).abs().flatten(1).mean(1)
+
+
+def tiny_cfg(**loss):
+    return vqgan_config(
+        "quick",
+        model={"ch": 8, "ch_mult": [1, 2], "norm_groups": 4, "z_channels": 8, "attn_resolutions": [16], "resolution": 32,
+               "quantizer": {"kind": "factorized", "num_codes": 16, "code_dim": 8, "lookup_dim": 4}},
+        loss={"disc_ch": 8, "disc_layers": 2, **loss},
+    )
+
+
+def test_blocks_shapes():
+    x = torch.randn(2, 8, 16, 16)
+    assert ResnetBlock(8, 16, groups=4)(x).shape == (2, 16, 16, 16)
+    assert ResnetBlock(8, groups=4)(x).shape == x.shape
+    assert AttnBlock(8, groups=4)(x).shape == x.shape
+    assert Downsample(8)(x).shape == (2, 8, 8, 8)
+    assert Upsample(8)(x).shape == (2, 8, 32, 32)
+    enc = Encoder(3, 8, [1, 2, 2], 1, [8], 32, z_channels=4, norm_groups=4)
+    dec = Decoder(3, 8, [1, 2, 2], 1, [8], 32, z_channels=4, norm_groups=4)
+    z = enc(torch.rand(2, 3, 32, 32))
+    assert z.shape == (2, 4, 8, 8)
+    assert dec(z).shape == (2, 3, 32, 32)
+    assert any(isinstance(m, AttnBlock) for m in enc.down)  # attention at the 8x8 level only
+    assert sum(isinstance(m, AttnBlock) for m in enc.down) == 1
+
+
+def test_attention_is_global():
+    """Every output position of the attention block depends on every input position (unlike a 3x3 conv)."""
+    torch.manual_seed(0)
+    blk = AttnBlock(8, groups=4)
+    x = torch.randn(1, 8, 4, 4, requires_grad=True)
+    blk(x)[0, :, 0, 0].sum().backward()
+    assert (x.grad.abs().sum(1) > 0).all()
+
+
+def test_vqgan_forward_encode_decode_roundtrip():
+    torch.manual_seed(0)
+    cfg = tiny_cfg()
+    m = VQGAN(cfg).eval()
+    x = torch.rand(3, 3, 32, 32)
+    x_hat, q = m(x)
+    assert x_hat.shape == x.shape
+    assert q.indices.shape == (3, 16, 16) and q.indices.dtype == torch.long
+    assert q.loss.dim() == 0
+    idx = m.encode(x)
+    assert torch.equal(idx, q.indices)
+    assert torch.allclose(m.decode_indices(idx), x_hat, atol=1e-5)
+    assert m.last_layer is m.decoder.conv_out.weight
+    assert m.latent_shape == (16, 16) == (latent_size(cfg),) * 2
+    assert bits_per_image(cfg) == 16 * 16 * math.log2(16)
+
+
+@pytest.mark.parametrize("kind,extra", [("vq", {"cosine": True}), ("ema", {}), ("fsq", {"levels": [4, 4, 2]})])
+def test_quantizer_choice(kind, extra):
+    q = {"kind": kind, **extra}
+    if kind != "fsq":
+        q.update(num_codes=16, code_dim=8)
+    cfg = vqgan_config("quick", model={"ch": 8, "ch_mult": [1, 2], "norm_groups": 4, "z_channels": 8,
+                                       "attn_resolutions": [], "quantizer": q})
+    cfg["model"]["quantizer"] = q  # replace rather than merge
+    m = VQGAN(cfg).eval()
+    x = torch.rand(2, 3, 32, 32)
+    x_hat, out = m(x)
+    assert x_hat.shape == x.shape
+    assert torch.allclose(m.decode_indices(m.encode(x)), x_hat, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ({"model": {"resolution": 30}}, "not divisible"),
+        ({"model": {"ch": 12, "norm_groups": 8}}, "GroupNorm"),
+        ({"model": {"attn_resolutions": [4]}}, "attn_resolutions"),
+        ({"model": {"in_chanels": 3}}, "did you mean 'in_channels'"),
+        ({"loss": {"disc_wieght": 1.0}}, "disc_weight"),
+        ({"model": {"quantizer": {"kind": "cosin"}}}, "Unknown quantizer kind"),
+    ],
+)
+def test_config_errors_are_clear(override, match):
+    with pytest.raises(ValueError, match=match):
+        cfg = vqgan_config("quick", **override)
+        VQGAN(cfg)
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="Did you mean 'quick'"):
+        vqgan_config("quik")
+
+
+def test_wrong_input_shape_errors():
+    m = VQGAN(tiny_cfg())
+    with pytest.raises(ValueError, match="channels-last"):
+        m(torch.rand(2, 32, 32, 3))
+    with pytest.raises(ValueError, match="multiples of 2"):
+        m(torch.rand(2, 3, 31, 31))
+
+
+def test_presets_build_and_have_expected_grids():
+    for name in PRESETS:
+        cfg = vqgan_config(name)
+        assert latent_size(cfg) == 8
+    # the standard preset is CIFAR-10 32x32 with 2 downsamples and K=512
+    s = vqgan_config("standard")
+    assert s["model"]["resolution"] == 32 and len(s["model"]["ch_mult"]) == 3
+    assert s["model"]["quantizer"]["num_codes"] == 512
+
+
+def test_generator_loss_terms_and_warmup_gate():
+    torch.manual_seed(0)
+    cfg = tiny_cfg(disc_start=5, disc_weight=0.5)
+    m = VQGAN(cfg)
+    L = VQGANLoss(cfg, perceptual=L1Perceptual())
+    x = torch.rand(4, 3, 32, 32)
+    x_hat, q = m(x)
+    before = L.generator_loss(x, x_hat, q.loss, step=4, last_layer=m.last_layer)
+    assert "g_adv" not in before
+    expected = (x - x_hat).abs().mean() + L1Perceptual()(x_hat.clamp(0, 1), x).mean() + q.loss
+    assert torch.allclose(before["gen"], expected, atol=1e-6)
+    after = L.generator_loss(x, x_hat, q.loss, step=5, last_layer=m.last_layer)
+    lam = gan.adaptive_weight(expected, gan.hinge_g_loss(L.discriminator(x_hat)), m.last_layer)
+    assert torch.allclose(after["adaptive_weight"], lam)
+    assert torch.allclose(after["gen"], expected + 0.5 * lam * after["g_adv"], atol=1e-6)
+    assert L.discriminator_loss(x, x_hat, step=4)["disc"] is None
+
+
+def test_generator_step_leaves_discriminator_alone_and_disc_step_leaves_generator_alone():
+    torch.manual_seed(0)
+    cfg = tiny_cfg(disc_start=0)
+    m = VQGAN(cfg)
+    L = VQGANLoss(cfg, perceptual=L1Perceptual())
+    losses = make_loss_fn(m, L)((torch.rand(4, 3, 32, 32), None), step=0)
+    losses["gen"].backward(retain_graph=True)
+    assert all(p.grad is None for p in L.discriminator.parameters()), "generator loss leaked into D"
+    assert all(p.requires_grad for p in L.discriminator.parameters()), "D must be unfrozen after the G step"
+    m.zero_grad(set_to_none=True)
+    losses["disc"].backward()
+    assert all(p.grad is None for p in m.parameters()), "discriminator loss must see DETACHED reconstructions"
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in L.discriminator.parameters())
+
+
+def test_discriminator_sees_images_not_codes():
+    torch.manual_seed(0)
+    cfg = tiny_cfg(disc_start=0)
+    L = VQGANLoss(cfg, perceptual=L1Perceptual())
+    seen = []
+    L.discriminator.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].shape))
+    m = VQGAN(cfg)
+    make_loss_fn(m, L)((torch.rand(2, 3, 32, 32), None), step=0)
+    assert seen and all(s[1:] == (3, 32, 32) for s in seen)
+
+
+def test_bf16_autocast_forward_is_finite():
+    torch.manual_seed(0)
+    cfg = tiny_cfg(disc_start=0)
+    m = VQGAN(cfg)
+    L = VQGANLoss(cfg, perceptual=L1Perceptual())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = make_loss_fn(m, L)((torch.rand(2, 3, 32, 32), None), step=0)
+    assert torch.isfinite(out["gen"]) and torch.isfinite(out["disc"])
+    out["gen"].backward(retain_graph=True)
+    assert torch.isfinite(m.last_layer.grad).all()
