@@ -76,8 +76,8 @@ PRESETS: Dict[str, Dict[str, Any]] = {
             "dropout": 0.0,
             "z_channels": 32,
             "norm_groups": 8,
-            "quantizer": {"kind": "factorized", "num_codes": 128, "code_dim": 32, "lookup_dim": 8, "beta": 0.25,
-                          "restart_dead_after": 50},
+            "quantizer": {"kind": "ema", "num_codes": 128, "code_dim": 32, "lookup_dim": 8, "cosine": True,
+                          "decay": 0.99, "beta": 0.25, "restart_dead_after": 50},
         },
         "loss": {
             "l1_weight": 1.0,
@@ -118,8 +118,8 @@ PRESETS: Dict[str, Dict[str, Any]] = {
             "dropout": 0.0,
             "z_channels": 256,
             "norm_groups": 32,
-            "quantizer": {"kind": "factorized", "num_codes": 512, "code_dim": 64, "lookup_dim": 8, "beta": 0.25,
-                          "restart_dead_after": 200},
+            "quantizer": {"kind": "ema", "num_codes": 512, "code_dim": 64, "lookup_dim": 8, "cosine": True,
+                          "decay": 0.99, "beta": 0.25, "restart_dead_after": 200},
         },
         "loss": {
             "l1_weight": 1.0,
@@ -160,8 +160,8 @@ PRESETS: Dict[str, Dict[str, Any]] = {
             "dropout": 0.0,
             "z_channels": 256,
             "norm_groups": 32,
-            "quantizer": {"kind": "factorized", "num_codes": 1024, "code_dim": 64, "lookup_dim": 8, "beta": 0.25,
-                          "restart_dead_after": 200},
+            "quantizer": {"kind": "ema", "num_codes": 1024, "code_dim": 64, "lookup_dim": 8, "cosine": True,
+                          "decay": 0.99, "beta": 0.25, "restart_dead_after": 200},
         },
         "loss": {
             "l1_weight": 1.0,
@@ -458,10 +458,12 @@ class Decoder(nn.Module):
 # ----------------------------------------------------------------------------------------------------------------------
 # Quantizer choice
 # ----------------------------------------------------------------------------------------------------------------------
-# kind -> class name in course_lib.quantize. Notebook 05 compares these cures for codebook collapse. The presets use
-# "factorized": the lookup happens in a low dimension (8) with l2-normalised vectors, as in ViT-VQGAN (Yu et al. 2021,
-# arXiv:2110.04627), plus dead-code restarts (Lancucki et al. 2020, arXiv:2005.08520). Other keys of the quantizer
-# config (beta, lookup_dim, restart_dead_after, decay, levels, ...) go to the class's constructor.
+# kind -> class name in course_lib.quantize. Notebook 05 compares these cures for codebook collapse. The presets
+# combine three of them: the lookup happens in a low dimension (lookup_dim=8) with l2-normalised vectors ("factorised"
+# codes of ViT-VQGAN, Yu et al. 2021, arXiv:2110.04627), the codebook follows exponential moving averages (EMA,
+# van den Oord et al. 2017 appendix; Razavi et al. 2019), and codes unused for restart_dead_after steps are restarted
+# on encoder outputs (Lancucki et al. 2020, arXiv:2005.08520). Other keys of the quantizer config (beta, lookup_dim,
+# cosine, restart_dead_after, decay, levels, ...) go to the class's constructor.
 QUANTIZER_KINDS: Dict[str, str] = {
     "vq": "VectorQuantizer",  # options: cosine=True, kmeans_init=True, restart_dead_after=N, lookup_dim=d
     "ema": "EMAVectorQuantizer",
