@@ -193,3 +193,65 @@ def test_bf16_autocast_forward_is_finite():
     assert torch.isfinite(out["gen"]) and torch.isfinite(out["disc"])
     out["gen"].backward(retain_graph=True)
     assert torch.isfinite(m.last_layer.grad).all()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Exercise checks of notebook 09: they pass the solution, reject the stub and plausible wrong answers with a hint.
+# ----------------------------------------------------------------------------------------------------------------------
+from course_lib.checks import CheckFailed  # noqa: E402
+from course_lib.checks import vqgan as ck  # noqa: E402
+
+
+def _solution_generator_loss(x, x_hat, q_loss, logits_fake, last_layer, step, disc_start, perceptual_fn,
+                             perceptual_weight=1.0, disc_weight=0.5):
+    rec = (x - x_hat).abs().mean() + perceptual_weight * perceptual_fn(x_hat, x).mean()
+    total = rec + q_loss
+    if step >= disc_start:
+        g_loss = gan.hinge_g_loss(logits_fake)
+        total = total + disc_weight * gan.adaptive_weight(rec, g_loss, last_layer) * g_loss
+    return total
+
+
+def test_check_generator_loss_accepts_solution(capsys):
+    ck.check_generator_loss(_solution_generator_loss)
+    assert "Check passed" in capsys.readouterr().out
+
+
+def _stub(*args):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize(
+    "wrong,hint",
+    [
+        (_stub, "not implemented"),
+        (ck._no_warmup, "warm-up"),
+        (ck._strict_gate, "off by one"),
+        (ck._no_adaptive, "adaptive weight"),
+        (ck._inverted_lambda, "upside down"),
+        (ck._no_quantizer_loss, "quantizer loss"),
+        (ck._mse_not_l1, "L1"),
+        (ck._lambda_not_detached, "detach"),
+        (lambda *a: ck.reference_generator_loss(*a).detach(), "no gradient"),
+    ],
+)
+def test_check_generator_loss_rejects_mistakes(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        ck.check_generator_loss(wrong)
+
+
+def _solution_discriminator_loss(disc, x, x_hat):
+    return gan.hinge_d_loss(disc(x), disc(x_hat.detach()))
+
+
+def test_check_discriminator_loss(capsys):
+    ck.check_discriminator_loss(_solution_discriminator_loss)
+    assert "Check passed" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="not implemented"):
+        ck.check_discriminator_loss(_stub)
+    with pytest.raises(CheckFailed, match="decoder"):
+        ck.check_discriminator_loss(lambda d, x, xh: gan.hinge_d_loss(d(x), d(xh)))  # fakes not detached
+    with pytest.raises(CheckFailed, match="swapped"):
+        ck.check_discriminator_loss(lambda d, x, xh: gan.hinge_d_loss(d(xh.detach()), d(x)))
+    with pytest.raises(CheckFailed, match="0.5"):
+        ck.check_discriminator_loss(lambda d, x, xh: 2 * gan.hinge_d_loss(d(x), d(xh.detach())))

@@ -1,0 +1,302 @@
+"""Checks for notebook 09 (VQ-GAN): the generator-side loss assembly and the discriminator step.
+
+* :func:`check_generator_loss` -- ``student_fn(x, x_hat, q_loss, logits_fake, last_layer, step, disc_start,
+  perceptual_fn, perceptual_weight, disc_weight)`` must return
+  ``L1 + perceptual_weight * perceptual + q_loss + [step >= disc_start] * disc_weight * lambda * hinge_g``
+  with ``lambda = course_lib.gan.adaptive_weight(rec, g_loss, last_layer)`` (rec = L1 + weighted perceptual),
+  a constant (no gradient through lambda). Compared on values AND on gradients, before, at and after the warm-up.
+* :func:`check_discriminator_loss` -- ``student_fn(disc, x, x_hat)`` must return the hinge loss on real images and
+  DETACHED reconstructions: the decoder gets no gradient from it, the discriminator does.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import CheckFailed, passed
+from .. import gan
+
+__all__ = ["reference_generator_loss", "reference_discriminator_loss", "check_generator_loss", "check_discriminator_loss"]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# References
+# ----------------------------------------------------------------------------------------------------------------------
+def reference_generator_loss(x, x_hat, q_loss, logits_fake, last_layer, step, disc_start, perceptual_fn,
+                             perceptual_weight=1.0, disc_weight=0.5):
+    rec = (x - x_hat).abs().mean() + perceptual_weight * perceptual_fn(x_hat, x).mean()
+    total = rec + q_loss
+    if step >= disc_start:
+        g_loss = gan.hinge_g_loss(logits_fake)
+        lam = gan.adaptive_weight(rec, g_loss, last_layer)
+        total = total + disc_weight * lam * g_loss
+    return total
+
+
+def reference_discriminator_loss(disc, x, x_hat):
+    return gan.hinge_d_loss(disc(x), disc(x_hat.detach()))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Known mistakes (each computes a plausible wrong answer)
+# ----------------------------------------------------------------------------------------------------------------------
+def _no_warmup(x, x_hat, q, lf, last, step, start, pf, pw=1.0, dw=0.5):
+    return reference_generator_loss(x, x_hat, q, lf, last, step, -1, pf, pw, dw)
+
+
+def _strict_gate(x, x_hat, q, lf, last, step, start, pf, pw=1.0, dw=0.5):
+    return reference_generator_loss(x, x_hat, q, lf, last, step, start + 1, pf, pw, dw)
+
+
+def _no_adaptive(x, x_hat, q, lf, last, step, start, pf, pw=1.0, dw=0.5):
+    rec = (x - x_hat).abs().mean() + pw * pf(x_hat, x).mean()
+    total = rec + q
+    return total + dw * gan.hinge_g_loss(lf) if step >= start else total
+
+
+def _lambda_from_l1_only(x, x_hat, q, lf, last, step, start, pf, pw=1.0, dw=0.5):
+    l1 = (x - x_hat).abs().mean()
+    total = l1 + pw * pf(x_hat, x).mean() + q
+    if step >= start:
+        g = gan.hinge_g_loss(lf)
+        total = total + dw * gan.adaptive_weight(l1, g, last) * g
+    return total
+
+
+def _inverted_lambda(x, x_hat, q, lf, last, step, start, pf, pw=1.0, dw=0.5):
+    rec = (x - x_hat).abs().mean() + pw * pf(x_hat, x).mean()
+    total = rec + q
+    if step >= start:
+        g = gan.hinge_g_loss(lf)
+        total = total + dw * gan.adaptive_weight(g, rec, last) * g
+    return total
+
+
+def _no_quantizer_loss(x, x_hat, q, lf, last, step, start, pf, pw=1.0, dw=0.5):
+    return reference_generator_loss(x, x_hat, torch.zeros_like(q), lf, last, step, start, pf, pw, dw)
+
+
+def _no_perceptual(x, x_hat, q, lf, last, step, start, pf, pw=1.0, dw=0.5):
+    return reference_generator_loss(x, x_hat, q, lf, last, step, start, pf, 0.0, dw)
+
+
+def _mse_not_l1(x, x_hat, q, lf, last, step, start, pf, pw=1.0, dw=0.5):
+    rec = F.mse_loss(x_hat, x) + pw * pf(x_hat, x).mean()
+    total = rec + q
+    if step >= start:
+        g = gan.hinge_g_loss(lf)
+        total = total + dw * gan.adaptive_weight(rec, g, last) * g
+    return total
+
+
+def _d_loss_as_g(x, x_hat, q, lf, last, step, start, pf, pw=1.0, dw=0.5):
+    rec = (x - x_hat).abs().mean() + pw * pf(x_hat, x).mean()
+    total = rec + q
+    if step >= start:
+        g = F.relu(1.0 + lf).mean()
+        total = total + dw * gan.adaptive_weight(rec, g, last) * g
+    return total
+
+
+def _lambda_not_detached(x, x_hat, q, lf, last, step, start, pf, pw=1.0, dw=0.5):
+    rec = (x - x_hat).abs().mean() + pw * pf(x_hat, x).mean()
+    total = rec + q
+    if step >= start:
+        g = gan.hinge_g_loss(lf)
+        gr = torch.autograd.grad(rec, last, create_graph=True, retain_graph=True)[0]
+        gg = torch.autograd.grad(g, last, create_graph=True, retain_graph=True)[0]
+        lam = (gr.norm() / (gg.norm() + 1e-4)).clamp(0, 1e4)
+        total = total + dw * lam * g
+    return total
+
+
+_GEN_MISTAKES: Dict[str, Callable] = {
+    "the adversarial term is not scaled by the adaptive weight lambda = adaptive_weight(rec, g_loss, last_layer) "
+    "(Esser et al. 2021, eq. 7).": _no_adaptive,
+    "lambda must balance the WHOLE reconstruction loss (L1 + perceptual_weight * perceptual) against the GAN loss, "
+    "not the L1 term alone.": _lambda_from_l1_only,
+    "lambda is upside down: it is |grad rec| / |grad g_loss| (call adaptive_weight(rec, g_loss, last_layer)).":
+        _inverted_lambda,
+    "the adversarial term is on before the warm-up ends: multiply it by 0 (or skip it) while step < disc_start "
+    "-- the autoencoder must learn to reconstruct before a discriminator judges it.": _no_warmup,
+    "the warm-up gate is off by one: the adversarial term starts AT disc_start (step >= disc_start), "
+    "as adopt_weight does.": _strict_gate,
+    "the quantizer loss (codebook + commitment) is missing from the total.": _no_quantizer_loss,
+    "the perceptual term is missing (or not weighted by perceptual_weight).": _no_perceptual,
+    "VQ-GAN's pixel term is the L1 distance |x - x_hat| (mean), not the squared error.": _mse_not_l1,
+    "the generator's adversarial loss is the hinge GENERATOR loss -mean D(x_hat) (gan.hinge_g_loss), not the "
+    "discriminator's relu(1 + D(x_hat)).": _d_loss_as_g,
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Problems
+# ----------------------------------------------------------------------------------------------------------------------
+class _TinyPerceptual(nn.Module):
+    """A fixed random conv feature distance: cheap, differentiable, depends on every pixel."""
+
+    def __init__(self, seed: int):
+        super().__init__()
+        g = torch.Generator().manual_seed(1000 + seed)
+        self.w = nn.Parameter(0.5 * torch.randn(5, 3, 3, 3, generator=g), requires_grad=False)
+
+    def forward(self, a, b):
+        fa, fb = F.conv2d(a, self.w, padding=1), F.conv2d(b, self.w, padding=1)
+        return (fa - fb).pow(2).flatten(1).mean(1)
+
+
+def _gen_problem(seed: int, step_offset: int):
+    g = torch.Generator().manual_seed(seed)
+    last = nn.Conv2d(4, 3, 3, padding=1)
+    with torch.no_grad():
+        for p in last.parameters():
+            p.copy_(0.3 * torch.randn(p.shape, generator=g))
+    h = torch.randn(2, 4, 8, 8, generator=g, requires_grad=True)
+    x = torch.rand(2, 3, 8, 8, generator=g)
+    x_hat = last(h)
+    q_loss = (h.pow(2).mean() * 0.1 + 0.05 * (1 + seed))
+    d_map = torch.randn(1, 3, 8, 8, generator=g)
+    logits_fake = F.avg_pool2d(x_hat * d_map, 2).sum(1, keepdim=True) * (2.0 + seed)
+    disc_start = 5
+    step = disc_start + step_offset
+    pf = _TinyPerceptual(seed)
+    pw, dw = (1.0, 0.5) if seed % 2 == 0 else (0.7, 0.8)
+    return (x, x_hat, q_loss, logits_fake, last.weight, step, disc_start, pf, pw, dw), (last.weight, h)
+
+
+def _value_and_grads(fn, seed, step_offset):
+    args, wrt = _gen_problem(seed, step_offset)
+    out = fn(*args)
+    if not isinstance(out, torch.Tensor) or out.numel() != 1:
+        raise TypeError(f"expected a scalar tensor, got {type(out).__name__} "
+                        f"{tuple(out.shape) if isinstance(out, torch.Tensor) else ''}")
+    if not out.requires_grad:
+        return out.detach().reshape(()), None
+    grads = torch.autograd.grad(out.reshape(()), wrt, allow_unused=True)
+    return out.detach().reshape(()), [torch.zeros_like(w) if g is None else g for g, w in zip(grads, wrt)]
+
+
+def _close(a, b, atol=1e-5, rtol=1e-4) -> bool:
+    return torch.allclose(a, b, atol=atol, rtol=rtol)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Checks
+# ----------------------------------------------------------------------------------------------------------------------
+def check_generator_loss(student_fn: Callable) -> None:
+    """Check the VQ-GAN generator loss: values and gradients before, at and after ``disc_start``."""
+    if not callable(student_fn):
+        raise CheckFailed(f"generator_loss: expected a function, got {type(student_fn).__name__}.")
+    for seed in range(3):
+        for offset in (-2, 0, 3):
+            ref_v, ref_g = _value_and_grads(reference_generator_loss, seed, offset)
+            try:
+                got_v, got_g = _value_and_grads(student_fn, seed, offset)
+            except NotImplementedError:
+                raise CheckFailed("generator_loss is not implemented yet: replace `raise NotImplementedError()` with "
+                                  "your solution, run that cell, then run this check again.") from None
+            except CheckFailed:
+                raise
+            except Exception as exc:
+                raise CheckFailed(f"generator_loss raised {type(exc).__name__}: {exc}") from exc
+            where = f"(step {5 + offset}, disc_start 5)"
+            if not _close(got_v, ref_v):
+                for hint, wrong in _GEN_MISTAKES.items():
+                    try:
+                        wv, _ = _value_and_grads(wrong, seed, offset)
+                    except Exception:
+                        continue
+                    if _close(got_v, wv):
+                        raise CheckFailed(f"generator_loss {where}: {hint}")
+                raise CheckFailed(f"generator_loss {where} returned {got_v.item():.6g}, expected {ref_v.item():.6g}. "
+                                  "Total = L1 + perceptual_weight * perceptual + q_loss, plus (from disc_start on) "
+                                  "disc_weight * lambda * hinge_g_loss(logits_fake).")
+            if got_g is None:
+                raise CheckFailed(f"generator_loss {where} has no gradient: build it from x_hat with autograd on "
+                                  "(no .item(), no torch.no_grad(), no .detach() of the total).")
+            names = ("the decoder's last layer", "the decoder features before it")
+            for name, a, b in zip(names, got_g, ref_g):
+                if not _close(a, b, atol=1e-5, rtol=1e-3):
+                    if offset >= 0:
+                        raise CheckFailed(
+                            f"generator_loss {where}: the value is right but the gradient with respect to {name} is "
+                            "not. Most likely lambda is not a constant: detach it (adaptive_weight already returns a "
+                            "detached tensor) -- backward must not differentiate the ratio of gradient norms.")
+                    raise CheckFailed(f"generator_loss {where}: the value is right but the gradient with respect to "
+                                      f"{name} differs: did you detach part of the reconstruction loss?")
+    passed("generator_loss = L1 + perceptual + quantizer loss + [step >= disc_start] * disc_weight * lambda * "
+           "hinge_g, with a detached adaptive lambda (values and gradients match).")
+
+
+class _TinyDisc(nn.Module):
+    def __init__(self, seed: int):
+        super().__init__()
+        g = torch.Generator().manual_seed(2000 + seed)
+        self.c1 = nn.Conv2d(3, 6, 3, stride=2, padding=1)
+        self.c2 = nn.Conv2d(6, 1, 3, padding=1)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(0.6 * torch.randn(p.shape, generator=g))
+
+    def forward(self, x):
+        return self.c2(F.leaky_relu(self.c1(x), 0.2))
+
+
+def _disc_problem(seed: int):
+    g = torch.Generator().manual_seed(seed)
+    dec = nn.Conv2d(4, 3, 3, padding=1)
+    with torch.no_grad():
+        for p in dec.parameters():
+            p.copy_(0.4 * torch.randn(p.shape, generator=g))
+    x = torch.rand(3, 3, 8, 8, generator=g)
+    x_hat = dec(torch.randn(3, 4, 8, 8, generator=g))
+    return _TinyDisc(seed), x, x_hat, dec
+
+
+def check_discriminator_loss(student_fn: Callable) -> None:
+    """Check the discriminator step's loss: hinge on real and DETACHED fakes; D gets gradients, the decoder none."""
+    if not callable(student_fn):
+        raise CheckFailed(f"discriminator_loss: expected a function, got {type(student_fn).__name__}.")
+    for seed in range(3):
+        disc, x, x_hat, dec = _disc_problem(seed)
+        with torch.no_grad():
+            ref = reference_discriminator_loss(disc, x, x_hat)
+            swapped = gan.hinge_d_loss(disc(x_hat), disc(x))
+            no_half = F.relu(1 - disc(x)).mean() + F.relu(1 + disc(x_hat)).mean()
+            g_loss = gan.hinge_g_loss(disc(x_hat))
+        try:
+            out = student_fn(disc, x, x_hat)
+        except NotImplementedError:
+            raise CheckFailed("discriminator_loss is not implemented yet: replace `raise NotImplementedError()` with "
+                              "your solution, run that cell, then run this check again.") from None
+        except Exception as exc:
+            raise CheckFailed(f"discriminator_loss raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(out, torch.Tensor) or out.numel() != 1:
+            raise CheckFailed(f"discriminator_loss should return a scalar tensor, got {type(out).__name__}.")
+        v = out.detach().reshape(())
+        if not _close(v, ref):
+            if _close(v, swapped):
+                raise CheckFailed("discriminator_loss: real and fake are swapped: D should score real images x "
+                                  "HIGH (relu(1 - D(x))) and reconstructions LOW (relu(1 + D(x_hat))).")
+            if _close(v, no_half):
+                raise CheckFailed("discriminator_loss: the factor 0.5 of gan.hinge_d_loss is missing "
+                                  "(use gan.hinge_d_loss(D(x), D(x_hat.detach()))).")
+            if _close(v, g_loss):
+                raise CheckFailed("discriminator_loss: this is the generator's loss -mean D(x_hat); the "
+                                  "discriminator minimises the hinge loss on real AND fake images.")
+            raise CheckFailed(f"discriminator_loss returned {v.item():.6g}, expected {ref.item():.6g} = "
+                              "gan.hinge_d_loss(D(x), D(x_hat.detach())).")
+        if not out.requires_grad:
+            raise CheckFailed("discriminator_loss has no gradient: the discriminator must be able to learn from it "
+                              "(do not compute it under torch.no_grad() or detach the result).")
+        out.reshape(()).backward()
+        if any(p.grad is not None and p.grad.abs().sum() > 0 for p in dec.parameters()):
+            raise CheckFailed("discriminator_loss: gradients flow into the decoder! Detach the reconstructions "
+                              "(D(x_hat.detach())): the discriminator's loss must never train the generator "
+                              "(and without detach a shared optimiser step would push the decoder the wrong way).")
+        if not any(p.grad is not None and p.grad.abs().sum() > 0 for p in disc.parameters()):
+            raise CheckFailed("discriminator_loss: the discriminator's parameters got no gradient.")
+    passed("discriminator_loss = hinge_d_loss(D(x), D(x_hat.detach())): D learns, the decoder gets no gradient.")
