@@ -324,3 +324,16 @@ def test_fsq_with_projection():
     assert torch.allclose(fsq.lookup(out.indices), out.z_q.detach(), atol=1e-6)
     with pytest.raises(ValueError, match="D=64"):
         fsq(torch.randn(3, 4))
+
+
+def test_half_precision_input_under_autocast():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(num_codes=32, code_dim=8, init="normal")
+    z = torch.randn(2, 8, 4, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        zb = z.to(torch.bfloat16).requires_grad_(True)
+        out = vq(zb)
+    assert out.z_q.dtype == torch.bfloat16 and out.loss.dtype == torch.float32
+    assert torch.equal(out.indices, vq(z.to(torch.bfloat16).float()).indices)  # same codes as in float32
+    out.z_q.float().sum().backward()
+    assert zb.grad is not None and zb.grad.dtype == torch.bfloat16
