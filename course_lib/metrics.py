@@ -15,7 +15,7 @@ VQ-VAE paper's reference notebooks), :func:`sharpness` (mean image-gradient magn
 from __future__ import annotations
 
 import math
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 import torch
 
@@ -24,6 +24,8 @@ __all__ = [
     "perplexity",
     "codes_used",
     "dead_code_fraction",
+    "code_usage",
+    "CodeUsage",
     "CodeUsageTracker",
     "bits_per_image",
     "psnr",
@@ -97,6 +99,20 @@ def dead_code_fraction(indices: torch.Tensor, num_codes: int) -> float:
     return 1.0 - codes_used(indices, num_codes) / num_codes
 
 
+class CodeUsage(NamedTuple):
+    used: int  # codes chosen at least once
+    dead_fraction: float  # fraction of codes never chosen
+    perplexity: float  # exp(entropy) of the usage, 1 ... num_codes
+    counts: torch.Tensor  # (num_codes,) float64 counts
+
+
+def code_usage(indices: torch.Tensor, num_codes: int) -> CodeUsage:
+    """All usage numbers at once: ``code_usage(out.indices, 512).perplexity``, ``.used``, ``.dead_fraction``."""
+    counts = code_histogram(indices, num_codes)
+    used = int((counts > 0).sum())
+    return CodeUsage(used, 1.0 - used / num_codes, perplexity(counts, num_codes, counts=True), counts)
+
+
 class CodeUsageTracker:
     """Accumulates code usage over many batches (an epoch), so usage does not depend on the batch size.
 
@@ -127,6 +143,11 @@ class CodeUsageTracker:
 
     def perplexity(self) -> float:
         return perplexity(self.counts, self.num_codes, counts=True)
+
+    def summary(self) -> CodeUsage:
+        """The accumulated usage as a :class:`CodeUsage`."""
+        used = self.used()
+        return CodeUsage(used, 1.0 - used / self.num_codes, self.perplexity(), self.counts.clone())
 
     def used(self) -> int:
         return int((self.counts > 0).sum())

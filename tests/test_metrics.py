@@ -8,6 +8,7 @@ from course_lib.metrics import (
     CodeUsageTracker,
     bits_per_image,
     code_histogram,
+    code_usage,
     codes_used,
     dead_code_fraction,
     nmse,
@@ -26,6 +27,14 @@ def test_histogram_used_dead():
         code_histogram(idx, 3)
     with pytest.raises(TypeError):
         code_histogram(idx.float(), 5)
+
+
+def test_code_usage_summary():
+    u = code_usage(torch.tensor([0, 0, 1, 2]), 8)
+    assert u.used == 3 and u.dead_fraction == pytest.approx(5 / 8) and u.perplexity == pytest.approx(2**1.5)
+    assert u.counts.tolist() == [2, 1, 1, 0, 0, 0, 0, 0]
+    t = CodeUsageTracker(8).update(torch.tensor([0, 0])).update(torch.tensor([1, 2]))
+    assert t.summary().perplexity == pytest.approx(u.perplexity) and t.summary().used == 3
 
 
 def test_perplexity_hand_computed():

@@ -106,6 +106,14 @@ def test_kmeans_reseeds_empty_clusters(seed):
     assert res.distortion_history[-1] == pytest.approx(0.0)
 
 
+def test_kmeans_is_reproducible_with_a_seed():
+    x = torch.randn(300, 3, generator=torch.Generator().manual_seed(3))
+    for init in ("kmeans++", "random"):
+        a, b = kmeans(x, 7, seed=5, init=init), kmeans(x, 7, seed=5, init=init)
+        assert torch.equal(a.codebook, b.codebook) and a.distortion_history == b.distortion_history
+        assert torch.equal(a.assignments, nearest_code(x, a.codebook))
+
+
 def test_kmeans_rejects_too_few_points():
     with pytest.raises(ValueError, match="k <= N"):
         kmeans(torch.randn(3, 2), 5)
