@@ -119,10 +119,14 @@ def _flowers64(split: str, root: Path, size: int = 64) -> torch.Tensor:
     return torch.from_numpy(x).float().div_(255.0)
 
 
-def load_images(cfg: Mapping[str, Any], split: str = "train") -> torch.Tensor:
-    """(N, C, H, W) float images in [0, 1] for the config's dataset, checked against the model's resolution."""
+def load_images(cfg: Mapping[str, Any], split: str = "train", n: Optional[int] = None) -> torch.Tensor:
+    """(N, C, H, W) float images in [0, 1] for the config's dataset, checked against the model's resolution.
+
+    ``n``: number of images (default: ``train.n_train`` for the train split, all of the test split)."""
     t = cfg["train"]
-    name, n = t["dataset"], t.get("n_train")
+    name = t["dataset"]
+    if n is None and split == "train":
+        n = t.get("n_train")
     if name == "flowers102-64":
         from .data import data_root
 
