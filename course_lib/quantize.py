@@ -576,7 +576,13 @@ class FSQ(nn.Module):
             self.project_in = self.project_out = None
 
     def bound(self, z: torch.Tensor) -> torch.Tensor:
-        """Squash each channel so that rounding gives exactly L_i values (the paper's ``bound``, appendix A.1)."""
+        """Squash each channel so that rounding gives exactly L_i values (the paper's ``bound``, appendix A.1).
+
+        ``tanh(z + shift) * half_l - offset``; even L_i are shifted by 1/2 so the grid is {-L/2, ..., L/2 - 1}.
+        Here ``shift = atanh(offset / half_l)`` (so z = 0 lands exactly on 0) and ``half_l = (L-1)(1+eps)/2`` (so
+        the extreme values are reached), as in vector-quantize-pytorch; the paper's code writes ``tan`` and
+        ``(1-eps)``, which gives the same grid of values.
+        """
         half_l = (self._levels - 1) * (1 + self.eps) / 2
         offset = torch.where(self._levels % 2 == 0, 0.5, 0.0)
         shift = torch.atanh(offset / half_l)
