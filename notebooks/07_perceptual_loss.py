@@ -251,10 +251,16 @@ print("backend in use:", perceptual.backend_name)
 # numbers as `PerceptualLoss`. From here on the notebook uses the `course_lib` version.
 
 # %%
+from course_lib.perceptual import lpips_distance
+
 with torch.no_grad():
     a, b = x[:16].to(ENV.device), sharp[:16].to(ENV.device)
     fa, fb_ = perceptual.features(a), perceptual.features(b)
-    mine = lpips_from_features(fa, fb_, [w.to(ENV.device) for w in perceptual.channel_weights])
+    try:
+        mine = lpips_from_features(fa, fb_, [w.to(ENV.device) for w in perceptual.channel_weights])
+    except NotImplementedError:  # exercises not solved yet: use the course_lib version so the notebook runs on
+        print("lpips_from_features is not implemented yet: using course_lib.perceptual.lpips_distance instead")
+        mine = lpips_distance(fa, fb_, perceptual.channel_weights)
     theirs = perceptual(a, b)
 assert torch.allclose(mine.float(), theirs, rtol=1e-3, atol=1e-5), (mine, theirs)
 assert torch.allclose(perceptual(a, a), torch.zeros(16, device=ENV.device), atol=1e-6)
