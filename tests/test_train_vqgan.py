@@ -112,7 +112,7 @@ def test_cpu_bf16_autocast_path(tmp_path, monkeypatch, tiny_json):
 def test_config_file_and_print_config(tmp_path, capsys):
     assert main(["--config", "standard", "--print-config"]) == 0
     cfg = json.loads(capsys.readouterr().out)
-    assert cfg["model"]["ch"] == 128 and cfg["train"]["dataset"] == "cifar10"
+    assert cfg["model"]["ch"] == 64 and cfg["train"]["dataset"] == "cifar10"
     with pytest.raises(SystemExit, match="neither a preset"):
         load_config(str(tmp_path / "missing.json"))
 

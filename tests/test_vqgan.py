@@ -37,7 +37,7 @@ def tiny_cfg(**loss):
     return vqgan_config(
         "quick",
         model={"ch": 8, "ch_mult": [1, 2], "norm_groups": 4, "z_channels": 8, "attn_resolutions": [16], "resolution": 32,
-               "quantizer": {"kind": "factorized", "num_codes": 16, "code_dim": 8, "lookup_dim": 4}},
+               "quantizer": {"kind": "ema", "num_codes": 16, "code_dim": 8, "lookup_dim": 4}},
         loss={"disc_ch": 8, "disc_layers": 2, **loss},
     )
 
@@ -84,14 +84,15 @@ def test_vqgan_forward_encode_decode_roundtrip():
     assert bits_per_image(cfg) == 16 * 16 * math.log2(16)
 
 
-@pytest.mark.parametrize("kind,extra", [("vq", {"cosine": True}), ("ema", {}), ("fsq", {"levels": [4, 4, 2]})])
+@pytest.mark.parametrize("kind,extra", [("vq", {"cosine": True}), ("factorized", {"lookup_dim": 4}),
+                                        ("fsq", {"levels": [4, 4, 2]})])
 def test_quantizer_choice(kind, extra):
     q = {"kind": kind, **extra}
     if kind != "fsq":
         q.update(num_codes=16, code_dim=8)
     cfg = vqgan_config("quick", model={"ch": 8, "ch_mult": [1, 2], "norm_groups": 4, "z_channels": 8,
                                        "attn_resolutions": [], "quantizer": q})
-    cfg["model"]["quantizer"] = q  # replace rather than merge
+    assert cfg["model"]["quantizer"] == q  # another kind replaces the preset's quantizer options
     m = VQGAN(cfg).eval()
     x = torch.rand(2, 3, 32, 32)
     x_hat, out = m(x)
