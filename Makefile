@@ -37,8 +37,11 @@ test: setup
 test-unit: setup
 	COURSE_PROFILE=quick $(BIN)/python -m pytest tests -q $(ARGS)
 
+# Notebooks run two at a time (one per core, one thread each: small models lose to thread sync otherwise).
+JOBS ?= 2
 test-notebooks: setup
-	COURSE_PROFILE=quick MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env $(NB) $(ARGS)
+	OMP_NUM_THREADS=1 COURSE_PROFILE=quick MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider \
+		-n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env $(NB) $(ARGS)
 
 course: setup
 	$(BIN)/python -m course_lib.build execute --out build/executed $(wildcard $(NB))
