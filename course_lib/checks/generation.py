@@ -1,0 +1,161 @@
+"""Checks for notebook 10 (generation with transformers): completing a code sequence around known codes, and the
+top-k filter on logits. The top-k *probabilities* and the plain sampling loop are checked in
+:mod:`course_lib.checks.prior` (notebook 06); they are re-exported here.
+
+    from course_lib.checks.generation import check_complete_codes, check_top_k_filter
+    check_complete_codes(complete_codes)   # complete_codes(prior, tokens, keep, labels, temperature, top_k, generator)
+    check_top_k_filter(top_k_filter)       # top_k_filter(logits (B, K), k) -> logits with -inf outside the top k
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from . import CheckFailed, check_function, passed
+from ..prior import CodePrior, top_k_filter as _top_k_filter_ref
+from .prior import check_sampling_loop, check_top_k_probs, top_k_probs_reference
+
+__all__ = ["check_complete_codes", "check_top_k_filter", "complete_codes_reference", "check_top_k_probs",
+           "check_sampling_loop"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Top-k on logits
+# ----------------------------------------------------------------------------------------------------------------
+def _keep(logits: torch.Tensor, k: int, largest: bool = True) -> torch.Tensor:
+    idx = torch.topk(logits, k, dim=-1, largest=largest).indices
+    return torch.zeros_like(logits, dtype=torch.bool).scatter(-1, idx, True)
+
+
+def check_top_k_filter(student_fn: Callable) -> None:
+    """student_fn(logits (B, K), k) -> (B, K): the k largest logits unchanged, every other entry -inf."""
+    def make_inputs(seed):
+        g = torch.Generator().manual_seed(200 + seed)
+        return 2.0 * torch.randn(4, 10, generator=g), (3, 1, 6)[seed]
+
+    mistakes = {
+        "you set the filtered logits to 0, not -inf. exp(0) = 1 is a perfectly likely code after the softmax; use "
+        "float('-inf') so that their probability becomes exactly 0.":
+            lambda l, k: l.masked_fill(~_keep(l, k), 0.0),
+        "you kept the k SMALLEST logits. Keep the k largest (torch.topk(logits, k) returns the largest by default).":
+            lambda l, k: l.masked_fill(~_keep(l, k, largest=False), float("-inf")),
+        "you kept only k-1 logits: the k-th largest must survive (mask with `<` the k-th value, not `<=`).":
+            lambda l, k: l.masked_fill(l <= torch.topk(l, k, -1).values[..., -1:], float("-inf")),
+        "you returned probabilities (a softmax). This function filters LOGITS: return them with -inf outside the "
+        "top k, and let the sampler apply the softmax.":
+            lambda l, k: F.softmax(_top_k_filter_ref(l, k), dim=-1),
+        "you masked the wrong entries: the k largest became -inf and the rest survived.":
+            lambda l, k: l.masked_fill(_keep(l, k), float("-inf")),
+    }
+    check_function(student_fn, _top_k_filter_ref, make_inputs, name="top_k_filter", mistakes=mistakes, trials=3,
+                   success="top_k_filter keeps the k largest logits and sets the rest to -inf.")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Completion around known codes
+# ----------------------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def complete_codes_reference(prior: CodePrior, tokens: torch.Tensor, keep: torch.Tensor,
+                             labels: Optional[torch.Tensor] = None, temperature: float = 1.0,
+                             top_k: Optional[int] = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Fill the positions where keep is False, in raster order, each from p(c_t | c_<t, label); keep the rest."""
+    codes = tokens.clone()
+    for t in range(prior.seq_len):
+        logits = prior(codes, labels)[:, t]
+        new = torch.multinomial(top_k_probs_reference(logits, top_k, temperature), 1, generator=generator).squeeze(1)
+        codes[:, t] = torch.where(keep[:, t], tokens[:, t], new)
+    return codes
+
+
+def _check_prior(K: int = 6, T: int = 8, num_classes: int = 3) -> CodePrior:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(4321)
+        prior = CodePrior(num_codes=K, seq_len=T, d_model=16, n_layers=1, n_heads=2, num_classes=num_classes)
+        with torch.no_grad():
+            prior.head.weight.mul_(12.0)
+            prior.tok_emb.weight.mul_(30.0)
+            prior.pos_emb.mul_(30.0)
+            prior.start_emb.weight.mul_(30.0)
+    return prior.eval()
+
+
+@torch.no_grad()
+def _greedy_variant(prior, tokens, keep, labels, mode: str) -> torch.Tensor:
+    if mode == "paste_after":          # sample as if nothing were known, then paste the known codes in
+        codes = torch.zeros_like(tokens)
+        for t in range(prior.seq_len):
+            codes[:, t] = prior(codes, labels)[:, t].argmax(-1)
+        return torch.where(keep, tokens, codes)
+    if mode == "no_labels":
+        return complete_codes_reference(prior, tokens, keep, None, top_k=1)
+    raise ValueError(mode)
+
+
+def check_complete_codes(student_fn: Callable) -> None:
+    """student_fn(prior, tokens (n, T), keep (n, T) bool, labels (n,), temperature, top_k, generator) -> (n, T)."""
+    prior = _check_prior()
+    K, T = prior.num_codes, prior.seq_len
+    g = torch.Generator().manual_seed(0)
+    n = 6
+    tokens = torch.randint(0, K, (n, T), generator=g)
+    keep = torch.zeros(n, T, dtype=torch.bool)
+    keep[:, 2:4] = True                       # known codes in the middle: later codes must be conditioned on them
+    keep[::2, 6] = True
+    labels = torch.arange(n) % prior.num_classes
+
+    def call(temperature, top_k, seed, tok=tokens, kp=keep, lab=labels):
+        try:
+            out = student_fn(prior, tok.clone(), kp.clone(), lab.clone(), temperature, top_k,
+                             torch.Generator().manual_seed(seed))
+        except NotImplementedError:
+            raise CheckFailed(
+                "complete_codes is not implemented yet: replace `raise NotImplementedError()` with your solution, "
+                "run that cell, then run this check again.") from None
+        except CheckFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise CheckFailed(f"complete_codes raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(out, torch.Tensor) or out.shape != tok.shape:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise CheckFailed(f"complete_codes should return a tensor shaped like tokens {tuple(tok.shape)}, got {shape}.")
+        if out.dtype != torch.long:
+            raise CheckFailed(f"complete_codes should return int64 code indices, got {out.dtype}.")
+        if int(out.min()) < 0 or int(out.max()) >= K:
+            raise CheckFailed(f"codes must lie in [0, {K}), got range [{int(out.min())}, {int(out.max())}].")
+        return out
+
+    # 1) known codes are kept, also when sampling freely
+    out = call(1.0, None, 0)
+    if not torch.equal(out[keep], tokens[keep]):
+        bad = int((out[keep] != tokens[keep]).sum())
+        raise CheckFailed(
+            f"complete_codes changed {bad} of the {int(keep.sum())} known codes: where keep is True, the output must "
+            "be the given token (torch.where(keep[:, t], tokens[:, t], sampled)).")
+    # 2) greedy (top_k=1) completion must match the reference exactly
+    got = call(1.0, 1, 1)
+    expected = complete_codes_reference(prior, tokens, keep, labels, top_k=1)
+    if not torch.equal(got, expected):
+        for mode, hint in (
+            ("paste_after", "you sampled the whole sequence first and pasted the known codes in afterwards, so the "
+                            "free codes never saw them. Keep the known codes IN the sequence while you sample: the "
+                            "code after a known one must be conditioned on it."),
+            ("no_labels", "the class labels are ignored: pass them to the prior (prior(codes, labels)), so the "
+                          "completion is conditioned on the class token."),
+        ):
+            if torch.equal(got, _greedy_variant(prior, tokens, keep, labels, mode)):
+                raise CheckFailed(f"complete_codes: {hint}")
+        bad = int((got != expected).sum())
+        raise CheckFailed(
+            f"complete_codes with top_k=1 should be the greedy completion (argmax of p(c_t | c_<t, label) at each "
+            f"free position), but {bad} codes differ. Loop over t in raster order: run prior(codes, labels), take "
+            "logits[:, t], draw, and keep the known code where keep[:, t] is True.")
+    # 3) free positions are sampled, not always the argmax
+    many = call(1.0, None, 2, tok=tokens[:1].expand(200, -1), kp=keep[:1].expand(200, -1),
+                lab=labels[:1].expand(200))
+    free = ~keep[0]
+    if all(len(torch.unique(many[:, t])) == 1 for t in torch.nonzero(free).flatten().tolist()):
+        raise CheckFailed("with top_k=None and temperature 1, 200 completions are all identical: draw with "
+                          "torch.multinomial(probs, 1) instead of taking the argmax.")
+    passed("complete_codes keeps the known codes and samples the rest conditioned on them (and on the label).")
