@@ -6,8 +6,8 @@
     python -m course_lib.train_vqgan --config standard --out runs/cifar --resume --steps 40000   # continue
 
 ``--config`` is a preset name (quick, standard, full; see :data:`course_lib.vqgan.PRESETS`) or a JSON file with the
-same three sections (``model``, ``loss``, ``train``; missing keys come from the quick preset -- use ``--print-config``
-to write a starting point). The loop is :func:`course_lib.train.fit`, the one loop of the course, which is
+same three sections (``model``, ``loss``, ``train``) and optionally ``"base": "standard"``: missing keys come from
+that preset (default quick); use ``--print-config`` to write a starting point. The loop is :func:`course_lib.train.fit`, the one loop of the course, which is
 distributed-aware: only rank 0 logs and writes the (atomic) checkpoint, with a barrier around the write.
 
 What runs on several processes (``torchrun`` sets ``WORLD_SIZE``/``RANK``/``LOCAL_RANK``):
