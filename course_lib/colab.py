@@ -7,6 +7,7 @@ REPO = "vae-to-vqgan/course"
 REF = "main"
 REPO_URL = f"https://github.com/{REPO}"
 PIP_SPEC = f"course-lib @ git+{REPO_URL}@{REF}"
+RAW_URL = f"https://raw.githubusercontent.com/{REPO}/{REF}"  # files of the repository (e.g. shipped weights) on Colab
 
 
 def colab_url(notebook_filename: str) -> str:

@@ -34,6 +34,8 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from . import colab as _colab
+
 __all__ = ["DATASETS", "DatasetInfo", "ImageDataset", "TensorLoader", "load_dataset", "make_loader",
            "data_root", "offline_dirs", "resolve_name"]
 
@@ -41,7 +43,7 @@ REPO_DATA = Path(__file__).resolve().parent.parent / "data"     # data/ of a che
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")   # Debian package dataset-fashion-mnist
 REBUILD_HINT = ("The offline subsets are committed in the course repository under data/offline/ and are rebuilt by "
                 "data/make_offline_subsets.py. Clone the repository "
-                "(git clone https://github.com/vae-to-vqgan/course) and run from it, or set COURSE_DATA to a folder "
+                f"(git clone {_colab.REPO_URL}) and run from it, or set COURSE_DATA to a folder "
                 "that contains offline/<file>.")
 
 

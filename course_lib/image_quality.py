@@ -38,9 +38,11 @@ __all__ = [
     "FEATURE_NET_SCRIPT",
 ]
 
+from . import colab  # noqa: E402  (the repository address lives there)
+
 FEATURE_NET_SCRIPT = "data/make_feature_net.py"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
-_WEIGHTS_URL = "https://raw.githubusercontent.com/vae-to-vqgan/course/main/data/weights/feature_net.pt"
+_WEIGHTS_URL = f"{colab.RAW_URL}/data/weights/feature_net.pt"
 
 
 # --------------------------------------------------------------------------------------------------- checks
