@@ -379,7 +379,8 @@ for name, r in rec.items():
         f"perceptual ({loss_mod.backend})": pd,
         "FD (course net)": frechet_feature_distance(x_eval, r),
         "sharpness / original": float(sharpness(r).mean() / sharpness(x_eval).mean()),
-        "codes used": f"{tracker.used}/{K}",
+        "codes used": f"{tracker.used()}/{K}",
+        "code perplexity": tracker.perplexity(),
         "bits/image": BITS,
     }
 if ENV.profile != "quick":
