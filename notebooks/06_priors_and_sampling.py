@@ -331,7 +331,7 @@ print(f"transformer prior, held-out grids:       {prior_bits:.2f} bits/code = {p
 
 # %% [markdown]
 # **Check.** The prior beats the uniform `log2 K` by a wide margin and the bag-of-codes entropy as well: the
-# context carries information. (standard profile, expected: a far lower held-out value.)
+# context carries information.
 
 # %%
 assert prior_bits < uniform_bits - 1.0, (prior_bits, uniform_bits)

@@ -281,14 +281,14 @@ free = prior.sample(n_m, top_k=16, labels=lab_m, generator=gen)
 mse_completed = float(F.mse_loss(decode_all(tokenizer, unflatten_grid(completed, h, w))[..., rows_known * 4:, :], x_real_bottom))
 mse_free = float(F.mse_loss(decode_all(tokenizer, unflatten_grid(free, h, w))[..., rows_known * 4:, :], x_real_bottom))
 print(f"MSE of the bottom part vs the real one: completion {mse_completed:.4f} | unconditioned sample {mse_free:.4f}")
-assert mse_completed < 0.8 * mse_free, (mse_completed, mse_free)
+assert mse_completed < 0.9 * mse_free, (mse_completed, mse_free)
 
 # %% [markdown]
 # ## 4. The tokenizer as a compressor: rate and distortion
 # A token grid *is* a compressed image: `h * w * log2 K` bits as raw indices, or fewer with an entropy coder
 # driven by the prior (arithmetic coding gets within a few bits of the model's negative log-likelihood per image;
 # we add `log2 10` bits to send the class label). Two tokenizer sizes: the trained codebook (K = `CFG.num_codes`)
-# and a coarser one made by merging its codes into K/4 clusters with k-means (each token replaced by its
+# and a coarser one made by merging its codes into K/8 clusters with k-means (each token replaced by its
 # cluster's representative code, no retraining). Against them, JPEG at several qualities on the same images.
 # Rate in **bits per pixel**; distortion as PSNR and as a perceptual distance (the course's LPIPS-style network,
 # `course_lib.perceptual`). To be fair to JPEG, whose headers (hundreds of bytes) would dominate a 28×28 file,
@@ -319,7 +319,7 @@ rd.append(dict(method=f"VQ-GAN K={K} + prior (entropy coded)",
                bpp=(T * bits_per_token + math.log2(n_classes)) / pixels, psnr=rd[0]["psnr"], perc=rd[0]["perc"]))
 
 # a coarser codebook: merge the K codes into K/4 clusters
-k_small = K // 4
+k_small = K // 8
 codebook = tokenizer.quantizer.codebook.detach().float().cpu()          # (K, d): the codes in lookup space
 km = kmeans(codebook, k_small, iters=20, seed=0)
 rep = torch.empty(k_small, dtype=torch.long)
@@ -374,8 +374,9 @@ plt.show()
 # **Check.** Three facts the table must show: the prior codes the same reconstructions in fewer bits than the raw
 # indices; the merged codebook costs fewer bits and more distortion; and JPEG's curve is monotone (more bits,
 # higher PSNR). Where the tokenizer sits relative to JPEG depends on how well it is trained: read it off your
-# table (under `standard`, expect the perceptual distance to favour the tokenizer at low rates, PSNR to favour
-# JPEG at high rates).
+# table. Under `quick` the tokenizer is barely trained and JPEG wins on both measures; whether a well-trained
+# tokenizer (with its perceptual and adversarial losses on) beats JPEG at low rates is for you to measure under
+# `standard`.
 
 # %%
 assert rd[1]["bpp"] < rd[0]["bpp"] - 0.05, rd[:2]
