@@ -287,7 +287,7 @@ def discriminator_accuracy(logits_real: torch.Tensor, logits_fake: torch.Tensor)
     return (logits_real > 0).float().mean().item(), (logits_fake < 0).float().mean().item()
 
 
-def ring_of_gaussians(n: int, n_modes: int = 8, radius: float = 2.0, std: float = 0.02,
+def ring_of_gaussians(n: int, n_modes: int = 8, radius: float = 2.0, std: float = 0.05,
                       generator: torch.Generator | None = None) -> torch.Tensor:
     """n points (n, 2) from a mixture of `n_modes` Gaussians with centres evenly spaced on a circle
     (the classic GAN mode-collapse toy, e.g. Metz et al. 2016 "Unrolled GANs", arXiv:1611.02163)."""
@@ -304,19 +304,23 @@ def ring_centres(n_modes: int = 8, radius: float = 2.0) -> torch.Tensor:
 
 
 @torch.no_grad()
-def modes_covered(samples: torch.Tensor, centres: torch.Tensor, threshold: float = 0.1,
-                  min_count: int | None = None) -> tuple[int, float]:
-    """(number of modes with at least `min_count` samples within `threshold` of their centre,
-    fraction of samples that are "high quality", i.e. within `threshold` of some centre).
-    With std=0.02, threshold=0.1 is 5 standard deviations.
-    min_count defaults to 2% of the uniform share, at least 1, so a handful of stray points do not count."""
+def modes_covered(samples: torch.Tensor, centres: torch.Tensor, threshold: float = 0.2,
+                  min_share: float = 0.25) -> tuple[int, float]:
+    """How many modes a generator covers, and how good its samples are.
+
+    Returns (number of modes that receive at least `min_share` of their fair share of samples --
+    i.e. >= min_share * N / n_modes samples within `threshold` of the centre --, fraction of all samples
+    within `threshold` of some centre ("high-quality" samples)). With ring_of_gaussians(std=0.05),
+    threshold=0.2 is 4 standard deviations. A generator that hops between a few modes scores low even
+    if a handful of stray samples land elsewhere.
+    """
     samples = samples.detach().float().cpu()
+    centres = centres.detach().float().cpu()
     if samples.dim() != 2 or samples.shape[1] != centres.shape[1]:
         raise ValueError(f"samples must be (N, {centres.shape[1]}), got {tuple(samples.shape)}")
-    d = torch.cdist(samples, centres.float())
+    d = torch.cdist(samples, centres)
     dmin, idx = d.min(dim=1)
     good = dmin < threshold
     counts = torch.bincount(idx[good], minlength=centres.shape[0])
-    if min_count is None:
-        min_count = max(1, int(0.02 * len(samples) / centres.shape[0]))
-    return int((counts >= min_count).sum()), float(good.float().mean())
+    need = min_share * len(samples) / centres.shape[0]
+    return int((counts >= need).sum()), float(good.float().mean())

@@ -275,6 +275,9 @@ def test_ring_and_modes_covered():
     assert n == 8 and hq > 0.99
     one_mode = centres[3] + 0.01 * torch.randn(500, 2, generator=g)
     assert gan.modes_covered(one_mode, centres) == (1, 1.0)
+    # 8 modes, but two of them with only a few samples: not covered
+    lopsided = torch.cat([centres[i] + 0.01 * torch.randn(100 if i < 6 else 5, 2, generator=g) for i in range(8)])
+    assert gan.modes_covered(lopsided, centres)[0] == 6
     assert gan.modes_covered(torch.zeros(100, 2), centres) == (0, 0.0)
     with pytest.raises(ValueError):
         gan.modes_covered(torch.zeros(10, 3), centres)

@@ -1,0 +1,875 @@
+# %% [markdown]
+# # 08 · Adversarial training: GANs, PatchGAN, hinge loss and the adaptive weight
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/main/notebooks/08_adversarial_training.ipynb)
+#
+# **Learning objectives.** After this notebook you can
+# - write the two-player training loop of a GAN by hand (a discriminator step on *detached* fakes, a generator
+#   step with the discriminator frozen) and see **mode collapse** happen, measured as modes covered over time;
+# - explain what a **PatchGAN** discriminator judges, and compute its **receptive field** (and check it with a gradient);
+# - compare the **hinge** and **non-saturating** losses as functions of the logit, with their gradients;
+# - compute VQ-GAN's **adaptive weight** (a ratio of gradient norms at the decoder's last layer) and say why it is
+#   detached, why it has a `delta`, and why it is clamped;
+# - use a **discriminator warm-up** and read the diagnostics (discriminator accuracy and logits over steps);
+# - recognise five pitfalls, each reproduced below in a small measured run: gradients leaking from the generator
+#   step into the discriminator; a discriminator that starts too early or too strong; an exploding adaptive
+#   weight; codebook and commitment weights swapped; a half-precision square root turning into NaN.
+#
+# **Prerequisites.** Notebooks 01 (autoencoders), 03-04 (VQ-VAE losses) and 07 (perceptual loss).
+#
+# **Estimated time.** quick (2 CPU cores): about 1 minute to run, 60 minutes to read and solve ·
+# standard (Colab T4): about 5 minutes to run · full: about 5 minutes.
+
+# %% tags=["setup"]
+# Set-up. On Colab this installs `course_lib`; elsewhere it only imports it.
+# Choose a profile by uncommenting one line (default: quick on a CPU, standard with CUDA):
+# import os; os.environ["COURSE_PROFILE"] = "standard"
+import subprocess, sys
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "course-lib @ git+https://github.com/vae-to-vqgan/course@main"], check=True)
+import course_lib
+ENV = course_lib.setup_notebook(seed=0)
+
+# %% [markdown]
+# Every size in this notebook comes from this table. `toy_*` is the 2-D GAN, `ae_*` the tiny autoencoder that gets
+# a discriminator in section 5, `vq_steps` the toy of pitfall (d).
+
+# %%
+from course_lib.profiles import settings
+
+CFG = settings(
+    quick=dict(toy_steps=600, toy_batch=128, ae_steps=150, ae_batch=32, n_train=2000, n_test=256,
+               ae_hidden=16, d_base=8, vq_steps=300),
+    standard=dict(toy_steps=3000, toy_batch=256, ae_steps=1500, ae_batch=64, n_train=None, n_test=2000,
+                  ae_hidden=32, d_base=32, vq_steps=1000),
+)
+CFG
+
+# %%
+import copy
+import math
+import time
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from course_lib.gan import (PatchDiscriminator, adaptive_weight, adopt_weight, discriminator_accuracy,
+                            hinge_d_loss, hinge_g_loss, modes_covered, non_saturating_d_loss,
+                            non_saturating_g_loss, receptive_field, ring_centres, ring_of_gaussians,
+                            set_requires_grad)
+
+device = ENV.device
+if device.type == "cpu":
+    # The networks of this notebook are tiny: on a CPU one thread is faster than several (synchronising threads
+    # costs more than the work), and it makes the runs reproducible across machines.
+    torch.set_num_threads(1)
+T0 = time.perf_counter()
+
+# %% [markdown]
+# ## 1. A GAN on a 2-D toy, and mode collapse
+#
+# A GAN (Goodfellow et al. 2014) trains two networks against each other. The **discriminator** $D$ maps a sample
+# to a logit (high = "looks real"); the **generator** $G$ maps noise $z$ to a sample. With $\sigma$ the sigmoid:
+#
+# $$L_D = -\mathbb{E}_x \log \sigma(D(x)) - \mathbb{E}_z \log(1-\sigma(D(G(z)))), \qquad
+#   L_G = -\mathbb{E}_z \log \sigma(D(G(z))) \quad\text{(the "non-saturating" generator loss)}.$$
+#
+# The data: a ring of 8 Gaussians, the classic toy for **mode collapse**, where the generator puts all its samples
+# on a few modes (Metz et al. 2016). We count a mode as *covered* when it gets at least a quarter of its fair share
+# of samples within 4 standard deviations of its centre (`course_lib.gan.modes_covered`).
+
+# %%
+CENTRES = ring_centres()
+real = ring_of_gaussians(2000, generator=torch.Generator().manual_seed(0))
+print("modes covered by real data:", modes_covered(real, CENTRES))
+assert modes_covered(real, CENTRES)[0] == 8
+
+# %% [markdown]
+# Here is the training loop, written out once in full. Read the two halves carefully; the pitfalls in section 6
+# are about getting them wrong.
+#
+# * **Discriminator step**: the fakes are `fake.detach()`, so $L_D$ sends no gradient into $G$; only `opt_d` steps.
+# * **Generator step**: $D$ is frozen with `set_requires_grad(D, False)`, so $L_G$ writes no gradient into $D$;
+#   only `opt_g` steps.
+
+# %%
+Z_DIM = 2
+
+
+def mlp(n_in, n_out, hidden=64):
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                         nn.Linear(hidden, n_out))
+
+
+def train_toy_gan(lr_g, lr_d, steps=CFG.toy_steps, batch_size=CFG.toy_batch, seed=0, eval_every=50):
+    """The plain two-optimiser GAN loop on the ring of Gaussians. Returns G, D and a log of diagnostics."""
+    torch.manual_seed(seed)
+    data_gen = torch.Generator().manual_seed(seed)
+    G, D = mlp(Z_DIM, 2), mlp(2, 1)
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=(0.5, 0.999))
+    log = {k: [] for k in ("step", "modes", "quality", "acc_real", "acc_fake")}
+    for step in range(1, steps + 1):
+        # ---- discriminator step: fakes DETACHED, only opt_d steps
+        x = ring_of_gaussians(batch_size, generator=data_gen)
+        fake = G(torch.randn(batch_size, Z_DIM))
+        logits_real, logits_fake = D(x), D(fake.detach())
+        d_loss = non_saturating_d_loss(logits_real, logits_fake)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        # ---- generator step: D FROZEN, only opt_g steps
+        set_requires_grad(D, False)
+        g_loss = non_saturating_g_loss(D(G(torch.randn(batch_size, Z_DIM))))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        set_requires_grad(D, True)
+        if step % eval_every == 0:
+            with torch.no_grad():
+                modes, quality = modes_covered(G(torch.randn(2000, Z_DIM)), CENTRES)
+            acc_r, acc_f = discriminator_accuracy(logits_real, logits_fake)
+            for k, v in zip(log, (step, modes, quality, acc_r, acc_f)):
+                log[k].append(v)
+    return G, D, log
+
+
+# %% [markdown]
+# Two runs that differ only in who learns faster. In the first, the generator's learning rate is 4x the
+# discriminator's: $G$ finds a mode that fools the current $D$, piles its samples there, $D$ slowly catches up, $G$
+# jumps to another mode... In the second the two learning rates are swapped, so $D$ keeps up (the idea behind the
+# *two time-scale update rule* of Heusel et al. 2017: a discriminator that learns faster than the generator).
+
+# %%
+t = time.perf_counter()
+G_collapse, _, log_collapse = train_toy_gan(lr_g=2e-3, lr_d=5e-4)
+G_fixed, _, log_fixed = train_toy_gan(lr_g=5e-4, lr_d=2e-3)
+toy_seconds = time.perf_counter() - t
+print(f"two toy GANs of {CFG.toy_steps} steps in {toy_seconds:.1f} s")
+print("modes covered over steps, G faster:", log_collapse["modes"])
+print("modes covered over steps, D faster:", log_fixed["modes"])
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+with torch.no_grad():
+    zs = torch.randn(1000, Z_DIM)
+    samples = {"G faster (collapse)": G_collapse(zs), "D faster (fixed)": G_fixed(zs)}
+for ax, (name, s) in zip(axes[:2], samples.items()):
+    ax.scatter(real[:, 0], real[:, 1], s=2, c="lightgray", label="data")
+    ax.scatter(s[:, 0], s[:, 1], s=2, c="C3", label="generator")
+    ax.set(title=f"{name}: {modes_covered(s, CENTRES)[0]} of 8 modes", xlim=(-3, 3), ylim=(-3, 3),
+           xlabel="x1", ylabel="x2", aspect="equal")
+    ax.legend(loc="upper right", markerscale=4, fontsize=8)
+axes[2].plot(log_collapse["step"], log_collapse["modes"], "o-", label="G faster (lr_g=2e-3, lr_d=5e-4)")
+axes[2].plot(log_fixed["step"], log_fixed["modes"], "s-", label="D faster (lr_g=5e-4, lr_d=2e-3)")
+axes[2].set(xlabel="step", ylabel="modes covered (of 8)", title="mode coverage over training", ylim=(-0.3, 8.3))
+axes[2].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **Check.** The collapsed run never covers more than a few modes; the run with the faster discriminator ends
+# with clearly more. (Under `quick` we measured 0-1 modes at the end against 5-6 on several seeds; `standard`
+# trains longer and should reach all 8 with the faster discriminator.)
+
+# %%
+final_collapse, final_fixed = log_collapse["modes"][-1], log_fixed["modes"][-1]
+print(f"final modes covered: collapsed run {final_collapse}, fixed run {final_fixed}")
+assert max(log_collapse["modes"]) <= 3, "the collapsed run should never cover more than 3 modes"
+assert final_fixed >= final_collapse + 3, "the faster discriminator should cover clearly more modes"
+
+# %% [markdown]
+# Other cures for mode collapse, beyond the scope of this notebook: unrolled GANs (Metz et al. 2016), minibatch
+# discrimination (Salimans et al. 2016), showing the discriminator several samples at once (PacGAN, Lin et al. 2018).
+# In VQ-GAN collapse is much less of a concern: the generator is a *decoder* that must also reconstruct its input,
+# so it cannot drop whole modes without paying in reconstruction loss.
+#
+# ## 2. Hinge vs non-saturating loss
+#
+# VQ-GAN (Esser et al. 2021) uses the **hinge** loss (Lim & Ye 2017):
+#
+# $$L_D = \tfrac12\left(\mathbb{E}\,\mathrm{relu}(1 - D(x)) + \mathbb{E}\,\mathrm{relu}(1 + D(\hat x))\right), \qquad
+#   L_G = -\mathbb{E}\, D(\hat x).$$
+#
+# Let us plot each loss as a function of one logit $\ell$, and the size of its gradient $|\partial L / \partial \ell|$.
+# For the generator we add the original *minimax* loss $\log(1-\sigma(\ell))$ that the non-saturating loss replaced.
+
+# %%
+l = torch.linspace(-5, 5, 201, requires_grad=True)
+curves = {
+    "D, real sample: hinge relu(1 - l)": F.relu(1 - l),
+    "D, real sample: non-saturating softplus(-l)": F.softplus(-l),
+    "D, fake sample: hinge relu(1 + l)": F.relu(1 + l),
+    "D, fake sample: non-saturating softplus(l)": F.softplus(l),
+    "G: hinge -l": -l,
+    "G: non-saturating softplus(-l)": F.softplus(-l),
+    "G: minimax log(1 - sigmoid(l))": -F.softplus(l),
+}
+grads = {k: torch.autograd.grad(v.sum(), l)[0].abs() for k, v in curves.items()}
+
+# the per-logit curves average to the course_lib losses
+assert torch.allclose(hinge_d_loss(l, l), 0.5 * (F.relu(1 - l).mean() + F.relu(1 + l).mean()))
+assert torch.allclose(non_saturating_g_loss(l), F.softplus(-l).mean())
+
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+ld = l.detach()
+for k, v in curves.items():
+    ax = axes[0] if k.startswith("D") else axes[1]
+    ax.plot(ld, v.detach(), "--" if "non-sat" in k or "minimax" in k else "-", label=k.split(": ")[-1] + (" (real)" if "real" in k else " (fake)" if "fake" in k else ""))
+for k in [k for k in curves if k.startswith("G")]:
+    axes[2].plot(ld, grads[k], label=k[3:])
+axes[0].set(title="discriminator losses", xlabel="logit l = D(sample)", ylabel="loss")
+axes[1].set(title="generator losses", xlabel="logit l = D(x_hat)", ylabel="loss")
+axes[2].set(title="generator: gradient size |dL/dl|", xlabel="logit l = D(x_hat)", ylabel="|dL/dl|")
+for ax in axes:
+    ax.legend(fontsize=7)
+    ax.axvline(0, color="gray", lw=0.5)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **What the plots show, measured.** Early in training the discriminator rejects fakes confidently ($\ell \ll 0$).
+# There the minimax generator loss is flat (it *saturates*: almost no gradient), while the non-saturating loss and
+# the hinge loss give a gradient of about 1. The hinge *discriminator* loss is exactly 0 for real logits above +1 and
+# fake logits below -1: a confident, correct discriminator stops pushing its logits further, which keeps them bounded.
+
+# %%
+i = int((ld + 5).abs().argmin())  # l = -5
+g_at = {k.split(": ")[1]: round(float(grads[k][i]), 4) for k in curves if k.startswith("G")}
+print("generator gradient |dL/dl| at l = -5:", g_at)
+assert g_at["minimax log(1 - sigmoid(l))"] < 0.01 and g_at["non-saturating softplus(-l)"] > 0.99
+assert g_at["hinge -l"] == 1.0
+j = int((ld - 2).abs().argmin())  # a real sample with logit 2: hinge is satisfied, non-saturating still pushes
+assert grads["D, real sample: hinge relu(1 - l)"][j] == 0 and grads["D, real sample: non-saturating softplus(-l)"][j] > 0.1
+
+# %% [markdown]
+# ### Exercise 1: the hinge losses
+# Write both hinge losses. `logits_real` and `logits_fake` are discriminator outputs of any shape (for a PatchGAN:
+# one logit per patch, $(B, 1, h, w)$); return scalars (means over all logits).
+
+# %%
+def my_hinge_d_loss(logits_real, logits_fake):
+    """0.5 * (mean relu(1 - D(x)) + mean relu(1 + D(x_hat)))"""
+    ### BEGIN SOLUTION
+    return 0.5 * (F.relu(1.0 - logits_real).mean() + F.relu(1.0 + logits_fake).mean())
+    ### END SOLUTION
+
+
+def my_hinge_g_loss(logits_fake):
+    """-mean D(x_hat)"""
+    ### BEGIN SOLUTION
+    return -logits_fake.mean()
+    ### END SOLUTION
+
+
+# %%
+from course_lib.checks.gan import check_hinge_d_loss, check_hinge_g_loss
+
+check_hinge_d_loss(my_hinge_d_loss)
+check_hinge_g_loss(my_hinge_g_loss)
+
+# %% [markdown]
+# ## 3. The PatchGAN discriminator: what does one logit see?
+#
+# pix2pix (Isola et al. 2017) and VQ-GAN use a fully convolutional discriminator: 4x4 convolutions with stride 2,
+# LeakyReLU(0.2), normalisation, and a last convolution to **one logit per patch**. Instead of "is this image real?"
+# it asks "is this patch real?" for a grid of overlapping patches, which punishes blurry local texture.
+# `course_lib.gan.PatchDiscriminator` builds it; `n_layers=3` is the papers' setting. For our 28x28 images we use
+# `n_layers=1`.
+
+# %%
+from course_lib.data import load_dataset, make_loader
+
+train_ds = load_dataset("fashion-mnist", split="train", n=CFG.n_train)
+test_ds = load_dataset("fashion-mnist", split="test", n=CFG.n_test)
+print(train_ds.display_name, tuple(train_ds.x.shape), "|", test_ds.display_name, tuple(test_ds.x.shape))
+
+D_demo = PatchDiscriminator(in_channels=1, base=CFG.d_base, n_layers=1)
+logits = D_demo(test_ds.x[:4])
+print("input", tuple(test_ds.x[:4].shape), "-> logits", tuple(logits.shape))
+print("(kernel, stride) of each convolution:", D_demo.conv_layers())
+assert logits.shape == (4, 1, 12, 12)
+
+# %% [markdown]
+# ### Exercise 2: the receptive field
+# How many input pixels (per side) does one output logit depend on? Walk through the layers keeping the **jump**
+# $j$: the distance, in input pixels, between two neighbouring units of the current layer's input (1 at the start,
+# multiplied by each stride). A layer with kernel $k$ widens the field by $(k-1)\,j$:
+#
+# $$r = 1 + \sum_i (k_i - 1) \prod_{m<i} s_m .$$
+#
+# Write `my_receptive_field(layers)` for a list of `(kernel, stride)` pairs. The papers' PatchGAN
+# (`[(4, 2), (4, 2), (4, 2), (4, 1), (4, 1)]`) should give 70.
+
+# %%
+def my_receptive_field(layers):
+    """1 + sum_i (k_i - 1) * (product of the strides before layer i)"""
+    ### BEGIN SOLUTION
+    r, jump = 1, 1
+    for k, s in layers:
+        r += (k - 1) * jump
+        jump *= s
+    return r
+    ### END SOLUTION
+
+
+# %%
+from course_lib.checks.gan import check_receptive_field
+
+check_receptive_field(my_receptive_field)
+
+# %% [markdown]
+# **Check it with a gradient.** The receptive field is exactly the set of input pixels that one logit's gradient
+# reaches. We back-propagate from one logit in the middle of the map and measure the non-zero support of the
+# gradient. (In `eval()` mode: in training mode BatchNorm uses statistics of the whole batch, so every logit then
+# depends on every pixel of every image.)
+
+# %%
+D_rf = copy.deepcopy(D_demo).double().eval()
+img = test_ds.x[:1].double().clone().requires_grad_(True)
+out = D_rf(img)
+h, w = out.shape[-2:]
+rf = D_demo.receptive_field()
+
+
+def support_box(grad):
+    rows = grad.abs().sum(dim=1).nonzero().flatten()
+    cols = grad.abs().sum(dim=0).nonzero().flatten()
+    return int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())
+
+
+boxes = {}
+for (i, j) in [(h // 2, w // 2), (0, 0)]:
+    (g,) = torch.autograd.grad(out[0, 0, i, j], img, retain_graph=True)
+    boxes[(i, j)] = support_box(g[0, 0])
+r0, r1, c0, c1 = boxes[(h // 2, w // 2)]
+print(f"formula: {rf} px; gradient support of logit {(h // 2, w // 2)}: rows {r0}..{r1}, cols {c0}..{c1} "
+      f"-> {r1 - r0 + 1} x {c1 - c0 + 1} px")
+print("the papers' PatchGAN (n_layers=3):", PatchDiscriminator(base=8, n_layers=3).receptive_field(), "px")
+assert r1 - r0 + 1 == rf and c1 - c0 + 1 == rf, "the gradient support should match the receptive field"
+assert rf == receptive_field(D_demo.conv_layers()) == 16
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.8))
+axes[0].imshow(test_ds.x[0, 0], cmap="gray")
+for (i, j), (a0, a1, b0, b1) in boxes.items():
+    axes[0].add_patch(plt.Rectangle((b0 - 0.5, a0 - 0.5), b1 - b0 + 1, a1 - a0 + 1, fill=False,
+                                    color="C1" if i else "C0", lw=2, label=f"logit {(i, j)}"))
+axes[0].legend(fontsize=8, loc="lower right")
+axes[0].set_title(f"what one logit sees: {rf}x{rf} px\n(the corner logit's patch is clipped: padding)")
+im = axes[1].imshow(out[0, 0].detach(), cmap="coolwarm")
+axes[1].scatter([w // 2, 0], [h // 2, 0], c=["C1", "C0"], s=60, marker="x")
+axes[1].set_title(f"the {h}x{w} logit map (untrained D)")
+plt.colorbar(im, ax=axes[1])
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 4. The adaptive weight
+#
+# VQ-GAN's generator (the autoencoder) minimises $L_{rec} + \lambda\, L_{GAN}$. The two terms live on very different
+# scales, and their scales drift during training. Esser et al. (2021, eq. 7) set $\lambda$ so that, **at the
+# decoder's last layer $L$**, the adversarial gradient is as large as the reconstruction gradient:
+#
+# $$\lambda = \frac{\lVert \nabla_{L} L_{rec} \rVert}{\lVert \nabla_{L} L_{GAN} \rVert + \delta}, \qquad
+#   \delta = 10^{-4}, \quad \lambda \text{ clamped to } [0, 10^4] \text{ and detached.}$$
+#
+# * **detached**: $\lambda$ is a weight, not something to optimise; without `.detach()` backward would also
+#   differentiate the ratio of norms (second derivatives, and a gradient that shrinks $\lambda$ itself);
+# * **$\delta$ and the clamp**: when the GAN gradient is (nearly) zero the ratio explodes (pitfall (c) below);
+# * `retain_graph=True` in both `torch.autograd.grad` calls: the total loss is back-propagated afterwards.
+#
+# ### Exercise 3: the adaptive weight
+
+# %%
+def my_adaptive_weight(rec_loss, g_loss, last_layer_weight, delta=1e-4, max_weight=1e4):
+    """||grad rec|| / (||grad gan|| + delta) at last_layer_weight, clamped to [0, max_weight], detached."""
+    ### BEGIN SOLUTION
+    rec_grad = torch.autograd.grad(rec_loss, last_layer_weight, retain_graph=True)[0]
+    gan_grad = torch.autograd.grad(g_loss, last_layer_weight, retain_graph=True)[0]
+    lam = rec_grad.norm() / (gan_grad.norm() + delta)
+    return torch.clamp(lam, 0.0, max_weight).detach()
+    ### END SOLUTION
+
+
+# %%
+from course_lib.checks.gan import check_adaptive_weight
+
+check_adaptive_weight(my_adaptive_weight)
+
+# %% [markdown]
+# Now on a real (tiny) autoencoder with a PatchGAN: the last layer of `ConvDecoder` is its final transposed
+# convolution. We measure both gradient norms there.
+
+# %%
+from course_lib.models import ConvDecoder, ConvEncoder
+
+
+def make_autoencoder(seed=0):
+    torch.manual_seed(seed)
+    enc = ConvEncoder(1, hidden=CFG.ae_hidden, out_channels=8, downsamples=2, res_blocks=0)
+    dec = ConvDecoder(8, hidden=CFG.ae_hidden, out_channels=1, upsamples=2, res_blocks=0)
+    return nn.Sequential(enc, dec).to(device)
+
+
+def last_layer(ae):
+    return ae[1].net[-1].weight  # the decoder's output convolution
+
+
+ae0 = make_autoencoder()
+D0 = PatchDiscriminator(1, base=CFG.d_base, n_layers=1).to(device)
+x = test_ds.x[:32].to(device)
+x_hat = ae0(x)
+rec = (x - x_hat).abs().mean()
+set_requires_grad(D0, False)
+g_loss = hinge_g_loss(D0(x_hat))
+set_requires_grad(D0, True)
+W = last_layer(ae0)
+rec_norm = torch.autograd.grad(rec, W, retain_graph=True)[0].norm().item()
+gan_norm = torch.autograd.grad(g_loss, W, retain_graph=True)[0].norm().item()
+lam = adaptive_weight(rec, g_loss, W)
+print(f"||grad rec|| = {rec_norm:.4g}, ||grad GAN|| = {gan_norm:.4g}, lambda = {lam.item():.4g}")
+print(f"lambda * ||grad GAN|| = {lam.item() * gan_norm:.4g}  (= ||grad rec|| up to delta)")
+assert abs(lam.item() - rec_norm / (gan_norm + 1e-4)) < 1e-4 * lam.item() and not lam.requires_grad
+
+# %% [markdown]
+# ## 5. Training with a discriminator: warm-up, diagnostics, and starting too early
+#
+# VQ-GAN switches the discriminator on only after `disc_start` steps (`adopt_weight` returns 0 before): the
+# autoencoder first learns to reconstruct; a discriminator judging garbage reconstructions only adds noise. In a
+# correct loop the discriminator is then **not trained at all** before the warm-up ends (its loss is `None`, so
+# `fit` skips its optimiser).
+#
+# We train the tiny autoencoder with L1 reconstruction (no quantizer, to keep it small) in three ways, with
+# `course_lib.train.fit` and two optimisers `{"g": opt_g, "d": opt_d}`:
+#
+# | run | discriminator from | GAN weight |
+# |---|---|---|
+# | A | never | - |
+# | B | step 0 (too early) | fixed $\lambda = 1$ (too strong) |
+# | D | half-way (warm-up) | adaptive $\lambda$ times `disc_weight` = 0.1 (the VQ-GAN recipe) |
+
+# %%
+from course_lib.train import NonFiniteLossError, fit
+
+train_loader = make_loader(train_ds, batch_size=CFG.ae_batch, shuffle=True, seed=0)
+
+
+def param_distance(module, reference):
+    return sum((p - q).abs().sum().item() for p, q in zip(module.parameters(), reference))
+
+
+def train_ae_gan(start_step, disc_weight, adaptive, seed=0, desc="AE"):
+    ae = make_autoencoder(seed)
+    D = PatchDiscriminator(1, base=CFG.d_base, n_layers=1).to(device)
+    opt_g = torch.optim.Adam(ae.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    D_init = [p.detach().clone() for p in D.parameters()]
+    d_moved = []  # (step, how far D's weights are from their initial values)
+
+    def loss_fn(batch, step):
+        x, _ = batch
+        x_hat = ae(x)
+        rec = (x - x_hat).abs().mean()
+        weight = adopt_weight(disc_weight, step, start_step)
+        if weight == 0:  # warm-up: the autoencoder alone; the discriminator is not trained
+            return {"g": rec, "d": None, "rec": rec}
+        set_requires_grad(D, False)  # generator step: no gradient into D
+        g_loss = hinge_g_loss(D(x_hat))
+        set_requires_grad(D, True)
+        lam = adaptive_weight(rec, g_loss, last_layer(ae)) if adaptive else torch.tensor(1.0)
+        logits_real, logits_fake = D(x), D(x_hat.detach())  # discriminator step: fakes detached
+        acc_real, acc_fake = discriminator_accuracy(logits_real, logits_fake)
+        return {"g": rec + weight * lam * g_loss, "d": hinge_d_loss(logits_real, logits_fake), "rec": rec,
+                "lambda": lam, "logit_real": logits_real.mean(), "logit_fake": logits_fake.mean(),
+                "acc_real": acc_real, "acc_fake": acc_fake}
+
+    history = fit(loss_fn, {"g": opt_g, "d": opt_d}, train_loader, steps=CFG.ae_steps, model={"ae": ae, "d": D},
+                  log_every=5, desc=desc, callback=lambda step, losses, h: d_moved.append((step, param_distance(D, D_init))))
+    ae.eval()
+    with torch.no_grad():
+        x_test = test_ds.x.to(device)
+        mse = F.mse_loss(ae(x_test).clamp(0, 1), x_test).item()
+    return dict(ae=ae, D=D, history=history, mse=mse, d_moved=d_moved, start=start_step)
+
+
+half = CFG.ae_steps // 2
+t = time.perf_counter()
+runs = {
+    "A": train_ae_gan(start_step=10**9, disc_weight=0.0, adaptive=False, desc="A: no GAN"),
+    "B": train_ae_gan(start_step=0, disc_weight=1.0, adaptive=False, desc="B: early, lambda=1"),
+    "D": train_ae_gan(start_step=half, disc_weight=0.1, adaptive=True, desc="D: warm-up, adaptive"),
+}
+ae_seconds = time.perf_counter() - t
+for k, r in runs.items():
+    print(f"run {k}: test MSE {r['mse']:.4f}")
+print(f"3 runs of {CFG.ae_steps} steps in {ae_seconds:.1f} s")
+
+# %% [markdown]
+# **Check: before the warm-up ends the discriminator is not trained at all.** In run D its weights are exactly
+# their initial values up to step `start_step`, and move after.
+
+# %%
+moved = runs["D"]["d_moved"]
+before = [d for s, d in moved if s <= half]
+after = [d for s, d in moved if s > half]
+print(f"D's distance from its init: {before[-1]:.3g} at step {half}, {after[-1]:.3g} at the end")
+assert before and all(d == 0 for d in before), "D must not change before the warm-up ends"
+assert after and all(d > 0 for d in after)
+
+# %% [markdown]
+# **Diagnostics.** Watch the discriminator: its accuracy on real and fake patches (logit > 0 means "real") and its
+# mean logits. Both accuracies pinned at 1.0 for long means $D$ wins outright and its signal to the generator is
+# uninformative; both near 0.5 means it is guessing. And $\lambda$: a sudden jump means the GAN gradient vanished.
+
+# %%
+hD = runs["D"]["history"]
+fig, axes = plt.subplots(1, 4, figsize=(16, 3.3))
+for k, r in runs.items():
+    axes[0].plot(r["history"].steps_for("rec"), r["history"]["rec"], label=f"run {k}")
+axes[0].set(title="training L1 (reconstruction)", xlabel="step", ylabel="L1")
+axes[0].axvline(half, color="gray", ls=":", label="warm-up ends (run D)")
+axes[0].legend(fontsize=7)
+axes[1].plot(hD.steps_for("acc_real"), hD["acc_real"], label="real patches")
+axes[1].plot(hD.steps_for("acc_fake"), hD["acc_fake"], label="fake patches")
+axes[1].set(title="run D: discriminator accuracy", xlabel="step", ylabel="accuracy", ylim=(-0.05, 1.05))
+axes[1].legend(fontsize=7)
+axes[2].plot(hD.steps_for("logit_real"), hD["logit_real"], label="mean D(x)")
+axes[2].plot(hD.steps_for("logit_fake"), hD["logit_fake"], label="mean D(x_hat)")
+axes[2].set(title="run D: discriminator logits", xlabel="step", ylabel="logit")
+axes[2].legend(fontsize=7)
+axes[3].plot(hD.steps_for("lambda"), hD["lambda"])
+axes[3].set(title="run D: adaptive weight lambda", xlabel="step", ylabel="lambda", yscale="log")
+plt.tight_layout()
+plt.show()
+
+# %%
+from course_lib.viz import show_images
+
+fig, axes = plt.subplots(4, 1, figsize=(10, 5.6))
+x_show = test_ds.x[:10]
+show_images(x_show, nrow=10, ax=axes[0], title="test images")
+with torch.no_grad():
+    for ax, k in zip(axes[1:], ["A", "B", "D"]):
+        show_images(runs[k]["ae"](x_show.to(device)).clamp(0, 1).cpu(), nrow=10, ax=ax,
+                    title=f"run {k}: test MSE {runs[k]['mse']:.4f}")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **Check: a discriminator that is too strong, too early, ruins reconstructions.** Run B (from step 0, fixed
+# $\lambda=1$) ends with a test MSE well above the autoencoder alone (A); warm-up plus the adaptive weight with a
+# small `disc_weight` (D) stays close to A. (Under `quick` we measured about 0.022 for A and D against 0.05 for B.
+# Exercise 4 separates "too early" from "too strong".)
+#
+# Be honest about what this shows: at this tiny scale the adversarial term only *costs* pixel error; its benefit
+# (sharper, more realistic texture, measured by LPIPS and Frechet distances in notebook 09) needs longer training
+# and a decoder that has learnt to reconstruct first, which is exactly why the warm-up exists.
+
+# %%
+mse = {k: r["mse"] for k, r in runs.items()}
+print({k: round(v, 4) for k, v in mse.items()})
+assert mse["B"] > 1.5 * mse["A"], "starting too early and too strong should clearly hurt reconstructions"
+assert mse["D"] < 1.25 * mse["A"], "warm-up + adaptive weight should stay close to the autoencoder alone"
+
+# %% [markdown]
+# ## 6. Pitfalls, each in a small measured run
+#
+# ### (a) The generator step leaking gradients into the discriminator
+#
+# `g_loss.backward()` computes gradients for **every** parameter that requires grad, $D$'s included. If one
+# optimiser steps both networks (or $D$'s gradients are not cleared), the generator step also moves $D$ -- in the
+# direction that makes the fakes look *more real* to it: the discriminator helps the generator cheat.
+
+# %%
+torch.manual_seed(0)
+G_a, D_a = mlp(Z_DIM, 2), mlp(2, 1)
+G_b, D_b = copy.deepcopy(G_a), copy.deepcopy(D_a)
+z = torch.randn(256, Z_DIM)
+fakes = G_a(z).detach()
+
+# WRONG: one optimiser over both networks, D not frozen
+D_before = copy.deepcopy(D_a)
+opt_both = torch.optim.Adam(list(G_a.parameters()) + list(D_a.parameters()), lr=1e-3)
+opt_both.zero_grad()
+hinge_g_loss(D_a(G_a(z))).backward()
+opt_both.step()
+moved_wrong = param_distance(D_a, list(D_before.parameters()))
+with torch.no_grad():
+    shift = (D_a(fakes).mean() - D_before(fakes).mean()).item()
+
+# RIGHT: D frozen during the generator step, and an optimiser for G only
+D_b_before = copy.deepcopy(D_b)
+opt_g = torch.optim.Adam(G_b.parameters(), lr=1e-3)
+set_requires_grad(D_b, False)
+opt_g.zero_grad()
+hinge_g_loss(D_b(G_b(z))).backward()
+opt_g.step()
+set_requires_grad(D_b, True)
+moved_right = param_distance(D_b, list(D_b_before.parameters()))
+print(f"D's weights moved by {moved_wrong:.4g} during the leaky generator step (mean D(fake) changed by "
+      f"{shift:+.4f}: D now rates the same fakes as more real); with the fix: {moved_right}")
+assert moved_wrong > 0 and shift > 0 and moved_right == 0
+
+# %% [markdown]
+# The mirror image: a discriminator step on fakes that are **not detached** sends $L_D$'s gradient into $G$.
+# With the hinge loss that gradient points exactly *against* the generator's own gradient (cosine -1 while the fake
+# logits are above -1): if it is not cleared before $G$'s update, or one optimiser steps both, $G$ is pushed to make
+# its samples look *more* fake.
+
+# %%
+torch.manual_seed(0)
+G_c, D_c = mlp(Z_DIM, 2), mlp(2, 1)
+x_real = ring_of_gaussians(256, generator=torch.Generator().manual_seed(1))
+hinge_d_loss(D_c(x_real), D_c(G_c(z))).backward()  # WRONG: no .detach() on the fakes
+leak = torch.cat([p.grad.flatten() for p in G_c.parameters()])
+true_g = torch.cat([g.flatten() for g in torch.autograd.grad(hinge_g_loss(D_c(G_c(z))), list(G_c.parameters()))])
+cos = F.cosine_similarity(leak, true_g, dim=0).item()
+for p in G_c.parameters():
+    p.grad = None
+hinge_d_loss(D_c(x_real), D_c(G_c(z).detach())).backward()  # RIGHT
+print(f"without detach: G gets a gradient of norm {leak.norm():.4g}, cosine with G's own gradient {cos:.4f}; "
+      f"with detach: G's grads are {[p.grad for p in G_c.parameters()][:1]}...")
+assert leak.norm() > 0 and cos < -0.99
+assert all(p.grad is None for p in G_c.parameters())
+
+# %% [markdown]
+# ### (b) Starting the discriminator too early or too strong
+# Measured in section 5: run B against runs A and D. And the warm-up means *no* discriminator training at all
+# before `disc_start`, checked there too.
+#
+# ### (c) An exploding adaptive weight
+# $\lambda$ divides by the norm of the GAN gradient. That gradient can become tiny: for instance with the
+# non-saturating generator loss $\mathrm{softplus}(-D(\hat x))$ when the discriminator is fooled ($D(\hat x) \gg 0$,
+# the loss saturates), or exactly 0 when the discriminator's output does not depend on its input. We shift the
+# discriminator's output by $b$ (its last bias) and compute $\lambda$ three ways.
+
+# %%
+ae_c = runs["A"]["ae"].train()
+D_base = PatchDiscriminator(1, base=CFG.d_base, n_layers=1).to(device)
+x = test_ds.x[:32].to(device)
+x_hat = ae_c(x)
+rec = (x - x_hat).abs().mean()
+W = last_layer(ae_c)
+rec_norm = torch.autograd.grad(rec, W, retain_graph=True)[0].norm()
+table = []
+for b in [0.0, 5.0, 10.0, 20.0, 40.0]:
+    D_shift = copy.deepcopy(D_base)
+    with torch.no_grad():
+        D_shift.main[-1].bias.add_(b)
+    set_requires_grad(D_shift, False)
+    g_ns = non_saturating_g_loss(D_shift(x_hat))
+    gan_norm = torch.autograd.grad(g_ns, W, retain_graph=True)[0].norm()
+    naive = (rec_norm / gan_norm).item()  # no delta, no clamp
+    table.append((b, gan_norm.item(), naive, adaptive_weight(rec, g_ns, W, max_weight=None).item(),
+                  adaptive_weight(rec, g_ns, W).item()))
+print(f"{'shift b':>8} {'|grad GAN|':>11} {'naive':>10} {'+ delta':>10} {'+ clamp':>10}")
+for row in table:
+    print(f"{row[0]:8.0f} {row[1]:11.3g} {row[2]:10.3g} {row[3]:10.3g} {row[4]:10.3g}")
+assert table[-1][2] > 1e10, "without delta and clamp lambda explodes"
+assert all(r[4] <= 1e4 for r in table) and all(r[3] <= rec_norm.item() / 1e-4 * 1.0001 for r in table)
+
+# %%
+bs = [r[0] for r in table]
+plt.figure(figsize=(5.5, 3.3))
+plt.semilogy(bs, [r[2] for r in table], "o-", label="naive |grad rec| / |grad GAN|")
+plt.semilogy(bs, [r[3] for r in table], "s--", label="+ delta = 1e-4")
+plt.semilogy(bs, [r[4] for r in table], "^:", label="+ delta + clamp at 1e4 (course_lib)")
+plt.xlabel("discriminator output shift b (D fooled: NS loss saturates)")
+plt.ylabel("lambda")
+plt.title("the adaptive weight without its guards")
+plt.legend(fontsize=7)
+plt.show()
+
+# %% [markdown]
+# And when the GAN gradient is exactly zero (here: a discriminator whose last layer was zeroed), the naive ratio is
+# $x/0 = \infty$, and $\infty \cdot 0$ turns the loss into NaN: `fit` stops at once and names the loss.
+
+# %%
+D_dead = copy.deepcopy(D_base)
+with torch.no_grad():
+    D_dead.main[-1].weight.zero_()
+set_requires_grad(D_dead, False)
+ae_dead = make_autoencoder(seed=1)
+opt_dead = torch.optim.Adam(ae_dead.parameters(), lr=1e-3)
+
+
+def naive_loss_fn(batch, step):
+    x, _ = batch
+    x_hat = ae_dead(x)
+    rec = (x - x_hat).abs().mean()
+    g = hinge_g_loss(D_dead(x_hat))
+    rec_grad = torch.autograd.grad(rec, last_layer(ae_dead), retain_graph=True)[0]
+    gan_grad = torch.autograd.grad(g, last_layer(ae_dead), retain_graph=True, allow_unused=True)[0]
+    gan_norm = gan_grad.norm() if gan_grad is not None else torch.zeros((), device=x.device)
+    lam = (rec_grad.norm() / gan_norm).detach()  # no delta, no clamp
+    return {"loss": rec + lam * g}
+
+
+try:
+    fit(naive_loss_fn, opt_dead, train_loader, steps=3, model=ae_dead, progress=False, desc="naive lambda")
+    stopped = None
+except NonFiniteLossError as err:
+    stopped = str(err)
+print("fit stopped:", stopped[:110] if stopped else None)
+# course_lib's guarded version on the same dead discriminator: finite (||grad rec|| / delta, at most 1e4)
+x_hat = ae_dead(x)
+rec = (x - x_hat).abs().mean()
+lam_guarded = adaptive_weight(rec, hinge_g_loss(D_dead(x_hat)), last_layer(ae_dead)).item()
+print(f"course_lib adaptive_weight on the dead discriminator: {lam_guarded:.4g}")
+assert stopped is not None and "nan" in stopped
+assert math.isfinite(lam_guarded) and lam_guarded <= 1e4
+
+# %% [markdown]
+# ### (d) Codebook and commitment weights swapped
+# The VQ-VAE loss (van den Oord et al. 2017) is $\lVert \mathrm{sg}[z_e] - e\rVert^2 + \beta \lVert z_e -
+# \mathrm{sg}[e]\rVert^2$ with $\beta = 0.25$ on the **commitment** term (it pulls the encoder towards its code).
+# taming-transformers' `VectorQuantizer2` -- copied into many VQ-GAN code bases -- has a `legacy=True` default that
+# puts $\beta$ on the **codebook** term instead, kept for compatibility with trained checkpoints:
+# `loss = mean((z_q.detach() - z)**2) + beta * mean((z_q - z.detach())**2)`.
+#
+# First the direct effect, on one encoder output $z_e$ and its code $e$: who is pulled how hard?
+
+# %%
+from course_lib.losses import vq_loss
+
+
+def legacy_vq_loss(z_e, z_q, beta=0.25):
+    """The swapped weighting (taming-transformers' VectorQuantizer2, legacy=True): beta on the CODEBOOK term."""
+    return F.mse_loss(z_e, z_q.detach()) + beta * F.mse_loss(z_q, z_e.detach())
+
+
+pull = {}
+for name, loss_fn_ in [("correct", lambda a, b: vq_loss(a, b).total), ("swapped", legacy_vq_loss)]:
+    z_e = torch.tensor([[1.0, 2.0]], requires_grad=True)
+    e = torch.tensor([[0.0, 0.5]], requires_grad=True)
+    g_z, g_e = torch.autograd.grad(loss_fn_(z_e, e), [z_e, e])
+    pull[name] = (g_e.norm() / g_z.norm()).item()
+print({k: f"code pulled {v:.2f}x as hard as the encoder" for k, v in pull.items()})
+assert abs(pull["correct"] - 4.0) < 1e-5 and abs(pull["swapped"] - 0.25) < 1e-5
+
+# %% [markdown]
+# Now a small VQ autoencoder on the 2-D ring (an MLP encoder to 2-D codes, 16 codes, Adam). Note that Adam
+# rescales each parameter's step, so the codebook term's weight hardly matters to the codebook; what the swap really
+# changes is the commitment weight relative to the reconstruction loss: 1 instead of 0.25.
+
+# %%
+from course_lib.quantize import nearest_code
+
+
+def train_toy_vq(loss_fn_, steps=CFG.vq_steps, K=16, seed=0):
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    enc, dec = mlp(2, 2, hidden=32), mlp(2, 2, hidden=32)
+    codebook = nn.Parameter(0.1 * torch.randn(K, 2))
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters(), codebook], lr=3e-3)
+    for _ in range(steps):
+        x = ring_of_gaussians(256, generator=gen)
+        z_e = enc(x)
+        z_q = codebook[nearest_code(z_e, codebook.detach())]
+        x_hat = dec(z_e + (z_q - z_e).detach())  # straight-through
+        loss = F.mse_loss(x_hat, x) + loss_fn_(z_e, z_q)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        x = ring_of_gaussians(4000, generator=gen)
+        z_e = enc(x)
+        idx = nearest_code(z_e, codebook)
+        return dict(distance=F.mse_loss(z_e, codebook[idx]).item(), spread=z_e.var(0).sum().item(),
+                    used=int(idx.unique().numel()), rec=F.mse_loss(dec(codebook[idx]), x).item())
+
+
+vq_runs = {"correct": train_toy_vq(lambda a, b: vq_loss(a, b).total), "swapped": train_toy_vq(legacy_vq_loss)}
+for k, r in vq_runs.items():
+    print(f"{k:>8}: encoder-code distance {r['distance']:.3f}, spread of z_e {r['spread']:.2f}, "
+          f"codes used {r['used']}/16, reconstruction MSE {r['rec']:.3f}")
+assert vq_runs["swapped"]["distance"] < 0.6 * vq_runs["correct"]["distance"]
+assert vq_runs["swapped"]["spread"] < 0.6 * vq_runs["correct"]["spread"]
+
+# %% [markdown]
+# **What the swap does, measured:** with the commitment term 4x heavier, the encoder is pinned much more tightly
+# to its codes (smaller encoder-code distance) and its outputs spread over a smaller region. Code usage and
+# reconstruction are *not* made worse in this toy (they vary from seed to seed, and can even come out better).
+# van den Oord et al. report results robust for $\beta$ from 0.1 to 2, so the swap is not a disaster -- but it is
+# *not the model you think you are training*: the $\beta$ you report is not the $\beta$ you used, and the balance
+# between "encoder commits" and "codes follow" is reversed. Check which term carries $\beta$ in any quantizer you copy (`course_lib.losses.vq_loss`
+# puts it on the commitment term, as in the paper).
+#
+# ### (e) Half precision turning a square root into NaN
+# Perceptual losses (LPIPS, notebook 07) normalise each feature vector: $f / \lVert f \rVert$. In float16 the
+# smallest positive number is about $6 \cdot 10^{-8}$, so the sum of squares of small features underflows to 0;
+# then $\sqrt{0} = 0$, the division gives inf/NaN, and the gradient of $\sqrt{s}$ at 0 is infinite. On a GPU with
+# autocast this happens silently inside the loss. We reproduce it on the CPU with float16 tensors.
+
+# %%
+from course_lib.perceptual import normalize_channels
+
+print("float16: smallest subnormal", torch.finfo(torch.float16).smallest_normal * 2**-10,
+      "| (1e-4)^2 in float16 =", (torch.tensor(1e-4, dtype=torch.float16) ** 2).item())
+f16 = torch.full((1, 8, 2, 2), 1e-4, dtype=torch.float16, requires_grad=True)
+norm16 = f16.pow(2).sum(dim=1).sqrt()  # the naive norm
+(g_sqrt,) = torch.autograd.grad(norm16.sum(), f16)
+naive = normalize_channels(f16, safe=False)  # lpips' formula in the input dtype
+(g_naive,) = torch.autograd.grad(naive.sum(), f16)
+safe = normalize_channels(f16, safe=True)  # float32, eps inside the square root
+(g_safe,) = torch.autograd.grad(safe.sum(), f16)
+ref = normalize_channels(f16.detach().float(), safe=True)
+print("sum of squares in float16:", norm16.flatten()[0].item() ** 2, "| d sqrt/d f:", g_sqrt.flatten()[0].item())
+print("naive normalised value:", naive.flatten()[0].item(), "| its gradient:", g_naive.flatten()[0].item())
+print("safe normalised value:", round(safe.flatten()[0].item(), 4), "(1/sqrt(8) =", round(1 / math.sqrt(8), 4),
+      ") | its gradient finite:", bool(torch.isfinite(g_safe).all()))
+assert norm16.flatten()[0].item() == 0.0 and not torch.isfinite(g_sqrt).all()
+assert not torch.isfinite(naive).all() and torch.isnan(g_naive).all()
+assert torch.isfinite(safe).all() and torch.isfinite(g_safe).all() and torch.allclose(safe, ref, atol=1e-3)
+
+# %% [markdown]
+# The fix used by `course_lib`: compute the norm in float32 (`x.float()`), with eps **inside** the square root
+# (`x * rsqrt(sum x^2 + eps)`); notebook 09 computes the whole perceptual loss in float32 inside an autocast region.
+
+# %%
+total = time.perf_counter() - T0
+print(f"notebook body ran in {total:.0f} s (toy GANs {toy_seconds:.0f} s, autoencoder runs {ae_seconds:.0f} s)")
+
+# %% [markdown]
+# ## Summary
+# - A GAN is two optimisers in one loop: the discriminator step uses **detached** fakes, the generator step a
+#   **frozen** discriminator. A generator that out-runs its discriminator collapsed onto 0-1 of 8 modes here; a
+#   faster discriminator covered most of them.
+# - VQ-GAN's discriminator is a **PatchGAN**: one logit per patch; the receptive field $1 + \sum (k_i-1)\prod_{m<i}
+#   s_m$ (70 px in the papers, 16 px here) is exactly where one logit's gradient reaches.
+# - The **hinge** loss stops pushing confident logits; hinge and non-saturating generator losses keep a gradient of
+#   about 1 where the minimax loss saturates.
+# - The **adaptive weight** matches the GAN gradient to the reconstruction gradient at the decoder's last layer;
+#   it must be detached, and it needs `delta` and a clamp, or it explodes when the GAN gradient vanishes.
+# - A **warm-up** keeps the discriminator off (not even trained) until the autoencoder reconstructs; starting too
+#   early with too strong a weight ruined reconstructions here.
+# - Swapped VQ weights train a different model than the paper's; float16 square roots need float32 and an eps.
+#
+# ## Exercises
+# 1. (graded above) hinge losses, receptive field, adaptive weight.
+# 2. Give the collapsed toy GAN of section 1 two discriminator steps per generator step instead of swapping the
+#    learning rates. How many modes does it cover after the same number of generator steps?
+# 3. Build `PatchDiscriminator(n_layers=2)` for 28x28 images: what is its receptive field, and what does that mean
+#    for a "patch" discriminator on such small images?
+# 4. Separate "too early" from "too strong": train with the warm-up but a fixed $\lambda = 1$, and from step 0 with
+#    the adaptive weight and `disc_weight=1`. Where do their test MSEs land between runs A and B?
+# 5. In pitfall (c), replace the non-saturating generator loss by the hinge loss $-D(\hat x)$. Does shifting the
+#    discriminator's output still make $\lambda$ explode? Why (look at the gradient plot of section 2)?
+#
+# ## Further reading
+# - Goodfellow et al. 2014, "Generative Adversarial Networks", arXiv:1406.2661.
+# - Isola, Zhu, Zhou, Efros 2017, "Image-to-Image Translation with Conditional Adversarial Networks" (pix2pix,
+#   PatchGAN), arXiv:1611.07004.
+# - Esser, Rombach, Ommer 2021, "Taming Transformers for High-Resolution Image Synthesis" (VQ-GAN, eq. 7), arXiv:2012.09841.
+# - Lim & Ye 2017, "Geometric GAN" (hinge loss), arXiv:1705.02894.
+# - Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash Equilibrium" (TTUR,
+#   FID), arXiv:1706.08500.
+# - Metz, Poole, Pfau, Sohl-Dickstein 2016, "Unrolled Generative Adversarial Networks", arXiv:1611.02163.
+# - Salimans et al. 2016, "Improved Techniques for Training GANs", arXiv:1606.03498.
+# - Lin, Khetan, Fanti, Oh 2018, "PacGAN: The power of two samples in generative adversarial networks", arXiv:1712.04086.
+# - Radford, Metz, Chintala 2015, "Unsupervised Representation Learning with Deep Convolutional GANs" (DCGAN
+#   initialisation), arXiv:1511.06434.
+# - van den Oord, Vinyals, Kavukcuoglu 2017, "Neural Discrete Representation Learning", arXiv:1711.00937.
+# - Zhang et al. 2018, "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric" (LPIPS), arXiv:1801.03924.
