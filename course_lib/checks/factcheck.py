@@ -1,0 +1,101 @@
+"""Checks for notebook 11 (fact check).
+
+* :func:`check_categorical_kl` -- ``KL(q || p) = sum_k q_k log(q_k / p_k)`` over the last dimension, in nats,
+  with ``0 log 0 = 0`` so that a one-hot posterior (the VQ-VAE's) gives a finite value. Tested on batches that mix
+  one-hot rows and dense rows, so that the cross-entropy (which equals the KL only for one-hot q) is caught.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Tuple
+
+import torch
+
+from . import CheckFailed, describe_mismatch, outputs_match, passed
+
+__all__ = ["check_categorical_kl", "reference_categorical_kl"]
+
+
+def reference_categorical_kl(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """(..., K), (..., K) -> (...) KL(q || p) in nats, 0 log 0 = 0."""
+    return (torch.special.xlogy(q, q) - torch.special.xlogy(q, p)).sum(-1)
+
+
+def _inputs(seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """q: 3 one-hot rows then 4 dense rows; p: dense (no zeros), its first row uniform. float64, K varies."""
+    g = torch.Generator().manual_seed(seed)
+    k = (5, 8, 16)[seed % 3]
+    onehot = torch.nn.functional.one_hot(torch.randint(k, (3,), generator=g), k).double()
+    dense = torch.softmax(2.0 * torch.randn(4, k, generator=g, dtype=torch.float64), dim=-1)
+    q = torch.cat([onehot, dense])
+    p = torch.softmax(torch.randn(7, k, generator=g, dtype=torch.float64), dim=-1)
+    p[0] = 1.0 / k
+    return q, p
+
+
+_MISTAKES = {
+    "you computed the cross-entropy -sum q log p. KL(q || p) = sum q log q - sum q log p: the cross-entropy minus "
+    "the entropy of q. (They agree only when q is one-hot, because then the entropy of q is 0.)":
+        lambda q, p: -torch.special.xlogy(q, p).sum(-1),
+    "the answer is in bits (log base 2); the course measures KL in nats (natural log, torch.log).":
+        lambda q, p: reference_categorical_kl(q, p) / math.log(2),
+    "the sign is flipped: KL(q || p) = sum q log(q / p) >= 0.":
+        lambda q, p: -reference_categorical_kl(q, p),
+    "q and p are swapped: you computed KL(p || q). KL is not symmetric; the posterior q comes first.":
+        lambda q, p: reference_categorical_kl(p, q),
+}
+
+
+def check_categorical_kl(student_fn: Callable) -> None:
+    """Check ``student_fn(q (N, K), p (N, K)) -> (N,)`` = KL(q || p) per row, in nats, finite for one-hot q."""
+    name = "categorical_kl"
+    if not callable(student_fn):
+        raise CheckFailed(f"{name}: expected a function, got {type(student_fn).__name__}.")
+    for seed in range(3):
+        q, p = _inputs(seed)
+        expected = reference_categorical_kl(q, p)
+        try:
+            got = student_fn(q.clone(), p.clone())
+        except NotImplementedError:
+            raise CheckFailed(
+                f"{name} is not implemented yet: replace `raise NotImplementedError()` with your solution, "
+                "run that cell, then run this check again."
+            ) from None
+        except Exception as exc:
+            raise CheckFailed(f"{name} raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(got, torch.Tensor):
+            raise CheckFailed(f"{name} should return a tensor of shape {tuple(expected.shape)} (one KL per row), "
+                              f"got {type(got).__name__}.")
+        if got.shape != expected.shape:
+            if tuple(got.shape) == (q.shape[1],):
+                hint = "you summed over the batch dimension (dim 0); sum over the last dimension, the K codes."
+            elif got.numel() == 1:
+                hint = "you returned one number for the whole batch; return one KL per row: (N, K) -> (N,)."
+            elif got.shape == q.shape:
+                hint = "you forgot to sum over the codes: KL is a sum over k of q_k log(q_k / p_k)."
+            else:
+                hint = f"the output has shape {tuple(got.shape)}, expected {tuple(expected.shape)} (one KL per row)."
+            raise CheckFailed(f"{name}: {hint}")
+        got = got.detach().to("cpu", torch.float64)
+        bad = ~torch.isfinite(got)
+        if bad.any():
+            onehot_rows = (q == 0).any(-1)
+            if bool(torch.isinf(got[bad]).all()) and bool((got[bad] > 0).all()):
+                hint = ("the output is +inf where q has zeros: q and p are probably swapped (KL(p || q) is infinite "
+                        "when q is one-hot). KL(q || p) = sum q log(q / p), posterior q first.")
+            elif bool(onehot_rows[bad].all()):
+                hint = ("the output is nan for one-hot rows: 0 * log 0 is nan in floating point, but the KL uses the "
+                        "convention 0 log 0 = 0. Use torch.special.xlogy(q, q) (it returns 0 where q == 0) or mask "
+                        "the zero entries.")
+            else:
+                hint = "the output contains nan or inf for rows where every probability is positive."
+            raise CheckFailed(f"{name}: {hint}")
+        problem = describe_mismatch(got, expected, atol=1e-8, rtol=1e-6)
+        if problem is None:
+            continue
+        for hint, wrong_fn in _MISTAKES.items():
+            if outputs_match(got, wrong_fn(q, p), atol=1e-8, rtol=1e-6):
+                raise CheckFailed(f"{name}: {hint}")
+        raise CheckFailed(f"{name}: {problem} (on random input #{seed}). Compare your code with "
+                          "KL(q || p) = sum_k q_k (log q_k - log p_k).")
+    passed(f"{name} matches sum_k q_k log(q_k / p_k) on one-hot and dense rows, with 0 log 0 = 0.")

@@ -1,0 +1,51 @@
+"""The check of notebook 11 passes correct answers, rejects the stub, and names plausible mistakes."""
+import math
+
+import pytest
+import torch
+
+from course_lib.checks import CheckFailed
+from course_lib.checks import factcheck as cf
+from course_lib.factcheck import categorical_kl
+
+
+def stub(q, p):
+    raise NotImplementedError()
+
+
+def test_reference_is_log_k_for_one_hot_against_uniform():
+    for k in (2, 7, 512):
+        q = torch.zeros(1, k, dtype=torch.float64)
+        q[0, 3 % k] = 1.0
+        p = torch.full((1, k), 1.0 / k, dtype=torch.float64)
+        assert math.isclose(float(cf.reference_categorical_kl(q, p)), math.log(k), rel_tol=1e-12)
+
+
+def test_check_passes_correct_answers(capsys):
+    cf.check_categorical_kl(cf.reference_categorical_kl)
+    cf.check_categorical_kl(categorical_kl)
+    # masking the zeros is another correct way
+    cf.check_categorical_kl(lambda q, p: torch.where(q > 0, q * (q.clamp_min(1e-300).log() - p.log()), 0.0).sum(-1))
+    assert "Check passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, fragment",
+    [
+        (stub, "not implemented"),
+        (lambda q, p: (q * (q / p).log()).sum(-1), "0 log 0 = 0"),
+        (lambda q, p: (p * (p / q).log()).sum(-1), "swapped"),
+        (lambda q, p: -torch.special.xlogy(q, p).sum(-1), "cross-entropy"),
+        (lambda q, p: categorical_kl(q, p) / math.log(2), "nats"),
+        (lambda q, p: -categorical_kl(q, p), "sign"),
+        (lambda q, p: (torch.special.xlogy(q, q) - torch.special.xlogy(q, p)).sum(0), "batch dimension"),
+        (lambda q, p: (torch.special.xlogy(q, q) - torch.special.xlogy(q, p)).sum(), "one number"),
+        (lambda q, p: torch.special.xlogy(q, q) - torch.special.xlogy(q, p), "sum over the codes"),
+        (lambda q, p: torch.full(q.shape[:1], math.log(q.shape[1]), dtype=q.dtype), "differs"),
+        (lambda q, p: "log K", "tensor"),
+    ],
+)
+def test_check_rejects(wrong, fragment):
+    with pytest.raises(CheckFailed) as info:
+        cf.check_categorical_kl(wrong)
+    assert fragment in str(info.value), str(info.value)
