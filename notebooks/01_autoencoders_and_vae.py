@@ -296,8 +296,11 @@ print(f"std of the posterior means per dimension: {mu2.std(0).cpu().numpy().roun
       f"mean posterior std: {torch.exp(0.5 * logvar2).mean(0).cpu().numpy().round(2)}")
 
 # %% [markdown]
-# The KL term keeps the codes inside the unit circles drawn above (the prior's 1 and 2 standard deviations), and
-# *every* point of the grid on the right decodes to something digit-like: the plane has been filled.
+# The KL term pulls the codes towards the prior (dashed circles: its 1 and 2 standard deviations): unlike the
+# autoencoder's codes, they now have a fixed scale, and each image is a small cloud (posterior std above) rather
+# than a point. After a short `quick` run the cloud of codes may still sit off-centre; longer runs (`standard`)
+# centre it. On the right, a grid over the prior's quantiles decodes to digit-like images throughout: the decoder
+# covers the region we sample from.
 #
 # **Latent traversal.** Move the sliders to walk through the latent plane; the red cross shows where $z$ is.
 # (The function is also called once directly, so the figure appears in a non-interactive run too.)

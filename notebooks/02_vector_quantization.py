@@ -469,7 +469,7 @@ print(f"distortion falls from {train_curve[0]:.4f} (1 bit) to {train_curve[-1]:.
 # %%
 x_show = test_images.x[:10].to(device)
 rows, titles = [], ["original (8 bits/pixel)"]
-for r in rd[:: max(1, len(rd) // 3)][:3]:
+for r in (rd[0], rd[len(rd) // 2], rd[-1]):
     rows.append(from_patches(quantize_patches(to_patches(x_show), r["codebook"]), x_show.shape).clamp(0, 1))
     titles.append(f"K={r['K']}: {r['bits'] / P**2:.3f} bits/pixel, MSE {r['test']:.4f}")
 show_pairs(x_show, rows, n=10, titles=titles)
