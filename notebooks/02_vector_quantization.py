@@ -50,7 +50,7 @@ CFG = settings(
     standard=dict(toy_points=2000, toy_k=6, lloyd_iters=8, dataset="fashion-mnist", n_images=10000, patch=4,
                   patch_k=256, kmeans_iters=30, rd_ks=[2, 4, 8, 16, 32, 64, 128, 256, 512], bench_n=8192,
                   bench_k=512, bench_d=64),
-    full=dict(toy_points=2000, toy_k=6, lloyd_iters=8, dataset="fashion-mnist", n_images=60000, patch=4,
+    full=dict(toy_points=2000, toy_k=6, lloyd_iters=8, dataset="fashion-mnist", n_images=20000, patch=4,
               patch_k=512, kmeans_iters=50, rd_ks=[2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], bench_n=16384,
               bench_k=1024, bench_d=64),
 )
