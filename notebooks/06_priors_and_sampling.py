@@ -14,7 +14,7 @@
 # attention (Vaswani et al. 2017). Notebook 01 for the VAE.
 #
 # **Estimated time.** quick (2 CPU cores): about 1 minute to run, 40 minutes to read and solve ·
-# standard (Colab T4): about 10 minutes · full: about 10 minutes.
+# standard (Colab T4): not timed yet (sized for about 10-15 minutes) · full: as standard.
 
 # %% tags=["setup"]
 # Set-up. On Colab this installs `course_lib`; elsewhere it only imports it.

@@ -16,7 +16,7 @@
 # VQ-GAN, `course_lib.vqgan`).
 #
 # **Estimated time.** quick (2 CPU cores): about 1 minute to run, 40 minutes to read and solve ·
-# standard (Colab T4): about 15 minutes · full: about 15 minutes.
+# standard (Colab T4): not timed yet (sized for about 15-20 minutes) · full: as standard.
 
 # %% tags=["setup"]
 # Set-up. On Colab this installs `course_lib`; elsewhere it only imports it.
