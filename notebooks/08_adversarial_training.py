@@ -158,7 +158,7 @@ with torch.no_grad():
 for ax, (name, s) in zip(axes[:2], samples.items()):
     ax.scatter(real[:, 0], real[:, 1], s=2, c="lightgray", label="data")
     ax.scatter(s[:, 0], s[:, 1], s=2, c="C3", label="generator")
-    ax.set(title=f"{name}: {modes_covered(s, CENTRES)[0]} of 8 modes", xlim=(-3, 3), ylim=(-3, 3),
+    ax.set(title=f"{name}: {modes_covered(s, CENTRES)[0]} of 8 modes\n(on these 1000 samples)", xlim=(-3, 3), ylim=(-3, 3),
            xlabel="x1", ylabel="x2", aspect="equal")
     ax.legend(loc="upper right", markerscale=4, fontsize=8)
 axes[2].plot(log_collapse["step"], log_collapse["modes"], "o-", label="G faster (lr_g=2e-3, lr_d=5e-4)")
@@ -668,7 +668,8 @@ print(f"{'shift b':>8} {'|grad GAN|':>11} {'naive':>10} {'+ delta':>10} {'+ clam
 for row in table:
     print(f"{row[0]:8.0f} {row[1]:11.3g} {row[2]:10.3g} {row[3]:10.3g} {row[4]:10.3g}")
 assert table[-1][2] > 1e10, "without delta and clamp lambda explodes"
-assert all(r[4] <= 1e4 for r in table) and all(r[3] <= rec_norm.item() / 1e-4 * 1.0001 for r in table)
+assert table[-1][3] <= rec_norm.item() / 1e-4 * 1.0001, "delta caps lambda at ||grad rec|| / delta"
+assert all(r[4] <= 1e4 for r in table)
 
 # %%
 bs = [r[0] for r in table]
@@ -683,6 +684,11 @@ plt.legend(fontsize=7)
 plt.show()
 
 # %% [markdown]
+# Here `delta` alone already caps $\lambda$ at $\lVert\nabla L_{rec}\rVert / \delta$ (about 650 under `quick`: the
+# reconstruction gradient is small), so the clamp at $10^4$ does not bind; it is the second guard, for
+# reconstruction gradients larger than 1. Even a capped $\lambda$ of hundreds means the generator follows the gradient of a discriminator that
+# has stopped telling real from fake -- a diagnostic worth plotting (section 5).
+#
 # And when the GAN gradient is exactly zero (here: a discriminator whose last layer was zeroed), the naive ratio is
 # $x/0 = \infty$, and $\infty \cdot 0$ turns the loss into NaN: `fit` stops at once and names the loss.
 
