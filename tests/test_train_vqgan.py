@@ -57,10 +57,6 @@ def test_ddp_two_processes_identical_replicas_and_resume(tiny_json, tmp_path):
     ck = load_checkpoint(out / "checkpoint.pt")
     assert ck["step"] == 4
     w4 = ck["models"]["vqgan"]["decoder.conv_out.weight"].clone()
-    # Without --resume an existing run is not overwritten.
-    cmd = [sys.executable, "-m", "course_lib.train_vqgan", "--config", str(tiny_json), "--out", str(out)]
-    r = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
-    assert r.returncode != 0 and "--resume" in (r.stderr + r.stdout)
     # Resume the same run to 6 steps: the step counter continues and the weights move on from step 4.
     _torchrun(["--config", str(tiny_json), "--out", str(out), "--resume", "--steps", "6"])
     s2 = json.loads((out / "summary.json").read_text())
@@ -86,11 +82,13 @@ def test_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
     assert s_a["replica_hashes"] == s_b["replica_hashes"]
 
 
-def test_resume_refuses_a_different_model(tmp_path, monkeypatch):
+def test_resume_refuses_a_different_model_and_needs_the_flag(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     cfg = load_config(str(_write(tmp_path / "c.json", TINY)))
     cfg["train"]["steps"] = 1
     train(cfg, out=tmp_path / "a", device="cpu", progress=False)
+    with pytest.raises(SystemExit, match="--resume"):  # an existing run is not overwritten by accident
+        train(cfg, out=tmp_path / "a", device="cpu", progress=False)
     cfg["model"]["ch"] = 16
     cfg["train"]["steps"] = 2
     with pytest.raises(ValueError, match="another configuration"):
