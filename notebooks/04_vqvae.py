@@ -312,8 +312,8 @@ print(f"with an ideal entropy code for the measured usage (log2 perplexity per i
 # * JPEG at the lowest quality (searched 1..100) that reaches the PSNR.
 #
 # File sizes include headers, which matter for tiny images; the second table tiles the images into one mosaic so
-# that the headers are paid once. The VQ-VAE count leaves out the decoder, which both sides must have (a PNG
-# decoder is a few hundred kB of code; ours has the parameter count printed in section 2).
+# that the headers are paid once. The VQ-VAE count leaves out its decoder network (the parameter count printed in
+# section 2), just as the PNG and JPEG counts leave out the code of their decoders.
 
 # %%
 n_cmp = 64
