@@ -458,11 +458,11 @@ print("claim 4 checked")
 
 # %% [markdown]
 # **Verdict: depends, and unsupported as a general statement.** Quantization removes one failure of VAEs
-# (posterior collapse of a powerful decoder, which motivated VQ-VAE: van den Oord et al. 2017, arXiv:1711.00937,
-# Sec. 1 and 3) but brings its own: codebook collapse, here most codes dead after a short run
+# (posterior collapse with a powerful decoder, which VQ-VAE was designed to avoid: van den Oord et al. 2017,
+# arXiv:1711.00937, abstract and Sec. 1) but brings its own: codebook collapse, here most codes dead after a short run
 # (Łańcucki et al. 2020, arXiv:2005.08520, document it and the cures), and gradients that jump when codes switch.
-# The adversarial term of VQ-GAN adds the usual GAN dynamics, which is why Esser et al. 2021 (arXiv:2012.09841,
-# Sec. 3.1) use the adaptive weight and start the discriminator late. Under `standard` expect the same picture:
+# The adversarial term of VQ-GAN adds the usual GAN dynamics, which Esser et al. 2021 (arXiv:2012.09841,
+# Sec. 3.1, eq. 7) balance with the adaptive weight (notebook 08 shows the warm-up and what goes wrong without it). Under `standard` expect the same picture:
 # without the cures of notebook 05 the vanilla codebook stays mostly dead.
 
 # %% [markdown]
@@ -749,6 +749,8 @@ assert sorted(RESULTS) == list(claims)
 #   arXiv:1906.00446.
 # - A. Łańcucki et al. (2020), *Robust Training of Vector Quantized Bottleneck Models*, arXiv:2005.08520.
 # - I. Goodfellow et al. (2014), *Generative Adversarial Networks*, arXiv:1406.2661.
+# - M. Heusel, H. Ramsauer, T. Unterthiner, B. Nessler, S. Hochreiter (2017), *GANs Trained by a Two Time-Scale
+#   Update Rule Converge to a Local Nash Equilibrium* (FID), arXiv:1706.08500.
 # - P. Isola, J.-Y. Zhu, T. Zhou, A. A. Efros (2017), *Image-to-Image Translation with Conditional Adversarial
 #   Networks*, arXiv:1611.07004.
 # - R. Zhang, P. Isola, A. A. Efros, E. Shechtman, O. Wang (2018), *The Unreasonable Effectiveness of Deep Features as
