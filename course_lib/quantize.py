@@ -362,9 +362,14 @@ class VectorQuantizer(nn.Module):
         return F.normalize(e, dim=1) if self.cosine else e
 
     def _set_codes(self, rows: torch.Tensor, values: torch.Tensor) -> None:
-        """Overwrite the codes ``rows`` with ``values`` (used by k-means init and restarts)."""
+        """Overwrite the codes ``rows`` with ``values`` (used by k-means init and restarts).
+
+        Written through ``.data``: a restart happens after this step's lookup, whose backward (through the cosine
+        normalisation, say) still holds the weight; the restarted rows were unused this step, so their gradient is
+        zero either way and the write changes no gradient.
+        """
         with torch.no_grad():
-            self.embedding.weight[rows] = values.to(self.embedding.weight.dtype)
+            self.embedding.weight.data[rows] = values.to(self.embedding.weight.dtype)
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Codes for ``indices`` in the layout of z: (B, H, W) -> (B, D, H, W); (N,) -> (N, D)."""

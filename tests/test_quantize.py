@@ -345,3 +345,15 @@ def test_half_precision_input_under_autocast():
     assert torch.equal(out.indices, vq(z.to(torch.bfloat16).float()).indices)  # same codes as in float32
     out.z_q.float().sum().backward()
     assert zb.grad is not None and zb.grad.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("kwargs", [dict(cosine=True), dict(lookup_dim=4), dict(cosine=True, lookup_dim=4)])
+def test_restarts_during_training_keep_backward_working(kwargs):
+    """A restart rewrites codes after the lookup; the backward pass must still run (it once raised)."""
+    torch.manual_seed(0)
+    vq = VectorQuantizer(num_codes=64, code_dim=8, restart_dead_after=1, **kwargs)
+    z = torch.randn(32, 8, requires_grad=True)
+    out = vq(z)
+    assert vq.restarts > 0
+    (out.z_q.square().mean() + out.loss).backward()
+    assert z.grad is not None and torch.isfinite(z.grad).all()
