@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-__all__ = ["CheckFailed", "passed", "check_function", "outputs_match", "describe_mismatch"]
+__all__ = ["CheckFailed", "passed", "call_student", "check_function", "outputs_match", "describe_mismatch"]
 
 
 class CheckFailed(AssertionError):
@@ -103,9 +103,30 @@ def outputs_match(got: Any, expected: Any, atol: float = 1e-5, rtol: float = 1e-
     return describe_mismatch(got, expected, atol, rtol) is None
 
 
-def _call(fn: Callable, args: Tuple) -> Any:
-    cloned = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
-    return fn(*cloned)
+def not_implemented_message(name: str) -> str:
+    return (
+        f"{name} is not implemented yet: replace `raise NotImplementedError()` with your solution, "
+        "run that cell, then run this check again."
+    )
+
+
+def call_student(fn: Callable, *args: Any, name: str, **kwargs: Any) -> Any:
+    """Call a student's function: a stub (NotImplementedError) or a crash becomes a :class:`CheckFailed` that says
+    what to do, instead of a stack trace from inside the check."""
+    if not callable(fn):
+        raise CheckFailed(f"{name}: expected a function, got {type(fn).__name__}.")
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise CheckFailed(not_implemented_message(name)) from None
+    except CheckFailed:
+        raise
+    except Exception as exc:
+        raise CheckFailed(f"{name} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _clone(args: Tuple) -> Tuple:
+    return tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
 
 
 def check_function(
@@ -126,28 +147,16 @@ def check_function(
     of them (and not the reference), that hint is raised. Inputs are cloned for each call, so a function that
     modifies its arguments in place cannot spoil the comparison.
     """
-    if not callable(student_fn):
-        raise CheckFailed(f"{name}: expected a function, got {type(student_fn).__name__}.")
     for seed in range(trials):
         args = tuple(make_inputs(seed))
-        expected = _call(reference_fn, args)
-        try:
-            got = _call(student_fn, args)
-        except NotImplementedError:
-            raise CheckFailed(
-                f"{name} is not implemented yet: replace `raise NotImplementedError()` with your solution, "
-                "run that cell, then run this check again."
-            ) from None
-        except CheckFailed:
-            raise
-        except Exception as exc:
-            raise CheckFailed(f"{name} raised {type(exc).__name__}: {exc}") from exc
+        expected = reference_fn(*_clone(args))
+        got = call_student(student_fn, *_clone(args), name=name)
         problem = describe_mismatch(got, expected, atol, rtol)
         if problem is None:
             continue
         for hint, wrong_fn in (mistakes or {}).items():
             try:
-                wrong = _call(wrong_fn, args)
+                wrong = wrong_fn(*_clone(args))
             except Exception:
                 continue
             if outputs_match(got, wrong, atol, rtol):
