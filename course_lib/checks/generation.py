@@ -13,9 +13,9 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from . import CheckFailed, check_function, passed
+from . import CheckFailed, call_student, check_function, passed
 from ..prior import CodePrior, top_k_filter as _top_k_filter_ref
-from .prior import check_sampling_loop, check_top_k_probs, top_k_probs_reference
+from .prior import _check_prior, check_sampling_loop, check_top_k_probs, top_k_probs_reference
 
 __all__ = ["check_complete_codes", "check_top_k_filter", "complete_codes_reference", "check_top_k_probs",
            "check_sampling_loop"]
@@ -69,18 +69,6 @@ def complete_codes_reference(prior: CodePrior, tokens: torch.Tensor, keep: torch
     return codes
 
 
-def _check_prior(K: int = 6, T: int = 8, num_classes: int = 3) -> CodePrior:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(4321)
-        prior = CodePrior(num_codes=K, seq_len=T, d_model=16, n_layers=1, n_heads=2, num_classes=num_classes)
-        with torch.no_grad():
-            prior.head.weight.mul_(12.0)
-            prior.tok_emb.weight.mul_(30.0)
-            prior.pos_emb.mul_(30.0)
-            prior.start_emb.weight.mul_(30.0)
-    return prior.eval()
-
-
 @torch.no_grad()
 def _greedy_variant(prior, tokens, keep, labels, mode: str) -> torch.Tensor:
     if mode == "paste_after":          # sample as if nothing were known, then paste the known codes in
@@ -95,7 +83,7 @@ def _greedy_variant(prior, tokens, keep, labels, mode: str) -> torch.Tensor:
 
 def check_complete_codes(student_fn: Callable) -> None:
     """student_fn(prior, tokens (n, T), keep (n, T) bool, labels (n,), temperature, top_k, generator) -> (n, T)."""
-    prior = _check_prior()
+    prior = _check_prior(K=6, T=8, num_classes=3, seed=4321)
     K, T = prior.num_codes, prior.seq_len
     g = torch.Generator().manual_seed(0)
     n = 6
@@ -106,17 +94,8 @@ def check_complete_codes(student_fn: Callable) -> None:
     labels = torch.arange(n) % prior.num_classes
 
     def call(temperature, top_k, seed, tok=tokens, kp=keep, lab=labels):
-        try:
-            out = student_fn(prior, tok.clone(), kp.clone(), lab.clone(), temperature, top_k,
-                             torch.Generator().manual_seed(seed))
-        except NotImplementedError:
-            raise CheckFailed(
-                "complete_codes is not implemented yet: replace `raise NotImplementedError()` with your solution, "
-                "run that cell, then run this check again.") from None
-        except CheckFailed:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise CheckFailed(f"complete_codes raised {type(exc).__name__}: {exc}") from exc
+        out = call_student(student_fn, prior, tok.clone(), kp.clone(), lab.clone(), temperature, top_k,
+                           torch.Generator().manual_seed(seed), name="complete_codes")
         if not isinstance(out, torch.Tensor) or out.shape != tok.shape:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise CheckFailed(f"complete_codes should return a tensor shaped like tokens {tuple(tok.shape)}, got {shape}.")

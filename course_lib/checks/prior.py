@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from . import CheckFailed, check_function, describe_mismatch, passed
+from . import CheckFailed, call_student, check_function, describe_mismatch, passed
 from ..prior import CodePrior, causal_mask as _causal_mask_ref, top_k_filter
 
 __all__ = ["check_causal_mask", "check_top_k_probs", "check_sampling_loop", "top_k_probs_reference",
@@ -25,13 +25,7 @@ __all__ = ["check_causal_mask", "check_top_k_probs", "check_sampling_loop", "top
 # ----------------------------------------------------------------------------------------------------------------
 def check_causal_mask(student_fn: Callable[[int], torch.Tensor]) -> None:
     """student_fn(T) must return the (T, T) bool mask with True where query i may attend to key j (j <= i)."""
-    try:
-        got = student_fn(4)
-    except NotImplementedError:
-        raise CheckFailed(
-            "causal_mask is not implemented yet: replace `raise NotImplementedError()` with your solution, "
-            "run that cell, then run this check again."
-        ) from None
+    got = call_student(student_fn, 4, name="causal_mask")
     if not isinstance(got, torch.Tensor):
         raise CheckFailed(f"causal_mask should return a torch.Tensor, got {type(got).__name__}.")
     if got.dtype != torch.bool:
@@ -145,11 +139,12 @@ def sample_codes_reference(prior: CodePrior, n: int, temperature: float = 1.0, t
     return codes
 
 
-def _check_prior(K: int = 6, T: int = 5) -> CodePrior:
-    """A fixed tiny prior whose conditionals are sharp and differ between positions."""
+def _check_prior(K: int = 6, T: int = 5, num_classes: Optional[int] = None, seed: int = 1234) -> CodePrior:
+    """A fixed tiny prior whose conditionals are sharp and differ between positions (also used by
+    :mod:`course_lib.checks.generation`, with class labels)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1234)
-        prior = CodePrior(num_codes=K, seq_len=T, d_model=16, n_layers=1, n_heads=2)
+        torch.manual_seed(seed)
+        prior = CodePrior(num_codes=K, seq_len=T, d_model=16, n_layers=1, n_heads=2, num_classes=num_classes)
         with torch.no_grad():
             prior.head.weight.mul_(12.0)
             prior.tok_emb.weight.mul_(30.0)
@@ -175,17 +170,8 @@ def check_sampling_loop(student_fn: Callable) -> None:
     K, T = prior.num_codes, prior.seq_len
 
     def call(n, temperature, top_k, seed):
-        try:
-            out = student_fn(prior, n, temperature, top_k, torch.Generator().manual_seed(seed))
-        except NotImplementedError:
-            raise CheckFailed(
-                "sample_codes is not implemented yet: replace `raise NotImplementedError()` with your solution, "
-                "run that cell, then run this check again."
-            ) from None
-        except CheckFailed:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise CheckFailed(f"sample_codes raised {type(exc).__name__}: {exc}") from exc
+        out = call_student(student_fn, prior, n, temperature, top_k, torch.Generator().manual_seed(seed),
+                           name="sample_codes")
         if not isinstance(out, torch.Tensor) or out.shape != (n, T):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise CheckFailed(f"sample_codes(prior, n={n}, ...) should return a ({n}, {T}) tensor, got {shape}.")
