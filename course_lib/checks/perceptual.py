@@ -11,7 +11,7 @@ from typing import Callable, List
 
 import torch
 
-from . import CheckFailed, check_function, describe_mismatch, passed
+from . import CheckFailed, call_student, check_function, describe_mismatch, passed
 from .. import perceptual
 
 __all__ = ["check_normalize_channels", "check_lpips_from_features"]
@@ -37,18 +37,13 @@ def _reference_normalize(x: torch.Tensor) -> torch.Tensor:
 def check_normalize_channels(student_fn: Callable) -> None:
     """student_fn(x) -> x / sqrt(sum over channels of x^2 + eps), same shape as x (B, C, H, W)."""
     name = "normalize_channels"
-    if not callable(student_fn):
-        raise CheckFailed(f"{name}: expected a function, got {type(student_fn).__name__}.")
     # 1) the value on features WITHOUT all-zero positions (so that a missing eps does not hide other mistakes)
     for seed in range(3):
         x = _features(seed, zero_positions=False)
         _compare_normalize(student_fn, x, name)
     # 2) all-zero channel vectors: the value must stay finite ...
     x = _features(7).requires_grad_(True)
-    try:
-        out = student_fn(x)
-    except NotImplementedError:
-        raise CheckFailed(f"{name} is not implemented yet: replace `raise NotImplementedError()` with your solution.") from None
+    out = call_student(student_fn, x, name=name)
     if not torch.isfinite(out).all():
         raise CheckFailed(f"{name}: the output has nan/inf where every channel is 0 (0/0): the eps is missing. "
                           "Add a small eps inside the square root: x / sqrt(sum_c x^2 + eps).")
@@ -82,12 +77,7 @@ _NORMALIZE_MISTAKES = {
 
 
 def _compare_normalize(student_fn: Callable, x: torch.Tensor, name: str) -> None:
-    try:
-        got = student_fn(x.clone())
-    except NotImplementedError:
-        raise CheckFailed(f"{name} is not implemented yet: replace `raise NotImplementedError()` with your solution.") from None
-    except Exception as exc:
-        raise CheckFailed(f"{name} raised {type(exc).__name__}: {exc}") from exc
+    got = call_student(student_fn, x.clone(), name=name)
     problem = describe_mismatch(got, _reference_normalize(x), atol=1e-5)
     if problem is None:
         return

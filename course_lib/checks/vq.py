@@ -12,15 +12,9 @@ from typing import Callable, Tuple
 
 import torch
 
-from . import CheckFailed, check_function, describe_mismatch, passed
+from . import CheckFailed, call_student, check_function, describe_mismatch, passed
 
 __all__ = ["check_squared_distances", "check_nearest_code", "check_lloyd_step", "reference_lloyd_step"]
-
-_NOT_IMPLEMENTED = (
-    "{name} is not implemented yet: replace `raise NotImplementedError()` with your solution, "
-    "run that cell, then run this check again."
-)
-
 
 def _naive_sqdist(z: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
     """(N, D), (K, D) -> (N, K) squared Euclidean distances, by broadcasting (exact, memory-hungry)."""
@@ -36,14 +30,7 @@ def _inputs(seed: int, n: int = 50, k: int = 12, d: int = 3) -> Tuple[torch.Tens
 
 
 def _call(fn: Callable, name: str, *args):
-    try:
-        return fn(*(a.clone() for a in args))
-    except NotImplementedError:
-        raise CheckFailed(_NOT_IMPLEMENTED.format(name=name)) from None
-    except CheckFailed:
-        raise
-    except Exception as exc:
-        raise CheckFailed(f"{name} raised {type(exc).__name__}: {exc}") from exc
+    return call_student(fn, *(a.clone() for a in args), name=name)
 
 
 # ---------------------------------------------------------------------------------------------------------------
