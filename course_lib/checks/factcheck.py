@@ -11,7 +11,7 @@ from typing import Callable, Tuple
 
 import torch
 
-from . import CheckFailed, describe_mismatch, outputs_match, passed
+from . import CheckFailed, call_student, describe_mismatch, outputs_match, passed
 
 __all__ = ["check_categorical_kl", "reference_categorical_kl"]
 
@@ -49,20 +49,10 @@ _MISTAKES = {
 def check_categorical_kl(student_fn: Callable) -> None:
     """Check ``student_fn(q (N, K), p (N, K)) -> (N,)`` = KL(q || p) per row, in nats, finite for one-hot q."""
     name = "categorical_kl"
-    if not callable(student_fn):
-        raise CheckFailed(f"{name}: expected a function, got {type(student_fn).__name__}.")
     for seed in range(3):
         q, p = _inputs(seed)
         expected = reference_categorical_kl(q, p)
-        try:
-            got = student_fn(q.clone(), p.clone())
-        except NotImplementedError:
-            raise CheckFailed(
-                f"{name} is not implemented yet: replace `raise NotImplementedError()` with your solution, "
-                "run that cell, then run this check again."
-            ) from None
-        except Exception as exc:
-            raise CheckFailed(f"{name} raised {type(exc).__name__}: {exc}") from exc
+        got = call_student(student_fn, q.clone(), p.clone(), name=name)
         if not isinstance(got, torch.Tensor):
             raise CheckFailed(f"{name} should return a tensor of shape {tuple(expected.shape)} (one KL per row), "
                               f"got {type(got).__name__}.")
