@@ -223,3 +223,55 @@ def sharpness(x: torch.Tensor) -> torch.Tensor:
     dx = x[..., :-1, 1:] - x[..., :-1, :-1]
     dy = x[..., 1:, :-1] - x[..., :-1, :-1]
     return torch.hypot(dx, dy).flatten(1).mean(1)
+
+
+# --------------------------------------------------------------------------------------------------- memory
+class TensorMemoryMeter:
+    """Counts the tensors PyTorch ops create inside a ``with`` block, on any device.
+
+        with TensorMemoryMeter() as meter:
+            loss = quantizer(z).loss; loss.backward()
+        meter.peak_bytes      # peak bytes of tensors alive at once (allocated in the block)
+        meter.largest_bytes   # the largest single tensor produced by any op (forward and backward)
+        meter.largest_numel   # ... counted in elements (e.g. to prove no (N, K, D) tensor was built)
+
+    It is a ``TorchDispatchMode``, PyTorch's hook that sees every operation (``torch.utils._python_dispatch`` is an
+    interface PyTorch uses internally; on a GPU ``torch.cuda.max_memory_allocated`` gives the peak too).
+    """
+
+    def __init__(self) -> None:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        meter = self
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                for t in out if isinstance(out, (tuple, list)) else (out,):
+                    if isinstance(t, torch.Tensor):
+                        meter._record(t)
+                return out
+
+        self._mode = _Mode()
+        self.live_bytes = self.peak_bytes = self.largest_bytes = self.largest_numel = 0
+
+    def _free(self, nbytes: int) -> None:
+        self.live_bytes -= nbytes
+
+    def _record(self, t: torch.Tensor) -> None:
+        import weakref
+
+        self.largest_numel = max(self.largest_numel, t.numel())
+        self.largest_bytes = max(self.largest_bytes, t.numel() * t.element_size())
+        if not t._is_view():
+            nbytes = t.untyped_storage().nbytes()
+            self.live_bytes += nbytes
+            self.peak_bytes = max(self.peak_bytes, self.live_bytes)
+            weakref.finalize(t, self._free, nbytes)
+
+    def __enter__(self) -> "TensorMemoryMeter":
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._mode.__exit__(*exc)

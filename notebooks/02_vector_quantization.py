@@ -59,7 +59,6 @@ CFG
 # %%
 import math
 import time
-import weakref
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -247,46 +246,19 @@ check_squared_distances(squared_distances_fast)
 
 # %% [markdown]
 # **Measuring time and memory.** Timings: the median of a few repetitions (they vary with the machine and its
-# load, so no assertion on them). Memory: the tensors each version allocates, counted by a small meter. The meter
-# is a `TorchDispatchMode` (PyTorch's hook that sees every operation): it adds up the bytes of each new tensor and
+# load, so no assertion on them). Memory: the tensors each version allocates, counted by `course_lib.metrics.TensorMemoryMeter`.
+# The meter is a `TorchDispatchMode` (PyTorch's hook that sees every operation): it adds up the bytes of each new tensor and
 # subtracts them when the tensor is freed, and records the peak. It works on CPU and GPU alike. (It uses
 # `torch.utils._python_dispatch`, an interface PyTorch uses internally; on a GPU `torch.cuda.max_memory_allocated`
 # gives the same answer.)
 
 # %%
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_map
-
-
-class PeakMemory(TorchDispatchMode):
-    """Peak bytes of tensors allocated (and still alive) inside the `with` block."""
-
-    def __init__(self):
-        super().__init__()
-        self.live = 0
-        self.peak = 0
-
-    def _free(self, nbytes):
-        self.live -= nbytes
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-
-        def track(t):
-            if isinstance(t, torch.Tensor) and not t._is_view():
-                nbytes = t.untyped_storage().nbytes()
-                self.live += nbytes
-                self.peak = max(self.peak, self.live)
-                weakref.finalize(t, self._free, nbytes)
-            return t
-
-        tree_map(track, out)
-        return out
+from course_lib.metrics import TensorMemoryMeter
 
 
 def measure(fn, z, codebook, repeats=3):
     """(median seconds, peak bytes allocated) of fn(z, codebook)."""
-    with PeakMemory() as meter:
+    with TensorMemoryMeter() as meter:
         out = fn(z, codebook)
         del out
     times = []
@@ -299,7 +271,7 @@ def measure(fn, z, codebook, repeats=3):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
         del out
-    return float(np.median(times)), meter.peak
+    return float(np.median(times)), meter.peak_bytes
 
 
 try:  # your function if you solved exercise 3, else course_lib's (so that a student notebook runs on)

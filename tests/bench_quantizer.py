@@ -19,25 +19,10 @@ import time
 
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
+from course_lib.metrics import TensorMemoryMeter
 
 from course_lib.losses import vq_loss
 from course_lib.quantize import EMAVectorQuantizer, VectorQuantizer, straight_through
-
-
-class LargestTensor(TorchDispatchMode):
-    """Records the largest tensor (in bytes) produced by any op."""
-
-    def __init__(self):
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor):
-                self.largest = max(self.largest, t.numel() * t.element_size())
-        return out
 
 
 class NaiveVectorQuantizer(VectorQuantizer):
@@ -119,9 +104,9 @@ def main():
     for name, module in candidates.items():
         module.train()
         run = step_fn(name, module, z_in.get(name, z))
-        with LargestTensor() as probe:
+        with TensorMemoryMeter() as probe:
             run()
-        results[name] = (timeit(run, args.repeats), probe.largest)
+        results[name] = (timeit(run, args.repeats), probe.largest_bytes)
 
     ref = results["course_lib VectorQuantizer"][0]
     width = max(len(nm) for nm in results)

@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from course_lib import metrics
+from course_lib.metrics import TensorMemoryMeter
 from course_lib.quantize import (
     FSQ,
     EMAVectorQuantizer,
@@ -49,37 +49,22 @@ def test_distances_in_float32_under_autocast():
     assert torch.equal(idx, nearest_code(z, e))
 
 
-class LargestTensor(TorchDispatchMode):
-    """Records the number of elements of the largest tensor any op produces (forward and backward)."""
-
-    def __init__(self):
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor):
-                self.largest = max(self.largest, t.numel())
-        return out
-
-
 def test_never_builds_an_N_K_D_tensor():
     n, k, d = 512, 64, 32
     z = torch.randn(n, d)
     # the detector does catch the naive version ...
-    with LargestTensor() as probe:
+    with TensorMemoryMeter() as probe:
         naive_distances(z, torch.randn(k, d))
-    assert probe.largest >= n * k * d
+    assert probe.largest_numel >= n * k * d
     # ... and the quantizer, forward and backward, never allocates anything near that size
     vq = VectorQuantizer(num_codes=k, code_dim=d)
     zr = z.clone().requires_grad_(True)
-    with LargestTensor() as probe:
+    with TensorMemoryMeter() as probe:
         out = vq(zr)
         (out.z_q.square().mean() + out.loss).backward()
         nearest_code(z, vq.codebook)
         squared_distances(z, vq.codebook)
-    assert probe.largest <= n * k, f"largest tensor has {probe.largest} elements"
+    assert probe.largest_numel <= n * k, f"largest tensor has {probe.largest_numel} elements"
 
 
 # ---------------------------------------------------------------- k-means
