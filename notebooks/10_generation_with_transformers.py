@@ -36,7 +36,7 @@ from course_lib.profiles import settings
 
 CFG = settings(
     quick=dict(dataset="fashion-mnist", n_train=2000, n_eval=300, batch_size=32, tok_ch=16, num_codes=64,
-               tok_steps=120, tok_lr=2e-3, perceptual_weight=0.0, disc_start=10**9,
+               tok_steps=120, tok_lr=1e-3, perceptual_weight=0.0, disc_start=10**9,
                prior_batch=64, d_model=64, n_layers=2, n_heads=4, prior_steps=250, prior_lr=3e-3, n_samples=60),
     standard=dict(dataset="fashion-mnist", n_train=None, n_eval=2000, batch_size=64, tok_ch=64, num_codes=256,
                   tok_steps=6000, tok_lr=2e-4, perceptual_weight=1.0, disc_start=3000,
