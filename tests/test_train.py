@@ -42,7 +42,19 @@ def test_fit_learns_and_logs_history():
     assert h.steps_for("loss")[-1] == 60 and len(h["loss"]) == 12
     assert h.mean("loss", last=3) < h["loss"][0]
     assert "grad_norm/loss" in h.keys()
-    assert not model.training or True
+
+
+def test_fit_trains_in_train_mode_and_restores_the_mode():
+    model = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(16, 2))
+    model.eval()
+    modes = []
+
+    def loss_fn(batch, step):
+        modes.append(model.training)
+        return {"loss": nn.functional.cross_entropy(model(batch[0]), batch[1])}
+
+    fit(loss_fn, torch.optim.SGD(model.parameters(), lr=0.1), _data(), steps=3, model=model, progress=False)
+    assert modes == [True, True, True] and not model.training
 
 
 def test_resume_continues_the_same_run_exactly(tmp_path):
