@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from . import colab as _colab
+from .profiles import active_profile
 
 __all__ = ["DATASETS", "DatasetInfo", "ImageDataset", "TensorLoader", "load_dataset", "make_loader",
            "data_root", "offline_dirs", "resolve_name"]
@@ -188,17 +189,8 @@ def resolve_name(name: str) -> str:
     raise ValueError(f"Unknown dataset {name!r}. Valid names: {', '.join(sorted(DATASETS))}.{hint}")
 
 
-def _profile() -> str:
-    try:
-        from course_lib.profiles import active_profile
-    except ImportError:   # profiles not importable: use the environment variable
-        return os.environ.get("COURSE_PROFILE", "quick").strip().lower() or "quick"
-    p = active_profile()
-    p = getattr(p, "name", p)
-    return str(p).strip().lower() or "quick"
-
-
-def _offline_env() -> bool:
+def offline_requested() -> bool:
+    """True when ``COURSE_OFFLINE`` forbids downloads (any value but empty, 0, false, no)."""
     return os.environ.get("COURSE_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
 
 
@@ -310,8 +302,8 @@ def load_dataset(name: str, split: str = "train", n: Optional[int] = None, *, ro
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     info = DATASETS[key]
     if full is None:
-        full = _profile() != "quick"
-    may_download = (not _offline_env()) if download is None else (bool(download) and not _offline_env())
+        full = active_profile() != "quick"
+    may_download = (not offline_requested()) if download is None else (bool(download) and not offline_requested())
 
     meta: Dict[str, str] = {}
     x = None
@@ -331,7 +323,7 @@ def load_dataset(name: str, split: str = "train", n: Optional[int] = None, *, ro
                 stand_in = DATASETS["natural"]
                 used = (f"a stand-in, {stand_in.display!r} (offline subset, no labels; {info.display} itself is "
                         f"never shipped: it has no published licence)")
-            how = ("unset COURSE_OFFLINE and run once with network access" if _offline_env() else
+            how = ("unset COURSE_OFFLINE and run once with network access" if offline_requested() else
                    "run once with network access")
             warnings.warn(
                 f"{info.display}: the full dataset {why}. Using {used} instead. To get the full set, {how} "

@@ -105,7 +105,9 @@ def _flowers64(split: str, root: Path, size: int = 64) -> torch.Tensor:
     if not cache.is_file():
         from torchvision import datasets, transforms
 
-        if os.environ.get("COURSE_OFFLINE", "") == "1":
+        from .data import offline_requested
+
+        if offline_requested():
             raise SystemExit(f"flowers102-64 needs a download (or {cache}), but COURSE_OFFLINE=1.")
         tf = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size)])
         arrays = {}
