@@ -69,11 +69,12 @@ def config_differences(saved: Optional[Mapping[str, Any]], current: Optional[Map
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:
     """The model inside a DistributedDataParallel / DataParallel / torch.compile wrapper."""
     while True:
-        inner = getattr(module, "module", None) or getattr(module, "_orig_mod", None)
-        if isinstance(inner, torch.nn.Module):
-            module = inner
-        else:
+        inner = getattr(module, "module", None)
+        if not isinstance(inner, torch.nn.Module):
+            inner = getattr(module, "_orig_mod", None)
+        if not isinstance(inner, torch.nn.Module):
             return module
+        module = inner
 
 
 def load_state(module: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], what: str = "model") -> None:
