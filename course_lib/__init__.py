@@ -2,7 +2,8 @@
 
 Each module is one concern, readable in one sitting:
 
-* ``profiles`` -- quick / standard / full, and the per-notebook ``settings`` table
+* ``profiles`` -- quick / standard / full, the per-notebook ``settings`` table, and the smoke mode for tests
+* ``claims``   -- ``claim``: the assertion of a measured result (reported, not asserted, under smoke)
 * ``env``      -- device, seeding, Colab detection, ``setup_notebook``
 * ``data``     -- MNIST, Fashion-MNIST, CIFAR-10 and offline subsets as ready tensors and loaders
 * ``train``    -- the one training loop (progress, history, mixed precision, NaN stop, checkpoints, resume)
@@ -14,16 +15,21 @@ Each module is one concern, readable in one sitting:
 """
 __version__ = "0.1.0"
 
-from .env import get_device, in_colab, seed_everything, setup_notebook  # noqa: E402
-from .profiles import active_profile, set_profile, settings  # noqa: E402
+from .env import get_device, in_colab, run_path, seed_everything, setup_notebook  # noqa: E402
+from .claims import claim, verdict  # noqa: E402
+from .profiles import active_profile, set_profile, settings, smoke_active  # noqa: E402
 
 __all__ = [
     "__version__",
     "active_profile",
+    "claim",
     "get_device",
     "in_colab",
+    "run_path",
     "seed_everything",
     "set_profile",
     "settings",
     "setup_notebook",
+    "smoke_active",
+    "verdict",
 ]

@@ -10,7 +10,9 @@
 
 Where the images come from
 --------------------------
-* Profile ``quick`` (CI, laptops): always the small subsets committed in ``data/offline/*.npz``. Fast, offline.
+* Profile ``quick`` (CI, laptops): always the small subsets shipped inside the package
+  (``course_lib/assets/offline/*.npz``, rebuilt by ``data/make_offline_subsets.py``). Fast, offline, and present in
+  a pip-installed ``course_lib`` too (no checkout needed).
 * Profiles ``standard`` / ``full``: the full dataset via torchvision in :func:`data_root` (downloaded once).
   Fashion-MNIST is taken from Debian's ``dataset-fashion-mnist`` package when it is installed. Without network
   (or with ``COURSE_OFFLINE=1``) the offline subset is used instead, with one warning that says so.
@@ -18,12 +20,14 @@ Where the images come from
   again with a warning naming the stand-in. ``"natural"`` only exists as an offline subset.
 
 Environment variables: ``COURSE_PROFILE`` (via course_lib.profiles), ``COURSE_OFFLINE=1`` (never download),
-``COURSE_DATA`` (data folder when course_lib is not used from a checkout of the repository, e.g. on Colab).
+``COURSE_DATA`` (download folder for the full datasets; default: the checkout's ``data/`` folder, else
+``~/.cache/course_lib/data``).
 """
 from __future__ import annotations
 
 import difflib
 import gzip
+import importlib.resources
 import os
 import shutil
 import warnings
@@ -38,14 +42,33 @@ from . import colab as _colab
 from .profiles import active_profile
 
 __all__ = ["DATASETS", "DatasetInfo", "ImageDataset", "TensorLoader", "load_dataset", "make_loader",
-           "data_root", "offline_dirs", "resolve_name"]
+           "data_root", "offline_dirs", "package_asset", "resolve_name"]
 
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"     # data/ of a checkout (may not exist when installed)
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")   # Debian package dataset-fashion-mnist
-REBUILD_HINT = ("The offline subsets are committed in the course repository under data/offline/ and are rebuilt by "
-                "data/make_offline_subsets.py. Clone the repository "
-                f"(git clone {_colab.REPO_URL}) and run from it, or set COURSE_DATA to a folder "
-                "that contains offline/<file>.")
+REBUILD_HINT = ("The offline subsets ship inside the course_lib package (course_lib/assets/offline/) and are rebuilt "
+                "by data/make_offline_subsets.py in the course repository. Reinstall course_lib "
+                f"(pip install --force-reinstall '{_colab.PIP_SPEC}'), or set COURSE_DATA to a folder that "
+                "contains offline/<file>.")
+
+
+def package_asset(*parts: str) -> Path:
+    """A file shipped inside the installed ``course_lib`` package, e.g. ``package_asset("offline", "mnist.npz")``.
+
+    The offline subsets, the feature-network weights and their licences live in ``course_lib/assets/`` so that a
+    pip-installed course (Colab, Kaggle: no checkout, no data/ folder) finds them from any working directory.
+    """
+    ref = importlib.resources.files("course_lib").joinpath("assets", *parts)
+    if isinstance(ref, Path):
+        return ref
+    # A zipped install: copy the file out once into the cache folder and use that copy.
+    target = Path.home() / ".cache" / "course_lib" / "assets" / Path(*parts)
+    if not target.is_file() and ref.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_bytes(ref.read_bytes())
+        os.replace(tmp, target)
+    return target
 
 
 @dataclass(frozen=True)
@@ -195,26 +218,26 @@ def offline_requested() -> bool:
 
 
 def data_root(root: Union[str, Path, None] = None) -> Path:
-    """Folder for datasets: `root` if given, else $COURSE_DATA, else the repository's data/ folder when course_lib
-    sits in a checkout, else ~/.cache/course_lib/data."""
+    """Download folder for the full datasets: `root` if given, else $COURSE_DATA, else the repository's data/ folder
+    when course_lib sits in a checkout, else ~/.cache/course_lib/data."""
     if root is not None:
         return Path(root).expanduser()
     if os.environ.get("COURSE_DATA"):
         return Path(os.environ["COURSE_DATA"]).expanduser()
-    if (REPO_DATA / "offline").is_dir():
+    if (REPO_DATA / "make_offline_subsets.py").is_file():
         return REPO_DATA
     return Path.home() / ".cache" / "course_lib" / "data"
 
 
 def offline_dirs(root: Union[str, Path, None] = None) -> list:
     """Folders searched for the offline subsets, in order: <root>/offline (when root is given),
-    $COURSE_DATA/offline (when set), then the repository's data/offline."""
+    $COURSE_DATA/offline (when set), then the copy shipped inside the package (course_lib/assets/offline)."""
     cands = []
     if root is not None:
         cands.append(Path(root).expanduser() / "offline")
     if os.environ.get("COURSE_DATA"):
         cands.append(Path(os.environ["COURSE_DATA"]).expanduser() / "offline")
-    cands.append(REPO_DATA / "offline")
+    cands.append(package_asset("offline"))
     return list(dict.fromkeys(cands))
 
 
@@ -291,7 +314,7 @@ def load_dataset(name: str, split: str = "train", n: Optional[int] = None, *, ro
     split:    "train" or "test".
     n:        None for all images, else a seeded, class-balanced subset of n (clipped, with a warning, if larger).
     root:     data folder for the full datasets (default :func:`data_root`); offline subsets are looked up in
-              <root>/offline/, then $COURSE_DATA/offline/, then the repository's data/offline/.
+              <root>/offline/, then $COURSE_DATA/offline/, then the package's own copy (course_lib/assets/offline/).
     download: None or True: downloads allowed unless COURSE_OFFLINE=1 (which always wins); False: never.
     full:     None: by profile (quick -> offline subset; standard/full -> full dataset);
               True: full dataset (falls back to the subset with a warning if unavailable); False: offline subset.

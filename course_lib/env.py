@@ -6,14 +6,16 @@ import platform
 import random
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 import torch
 
-from .profiles import active_profile
+from .profiles import active_profile, smoke_active
 
 DEVICE_ENV_VAR = "COURSE_DEVICE"
+RUNS_ENV_VAR = "COURSE_RUNS"
 _DEVICES = ("cuda", "mps", "cpu")
 
 
@@ -43,6 +45,26 @@ def get_device(prefer: Optional[Union[str, torch.device]] = None) -> torch.devic
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise RuntimeError(f"Device {choice!r} was asked for, but Apple MPS is not available here.")
     return device
+
+
+def runs_root() -> Path:
+    """Where checkpoints go: ``$COURSE_RUNS`` when set (e.g. a mounted Google Drive folder, so that a recycled
+    Colab VM loses nothing), else ``runs/`` under the working directory."""
+    return Path(os.environ.get(RUNS_ENV_VAR, "").strip() or "runs").expanduser()
+
+
+def run_path(*parts: str) -> Path:
+    """A checkpoint path for this profile: ``<runs_root()>/<profile>[-smoke]/<parts...>``; its folder is created.
+
+    The profile is part of the path, so a ``quick`` checkpoint is never resumed by a ``standard`` run (or a smoke
+    run) of the same notebook: ``run_path("09", "vqgan.pt")`` -> ``runs/quick/09/vqgan.pt``.
+    """
+    if not parts:
+        raise ValueError("run_path needs at least one name, e.g. run_path('09', 'vqgan.pt')")
+    profile = active_profile() + ("-smoke" if smoke_active() else "")
+    path = runs_root() / profile / Path(*parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def seed_everything(seed: int = 0, deterministic: bool = False) -> int:
@@ -116,8 +138,9 @@ def setup_notebook(seed: int = 0, deterministic: bool = False, quiet: bool = Fal
         from . import __version__
 
         where = "Colab" if in_colab() else platform.node() or "this machine"
+        smoke = " (SMOKE: a handful of steps, claims reported not asserted)" if smoke_active() else ""
         print(
-            f"course_lib {__version__} | profile {profile!r} | device {device} | torch {torch.__version__} | "
+            f"course_lib {__version__} | profile {profile!r}{smoke} | device {device} | torch {torch.__version__} | "
             f"seed {seed} | {where}"
         )
     return NotebookEnv(profile=profile, device=device, seed=seed)

@@ -6,7 +6,7 @@ Everything here runs offline in pure torch:
   (PSNR lives in :mod:`course_lib.metrics`).
 * :class:`FeatureNet` / :func:`load_feature_net` -- the course's own small convolutional network
   (a Fashion-MNIST classifier trained with colour tinting and random crops by ``data/make_feature_net.py``,
-  shipped as ``data/weights/feature_net.pt``). It stands in for ImageNet networks (VGG, Inception), whose
+  shipped inside the package as ``course_lib/assets/weights/feature_net.pt``). It stands in for ImageNet networks (VGG, Inception), whose
   weights cannot be downloaded offline. It is used by the perceptual loss (:mod:`course_lib.perceptual`) and
   by :func:`frechet_feature_distance`.
 * :func:`frechet_distance` -- the Frechet distance between two Gaussians fitted to feature sets
@@ -38,11 +38,8 @@ __all__ = [
     "FEATURE_NET_SCRIPT",
 ]
 
-from . import colab  # noqa: E402  (the repository address lives there)
 
 FEATURE_NET_SCRIPT = "data/make_feature_net.py"
-_REPO_ROOT = Path(__file__).resolve().parent.parent
-_WEIGHTS_URL = f"{colab.RAW_URL}/data/weights/feature_net.pt"
 
 
 # --------------------------------------------------------------------------------------------------- checks
@@ -177,44 +174,14 @@ class FeatureNet(nn.Module):
         return self.head(self.embed(x))
 
 
-_DOWNLOAD_CACHE = Path.home() / ".cache" / "course_lib" / "feature_net.pt"
-
-
 def feature_net_path() -> Path:
-    """Where the shipped weights are looked for, in order: $COURSE_WEIGHTS_DIR/feature_net.pt,
-    <repository>/data/weights/feature_net.pt, ./data/weights and ../data/weights (notebooks/ as working directory),
-    and ~/.cache/course_lib/feature_net.pt (where a Colab session downloads them). Returns the first that exists,
-    else the repository path."""
-    candidates = []
+    """Where the weights are read from: $COURSE_WEIGHTS_DIR/feature_net.pt when that variable is set, else the copy
+    shipped inside the package (course_lib/assets/weights/feature_net.pt), which a pip-installed course has too."""
     if os.environ.get("COURSE_WEIGHTS_DIR"):
-        candidates.append(Path(os.environ["COURSE_WEIGHTS_DIR"]) / "feature_net.pt")
-    candidates += [
-        _REPO_ROOT / "data" / "weights" / "feature_net.pt",
-        Path.cwd() / "data" / "weights" / "feature_net.pt",
-        Path.cwd().parent / "data" / "weights" / "feature_net.pt",
-        _DOWNLOAD_CACHE,
-    ]
-    for p in candidates:
-        if p.is_file():
-            return p
-    return candidates[0]
+        return Path(os.environ["COURSE_WEIGHTS_DIR"]).expanduser() / "feature_net.pt"
+    from .data import package_asset
 
-
-def _maybe_fetch_in_colab() -> bool:
-    """On Colab (course_lib installed with pip, no repository checkout) fetch the shipped weights once into
-    ~/.cache/course_lib. Never called offline or in tests: only when ``google.colab`` is imported."""
-    import sys
-    if "google.colab" not in sys.modules:
-        return False
-    try:  # pragma: no cover - network dependent
-        _DOWNLOAD_CACHE.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(_WEIGHTS_URL, str(_DOWNLOAD_CACHE), progress=False)
-        torch.hub.download_url_to_file(_WEIGHTS_URL[:-3] + ".json", str(_DOWNLOAD_CACHE.with_suffix(".json")),
-                                       progress=False)
-        return _DOWNLOAD_CACHE.is_file()
-    except Exception as err:  # pragma: no cover
-        print(f"Could not download the course feature net from {_WEIGHTS_URL}: {err}")
-        return False
+    return package_asset("weights", "feature_net.pt")
 
 
 _CACHE: dict = {}
@@ -227,13 +194,12 @@ def load_feature_net(device: Optional[Union[str, torch.device]] = None, path: Op
     script that makes it (``python data/make_feature_net.py``).
     """
     p = Path(path) if path is not None else feature_net_path()
-    if not p.is_file() and path is None and _maybe_fetch_in_colab():
-        p = _DOWNLOAD_CACHE
     if not p.is_file():
         raise FileNotFoundError(
-            f"Course feature-net weights not found at {p}. They are shipped in the repository as "
-            f"data/weights/feature_net.pt; rebuild them with `python {FEATURE_NET_SCRIPT}` (a few CPU minutes), "
-            f"or set COURSE_WEIGHTS_DIR to the folder that holds feature_net.pt.")
+            f"Course feature-net weights not found at {p}. They ship inside the course_lib package "
+            f"(course_lib/assets/weights/feature_net.pt): reinstall course_lib, rebuild them with "
+            f"`python {FEATURE_NET_SCRIPT}` (a few CPU minutes), or set COURSE_WEIGHTS_DIR to the folder that holds "
+            f"feature_net.pt.")
     key = (str(p.resolve()), p.stat().st_mtime)
     if key not in _CACHE:
         state = torch.load(p, map_location="cpu", weights_only=True)

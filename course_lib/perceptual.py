@@ -14,7 +14,7 @@ Backends (chosen by :class:`PerceptualLoss`):
 * ``"lpips-vgg"``: the ``lpips`` package's VGG-16 with its learned linear weights (needs ``pip install lpips``
   AND the torchvision VGG-16 ImageNet weights, which are downloaded on first use: e.g. on Colab).
 * ``"course"``: the course's own small feature net (:func:`course_lib.image_quality.load_feature_net`, a
-  Fashion-MNIST classifier shipped in ``data/weights``) with UNIFORM channel weights w = 1 (the
+  Fashion-MNIST classifier shipped in ``course_lib/assets/weights``) with UNIFORM channel weights w = 1 (the
   ``lpips=False`` "baseline" variant of the lpips package: no learned weights). Works offline.
 * ``"auto"`` (default): ``"lpips-vgg"`` if it loads, else ``"course"``; one message says which and why.
 
@@ -154,7 +154,7 @@ class PerceptualLoss(nn.Module):
                     raise ValueError(f"weights must be {len(widths)} tensors of sizes {widths}")
                 stage_weights = [torch.as_tensor(w, dtype=torch.float32).flatten() for w in weights]
                 wdesc = "user-supplied channel weights"
-            self.description = (f"course feature net (data/weights/feature_net.pt: 4-stage Fashion-MNIST classifier, "
+            self.description = (f"course feature net (course_lib/assets/weights/feature_net.pt: 4-stage Fashion-MNIST classifier, "
                                 f"widths {'-'.join(map(str, widths))}), {wdesc}")
             if backend == "auto":
                 self.description += f" -- offline stand-in for LPIPS-VGG ({reason or 'lpips unavailable'})"

@@ -9,15 +9,35 @@ place with :func:`settings`, which picks the column of the active profile and sh
 
     CFG = settings(quick=dict(steps=300, batch_size=64), standard=dict(steps=10_000, batch_size=128))
     CFG.steps
+
+Smoke (``COURSE_SMOKE=1``) is a mode for tests, not a profile for students: it keeps the active profile's shapes
+(model widths, batch sizes, image sizes, codebook sizes) but cuts every training length to a handful of steps and
+every evaluation size to a few dozen images, so that CI runs each ``standard`` (and ``full``) configuration on a
+CPU in seconds. :func:`settings` applies the cuts by name (see :data:`SMOKE_RULES`); a notebook adds its own with
+``settings(..., smoke=dict(first_run=2, disc_start=1))`` for values tied to the step count. Measured claims are
+reported, not asserted, under smoke (:mod:`course_lib.claims`).
 """
 from __future__ import annotations
 
 import difflib
 import os
+import re
 from typing import Any, Dict, Mapping, Optional
 
 PROFILES = ("quick", "standard", "full")
 ENV_VAR = "COURSE_PROFILE"
+SMOKE_ENV_VAR = "COURSE_SMOKE"
+
+# Smoke cuts, by setting name: (pattern, cap). A value is cut to the cap when it is larger (None, "all", counts as
+# larger). Training lengths first, then evaluation and data sizes; shapes (widths, batch sizes, K) are never cut.
+SMOKE_STEPS = 3
+SMOKE_EVAL = 64
+SMOKE_TRAIN = 512
+SMOKE_RULES = (
+    (re.compile(r"^(steps|iters|epochs)$|_(steps|iters|epochs)$|^(steps|iters|epochs)_"), SMOKE_STEPS),
+    (re.compile(r"^n_train$"), SMOKE_TRAIN),
+    (re.compile(r"^(n_eval|n_test|n_fd|n_samples|n_per_temp|n_images|mc_samples|n_points|toy_points)$"), SMOKE_EVAL),
+)
 
 _override: Optional[str] = None
 
@@ -59,6 +79,23 @@ def active_profile() -> str:
     return default_profile()
 
 
+def smoke_active() -> bool:
+    """True when ``$COURSE_SMOKE`` asks for the smoke mode (any value but empty, 0, false, no)."""
+    return os.environ.get(SMOKE_ENV_VAR, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def smoke_cut(key: str, value: Any) -> Any:
+    """The value a setting takes under smoke by :data:`SMOKE_RULES` (unchanged when no rule names it)."""
+    if isinstance(value, bool):
+        return value
+    for pattern, cap in SMOKE_RULES:
+        if pattern.search(key):
+            if value is None or (isinstance(value, (int, float)) and value > cap):
+                return cap
+            return value
+    return value
+
+
 def set_profile(name: Optional[str]) -> str:
     """Choose a profile for this Python session (``None`` goes back to the environment/default)."""
     global _override
@@ -69,10 +106,18 @@ def set_profile(name: Optional[str]) -> str:
 class Settings(Mapping[str, Any]):
     """The sizes of one notebook under the active profile: attribute and item access, shown as a table."""
 
-    def __init__(self, table: Dict[str, Dict[str, Any]], profile: str):
+    def __init__(self, table: Dict[str, Dict[str, Any]], profile: str, smoke: Optional[Dict[str, Any]] = None):
         self._table = table
         self.profile = profile
         self._values = dict(table[profile])
+        self.smoke = smoke is not None
+        self._smoke_changed: Dict[str, Any] = {}
+        if smoke is not None:
+            for key, value in self._values.items():
+                new = smoke[key] if key in smoke else smoke_cut(key, value)
+                if new != value:
+                    self._smoke_changed[key] = new
+            self._values.update(self._smoke_changed)
 
     def __getattr__(self, key: str) -> Any:
         if key.startswith("_"):
@@ -113,6 +158,10 @@ class Settings(Mapping[str, Any]):
             lines.append(
                 k.ljust(width) + "  " + "  ".join(repr(self._table[n].get(k)).ljust(c) for n, c in zip(names, cols))
             )
+        if self.smoke:
+            cut = ", ".join(f"{k}={v!r}" for k, v in self._smoke_changed.items()) or "nothing"
+            lines.append(f"SMOKE mode ({SMOKE_ENV_VAR}=1): {self.profile} shapes, cut to: {cut}. "
+                         f"Measured claims are reported, not asserted.")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -132,7 +181,12 @@ class Settings(Mapping[str, Any]):
             )
             for k in keys
         )
-        return f"<table><tr><th>setting</th>{th}</tr>{rows}</table>"
+        note = ""
+        if self.smoke:
+            cut = ", ".join(f"{k}={v!r}" for k, v in self._smoke_changed.items()) or "nothing"
+            note = (f"<p><b>SMOKE mode</b> ({SMOKE_ENV_VAR}=1): {self.profile} shapes, cut to: {cut}. "
+                    f"Measured claims are reported, not asserted.</p>")
+        return f"<table><tr><th>setting</th>{th}</tr>{rows}</table>{note}"
 
 
 def settings(
@@ -140,12 +194,16 @@ def settings(
     standard: Mapping[str, Any],
     full: Optional[Mapping[str, Any]] = None,
     *,
+    smoke: Optional[Mapping[str, Any]] = None,
     profile: Optional[str] = None,
 ) -> Settings:
     """Declare a notebook's sizes for every profile and get the active column.
 
     ``full`` may be omitted or partial: missing keys fall back to ``standard``. Every profile must name the
     same settings as ``quick`` so that switching profile never breaks a notebook.
+
+    ``smoke``: values used under the smoke mode (``COURSE_SMOKE=1``) on top of the automatic cuts of
+    :data:`SMOKE_RULES`, for settings tied to the step count (``first_run``, ``disc_start``, ``checkpoint_every``).
     """
     quick, standard = dict(quick), dict(standard)
     full = {**standard, **dict(full or {})}
@@ -158,5 +216,9 @@ def settings(
                 f"settings(): profile {name!r} must name the same settings as 'quick'; "
                 f"missing {sorted(missing)}, extra {sorted(extra)}"
             )
+    smoke = dict(smoke or {})
+    unknown = set(smoke) - keys
+    if unknown:
+        raise ValueError(f"settings(): smoke= names settings that 'quick' does not: {sorted(unknown)}")
     chosen = active_profile() if profile is None else _validate(profile, "profile=")
-    return Settings(table, chosen)
+    return Settings(table, chosen, smoke if smoke_active() else None)

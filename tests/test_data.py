@@ -128,7 +128,7 @@ def test_fashion_full_from_debian_package(monkeypatch, tmp_path, no_download):
 
 
 def test_missing_offline_file_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "REPO_DATA", tmp_path / "nothing")
+    monkeypatch.setattr(data, "package_asset", lambda *parts: tmp_path.joinpath("nothing", *parts))
     with pytest.raises(FileNotFoundError) as e:
         load_dataset("mnist", root=tmp_path)
     msg = str(e.value)
@@ -137,7 +137,7 @@ def test_missing_offline_file_is_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_course_data_env_is_searched(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "REPO_DATA", tmp_path / "nothing")
+    monkeypatch.setattr(data, "package_asset", lambda *parts: tmp_path.joinpath("nothing", *parts))
     (tmp_path / "offline").mkdir()
     x = np.zeros((4, 1, 28, 28), np.uint8)
     x[:, :, 0, 0] = 255

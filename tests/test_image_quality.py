@@ -9,7 +9,7 @@ from course_lib import image_quality as iq
 from course_lib.image_quality import (FeatureNet, frechet_distance, frechet_feature_distance, load_feature_net,
                                       ssim)
 
-WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "weights" / "feature_net.pt"
+WEIGHTS = Path(__file__).resolve().parent.parent / "course_lib" / "assets" / "weights" / "feature_net.pt"
 
 
 # ------------------------------------------------------------------------------------------------- SSIM

@@ -1,0 +1,83 @@
+"""The smoke mode (COURSE_SMOKE) and claims: cuts by name, explicit overrides, reported vs asserted claims."""
+import numpy as np
+import pytest
+import torch
+
+from course_lib import claims, env, profiles
+from course_lib.claims import ClaimFailed, claim, verdict
+from course_lib.profiles import settings
+
+TABLE = dict(
+    quick=dict(steps=300, vq_steps=250, n_train=2000, n_eval=256, first_run=80, batch_size=32, hidden=16, beta=0.25),
+    standard=dict(steps=10_000, vq_steps=5000, n_train=None, n_eval=2000, first_run=5000, batch_size=128, hidden=64,
+                  beta=0.25),
+)
+
+
+@pytest.fixture
+def smoke(monkeypatch):
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    monkeypatch.setenv("COURSE_PROFILE", "standard")
+
+
+def test_smoke_cuts_lengths_and_keeps_shapes(smoke):
+    cfg = settings(**TABLE, smoke=dict(first_run=2))
+    assert cfg.profile == "standard" and cfg.smoke
+    assert cfg.steps == profiles.SMOKE_STEPS and cfg.vq_steps == profiles.SMOKE_STEPS
+    assert cfg.n_train == profiles.SMOKE_TRAIN and cfg.n_eval == profiles.SMOKE_EVAL
+    assert cfg.first_run == 2
+    assert (cfg.batch_size, cfg.hidden, cfg.beta) == (128, 64, 0.25)     # shapes are the standard ones
+    assert "SMOKE" in repr(cfg) and "first_run=2" in repr(cfg) and "SMOKE" in cfg._repr_html_()
+
+
+def test_without_smoke_nothing_is_cut(monkeypatch):
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    cfg = settings(**TABLE, smoke=dict(first_run=2), profile="standard")
+    assert (cfg.steps, cfg.first_run, cfg.n_train) == (10_000, 5000, None) and not cfg.smoke
+    assert "SMOKE" not in repr(cfg)
+
+
+def test_smoke_override_must_name_known_settings(smoke):
+    with pytest.raises(ValueError, match="first_rnu"):
+        settings(**TABLE, smoke=dict(first_rnu=2))
+
+
+@pytest.mark.parametrize("value", ["0", "", "false", "no"])
+def test_smoke_off_values(monkeypatch, value):
+    monkeypatch.setenv("COURSE_SMOKE", value)
+    assert not profiles.smoke_active()
+
+
+def test_claim_raises_outside_smoke(monkeypatch):
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    assert claim(np.bool_(True), "fine") is True
+    assert claim(torch.tensor(True), "fine") is True
+    with pytest.raises(ClaimFailed, match="FD 3.0 < 2.0"):
+        claim(3.0 < 2.0, "FD 3.0 < 2.0")
+
+
+def test_claim_reports_under_smoke(smoke, capsys):
+    before = len(claims.reported_claims())
+    assert claim(False, "VQ-GAN beats VQ-VAE") is False
+    assert claim(True, "loss falls") is True
+    out = capsys.readouterr().out
+    assert "does NOT hold: VQ-GAN beats VQ-VAE" in out and "holds: loss falls" in out
+    assert claims.reported_claims()[before:] == [(False, "VQ-GAN beats VQ-VAE"), (True, "loss falls")]
+
+
+def test_verdict_follows_the_numbers():
+    assert verdict(1 < 2, "yes", "no") == "yes" and verdict(torch.tensor(False), "yes", "no") == "no"
+
+
+def test_run_path_separates_profiles_and_smoke(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_RUNS", str(tmp_path))
+    monkeypatch.setenv("COURSE_PROFILE", "quick")
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    quick = env.run_path("09", "vqgan.pt")
+    monkeypatch.setenv("COURSE_PROFILE", "standard")
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    smoke_path = env.run_path("09", "vqgan.pt")
+    assert quick == tmp_path / "quick" / "09" / "vqgan.pt" and quick.parent.is_dir()
+    assert smoke_path == tmp_path / "standard-smoke" / "09" / "vqgan.pt"
+    with pytest.raises(ValueError):
+        env.run_path()
