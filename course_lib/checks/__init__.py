@@ -16,11 +16,62 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-__all__ = ["CheckFailed", "passed", "call_student", "check_function", "outputs_match", "describe_mismatch"]
+__all__ = ["CheckFailed", "passed", "call_student", "check_function", "outputs_match", "describe_mismatch",
+           "solved_or_reference"]
 
 
 class CheckFailed(AssertionError):
     """An exercise check did not pass. The message says what was wrong and how to fix it."""
+
+
+def _short_traceback(shell, etype, value, tb, tb_offset=None):
+    """IPython handler for :class:`CheckFailed`: one short red line instead of a traceback into the check's code
+    (which would be noise, and could show the reference answer). The cell still ends in an error, so nbval and
+    nbgrader's autograder see the failure."""
+    shell._showtraceback(etype, value, [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"])
+
+
+def _install_short_tracebacks() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - plain Python
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return
+    try:
+        from ..claims import ClaimFailed
+    except ImportError:  # pragma: no cover
+        ClaimFailed = CheckFailed
+    shell.set_custom_exc((CheckFailed, ClaimFailed), _short_traceback)
+
+
+_install_short_tracebacks()
+
+
+def solved_or_reference(student_fn: Callable, reference_fn: Callable, name: str) -> Callable:
+    """The function later cells should call: the student's ``student_fn`` once it is solved, else (while it still
+    raises ``NotImplementedError``) ``reference_fn`` from ``course_lib``, with one printed line saying so. This keeps
+    every later cell of a released notebook running when an exercise is left unsolved::
+
+        quantize = solved_or_reference(quantize, course_lib.quantize.nearest_code, "quantize")
+    """
+    announced = []
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return student_fn(*args, **kwargs)
+        except NotImplementedError:
+            if not announced:
+                ref = f"{getattr(reference_fn, '__module__', 'course_lib')}.{getattr(reference_fn, '__qualname__', '')}"
+                print(f"Note: the exercise `{name}` is not solved yet, so this cell uses the reference {ref} instead.")
+                announced.append(True)
+            return reference_fn(*args, **kwargs)
+
+    call.__name__ = getattr(student_fn, "__name__", name)
+    call.__doc__ = getattr(student_fn, "__doc__", None)
+    call.__wrapped__ = student_fn
+    return call
 
 
 def passed(message: str) -> None:

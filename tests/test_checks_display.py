@@ -1,0 +1,39 @@
+"""How a failing check looks in a notebook (one short error line, still an error for nbval and nbgrader), and the
+fallback that keeps later cells running while an exercise is unsolved."""
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from course_lib.checks import CheckFailed, solved_or_reference
+
+
+def _run(cells):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True)
+    client.execute()
+    return nb
+
+
+def test_check_failure_is_one_short_error_output():
+    nb = _run(["import course_lib.checks as C\ndef helper():\n    secret_answer = 42\n    raise C.CheckFailed('f: wrong sign')\nhelper()",
+               "from course_lib.claims import ClaimFailed\nraise ClaimFailed('FD 3 < 2')"])
+    for cell, text in zip(nb.cells, ["f: wrong sign", "FD 3 < 2"]):
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert len(errors) == 1, cell.outputs                     # nbval and nbgrader see the failure
+        assert len(errors[0].traceback) == 1 and text in errors[0].traceback[0]
+        assert "secret_answer" not in "".join(errors[0].traceback)  # no frames of the check's source
+
+
+def test_solved_or_reference(capsys):
+    def stub(x):
+        raise NotImplementedError()
+
+    f = solved_or_reference(stub, abs, "my_abs")
+    assert f(-2) == 2 and f(-3) == 3
+    assert capsys.readouterr().out.count("not solved yet") == 1      # said once, not on every call
+    g = solved_or_reference(lambda x: x + 1, abs, "inc")
+    assert g(1) == 2 and "not solved" not in capsys.readouterr().out
+    with pytest.raises(ZeroDivisionError):                           # other errors are the student's to see
+        solved_or_reference(lambda x: 1 / x, abs, "inv")(0)
+    assert issubclass(CheckFailed, AssertionError)
