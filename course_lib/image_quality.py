@@ -19,9 +19,10 @@ Everything here runs offline in pure torch:
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -34,6 +35,9 @@ __all__ = [
     "feature_net_path",
     "frechet_distance",
     "frechet_feature_distance",
+    "KID",
+    "kernel_distance",
+    "kernel_feature_distance",
     "try_inception_fid",
     "FEATURE_NET_SCRIPT",
 ]
@@ -276,6 +280,68 @@ def frechet_feature_distance(images_a: torch.Tensor, images_b: torch.Tensor, net
     _check_images(images_b, "images_b")
     net = net if net is not None else load_feature_net()
     return frechet_distance(_embed_all(net, images_a, batch_size), _embed_all(net, images_b, batch_size))
+
+
+class KID(NamedTuple):
+    """Kernel distance between two feature sets: ``mean`` over ``subsets`` random subsets, their ``std``, and a
+    95% confidence interval ``(low, high)`` for the mean (normal approximation over the subsets)."""
+    mean: float
+    std: float
+    low: float
+    high: float
+    subsets: int
+    subset_size: int
+
+    def __str__(self) -> str:
+        return f"{self.mean:.4f} ± {self.std:.4f} (95% CI {self.low:.4f} to {self.high:.4f}, {self.subsets} subsets of {self.subset_size})"
+
+
+def kernel_distance(feats_a: torch.Tensor, feats_b: torch.Tensor, subsets: int = 50, subset_size: int = 100,
+                    seed: int = 0) -> KID:
+    """Kernel Inception Distance recipe (Binkowski et al. 2018, "Demystifying MMD GANs", arXiv:1801.01401, sec. 4)
+    on any features: the unbiased squared MMD with the cubic polynomial kernel k(x, y) = (x.y / F + 1)^3, averaged
+    over ``subsets`` random subsets of ``subset_size`` rows from each set.
+
+    Unlike the Frechet distance, this estimator is unbiased, so it is usable with a few hundred samples (a
+    Frechet distance of 128-d features from 200 samples is dominated by its bias). It can come out slightly
+    negative when the two sets are alike. Report it with its spread (``str(kid)`` does).
+    """
+    for name, f in (("feats_a", feats_a), ("feats_b", feats_b)):
+        if not isinstance(f, torch.Tensor) or f.dim() != 2 or f.shape[0] < 2:
+            raise ValueError(f"{name} must be a (N, F) tensor with N >= 2, got "
+                             f"{tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__}")
+    if feats_a.shape[1] != feats_b.shape[1]:
+        raise ValueError(f"feature sizes differ: {feats_a.shape[1]} vs {feats_b.shape[1]}")
+    if subsets < 1:
+        raise ValueError(f"subsets must be >= 1, got {subsets}")
+    a, b = feats_a.detach().double().cpu(), feats_b.detach().double().cpu()
+    m = int(min(subset_size, a.shape[0], b.shape[0]))
+    if m < 2:
+        raise ValueError("kernel_distance needs at least 2 rows in each set")
+    dim = a.shape[1]
+    g = torch.Generator().manual_seed(int(seed))
+    values = []
+    for _ in range(int(subsets)):
+        x = a[torch.randperm(a.shape[0], generator=g)[:m]]
+        y = b[torch.randperm(b.shape[0], generator=g)[:m]]
+        kxx, kyy, kxy = ((x @ x.T) / dim + 1) ** 3, ((y @ y.T) / dim + 1) ** 3, ((x @ y.T) / dim + 1) ** 3
+        off = (kxx.sum() - kxx.diagonal().sum() + kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
+        values.append(float(off - 2 * kxy.mean()))
+    t = torch.tensor(values, dtype=torch.float64)
+    mean = float(t.mean())
+    std = float(t.std()) if len(values) > 1 else 0.0
+    half = 1.96 * std / math.sqrt(len(values))
+    return KID(mean, std, mean - half, mean + half, len(values), m)
+
+
+def kernel_feature_distance(images_a: torch.Tensor, images_b: torch.Tensor, net: Optional[nn.Module] = None,
+                            batch_size: int = 256, **kwargs) -> KID:
+    """"KID (course feature net)": :func:`kernel_distance` of the pooled features of ``net`` (default: the course
+    feature net; any module with ``embed(x) -> (N, F)``) on two image sets (N, 1|3, H, W) in [0, 1]."""
+    _check_images(images_a, "images_a")
+    _check_images(images_b, "images_b")
+    net = net if net is not None else load_feature_net()
+    return kernel_distance(_embed_all(net, images_a, batch_size), _embed_all(net, images_b, batch_size), **kwargs)
 
 
 def try_inception_fid(images_a: torch.Tensor, images_b: torch.Tensor, device=None) -> Optional[float]:

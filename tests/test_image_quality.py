@@ -171,3 +171,25 @@ def test_try_inception_fid_offline_returns_none(monkeypatch, capsys):
     monkeypatch.setattr(builtins, "__import__", fake_import)
     assert iq.try_inception_fid(torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32)) is None
     assert "frechet_feature_distance" in capsys.readouterr().out
+
+
+def test_kernel_distance_unbiased_near_zero_for_same_distribution_and_positive_for_shift():
+    from course_lib.image_quality import kernel_distance
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(400, 16, generator=g), torch.randn(400, 16, generator=g)
+    same = kernel_distance(a, b, subsets=30, subset_size=100)
+    shifted = kernel_distance(a, b + 0.5, subsets=30, subset_size=100)
+    assert same.low <= 0.0 <= same.high or abs(same.mean) < 0.02      # unbiased: zero is plausible
+    assert shifted.low > same.high and shifted.mean > 0.05
+    assert "95% CI" in str(shifted) and shifted.subset_size == 100
+    with pytest.raises(ValueError, match="feature sizes differ"):
+        kernel_distance(a, torch.randn(10, 8))
+
+
+def test_kernel_feature_distance_ranks_noise_above_a_copy():
+    from course_lib.image_quality import kernel_feature_distance
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(64, 1, 28, 28, generator=g)
+    noisy = (x + 0.3 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    assert kernel_feature_distance(x, noisy, subsets=10, subset_size=32).mean > \
+        kernel_feature_distance(x, x.clone(), subsets=10, subset_size=32).mean
