@@ -108,7 +108,7 @@ def test_adaptive_reference_passes(capsys):
 
 
 @pytest.mark.parametrize("wrong,hint", [
-    (aw_no_detach, "requires grad"),
+    (aw_no_detach, "requires grad"),  # only reachable with create_graph=True
     (aw_no_clamp, "clamp"),
     (aw_no_delta_no_clamp, "delta is missing"),
     (aw_no_delta_clamped, "delta is missing"),
@@ -162,3 +162,71 @@ def test_receptive_field_reference_passes(capsys):
 def test_receptive_field_wrong(wrong, hint):
     with pytest.raises(CheckFailed, match=hint):
         checks.check_receptive_field(wrong)
+
+
+# ------------------------------------------------------------------ issue 11: side effects, hidden cases, numpy forms
+def aw_backward_grad(rec, g_loss, w, delta=1e-4, max_weight=1e4):
+    """Right value, computed with .backward() and .grad: leaves gradients on every other parameter."""
+    w.grad = None
+    rec.backward(retain_graph=True)
+    gr = w.grad.clone()
+    w.grad = None
+    g_loss.backward(retain_graph=True)
+    gg = w.grad.clone()
+    w.grad = None
+    return torch.clamp(gr.norm() / (gg.norm() + delta), 0.0, max_weight).detach()
+
+
+def aw_hard_coded(rec, g_loss, w, delta=1e-4, max_weight=1e4):
+    return gan.adaptive_weight(rec, g_loss, w, 1e-4, 1e4)
+
+
+def test_adaptive_backward_and_grad_rejected():
+    with pytest.raises(CheckFailed, match=r"left gradients in the \.grad"):
+        checks.check_adaptive_weight(aw_backward_grad)
+
+
+def test_adaptive_hidden_cases_catch_hard_coded_constants(capsys):
+    checks.check_adaptive_weight(aw_hard_coded)  # the visible case cannot tell
+    with pytest.raises(CheckFailed, match="hard-coded delta"):
+        checks.check_adaptive_weight(aw_hard_coded, seed=5, delta=1e-3)
+    with pytest.raises(CheckFailed, match="max_weight"):
+        checks.check_adaptive_weight(aw_hard_coded, seed=3, max_weight=50.0)
+    checks.check_adaptive_weight(gan.adaptive_weight, seed=5, delta=1e-3, max_weight=50.0)
+    assert capsys.readouterr().out.count("Check passed") == 2
+
+
+def test_adaptive_create_graph_without_detach_is_the_case_the_detach_branch_catches():
+    # torch.autograd.grad without create_graph returns constants: only create_graph=True leaves a result that
+    # requires grad (aw_no_detach above), and a plain ratio of autograd.grad results without .detach() passes
+    def no_detach_plain(rec, g_loss, w, delta=1e-4, max_weight=1e4):
+        gr, gg = _grads(rec, g_loss, w)
+        return torch.clamp(gr.norm() / (gg.norm() + delta), 0.0, max_weight)
+    checks.check_adaptive_weight(no_detach_plain)
+    with pytest.raises(CheckFailed, match="create_graph"):
+        checks.check_adaptive_weight(aw_no_detach)
+
+
+def test_receptive_field_numpy_int_and_tensor_accepted(capsys):
+    import numpy as np
+    checks.check_receptive_field(lambda layers: np.int64(gan.receptive_field(layers)))
+    checks.check_receptive_field(lambda layers: torch.tensor(gan.receptive_field(layers)))
+    checks.check_receptive_field(gan.receptive_field, seed=11)
+    assert capsys.readouterr().out.count("Check passed") == 3
+
+
+def test_receptive_field_hidden_seed_rejects_wrong():
+    with pytest.raises(CheckFailed, match="CURRENT layer"):
+        checks.check_receptive_field(rf_after_update, seed=11)
+
+
+def test_hinge_hidden_cases_and_numpy_forms(capsys):
+    import numpy as np
+    checks.check_hinge_d_loss(gan.hinge_d_loss, seed=7, shape=(2, 1, 5, 5))
+    checks.check_hinge_g_loss(gan.hinge_g_loss, seed=7, shape=(2, 1, 5, 5))
+    checks.check_hinge_d_loss(lambda r, f: np.float32(gan.hinge_d_loss(r, f).item()))
+    checks.check_hinge_g_loss(lambda f: (-f.float().numpy().mean()))
+    assert capsys.readouterr().out.count("Check passed") == 4
+    with pytest.raises(CheckFailed, match="signs are swapped"):
+        checks.check_hinge_d_loss(lambda r, f: 0.5 * (F.relu(1 + r).mean() + F.relu(1 - f).mean()), seed=7,
+                                  shape=(2, 1, 5, 5))

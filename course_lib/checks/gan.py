@@ -5,8 +5,9 @@ names the mistake it recognises (relu in the wrong place, sign flipped, lambda n
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -17,16 +18,38 @@ from .. import gan
 __all__ = ["check_hinge_d_loss", "check_hinge_g_loss", "check_adaptive_weight", "check_receptive_field"]
 
 
-def _logits(seed: int):
+def _as_torch(value):
+    """NumPy scalars and arrays (a right answer computed with NumPy) become tensors; everything else is kept."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    if isinstance(value, np.generic):
+        return torch.tensor(value.item())
+    return value
+
+
+def _tolerant(student_fn: Callable) -> Callable:
+    """The student's function with NumPy outputs converted, so float32 / numpy-scalar forms of a right answer pass."""
+    if not callable(student_fn):
+        return student_fn
+
+    def call(*args, **kwargs):
+        return _as_torch(student_fn(*args, **kwargs))
+
+    return call
+
+
+def _logits(seed: int, shape: Sequence[int] = (4, 1, 3, 3)):
     g = torch.Generator().manual_seed(seed)
     # spread over [-3, 3] so that every branch of the hinge is exercised
-    return (3 * torch.randn(4, 1, 3, 3, generator=g), 3 * torch.randn(4, 1, 3, 3, generator=g))
+    return (3 * torch.randn(*shape, generator=g), 3 * torch.randn(*shape, generator=g))
 
 
-def check_hinge_d_loss(student_fn: Callable) -> None:
-    """student_fn(logits_real, logits_fake) -> scalar = 0.5 * (mean relu(1 - real) + mean relu(1 + fake))."""
+def check_hinge_d_loss(student_fn: Callable, seed: int = 0, shape: Sequence[int] = (4, 1, 3, 3)) -> None:
+    """student_fn(logits_real, logits_fake) -> scalar = 0.5 * (mean relu(1 - real) + mean relu(1 + fake)).
+
+    ``seed`` and ``shape`` choose other random logit maps (the hidden tests use them)."""
     check_function(
-        student_fn, gan.hinge_d_loss, _logits, name="hinge_d_loss",
+        _tolerant(student_fn), gan.hinge_d_loss, lambda s: _logits(seed + s, shape), name="hinge_d_loss",
         mistakes={
             "the signs are swapped: real logits should be pushed UP (relu(1 - real)) and fake ones DOWN "
             "(relu(1 + fake)).": lambda r, f: 0.5 * (F.relu(1 + r).mean() + F.relu(1 - f).mean()),
@@ -43,10 +66,10 @@ def check_hinge_d_loss(student_fn: Callable) -> None:
     )
 
 
-def check_hinge_g_loss(student_fn: Callable) -> None:
-    """student_fn(logits_fake) -> scalar = -mean(logits_fake)."""
+def check_hinge_g_loss(student_fn: Callable, seed: int = 0, shape: Sequence[int] = (4, 1, 3, 3)) -> None:
+    """student_fn(logits_fake) -> scalar = -mean(logits_fake). ``seed`` and ``shape`` as in check_hinge_d_loss."""
     check_function(
-        student_fn, gan.hinge_g_loss, lambda s: (_logits(s)[1],), name="hinge_g_loss",
+        _tolerant(student_fn), gan.hinge_g_loss, lambda s: (_logits(seed + s, shape)[1],), name="hinge_g_loss",
         mistakes={
             "the sign is flipped: the generator wants D(x_hat) LARGE, so it minimises -mean D(x_hat).":
                 lambda f: f.mean(),
@@ -62,71 +85,92 @@ def check_hinge_g_loss(student_fn: Callable) -> None:
 
 def _adaptive_problem(seed: int, gan_scale: float = 0.03, rec_scale: float = 1.0):
     """A small decoder head, a reconstruction loss and a 'GAN' loss that both depend on its last layer.
-    gan_scale sets the size of the GAN gradient (small enough by default that delta = 1e-4 matters)."""
+    gan_scale sets the size of the GAN gradient (small enough by default that delta = 1e-4 matters).
+    Returns (rec, g_loss, last.weight, params): ``params`` are every leaf that requires grad (the weight, the
+    bias, and the decoder features ``h``), so that a check can see gradients left behind in their ``.grad``."""
     g = torch.Generator().manual_seed(seed)
     last = nn.Conv2d(4, 3, 3, padding=1)
     with torch.no_grad():
         for p in last.parameters():
             p.copy_(0.3 * torch.randn(p.shape, generator=g))
-    h = torch.randn(2, 4, 6, 6, generator=g)
+    h = torch.randn(2, 4, 6, 6, generator=g).requires_grad_(True)  # features from earlier decoder layers
     x = torch.rand(2, 3, 6, 6, generator=g)
     x_hat = last(h)
-    rec = rec_scale * (x_hat - x).abs().mean() * (1 + seed)
+    rec = rec_scale * (x_hat - x).abs().mean() * (1 + seed % 3)
     d_map = torch.randn(1, 3, 6, 6, generator=g)
-    g_loss = -gan_scale * (1 + seed) * (x_hat * d_map).mean()
-    return rec, g_loss, last.weight
+    g_loss = -gan_scale * (1 + seed % 3) * (x_hat * d_map).mean()
+    return rec, g_loss, last.weight, [last.weight, last.bias, h]
 
 
-def _call_adaptive(student_fn: Callable, name: str, problem) -> torch.Tensor:
-    rec, g_loss, w = problem
+def _call_adaptive(student_fn: Callable, name: str, problem, delta: float, max_weight: float) -> torch.Tensor:
+    rec, g_loss, w, params = problem
     try:
-        got = call_student(student_fn, rec, g_loss, w, name=name)
+        got = call_student(student_fn, rec, g_loss, w, delta, max_weight, name=name)
     except CheckFailed as failed:
         exc = failed.__cause__
         if isinstance(exc, RuntimeError) and ("second time" in str(exc) or "freed" in str(exc)):
-            raise CheckFailed(f"{name}: the second torch.autograd.grad call failed because the first one freed "
-                              "the graph: pass retain_graph=True to both calls (the total loss is "
-                              "backpropagated afterwards too).") from exc
+            raise CheckFailed(f"{name}: the second gradient computation failed because the first one freed "
+                              "the graph: pass retain_graph=True to both torch.autograd.grad calls (the total "
+                              "loss is backpropagated afterwards too).") from exc
         raise
+    # side effects: the weight is an ordinary tensor for the training step, so nothing may be left in .grad
+    if any(p.grad is not None for p in params):
+        raise CheckFailed(f"{name} left gradients in the .grad of the decoder's parameters (did you call "
+                          ".backward() and read .grad?). They would be added to the generator's next update. "
+                          "Use torch.autograd.grad(loss, last_layer_weight, retain_graph=True)[0], which returns "
+                          "the gradient without writing .grad anywhere.")
+    got = _as_torch(got)
     if not isinstance(got, torch.Tensor):
         raise CheckFailed(f"{name} should return a scalar tensor, got {type(got).__name__}.")
     if got.numel() != 1:
         raise CheckFailed(f"{name} should return a scalar (one number), got shape {tuple(got.shape)}: "
                           "take the norm of the WHOLE gradient tensor (torch.linalg.vector_norm or .norm()).")
     if got.requires_grad:
-        raise CheckFailed(f"{name}: the result still requires grad. Return lambda.detach(): lambda is a "
-                          "weight, not something to optimise -- otherwise backward differentiates the ratio "
-                          "of gradient norms too (Esser et al. detach it).")
+        # only possible when the gradients were taken with create_graph=True (torch.autograd.grad without it
+        # already returns constants): then lambda is a function of the weights, and backward would
+        # differentiate the ratio of norms (second derivatives).
+        raise CheckFailed(f"{name}: the result still requires grad (gradients taken with create_graph=True?). "
+                          "Return lambda.detach(): lambda is a weight, not something to optimise "
+                          "(taming-transformers detaches it too).")
     return got
 
 
-def check_adaptive_weight(student_fn: Callable) -> None:
-    """student_fn(rec_loss, g_loss, last_layer_weight, delta=1e-4, max_weight=1e4) -> detached scalar tensor."""
+def check_adaptive_weight(student_fn: Callable, seed: int = 0, delta: float = 1e-4, max_weight: float = 1e4) -> None:
+    """student_fn(rec_loss, g_loss, last_layer_weight, delta=1e-4, max_weight=1e4) -> detached scalar tensor.
+
+    The check calls ``student_fn(rec, g_loss, w, delta, max_weight)`` (positionally) on random problems from
+    ``seed``; the hidden tests use other seeds and other ``delta`` / ``max_weight`` values, so hard-coded
+    constants fail there. It also looks at side effects: no ``.grad`` may be left on any parameter."""
     name = "adaptive_weight"
-    for seed in range(3):
-        rec, g_loss, w = problem = _adaptive_problem(seed)
-        expected = gan.adaptive_weight(rec, g_loss, w)
-        got = _call_adaptive(student_fn, name, problem)
+    for s in range(seed, seed + 3):
+        rec, g_loss, w, params = problem = _adaptive_problem(s)
+        expected = gan.adaptive_weight(rec, g_loss, w, delta, max_weight)
+        got = _call_adaptive(student_fn, name, problem, delta, max_weight)
         gv, ev = float(got), float(expected)
         if not abs(gv - ev) <= 1e-4 * abs(ev) + 1e-6:
             gr = torch.autograd.grad(rec, w, retain_graph=True)[0].norm().item()
             gg = torch.autograd.grad(g_loss, w, retain_graph=True)[0].norm().item()
             candidates = {
                 "the ratio is upside down: lambda = ||grad rec|| / (||grad gan|| + delta), the reconstruction "
-                "gradient on top.": gg / (gr + 1e-4),
+                "gradient on top.": gg / (gr + delta),
                 "you divided the LOSS VALUES, not the norms of their gradients at the last layer: use "
                 "torch.autograd.grad(loss, last_layer_weight, retain_graph=True)[0].norm().":
-                    abs(rec.item()) / (abs(g_loss.item()) + 1e-4),
-                "delta is missing: lambda = ||grad rec|| / (||grad gan|| + delta) with delta = 1e-4 keeps the "
-                "ratio finite when the GAN gradient vanishes.": gr / gg,
+                    abs(rec.item()) / (abs(g_loss.item()) + delta),
+                "delta is missing: lambda = ||grad rec|| / (||grad gan|| + delta) keeps the ratio finite when "
+                "the GAN gradient vanishes.": gr / gg,
                 "delta goes in the denominator only, added to the GAN gradient norm: "
-                "||grad rec|| / (||grad gan|| + delta).": (gr + 1e-4) / (gg + 1e-4),
-                "you used squared norms; use the plain L2 norms of the gradients.": gr ** 2 / (gg ** 2 + 1e-4),
+                "||grad rec|| / (||grad gan|| + delta).": (gr + delta) / (gg + delta),
+                "you used squared norms; use the plain L2 norms of the gradients.": gr ** 2 / (gg ** 2 + delta),
             }
+            if delta != 1e-4:
+                candidates["you hard-coded delta = 1e-4: use the `delta` argument."] = gr / (gg + 1e-4)
+            if max_weight != 1e4:
+                candidates["lambda is not clamped to `max_weight` (hard-coded 1e4, or no clamp): "
+                           "torch.clamp(lam, 0.0, max_weight)."] = min(gr / (gg + delta), 1e4)
             for hint, value in candidates.items():
                 if abs(gv - value) <= 1e-5 * abs(value) + 1e-7:
                     raise CheckFailed(f"{name}: {hint}")
-            raise CheckFailed(f"{name} returned {gv:.6g}, expected {ev:.6g} (random problem #{seed}). "
+            raise CheckFailed(f"{name} returned {gv:.6g}, expected {ev:.6g} (random problem #{s}, delta={delta:g}). "
                               "Compare with lambda = ||grad_L rec|| / (||grad_L gan|| + delta).")
         # the graph must survive, so the total loss can still be backpropagated
         try:
@@ -135,39 +179,59 @@ def check_adaptive_weight(student_fn: Callable) -> None:
             raise CheckFailed(f"{name}: after your function the graph is gone ({exc}). Use retain_graph=True in "
                               "torch.autograd.grad: the training step still calls backward on the total loss.") from None
     # the dangerous cases: a GAN gradient of ~0; (a) delta bounds lambda, (b) the clamp bounds it
-    for rec_scale in (1.0, 100.0):
-        rec, g_loss, w = problem = _adaptive_problem(0, gan_scale=1e-12, rec_scale=rec_scale)
-        expected = float(gan.adaptive_weight(rec, g_loss, w))
-        gv = float(_call_adaptive(student_fn, name, problem))
+    rec, _, w, _ = _adaptive_problem(seed, gan_scale=1e-12)
+    rec_norm = torch.autograd.grad(rec, w)[0].norm().item()
+    # scale the reconstruction loss so that ||grad rec|| / delta lands below the clamp, then 10x above it
+    for rec_scale in (0.1 * max_weight * delta / rec_norm, 10.0 * max_weight * delta / rec_norm):
+        rec, g_loss, w, params = problem = _adaptive_problem(seed, gan_scale=1e-12, rec_scale=rec_scale)
+        expected = float(gan.adaptive_weight(rec, g_loss, w, delta, max_weight))
+        gv = float(_call_adaptive(student_fn, name, problem, delta, max_weight))
         if not torch.isfinite(torch.as_tensor(gv)):
-            raise CheckFailed(f"{name}: with a GAN gradient of ~0 you return {gv}: add delta (1e-4) to the "
+            raise CheckFailed(f"{name}: with a GAN gradient of ~0 you return {gv}: add delta to the "
                               "denominator and clamp the result to [0, max_weight].")
-        if gv > 1e4 * (1 + 1e-6):
+        if gv > max_weight * (1 + 1e-6):
             raise CheckFailed(f"{name}: with a near-zero GAN gradient you return lambda = {gv:.3g}; clamp it to "
-                              "max_weight (1e4), e.g. torch.clamp(lam, 0.0, max_weight), or the generator step "
-                              "explodes.")
-        if abs(gv - 1e4) < 1 and expected < 0.99e4:
-            raise CheckFailed(f"{name}: with a near-zero GAN gradient you return the clamp value 1e4, expected "
-                              f"{expected:.6g} = ||grad rec|| / delta: the delta (1e-4) is missing from the "
+                              f"max_weight ({max_weight:g}), e.g. torch.clamp(lam, 0.0, max_weight), or the "
+                              "generator step explodes.")
+        if abs(gv - max_weight) < 1e-4 * max_weight and expected < 0.99 * max_weight:
+            raise CheckFailed(f"{name}: with a near-zero GAN gradient you return the clamp value {max_weight:g}, "
+                              f"expected {expected:.6g} = ||grad rec|| / delta: the delta is missing from the "
                               "denominator.")
         if abs(gv - expected) > 1e-3 * expected:
+            hint = ""
+            if max_weight != 1e4 and abs(gv - 1e4) < 1:
+                hint = " You hard-coded the clamp at 1e4: use the `max_weight` argument."
             raise CheckFailed(f"{name}: with a near-zero GAN gradient you return {gv:.6g}, expected "
-                              f"{expected:.6g}.")
-    passed(f"{name} = ||grad rec|| / (||grad gan|| + delta), clamped and detached.")
+                              f"{expected:.6g} (delta={delta:g}, max_weight={max_weight:g}).{hint}")
+    passed(f"{name} = ||grad rec|| / (||grad gan|| + delta), clamped and detached (delta={delta:g}, "
+           f"max_weight={max_weight:g}).")
 
 
-def check_receptive_field(student_fn: Callable) -> None:
-    """student_fn(layers: list of (kernel, stride)) -> int, the receptive field side in input pixels."""
+def _as_int(value):
+    """A right receptive field may come back as numpy.int64, a 0-d tensor or an integral float: compare it as an int."""
+    value = _as_torch(value)
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+        return int(value.item())
+    return value
 
-    def make(seed: int):
-        g = torch.Generator().manual_seed(seed)
-        n = 3 + seed
+
+def check_receptive_field(student_fn: Callable, seed: int = 0) -> None:
+    """student_fn(layers: list of (kernel, stride)) -> int, the receptive field side in input pixels.
+
+    ``seed`` = 0 starts with the papers' PatchGAN (70 px); other seeds (the hidden tests) draw other stacks."""
+
+    def make(trial: int):
+        s = seed + trial
+        g = torch.Generator().manual_seed(s)
+        n = 3 + s % 5
         ks = torch.randint(2, 6, (n,), generator=g).tolist()
-        ss = torch.randint(1, 3, (n,), generator=g).tolist()
+        ss = torch.randint(1, 4, (n,), generator=g).tolist()
         ss[0] = 2  # make sure strides matter
-        if seed == 0:  # the PatchGAN of the papers: 70
+        if s == 0:  # the PatchGAN of the papers: 70
             return ([(4, 2), (4, 2), (4, 2), (4, 1), (4, 1)],)
-        return ([(int(k), int(s)) for k, s in zip(ks, ss)],)
+        return ([(int(k), int(st)) for k, st in zip(ks, ss)],)
+
+    student = student_fn if not callable(student_fn) else (lambda layers: _as_int(student_fn(layers)))
 
     def after_update(layers):  # jump multiplied in before it is used: off by one stride product
         r, j = 1, 1
@@ -200,7 +264,7 @@ def check_receptive_field(student_fn: Callable) -> None:
         return r
 
     check_function(
-        student_fn, gan.receptive_field, make, name="receptive_field",
+        student, gan.receptive_field, make, name="receptive_field",
         mistakes={
             "you multiplied by the stride of the CURRENT layer too: layer i's kernel is spaced by the product of "
             "the strides BEFORE it (update the jump after adding (k - 1) * jump).": after_update,
