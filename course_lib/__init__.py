@@ -13,7 +13,7 @@ Each module is one concern, readable in one sitting:
 * ``models``, ``losses``, ``quantize``, ``metrics``, ``prior``, ``perceptual``, ``image_quality``, ``gan``, ``vqgan``
   -- what the notebooks build, in its final form
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .env import get_device, in_colab, run_path, seed_everything, setup_notebook  # noqa: E402
 from .claims import claim, verdict  # noqa: E402

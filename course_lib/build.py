@@ -51,7 +51,7 @@ def canonical_source(py_text: str, ipynb_name: str) -> str:
     """The .py text with the canonical set-up cell and Colab badge."""
     text = BADGE_RE.sub(colab.badge_markdown(ipynb_name).replace("\\", "\\\\"), py_text, count=1)
     pattern = re.compile(r'(# %% tags=\["setup"\]\n)(.*?)(?=\n# %%|\Z)', re.S)
-    return pattern.sub(lambda m: m.group(1) + colab.SETUP_CELL + "\n", text, count=1)
+    return pattern.sub(lambda m: m.group(1) + colab.SETUP_CELL_PY + "\n", text, count=1)
 
 
 def notebook_from_source(py_path: Path):
