@@ -12,6 +12,12 @@ def stub(*args, **kwargs):
 
 # ------------------------------------------------------------------------------------------ normalize_channels
 def norm_solution(x, eps=1e-10):
+    x = x.float()  # half precision: compute the norm in float32
+    return x / torch.sqrt(x.pow(2).sum(dim=1, keepdim=True) + eps)
+
+
+def norm_float16_unsafe(x, eps=1e-10):
+    """Right in float32, but computed in x's own dtype: NaN / inf / 0 on float16 features (issue 11, 07)."""
     return x / torch.sqrt(x.pow(2).sum(dim=1, keepdim=True) + eps)
 
 
@@ -21,8 +27,11 @@ def test_normalize_solution_passes(capsys):
 
 
 def test_normalize_f_normalize_passes():
-    # torch's own F.normalize (norm clamped at eps) is an acceptable answer
-    check_normalize_channels(lambda x: torch.nn.functional.normalize(x, dim=1))
+    # torch's own F.normalize (norm clamped at eps) is an acceptable answer, computed in float32 ...
+    check_normalize_channels(lambda x: torch.nn.functional.normalize(x.float(), dim=1))
+    # ... and in float16 it is just as wrong as the hand-written formula
+    with pytest.raises(CheckFailed, match="float16"):
+        check_normalize_channels(lambda x: torch.nn.functional.normalize(x, dim=1))
 
 
 def test_normalize_stub_rejected():
@@ -43,6 +52,19 @@ def test_normalize_stub_rejected():
 def test_normalize_wrong_answers_rejected_with_hint(wrong, hint):
     with pytest.raises(CheckFailed, match=hint):
         check_normalize_channels(wrong)
+
+
+def test_normalize_float16_unsafe_rejected():
+    with pytest.raises(CheckFailed, match="float16"):
+        check_normalize_channels(norm_float16_unsafe)
+
+
+def test_normalize_float16_output_and_hidden_cases_accepted(capsys):
+    # computed in float32, returned in the input's dtype: also right
+    check_normalize_channels(lambda x, eps=1e-10: norm_solution(x, eps).to(x.dtype))
+    check_normalize_channels(norm_solution, seed=5, shape=(2, 3, 4, 4))
+    check_normalize_channels(norm_solution, seed=9, shape=(1, 16, 2, 3))
+    assert capsys.readouterr().out.count("Check passed") == 3
 
 
 def test_normalize_not_callable():
@@ -110,3 +132,19 @@ def _batch_mean(fx, fy, ws):
 def test_lpips_wrong_answers_rejected_with_hint(wrong, hint):
     with pytest.raises(CheckFailed, match=hint):
         check_lpips_from_features(wrong)
+
+
+def test_lpips_paper_eq1_form_named_not_called_a_mistake():
+    # Zhang et al.'s eq. 1 puts w inside the norm; the official code multiplies the squared difference by w
+    def eq1(fx, fy, ws):
+        return sum(((norm(a) - norm(b)) * w.view(1, -1, 1, 1)).pow(2).sum(1).mean((1, 2)) for a, b, w in zip(fx, fy, ws))
+    with pytest.raises(CheckFailed, match="eq. 1") as info:
+        check_lpips_from_features(eq1)
+    assert "official lpips code" in str(info.value) and "mistake" not in str(info.value)
+
+
+def test_lpips_hidden_cases(capsys):
+    check_lpips_from_features(lpips_solution, seed=7, shapes=((3, 4, 4), (5, 2, 2), (2, 1, 1)))
+    assert "Check passed" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="SUMMED over the positions"):
+        check_lpips_from_features(_sum_space, seed=7, shapes=((3, 4, 4), (5, 2, 2)))

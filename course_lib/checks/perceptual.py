@@ -1,7 +1,8 @@
 """Checks for notebook 07 (perceptual loss): channel-unit normalisation and the LPIPS-style distance.
 
 * :func:`check_normalize_channels` -- ``normalize_channels(x, eps=1e-10)``: x / sqrt(sum_c x^2 + eps) over dim 1,
-  finite (value AND gradient) where a whole channel vector is zero.
+  finite (value AND gradient) where a whole channel vector is zero, and right on float16 features (computed in
+  float32).
 * :func:`check_lpips_from_features` -- ``lpips_from_features(feats_x, feats_y, weights)``: sum over stages of the
   spatial MEAN of the channel-weighted squared difference of channel-normalised features, shape (B,).
 """
@@ -26,7 +27,7 @@ def _features(seed: int, b: int = 3, c: int = 6, h: int = 5, w: int = 4, zero_po
     f = torch.relu(f) * 3
     if zero_positions:
         f[:, :, 0, 0] = 0
-        f[0, :, 2, 1] = 0
+        f[0, :, min(2, h - 1), min(1, w - 1)] = 0
     return f
 
 
@@ -34,15 +35,31 @@ def _reference_normalize(x: torch.Tensor) -> torch.Tensor:
     return perceptual.normalize_channels(x, eps=1e-10, safe=True)
 
 
-def check_normalize_channels(student_fn: Callable) -> None:
-    """student_fn(x) -> x / sqrt(sum over channels of x^2 + eps), same shape as x (B, C, H, W)."""
+def _float16_features(seed: int, c: int = 8) -> torch.Tensor:
+    """float16 features where the float16 formula breaks: tiny vectors (sum of squares underflows to 0, so
+    0/0 or x/0), an all-zero vector (eps = 1e-10 rounds to 0 in float16) and a large one (sum of squares
+    above 65504 overflows to inf)."""
+    g = torch.Generator().manual_seed(seed)
+    f = torch.rand(2, c, 3, 3, generator=g) + 0.5                     # ordinary values
+    f[:, :, 0, 0] = 1e-4 * (1 + torch.rand(2, c, generator=g))       # squares ~1e-8: below float16's range
+    f[:, :, 1, 1] = 0.0                                              # all-zero channel vector
+    f[:, :, 2, 2] = 300.0 * (1 + torch.rand(2, c, generator=g))      # squares ~1e5 > 65504
+    return f.half()
+
+
+def check_normalize_channels(student_fn: Callable, seed: int = 0, shape=(3, 6, 5, 4)) -> None:
+    """student_fn(x) -> x / sqrt(sum over channels of x^2 + eps), same shape as x (B, C, H, W).
+
+    Also a float16 case: the result must be right (float16 or float32 output) where float16 arithmetic would give
+    NaN, inf or 0 -- compute the norm in float32. ``seed`` and ``shape`` pick other inputs (hidden tests)."""
     name = "normalize_channels"
+    b, c, h, w = shape
     # 1) the value on features WITHOUT all-zero positions (so that a missing eps does not hide other mistakes)
-    for seed in range(3):
-        x = _features(seed, zero_positions=False)
+    for s in range(seed, seed + 3):
+        x = _features(s, b, c, h, w, zero_positions=False)
         _compare_normalize(student_fn, x, name)
     # 2) all-zero channel vectors: the value must stay finite ...
-    x = _features(7).requires_grad_(True)
+    x = _features(seed + 7, b, c, h, w).requires_grad_(True)
     out = call_student(student_fn, x, name=name)
     if not torch.isfinite(out).all():
         raise CheckFailed(f"{name}: the output has nan/inf where every channel is 0 (0/0): the eps is missing. "
@@ -51,13 +68,25 @@ def check_normalize_channels(student_fn: Callable) -> None:
     if problem:
         raise CheckFailed(f"{name}: where every channel is 0 the output should be 0: {problem}.")
     # 3) ... and so must the gradient
-    r = torch.randn(out.shape, generator=torch.Generator().manual_seed(3))
+    r = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed + 3))
     (out * r).sum().backward()
     if x.grad is None or not torch.isfinite(x.grad).all():
         raise CheckFailed(f"{name}: the value is fine but the GRADIENT is nan where every channel is 0: the derivative "
                           "of sqrt(s) is infinite at s = 0 and 0 * inf = nan. Put eps INSIDE the square root, "
-                          "sqrt(sum_c x^2 + eps), not after it (this is the half-precision NaN of notebook 08).")
-    passed(f"{name}: unit L2 norm over the channels (dim 1), finite value and gradient at all-zero positions.")
+                          "sqrt(sum_c x^2 + eps), not after it.")
+    # 4) half precision: float16 features (a .half() model) must not give NaN, inf or a lost direction
+    x16 = _float16_features(seed, c)
+    out16 = call_student(student_fn, x16.clone(), name=name)
+    if not isinstance(out16, torch.Tensor) or tuple(out16.shape) != tuple(x16.shape):
+        raise CheckFailed(f"{name}: on float16 features of shape {tuple(x16.shape)} the output should have the "
+                          "same shape.")
+    if not torch.isfinite(out16.float()).all() or describe_mismatch(out16.float(), _reference_normalize(x16),
+                                                                    atol=2e-3, rtol=2e-3) is not None:
+        raise CheckFailed(f"{name}: wrong on float16 features (nan, inf or 0 where the norm is tiny or large): in "
+                          "float16, eps = 1e-10 rounds to 0, squares below 6e-8 vanish and sums above 65504 "
+                          "overflow. Compute in float32: start with x = x.float().")
+    passed(f"{name}: unit L2 norm over the channels (dim 1), finite value and gradient at all-zero positions, "
+           "right in float16 too.")
 
 
 _NORMALIZE_MISTAKES = {
@@ -87,9 +116,9 @@ def _compare_normalize(student_fn: Callable, x: torch.Tensor, name: str) -> None
     raise CheckFailed(f"{name}: {problem}. Expected x / sqrt(sum over dim 1 of x^2 + eps), keepdim=True.")
 
 
-def _feature_lists(seed: int):
+def _feature_lists(seed: int, shapes=((4, 5, 6), (6, 3, 3))):
     g = torch.Generator().manual_seed(seed)
-    shapes = [(4, 5, 6), (6, 3, 3)]  # two stages: (C, H, W) with different sizes
+    # stages: (C, H, W) with different sizes
     fx = [torch.relu(torch.randn(2, *s, generator=g)) for s in shapes]
     fy = [torch.relu(torch.randn(2, *s, generator=g)) for s in shapes]
     ws = [torch.rand(s[0], generator=g) for s in shapes]
@@ -132,14 +161,17 @@ def _wrong_batch_mean(fx, fy, ws):
     return perceptual.lpips_distance(fx, fy, ws).mean()
 
 
-def check_lpips_from_features(student_fn: Callable) -> None:
-    """student_fn(feats_x, feats_y, weights) -> (B,) LPIPS-style distance (lists of stage features, weights (C_l,))."""
+def check_lpips_from_features(student_fn: Callable, seed: int = 0, shapes=((4, 5, 6), (6, 3, 3))) -> None:
+    """student_fn(feats_x, feats_y, weights) -> (B,) LPIPS-style distance (lists of stage features, weights (C_l,)).
+
+    ``seed`` and ``shapes`` (one (C, H, W) per stage) pick other inputs (hidden tests)."""
     def spatial_map(fx, fy, ws):  # forgot the spatial average: a (B, H, W) map per stage (first stage returned)
         a, b, w = fx[0], fy[0], ws[0]
         return ((_norm(a) - _norm(b)).pow(2) * w.view(1, -1, 1, 1)).sum(1)
 
     check_function(
-        student_fn, lambda fx, fy, ws: perceptual.lpips_distance(fx, fy, ws), _feature_lists,
+        student_fn, lambda fx, fy, ws: perceptual.lpips_distance(fx, fy, ws),
+        lambda s: _feature_lists(seed + s, shapes),
         name="lpips_from_features",
         mistakes={
             "you SUMMED over the positions (h, w) instead of averaging: the distance then grows with the image size "
@@ -156,7 +188,9 @@ def check_lpips_from_features(student_fn: Callable) -> None:
                 _wrong_not_normalised,
             "the difference is not squared: LPIPS uses (f_x - f_y)^2.": _wrong_no_square,
             "you averaged over the stages; LPIPS SUMS the per-stage distances.": _wrong_stage_mean,
-            "the weight multiplies the difference before squaring (that squares w too): use w * (f_x - f_y)^2.":
+            "you put w inside the square, (w (f_x - f_y))^2 = w^2 (f_x - f_y)^2. That is how Zhang et al. write "
+            "eq. 1 (w inside the norm), but the official lpips code, which this exercise follows, multiplies the "
+            "squared difference by w: use w * (f_x - f_y)^2.":
                 _wrong_weight_after_square_root,
         },
         success="lpips_from_features: sum over stages of the spatial mean of sum_c w_c (f_x - f_y)^2 on normalised features.",
