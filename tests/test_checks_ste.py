@@ -44,6 +44,38 @@ def test_vq_loss_accepts_reference(capsys):
     assert "Check passed" in capsys.readouterr().out
 
 
+def test_vq_loss_accepts_float32_arithmetic_and_hidden_parameters(capsys):
+    """A right answer computed in float32 passes (issue 11); the hidden tests' seed/beta parameters work."""
+
+    def float32_answer(z, e, b):
+        zf, ef = z.float(), e.float()
+        return (mse(ef, zf.detach()).double(), (b * mse(zf, ef.detach())).double())
+
+    check_vq_loss(float32_answer)
+    check_vq_loss(lambda z, e, b: tuple(vq_loss(z, e, b))[1:], seed=7, beta=2.0)
+    check_straight_through(lambda z, z_q: (z.float() + (z_q - z).float().detach()).double(), seed=3)
+    assert capsys.readouterr().out.count("Check passed") == 3
+
+
+def test_vq_loss_rejects_hard_coded_beta():
+    """Issue 11: a vq_loss with beta hard-coded to 0.25 passed when only beta = 0.25 was tried."""
+
+    def hard_coded(z_e, z_q, beta=0.25):
+        return mse(z_q, z_e.detach()), 0.25 * mse(z_e, z_q.detach())
+
+    with pytest.raises(CheckFailed, match="hard-coded beta"):
+        check_vq_loss(hard_coded)
+    with pytest.raises(CheckFailed, match="hard-coded beta"):  # the hidden test's beta alone catches it too
+        check_vq_loss(hard_coded, seed=7, beta=2.0, trials=1)
+
+
+def test_checks_vary_shapes():
+    from course_lib.checks.ste import _ste_inputs, _vq_inputs
+
+    assert len({tuple(_ste_inputs(s)[0].shape) for s in range(3)}) == 3
+    assert len({(tuple(_vq_inputs(s)[0].shape), _vq_inputs(s)[2]) for s in range(3)}) == 3
+
+
 mse = F.mse_loss
 
 

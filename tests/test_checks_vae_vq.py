@@ -183,3 +183,45 @@ def lloyd_with(assign_fn):
 )
 def test_lloyd_check_rejects(wrong, fragment):
     rejects(cq.check_lloyd_step, wrong, fragment)
+
+
+# ---------------------------------------------------------------- issue 11: float32 and NumPy answers, hidden cases
+def test_vq_checks_accept_float32_answers(capsys):
+    """A right answer computed in float32 (as course_lib.quantize.squared_distances does) passes; it failed with
+    atol = rtol = 1e-8 before."""
+    quantize = pytest.importorskip("course_lib.quantize")
+    cq.check_squared_distances(lambda z, e: fast_sqdist(z.float(), e.float()))
+    cq.check_squared_distances(quantize.squared_distances)
+    cq.check_nearest_code(lambda z, e: fast_sqdist(z.float(), e.float()).argmin(1))
+    cq.check_lloyd_step(lambda x, c: lloyd(x.float(), c.float()))
+    assert capsys.readouterr().out.count("Check passed") == 4
+
+
+def test_vq_checks_accept_numpy_answers(capsys):
+    cq.check_squared_distances(lambda z, e: ((z.numpy()[:, None, :] - e.numpy()[None]) ** 2).sum(-1))
+    cq.check_nearest_code(lambda z, e: ((z.numpy()[:, None, :] - e.numpy()[None]) ** 2).sum(-1).argmin(1))
+    cq.check_lloyd_step(lambda x, c: lloyd(x, c).numpy())
+    assert capsys.readouterr().out.count("Check passed") == 3
+
+
+def test_vq_and_vae_checks_take_hidden_test_parameters(capsys):
+    cq.check_squared_distances(fast_sqdist, seed=11, n=7, k=40, d=16)
+    cq.check_nearest_code(nearest, seed=5, n=200, k=64, d=8)
+    cq.check_lloyd_step(lloyd, seed=9, d=5)
+    cv.check_gaussian_kl(gaussian_kl, seed=4, shape=(3, 11))
+    cv.check_reparameterize(reparameterize, seed=2)
+    assert capsys.readouterr().out.count("Check passed") == 5
+    # the hidden cases still reject the named mistakes
+    rejects(lambda f: cq.check_squared_distances(f, seed=11, n=7, k=40, d=16),
+            lambda z, e: z.pow(2).sum(1, keepdim=True) - 2 * z @ e.T, "|e|^2")
+    rejects(lambda f: cq.check_lloyd_step(f, seed=9, d=5), lloyd_zero, "empty cluster")
+    rejects(lambda f: cv.check_gaussian_kl(f, seed=4, shape=(3, 11)),
+            lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 - lv).mean(1), "averaged over the latent")
+    rejects(lambda f: cv.check_reparameterize(f, seed=2), lambda mu, lv: mu + torch.randn_like(mu) * lv.exp(),
+            "variance")
+
+
+def test_gaussian_kl_check_accepts_float64_and_numpy_forms(capsys):
+    cv.check_gaussian_kl(lambda mu, lv: gaussian_kl(mu.double(), lv.double()))
+    cv.check_gaussian_kl(lambda mu, lv: (0.5 * (mu**2 + lv.exp() - 1 - lv).sum(1)).numpy())
+    assert capsys.readouterr().out.count("Check passed") == 2

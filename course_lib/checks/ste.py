@@ -48,39 +48,46 @@ def _probe_ste(fn: Callable) -> Callable:
     return probe
 
 
+_SHAPES = ((6, 4), (2, 3, 4, 4), (7,), (3, 5, 2))
+
+
 def _ste_inputs(seed: int):
+    """z, the "chosen codes" z_q and a made-up upstream gradient w, in a shape that changes with the seed."""
     g = torch.Generator().manual_seed(seed)
-    z = torch.randn(6, 4, generator=g, dtype=torch.float64)
-    z_q = z + 0.5 * torch.randn(6, 4, generator=g, dtype=torch.float64)  # the "chosen codes"
-    w = torch.randn(6, 4, generator=g, dtype=torch.float64)  # dL/dout of a made-up loss L = sum(w * out)
+    shape = _SHAPES[seed % len(_SHAPES)]
+    z = torch.randn(*shape, generator=g, dtype=torch.float64)
+    z_q = z + 0.5 * torch.randn(*shape, generator=g, dtype=torch.float64)
+    w = torch.randn(*shape, generator=g, dtype=torch.float64)  # dL/dout of a made-up loss L = sum(w * out)
     return z, z_q, w
 
 
-def check_straight_through(student_fn: Callable) -> None:
-    """Check ``student_fn(z, z_q)``: value z_q, gradient w.r.t. z equal to the gradient w.r.t. the output, none to z_q."""
+def check_straight_through(student_fn: Callable, seed: int = 0, trials: int = 3) -> None:
+    """Check ``student_fn(z, z_q)``: value z_q, gradient w.r.t. z equal to the gradient w.r.t. the output, none to z_q.
+
+    ``seed`` picks the random inputs (their shapes change with it too): a hidden test uses another seed.
+    """
     mistakes = {
-        "no gradient reaches z: `z_q.detach()` (or detaching everything) blocks it. Write z + (z_q - z).detach(), "
-        "so the detached part is the correction (z_q - z) and z itself keeps its gradient.":
+        "no gradient reaches z: detach only the correction, z + (z_q - z).detach().":
             lambda z, z_q: z_q.detach(),
-        "no gradient reaches z, it all goes to z_q: without .detach(), z + (z_q - z) is just z_q (the two z's cancel "
-        "in the backward pass). Detach the correction: z + (z_q - z).detach().":
+        "the gradient goes to z_q, not z: without .detach() the two z's cancel in z + (z_q - z). Detach the "
+        "correction.":
             lambda z, z_q: z + (z_q - z),
-        "the detach is on the wrong term: z_q + (z - z_q).detach() has the value of z (nothing is quantized) and sends "
-        "the gradient to z_q instead of z. Write z + (z_q - z).detach().":
+        "the detach is on the wrong term: your output has the value of z and sends the gradient to z_q.":
             lambda z, z_q: z_q + (z - z_q).detach(),
-        "the output is z, not the quantized z_q: the forward value must be z_q. Write z + (z_q - z).detach().":
+        "the output is z: the forward value must be z_q.":
             lambda z, z_q: z,
-        "the correction has the wrong sign: z + (z - z_q).detach() is not z_q. Write z + (z_q - z).detach().":
+        "the correction has the wrong sign: the value is not z_q.":
             lambda z, z_q: z + (z - z_q).detach(),
     }
     check_function(
         _probe_ste(student_fn),
         _probe_ste(reference_straight_through),
-        _ste_inputs,
+        lambda i: _ste_inputs(seed + i),
         name="straight_through",
         mistakes={hint: _probe_ste(fn) for hint, fn in mistakes.items()},
-        atol=1e-10,
-        rtol=1e-8,
+        atol=1e-6,  # float32 arithmetic inside a correct answer is fine; every named mistake is off by O(1)
+        rtol=1e-5,
+        trials=trials,
         success="straight_through: forward value z_q, gradient copied unchanged to z, none to z_q.",
     )
 
@@ -102,11 +109,13 @@ def _probe_vq(fn: Callable) -> Callable:
             e = z_q.detach().requires_grad_(True)
             terms = fn(z, e, beta)
             if not isinstance(terms, (tuple, list)) or len(terms) != 2:
-                raise CheckFailed("vq_loss should return a pair (codebook_loss, commitment_loss)")
+                raise CheckFailed("vq_loss should return a pair (codebook_loss, commitment_loss), got "
+                                  f"{type(terms).__name__}")
             name = ("codebook", "commitment")[which]
             term = terms[which]
             if not isinstance(term, torch.Tensor) or term.dim() != 0:
-                raise CheckFailed(f"the {name} loss should be a scalar tensor (use a mean), got {term!r:.60}")
+                got = type(term).__name__ if not isinstance(term, torch.Tensor) else f"shape {tuple(term.shape)}"
+                raise CheckFailed(f"vq_loss: the {name} loss should be a scalar tensor (use a mean), got {got}")
             if term.requires_grad:
                 term.backward()
             result[f"{name} loss"] = term.detach()
@@ -117,23 +126,31 @@ def _probe_vq(fn: Callable) -> Callable:
     return probe
 
 
-def _vq_inputs(seed: int):
+_BETAS = (0.25, 0.5, 1.7, 0.1)
+
+
+def _vq_inputs(seed: int, beta=None):
+    """z_e, z_q and beta; the shape and (unless given) beta change with the seed, so a hard-coded 0.25 fails."""
     g = torch.Generator().manual_seed(seed)
-    z_e = torch.randn(5, 3, generator=g, dtype=torch.float64)
-    z_q = z_e + torch.randn(5, 3, generator=g, dtype=torch.float64)
-    return z_e, z_q, 0.25
+    shape = _SHAPES[seed % len(_SHAPES)]
+    z_e = torch.randn(*shape, generator=g, dtype=torch.float64)
+    z_q = z_e + torch.randn(*shape, generator=g, dtype=torch.float64)
+    return z_e, z_q, float(_BETAS[seed % len(_BETAS)] if beta is None else beta)
 
 
-def check_vq_loss(student_fn: Callable) -> None:
-    """Check ``student_fn(z_e, z_q, beta) -> (codebook_loss, commitment_loss)``: values and which way each pulls."""
+def check_vq_loss(student_fn: Callable, seed: int = 0, beta=None, trials: int = 3) -> None:
+    """Check ``student_fn(z_e, z_q, beta) -> (codebook_loss, commitment_loss)``: values and which way each pulls.
+
+    The trials use different shapes and values of beta (0.25, 0.5, 1.7 from ``seed=0``), or ``beta`` in every
+    trial when it is given: a hidden test uses another seed and beta.
+    """
     mse = F.mse_loss
     mistakes = {
         "the stop-gradients are swapped: the codebook loss must move only the codes (detach z_e in it) and the "
         "commitment loss only the encoder (detach z_q in it).":
             lambda z, e, b: (mse(z, e.detach()), b * mse(z.detach(), e)),
-        "beta is on the codebook term instead of the commitment term: codebook = mean((sg[z_e] - z_q)^2), "
-        "commitment = beta * mean((z_e - sg[z_q])^2). (CompVis/taming-transformers' VectorQuantizer2 does this by "
-        "default, legacy=True, and code copied from it inherits the bug.)":
+        "beta is on the codebook term instead of the commitment term (the legacy=True bug of "
+        "taming-transformers' VectorQuantizer2).":
             lambda z, e, b: (b * mse(e, z.detach()), mse(z, e.detach())),
         "a stop-gradient is missing: each term must move only one side (codes OR encoder); use .detach().":
             lambda z, e, b: (mse(e, z), b * mse(z, e)),
@@ -143,16 +160,19 @@ def check_vq_loss(student_fn: Callable) -> None:
             lambda z, e, b: (mse(e, z.detach()), b * mse(z, e)),
         "the commitment loss is missing beta: commitment = beta * mean((z_e - sg[z_q])^2).":
             lambda z, e, b: (mse(e, z.detach()), mse(z, e.detach())),
+        "you hard-coded beta = 0.25: multiply by the argument beta.":
+            lambda z, e, b: (mse(e, z.detach()), 0.25 * mse(z, e.detach())),
         "use the mean squared error, not the sum (F.mse_loss or .pow(2).mean()).":
             lambda z, e, b: ((e - z.detach()).pow(2).sum(), b * (z - e.detach()).pow(2).sum()),
     }
     check_function(
         _probe_vq(student_fn),
         _probe_vq(reference_vq_loss),
-        _vq_inputs,
+        lambda i: _vq_inputs(seed + i, beta),
         name="vq_loss",
         mistakes={hint: _probe_vq(fn) for hint, fn in mistakes.items()},
-        atol=1e-10,
-        rtol=1e-8,
+        atol=1e-6,  # float32 arithmetic inside a correct answer is fine; every named mistake is off by O(1)
+        rtol=1e-5,
+        trials=trials,
         success="vq_loss: the codebook loss moves only the codes, beta * commitment moves only the encoder.",
     )
