@@ -148,3 +148,27 @@ def parallel(prior, n, temperature=1.0, top_k=None, generator=None):
 def test_sampling_loop_check_rejects(wrong, hint):
     with pytest.raises(CheckFailed, match=hint):
         check_sampling_loop(wrong)
+
+
+# --- hidden-test parameters (issue 10): other sizes, seeds and priors; wrong answers still named ----------------
+def test_hidden_cases_pass_the_reference(capsys):
+    check_causal_mask(lambda T: torch.tril(torch.ones(T, T, dtype=torch.bool)), sizes=(3, 12))
+    check_top_k_probs(top_k_probs_reference, seed=7, ks=(2, 6), temperatures=(0.3, 2.0), num_codes=9)
+    check_sampling_loop(sample_codes_reference, seed=3, K=8, T=6)
+    assert capsys.readouterr().out.count("Check passed") == 3
+
+
+def test_hidden_cases_reject_wrong_answers():
+    with pytest.raises(CheckFailed, match="upper triangle"):
+        check_causal_mask(lambda T: torch.triu(torch.ones(T, T, dtype=torch.bool)), sizes=(3, 12))
+    with pytest.raises(CheckFailed, match="multiplied"):
+        check_top_k_probs(lambda l, k, t=1.0: solution_top_k_probs(l * t * t, k, t), seed=7, ks=(2, 6),
+                          temperatures=(0.3, 2.0), num_codes=9)
+    with pytest.raises(CheckFailed, match="ONE forward pass"):
+        check_sampling_loop(lambda prior, n, temperature, top_k, generator:
+                            prior(torch.zeros(n, prior.seq_len, dtype=torch.long)).argmax(-1), seed=3, K=8, T=6)
+
+
+def test_top_k_probs_numpy_output_accepted(capsys):
+    check_top_k_probs(lambda l, k, t=1.0: solution_top_k_probs(l, k, t).numpy())
+    assert "Check passed" in capsys.readouterr().out

@@ -23,9 +23,11 @@ __all__ = ["check_causal_mask", "check_top_k_probs", "check_sampling_loop", "top
 # ----------------------------------------------------------------------------------------------------------------
 # The causal mask
 # ----------------------------------------------------------------------------------------------------------------
-def check_causal_mask(student_fn: Callable[[int], torch.Tensor]) -> None:
-    """student_fn(T) must return the (T, T) bool mask with True where query i may attend to key j (j <= i)."""
-    got = call_student(student_fn, 4, name="causal_mask")
+def check_causal_mask(student_fn: Callable[[int], torch.Tensor], sizes=(4, 1, 7)) -> None:
+    """student_fn(T) must return the (T, T) bool mask with True where query i may attend to key j (j <= i).
+    ``sizes``: the sequence lengths tried (the hidden tests try others)."""
+    sizes = tuple(int(T) for T in sizes)
+    got = call_student(student_fn, sizes[0], name="causal_mask")
     if not isinstance(got, torch.Tensor):
         raise CheckFailed(f"causal_mask should return a torch.Tensor, got {type(got).__name__}.")
     if got.dtype != torch.bool:
@@ -48,8 +50,8 @@ def check_causal_mask(student_fn: Callable[[int], torch.Tensor]) -> None:
             lambda T: T_(T),
     }
     check_function(
-        student_fn, _causal_mask_ref, lambda seed: ((4, 1, 7)[seed],), name="causal_mask",
-        mistakes=mistakes, trials=3,
+        student_fn, _causal_mask_ref, lambda i: (sizes[i],), name="causal_mask",
+        mistakes=mistakes, trials=len(sizes),
         success="causal_mask is the lower triangle including the diagonal (position i sees j <= i).",
     )
 
@@ -102,23 +104,21 @@ def _top_k_mistakes():
     }
 
 
-def check_top_k_probs(student_fn: Callable) -> None:
-    """student_fn(logits (B, K), k, temperature) -> probabilities (B, K) after temperature and top-k."""
-    def make_inputs(seed):
-        g = torch.Generator().manual_seed(100 + seed)
-        logits = 2.0 * torch.randn(5, 12, generator=g)
-        return logits, (3, 5, 1)[seed], (0.7, 1.5, 0.5)[seed]
+def check_top_k_probs(student_fn: Callable, seed: int = 0, ks=(3, 5, 1), temperatures=(0.7, 1.5, 0.5),
+                      num_codes: int = 12) -> None:
+    """student_fn(logits (B, K), k, temperature) -> probabilities (B, K) after temperature and top-k.
+    ``seed``, ``ks``, ``temperatures`` and ``num_codes`` choose the cases (the hidden tests use others)."""
+    def make_inputs(i):
+        g = torch.Generator().manual_seed(100 + seed + i)
+        logits = 2.0 * torch.randn(5, num_codes, generator=g)
+        return logits, ks[i], temperatures[i]
 
     check_function(student_fn, top_k_probs_reference, make_inputs, name="top_k_probs",
-                   mistakes=_top_k_mistakes(), trials=3, atol=1e-5,
+                   mistakes=_top_k_mistakes(), trials=min(len(ks), len(temperatures)), atol=1e-5,
                    success="top_k_probs keeps the k most likely codes, renormalised, at the given temperature.")
     # k=None means no filtering
-    logits = torch.randn(3, 7, generator=torch.Generator().manual_seed(7))
-    try:
-        got = student_fn(logits.clone(), None, 1.0)
-    except Exception as exc:  # noqa: BLE001
-        raise CheckFailed(f"top_k_probs(logits, None, 1.0) should work (k=None: keep every code) but raised "
-                          f"{type(exc).__name__}: {exc}") from exc
+    logits = torch.randn(3, 7, generator=torch.Generator().manual_seed(7 + seed))
+    got = call_student(student_fn, logits.clone(), None, 1.0, name="top_k_probs (with k=None: keep every code)")
     problem = describe_mismatch(got, F.softmax(logits, -1))
     if problem:
         raise CheckFailed(f"top_k_probs with k=None should be the plain softmax: {problem}.")
@@ -164,9 +164,10 @@ def _greedy(prior: CodePrior, n: int, shift: int = 0, parallel: bool = False) ->
     return codes
 
 
-def check_sampling_loop(student_fn: Callable) -> None:
-    """student_fn(prior, n, temperature, top_k, generator) -> (n, seq_len) int64 codes."""
-    prior = _check_prior()
+def check_sampling_loop(student_fn: Callable, seed: int = 0, K: int = 6, T: int = 5) -> None:
+    """student_fn(prior, n, temperature, top_k, generator) -> (n, seq_len) int64 codes.
+    ``seed``, ``K`` and ``T`` choose another tiny prior (the hidden tests use them)."""
+    prior = _check_prior(K=K, T=T, seed=1234 + seed)
     K, T = prior.num_codes, prior.seq_len
 
     def call(n, temperature, top_k, seed):
@@ -182,7 +183,7 @@ def check_sampling_loop(student_fn: Callable) -> None:
         return out
 
     # 1) top_k=1 makes the loop deterministic: it must equal greedy decoding.
-    got = call(4, 1.0, 1, 0)
+    got = call(4, 1.0, 1, seed)
     expected = _greedy(prior, 4)
     if not torch.equal(got, expected):
         if torch.equal(got, _greedy(prior, 4, parallel=True)):
@@ -212,7 +213,7 @@ def check_sampling_loop(student_fn: Callable) -> None:
 
     # 2) top_k=3, temperature 0.7: every code among the top 3 of its own conditional, distribution right.
     n, k, temp = 3000, 3, 0.7
-    got = call(n, temp, k, 1)
+    got = call(n, temp, k, seed + 1)
     logits = prior(got)
     top = torch.topk(logits, k, dim=-1).indices
     if not (top == got[..., None]).any(-1).all():
