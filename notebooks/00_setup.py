@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 00 · Set-up: your environment, profiles, data and how exercises work
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/main/notebooks/00_setup.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/00_setup.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - check that your machine (laptop CPU, Colab GPU, workstation) runs the course, and see which device it uses;
@@ -14,19 +14,22 @@
 # **Estimated time.** quick (2 CPU cores): under 1 minute to run, 15 minutes to read · standard (Colab T4): 2 minutes · full: 2 minutes.
 
 # %% tags=["setup"]
-# Set-up. On Colab this installs `course_lib`; elsewhere it only imports it.
+# Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.
 # Choose a profile by uncommenting one line (default: quick on a CPU, standard with CUDA):
 # import os; os.environ["COURSE_PROFILE"] = "standard"
-import subprocess, sys
-if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "course-lib @ git+https://github.com/vae-to-vqgan/course@main"], check=True)
-import course_lib
+try:
+    import course_lib
+except ImportError:
+    # %pip install -q "course-lib[metrics] @ git+https://github.com/vae-to-vqgan/course@v0.2.0"
+    import course_lib
 ENV = course_lib.setup_notebook(seed=0)
 
 # %% [markdown]
-# Every notebook starts with that one cell. On Colab it installs this course's helper package, `course_lib`,
-# from the repository; on your own machine `make lab` has installed it already. Then
-# `setup_notebook` seeds every random number generator (so your run matches the text), picks the device and
+# Every notebook starts with that one cell. Where `course_lib`, this course's helper package, is missing (Colab,
+# Kaggle, a fresh cloud kernel) it installs it with `%pip`, pinned to the course release the notebook belongs to,
+# with the `metrics` extra (real LPIPS and FID when a network can fetch their weights); pip's own messages show in
+# the cell if anything goes wrong. On your own machine `make lab` has installed it already, so the cell only imports
+# it. Then `setup_notebook` seeds every random number generator (so your run matches the text), picks the device and
 # prints one line: the profile, the device and the versions.
 #
 # ## 1. The environment
@@ -40,7 +43,8 @@ for key, value in report.items():
     print(f"{key:>12}: {value}")
 
 # %% [markdown]
-# **Check.** The course needs PyTorch 2.1 or newer and Python 3.9 or newer; `get_device()` must agree with the
+# **Check.** The course needs PyTorch 2.3 or newer (the first with `torch.amp.GradScaler("cuda")`, which mixed
+# precision on a GPU uses) and Python 3.10 or newer; `get_device()` must agree with the
 # report. If this cell fails, run `make lab` again (it installs everything into `.venv/`), or on Colab restart the
 # runtime.
 
@@ -48,8 +52,10 @@ for key, value in report.items():
 import torch
 
 major, minor = (int(p) for p in torch.__version__.split(".")[:2])
-assert (major, minor) >= (2, 1), f"PyTorch {torch.__version__} is too old: the course needs 2.1 or newer"
-assert sys.version_info >= (3, 9), "Python 3.9 or newer is needed"
+import sys
+
+assert (major, minor) >= (2, 3), f"PyTorch {torch.__version__} is too old: the course needs 2.3 or newer"
+assert sys.version_info >= (3, 10), "Python 3.10 or newer is needed"
 assert str(get_device()) == report["device"] == str(ENV.device)
 print("environment OK:", ENV)
 
@@ -66,7 +72,9 @@ print("environment OK:", ENV)
 #
 # The default is `quick` on a CPU and `standard` when CUDA is present. To choose, set the environment variable
 # `COURSE_PROFILE` before starting Jupyter (`COURSE_PROFILE=standard make lab`), or uncomment the line in the
-# set-up cell. This is what a notebook's settings cell looks like; the active column is marked:
+# set-up cell. This is what a notebook's settings cell looks like; the active column is marked. (The course's tests
+# also run every notebook in a *smoke* mode, `COURSE_SMOKE=1`: the `standard` shapes with a handful of steps, so that
+# no `standard` configuration reaches a GPU untried. You will not need it; it shows as a line under the table.)
 
 # %%
 from course_lib.profiles import PROFILES, active_profile, settings
@@ -100,8 +108,9 @@ assert active_profile() == ENV.profile
 # ## 3. The datasets
 # The course uses handwritten digits (MNIST), clothes (Fashion-MNIST) and small natural colour images (CIFAR-10).
 # With a network connection under `standard`/`full`, torchvision downloads the full sets once into `data/`.
-# Offline, and always under `quick`, every notebook runs from small subsets that ship with the course in
-# `data/offline/` (see `data/README.md` for their sources and licences). CIFAR-10 has no published licence, so it is
+# Offline, and always under `quick`, every notebook runs from small subsets that ship inside the `course_lib`
+# package itself (so a pip-installed course has them too; `data/README.md` in the repository gives their sources,
+# licences and the script that rebuilt them). CIFAR-10 has no published licence, so it is
 # never shipped; its offline stand-in is **"natural"**: 32×32 crops of the public-domain photographs that
 # scikit-image bundles. Each dataset says honestly what it is in `display_name`.
 
@@ -195,10 +204,10 @@ def loss_fn(batch, step):
     return {"loss": F.cross_entropy(logits, y), "accuracy": (logits.argmax(1) == y).float().mean()}
 
 
-ckpt = "runs/00_setup/classifier.pt"
-import pathlib
+from course_lib.env import run_path
 
-pathlib.Path(ckpt).unlink(missing_ok=True)
+ckpt = run_path("00", "classifier.pt")     # runs/<profile>/00/classifier.pt (see section 6 to keep it on Drive)
+ckpt.unlink(missing_ok=True)               # this demo starts from scratch each time
 half = CFG.demo_steps // 2
 history = fit(loss_fn, optimizer, loader, steps=half, model=classifier, checkpoint=ckpt, log_every=10, desc="linear classifier")
 
@@ -219,17 +228,19 @@ print(history)
 # guessing).
 
 # %%
+from course_lib.claims import claim
+
 assert history.steps_for("loss")[-1] == CFG.demo_steps
-assert history.mean("accuracy", last=2) > 0.5, history.mean("accuracy", last=2)
+claim(history.mean("accuracy", last=2) > 0.5, f"accuracy {history.mean('accuracy', last=2):.2f} > 0.5 after training")
 print(f"trained to step {history.steps_for('loss')[-1]}; accuracy over the last logs: {history.mean('accuracy', last=2):.2f}")
 
 # %% [markdown]
 # ## 5. How exercises and checks work
-# Exercises ask you to write a small function. The solution in this (instructor's) copy sits between
-# `### BEGIN SOLUTION` and `### END SOLUTION`; in the student copy (`make student`) those lines are replaced with
-# `raise NotImplementedError()`. The next cell calls a **check** from `course_lib.checks`: it compares your function
-# with a reference on random inputs, prints a green line when it matches, and otherwise fails with a hint that
-# names the likely mistake.
+# Exercises ask you to write a small function. In this (instructor's) copy the solution sits between two marker
+# comments that nbgrader recognises; in the student copy (`make student`, or nbgrader's release) the lines between
+# them become `raise NotImplementedError()`. The next cell calls a **check** from `course_lib.checks`: it compares
+# your function with a reference on random inputs, prints a green line when it matches, and otherwise fails with one
+# short line that names the likely mistake. An instructor grading with nbgrader also runs a few hidden cases.
 #
 # **Exercise 0.** GAN decoders often work with images in [-1, 1] rather than [0, 1]. Write `to_signed(x)` that maps
 # [0, 1] onto [-1, 1] (0 → -1, 1 → 1, linearly).
@@ -246,6 +257,9 @@ def to_signed(x: torch.Tensor) -> torch.Tensor:
 from course_lib.checks.basics import check_to_signed
 
 check_to_signed(to_signed)
+### BEGIN HIDDEN TESTS
+check_to_signed(to_signed, seed=11, shape=(2, 3, 5, 7), dtype=torch.float64)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # To see what a failing check looks like, here it is given a plausible wrong answer (scaling without shifting):
@@ -264,12 +278,32 @@ except CheckFailed as err:
 #   (restart the kernel after changing it).
 # - **Device**: the course uses CUDA if present, else Apple's MPS, else the CPU. Force one with
 #   `COURSE_DEVICE=cpu` (for example to compare speeds).
-# - **On Colab**: *Runtime → Change runtime type → GPU*, then run the set-up cell; it installs `course_lib`.
+# - **On Colab**: the badge opens a GPU runtime (a T4); if not, *Runtime → Change runtime type → GPU*. Then run the
+#   set-up cell; it installs `course_lib`.
+# - **Where checkpoints go**: `runs/` under the working directory, one folder per profile. A Colab VM and its
+#   files vanish when the runtime is recycled, so on Colab keep them on your Google Drive: set `COURSE_RUNS` before
+#   any training, in each notebook (the cell below shows how; re-running a training cell then resumes from Drive).
 # - **Running everything headless**: `make course` executes every notebook into `build/executed/` with outputs;
 #   `make test` runs the unit tests and every notebook under `quick`.
+
+# %%
+import os
+
+from course_lib.env import runs_root
+
+KEEP_ON_DRIVE = False       # on Colab: set True (Drive asks for permission once per runtime)
+if KEEP_ON_DRIVE and course_lib.in_colab():
+    from google.colab import drive
+
+    drive.mount("/content/drive")
+    os.environ["COURSE_RUNS"] = "/content/drive/MyDrive/vae-to-vqgan/runs"
+print("checkpoints of this notebook go to", runs_root().resolve())
+
+# %% [markdown]
 #
 # ## Summary
-# - The set-up cell installs (on Colab) and imports `course_lib`, seeds everything and tells you profile and device.
+# - The set-up cell installs `course_lib` where it is missing and imports it, seeds everything and tells you
+#   profile and device.
 # - A notebook's sizes live in one settings table that follows the profile.
 # - Datasets come in as float tensors in [0, 1]; offline the course uses small subsets and says so.
 # - `fit` trains everything; checkpoints make runs resumable.

@@ -11,17 +11,20 @@ def reference_to_signed(x: torch.Tensor) -> torch.Tensor:
     return x * 2 - 1
 
 
-def _inputs(seed: int):
+def _inputs(seed: int, shape=(4, 1, 8, 8), dtype=torch.float32):
     g = torch.Generator().manual_seed(seed)
-    return (torch.rand(4, 1, 8, 8, generator=g),)
+    x = torch.rand(*shape, generator=g).to(dtype)
+    x.view(-1)[:2] = torch.tensor([0.0, 1.0], dtype=dtype)       # the end points are always tried
+    return (x,)
 
 
-def check_to_signed(fn) -> None:
-    """``fn(x)`` maps images in [0, 1] to [-1, 1] elementwise."""
+def check_to_signed(fn, seed: int = 0, shape=(4, 1, 8, 8), dtype=torch.float32) -> None:
+    """``fn(x)`` maps images in [0, 1] to [-1, 1] elementwise. ``seed``, ``shape`` and ``dtype`` choose other inputs
+    (the hidden tests use them)."""
     check_function(
         fn,
         reference_to_signed,
-        _inputs,
+        lambda i: _inputs(seed + i, tuple(shape), dtype),
         name="to_signed",
         mistakes={
             "you scaled by 2 but forgot to shift: [0, 1] * 2 is [0, 2]; subtract 1.": lambda x: x * 2,
