@@ -216,12 +216,18 @@ def adaptive_weight(rec_loss: torch.Tensor, g_loss: torch.Tensor, last_layer_wei
         lambda = || grad_L rec_loss || / ( || grad_L g_loss || + delta ),   clamped to [0, max_weight]
 
     where L is the decoder's last layer weight. It scales the GAN gradient to the size of the
-    reconstruction gradient at that layer, so neither term drowns the other. The result is DETACHED:
-    lambda is a number, not something to optimise (otherwise backward would differentiate the ratio).
-    Both losses keep their graphs (retain_graph=True) so you can still call backward on the total.
+    reconstruction gradient at that layer, so neither term drowns the other. The gradients come from
+    ``torch.autograd.grad`` without ``create_graph``, so they are already constants and so is lambda; the
+    final ``.detach()`` (as in taming-transformers) is a safeguard that keeps lambda a plain number should the
+    gradients ever be taken with ``create_graph=True``. ``torch.autograd.grad`` also leaves every ``.grad``
+    untouched (``.backward()`` would add these gradients to the next update). Both losses keep their graphs
+    (retain_graph=True) so you can still call backward on the total.
 
-    delta: keeps the ratio finite when the GAN gradient is ~0; max_weight: clamp (None = no clamp;
-    only for showing what goes wrong).
+    delta: keeps the ratio finite when the GAN gradient is ~0. The paper writes delta = 1e-6 (Esser et al.
+    2021, sec. 3.1, after eq. 7); taming-transformers' code uses 1e-4 and clamps to [0, 1e4]
+    (``taming/modules/losses/vqperceptual.py``, ``calculate_adaptive_weight``, commit 3ba01b2): the defaults
+    here are the code's. max_weight: clamp (None = no clamp; only for showing what goes wrong).
+    Built in notebook 08, section 4.
     """
     for name, t in (("rec_loss", rec_loss), ("g_loss", g_loss)):
         if not isinstance(t, torch.Tensor) or t.numel() != 1:
