@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 02 · Vector quantization
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/main/notebooks/02_vector_quantization.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/02_vector_quantization.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - quantize vectors with a codebook: assign each vector to its nearest code (and draw the Voronoi cells);
@@ -29,13 +29,14 @@
 # `standard` and `full` a few minutes (more patches, larger codebooks).
 
 # %% tags=["setup"]
-# Set-up. On Colab this installs `course_lib`; elsewhere it only imports it.
+# Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.
 # Choose a profile by uncommenting one line (default: quick on a CPU, standard with CUDA):
 # import os; os.environ["COURSE_PROFILE"] = "standard"
-import subprocess, sys
-if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "course-lib @ git+https://github.com/vae-to-vqgan/course@main"], check=True)
-import course_lib
+try:
+    import course_lib
+except ImportError:
+    # %pip install -q "course-lib[metrics] @ git+https://github.com/vae-to-vqgan/course@v0.2.0"
+    import course_lib
 ENV = course_lib.setup_notebook(seed=0)
 
 # %% [markdown]
@@ -53,6 +54,8 @@ CFG = settings(
     full=dict(toy_points=2000, toy_k=6, lloyd_iters=8, dataset="fashion-mnist", n_images=20000, patch=4,
               patch_k=512, kmeans_iters=50, rd_ks=[2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], bench_n=16384,
               bench_k=1024, bench_d=64),
+    # smoke (CI only): standard's codebook sizes, but a benchmark whose naive (N, K, D) tensor is 256 MiB, not 1 GiB
+    smoke=dict(bench_n=2048),
 )
 CFG
 
@@ -65,6 +68,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from course_lib.claims import claim, verdict
 from course_lib.data import load_dataset
 from course_lib.viz import show_images, show_pairs
 
@@ -103,9 +107,13 @@ def nearest_code(z, codebook):
 
 
 # %%
+from course_lib.checks import solved_or_reference
 from course_lib.checks.vq import check_lloyd_step, check_nearest_code, check_squared_distances
 
 check_nearest_code(nearest_code)
+### BEGIN HIDDEN TESTS
+check_nearest_code(nearest_code, seed=5, n=200, k=64, d=8)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # `course_lib.quantize.nearest_code` is the course's version (with the faster distances of section 3). It must
@@ -115,6 +123,9 @@ check_nearest_code(nearest_code)
 # %%
 from course_lib.quantize import nearest_code as nearest_code_lib
 from course_lib.quantize import squared_distances as squared_distances_lib
+
+# Later cells (your lloyd_step) call nearest_code: if exercise 1 is not solved yet, they use course_lib's.
+nearest_code = solved_or_reference(nearest_code, nearest_code_lib, "nearest_code")
 
 z_chk, e_chk = torch.randn(500, 8), torch.randn(32, 8)
 d_chk = squared_distances_naive(z_chk, e_chk)
@@ -146,8 +157,8 @@ plt.show()
 #    of squared distances to a set of points).
 #
 # A code that receives no points ("empty cluster") has no mean; the simplest fix is to leave it where it is
-# (`course_lib.quantize.kmeans` goes further and re-seeds it at a badly-served point, an idea we meet again as
-# *dead-code restarts* in notebook 05).
+# (`course_lib.quantize.kmeans` goes further and re-seeds it at the point farthest from its centre, an idea we meet
+# again as *dead-code restarts* in notebook 05).
 #
 # **Exercise 2.** Implement one Lloyd step `lloyd_step(x, centroids)`: x (N, D), centroids (K, D); return the new
 # centroids (K, D). Keep the old centroid of an empty cluster. (Hint: `torch.zeros(K, D).index_add_(0, assign, x)`
@@ -167,14 +178,21 @@ def lloyd_step(x, centroids):
 
 # %%
 check_lloyd_step(lloyd_step)
-
-# %% [markdown]
-# Lloyd's algorithm on a 2-D toy set: a mixture of Gaussian blobs, started from `toy_k` random data points.
+### BEGIN HIDDEN TESTS
+check_lloyd_step(lloyd_step, seed=9, d=5)
+### END HIDDEN TESTS
 
 # %%
 from course_lib.checks.vq import reference_lloyd_step  # the check's reference (= the solution of exercise 2)
 
+# Later cells call lloyd_step: if exercise 2 is not solved yet, they use the reference.
+lloyd_step = solved_or_reference(lloyd_step, reference_lloyd_step, "lloyd_step")
 
+# %% [markdown]
+# Lloyd's algorithm (your `lloyd_step`) on a 2-D toy set: a mixture of Gaussian blobs, started from `toy_k` random
+# data points.
+
+# %%
 def distortion(x, codebook):
     return squared_distances_naive(x, codebook).min(1).values.mean().item()
 
@@ -187,12 +205,15 @@ x_toy = centres[blob] + 0.55 * torch.randn(CFG.toy_points, 2, generator=gen)
 c = x_toy[torch.randperm(CFG.toy_points, generator=gen)[:CFG.toy_k]].clone()
 snapshots, toy_distortion = [c], [distortion(x_toy, c)]
 for it in range(CFG.lloyd_iters):
-    c = reference_lloyd_step(x_toy, c)
+    c = lloyd_step(x_toy, c)
     snapshots.append(c)
     toy_distortion.append(distortion(x_toy, c))
 
-show_at = [0, 1, 2, CFG.lloyd_iters]
-fig, axes = plt.subplots(1, len(show_at) + 1, figsize=(4 * (len(show_at) + 1), 3.8))
+show_at = sorted({0, 1, 2, CFG.lloyd_iters // 2, CFG.lloyd_iters})[-5:]
+fig, axes = plt.subplots(2, 3, figsize=(11, 7))  # 2 x 3 rather than one 20-inch row: text stays readable
+axes = axes.ravel()
+for ax in axes[len(show_at):-1]:
+    ax.set_axis_off()
 for ax, it in zip(axes, show_at):
     cb = snapshots[it]
     ax.scatter(x_toy[:, 0], x_toy[:, 1], c=nearest_code_lib(x_toy, cb), cmap="tab10", s=5, vmin=0, vmax=9)
@@ -212,22 +233,26 @@ plt.tight_layout()
 plt.show()
 
 # %%
-# CHECK: every Lloyd step lowers (or keeps) the distortion, and the first steps help a lot.
+# CHECK: every Lloyd step lowers (or keeps) the distortion (a theorem, so this only demonstrates it), and the
+# first steps help a lot (measured: a start of six points can already sit well).
 diffs = np.diff(toy_distortion)
 assert (diffs <= 1e-6).all(), toy_distortion
-assert toy_distortion[-1] < 0.8 * toy_distortion[0], toy_distortion
+claim(toy_distortion[-1] < 0.8 * toy_distortion[0],
+      f"Lloyd cut the distortion from {toy_distortion[0]:.3f} to {toy_distortion[-1]:.3f} (< 80%)")
 print("distortion per iteration:", np.round(toy_distortion, 3))
 
 # %% [markdown]
 # ## 3. Fast squared distances: one matrix multiply
 #
 # Broadcasting builds an (N, K, D) intermediate. For a VQ-VAE batch (N = 32 x 32 x 32 positions, K = 512 codes,
-# D = 64) that is 2 GiB of float32, only to be summed away. Expanding the square avoids it:
+# D = 64) that is $2^{15} \cdot 2^9 \cdot 2^6 = 2^{30}$ numbers, 4 GiB of float32, only to be summed away.
+# Expanding the square avoids it:
 #
 # $$\lVert z_n - e_k\rVert^2 = \lVert z_n\rVert^2 - 2\, z_n^\top e_k + \lVert e_k\rVert^2 ,$$
 #
 # i.e. an (N, 1) column of $|z|^2$, minus twice the (N, K) matrix product $z E^\top$, plus a (1, K) row of $|e|^2$.
-# The only large tensor is the (N, K) result, and the work is one matmul, the fastest operation on any hardware.
+# The only large tensor is the (N, K) result, and the work is one matrix multiply, which BLAS libraries on CPUs and
+# cuBLAS on GPUs run close to the hardware's peak arithmetic rate.
 #
 # **Exercise 3.** Implement `squared_distances_fast(z, codebook)` with this expansion (no (N, K, D) tensor).
 
@@ -243,14 +268,23 @@ def squared_distances_fast(z, codebook):
 
 # %%
 check_squared_distances(squared_distances_fast)
+### BEGIN HIDDEN TESTS
+check_squared_distances(squared_distances_fast, seed=11, n=7, k=40, d=16)
+### END HIDDEN TESTS
+
+# %%
+# Later cells time your function: if exercise 3 is not solved yet, they use course_lib's.
+squared_distances_fast = solved_or_reference(squared_distances_fast, squared_distances_lib, "squared_distances_fast")
 
 # %% [markdown]
 # **Measuring time and memory.** Timings: the median of a few repetitions (they vary with the machine and its
 # load, so no assertion on them). Memory: the tensors each version allocates, counted by `course_lib.metrics.TensorMemoryMeter`.
 # The meter is a `TorchDispatchMode` (PyTorch's hook that sees every operation): it adds up the bytes of each new tensor and
 # subtracts them when the tensor is freed, and records the peak. It works on CPU and GPU alike. (It uses
-# `torch.utils._python_dispatch`, an interface PyTorch uses internally; on a GPU `torch.cuda.max_memory_allocated`
-# gives the same answer.)
+# `torch.utils._python_dispatch`, an interface PyTorch uses internally.) On a GPU, `torch.cuda.max_memory_allocated`
+# gives a comparable peak, with two caveats: it is the peak since the program started unless you call
+# `torch.cuda.reset_peak_memory_stats()` first, and the caching allocator rounds each block up (to multiples of
+# 512 bytes, small tensors into 2 MiB segments), so it reads a little higher than the tensors' own sizes.
 
 # %%
 from course_lib.metrics import TensorMemoryMeter
@@ -274,11 +308,7 @@ def measure(fn, z, codebook, repeats=3):
     return float(np.median(times)), meter.peak_bytes
 
 
-try:  # your function if you solved exercise 3, else course_lib's (so that a student notebook runs on)
-    squared_distances_fast(torch.zeros(2, 3), torch.zeros(4, 3))
-    yours = squared_distances_fast
-except NotImplementedError:
-    yours = squared_distances_lib
+yours = squared_distances_fast  # wrapped after its check: course_lib's version while exercise 3 is unsolved
 
 N, K, D = CFG.bench_n, CFG.bench_k, CFG.bench_d
 torch.manual_seed(0)
@@ -314,8 +344,12 @@ assert torch.allclose(squared_distances_lib(z_b, e_b), d_naive, rtol=1e-4, atol=
 for idx in (d_fast.argmin(1), nearest_code_lib(z_b, e_b)):
     chosen = d_naive.gather(1, idx[:, None])[:, 0]
     assert torch.allclose(chosen, d_naive.min(1).values, rtol=1e-5, atol=1e-3)
-assert bench["naive broadcast"][1] >= nkd_bytes, bench["naive broadcast"]
-assert bench["one matmul (yours)"][1] < nkd_bytes / 8 and bench["course_lib.quantize"][1] < nkd_bytes / 8
+claim(bench["naive broadcast"][1] >= nkd_bytes,
+      f"the naive version's peak {bench['naive broadcast'][1] / 2**20:.0f} MiB includes the (N, K, D) tensor "
+      f"({nkd_bytes / 2**20:.0f} MiB)")
+claim(bench["one matmul (yours)"][1] < nkd_bytes / 8 and bench["course_lib.quantize"][1] < nkd_bytes / 8,
+      f"the matmul versions peak at {bench['one matmul (yours)'][1] / 2**20:.1f} and "
+      f"{bench['course_lib.quantize'][1] / 2**20:.1f} MiB, under 1/8 of {nkd_bytes / 2**20:.0f} MiB")
 same = (d_fast.argmin(1) == d_naive.argmin(1)).float().mean().item()
 print(f"same indices for {100 * same:.2f}% of vectors (the rest are ties within rounding); memory ratio "
       f"{bench['naive broadcast'][1] / bench['one matmul (yours)'][1]:.0f}x")
@@ -333,7 +367,8 @@ km = kmeans(x_toy, CFG.toy_k, iters=50, seed=0)
 # CHECK: course_lib's k-means ends at a fixed point of our Lloyd step, with a distortion no worse than ours.
 assert torch.allclose(reference_lloyd_step(x_toy, km.codebook), km.codebook, atol=1e-5)
 assert torch.equal(nearest_code_lib(x_toy, km.codebook), km.assignments)
-assert distortion(x_toy, km.codebook) <= toy_distortion[-1] * 1.05, (distortion(x_toy, km.codebook), toy_distortion[-1])
+claim(distortion(x_toy, km.codebook) <= toy_distortion[-1] * 1.05,
+      f"course_lib kmeans J = {distortion(x_toy, km.codebook):.3f} <= 1.05 x ours {toy_distortion[-1]:.3f}")
 print(f"course_lib kmeans: J = {distortion(x_toy, km.codebook):.3f} after {len(km.distortion_history)} iterations; "
       f"ours after {CFG.lloyd_iters}: {toy_distortion[-1]:.3f}")
 
@@ -342,8 +377,9 @@ print(f"course_lib kmeans: J = {distortion(x_toy, km.codebook):.3f} after {len(k
 #
 # Now the vectors are image patches: every non-overlapping `patch` x `patch` square of a Fashion-MNIST image is a
 # vector of $D$ = patch² pixels. k-means learns a codebook of typical patches; an image is then stored as a grid of
-# code indices (7 x 7 for 28 x 28 images and 4 x 4 patches) -- a hand-made, non-learned version of what a VQ-VAE's
-# encoder produces.
+# code indices (7 x 7 for 28 x 28 images and 4 x 4 patches). This is what a VQ-VAE does with its encoder and
+# decoder fixed to the identity: the codebook is learned (by k-means), but the features it quantizes are the raw
+# pixels rather than learned ones.
 
 # %%
 images = load_dataset(CFG.dataset, "train", n=CFG.n_images)
@@ -431,9 +467,13 @@ plt.show()
 # CHECK: more codes (more bits) give less distortion, on training and on test patches.
 train_curve = [r["train"] for r in rd]
 test_curve = [r["test"] for r in rd]
-assert all(b < a for a, b in zip(train_curve, train_curve[1:])), train_curve
-assert all(b < a for a, b in zip(test_curve, test_curve[1:])), test_curve
+claim(all(b < a for a, b in zip(train_curve, train_curve[1:])), f"training distortion falls with K: {np.round(train_curve, 5)}")
+claim(all(b < a for a, b in zip(test_curve, test_curve[1:])), f"test distortion falls with K: {np.round(test_curve, 5)}")
 print(f"distortion falls from {train_curve[0]:.4f} (1 bit) to {train_curve[-1]:.4f} ({rd[-1]['bits']:.0f} bits) per patch")
+gap = test_curve[-1] / train_curve[-1]
+print(verdict(gap > 1.2, f"At K={rd[-1]['K']} the test distortion is {gap:.2f}x the training one: the codebook starts "
+              "to fit its training patches.", f"Test and training distortion stay close (ratio {gap:.2f}) up to "
+              f"K={rd[-1]['K']}."))
 
 # %% [markdown]
 # What these rates look like: test images rebuilt from their patch codes.
@@ -453,8 +493,9 @@ plt.show()
 # where similar-looking regions are close (so one code covers more variations), and a **learned decoder** turns the
 # grid of codes back into pixels without blocks. Training both needs gradients through the quantizer, but
 # `argmin` has none: notebook 03 resolves that with the straight-through estimator and the codebook and commitment
-# losses. (The k-means update we wrote here returns in notebook 05 as the *EMA codebook update* of
-# van den Oord et al. 2017, appendix A.1.)
+# losses. (The k-means update we wrote here returns in notebook 04, whose VQ-VAE trains its codebook with the
+# *EMA codebook update* of van den Oord et al. 2017, appendix A.1: a running average of the k-means means; notebook
+# 05 adds k-means initialisation and restarts.)
 #
 # ## Summary
 #
@@ -474,8 +515,10 @@ plt.show()
 # 5. Compute the distances in bfloat16 (`z.bfloat16()`) for data with a large common offset (add 100 to z and E).
 #    How many indices change compared with float32, and why does `course_lib.quantize.squared_distances` insist on
 #    float32?
-# 6. Replace random initialisation by k-means++ (`kmeans(..., init="kmeans++")` vs `init="random"`) on the patches
-#    and compare the final distortion and the number of empty clusters for K = 256.
+# 6. Random initialisation vs k-means++ on the patches for K = 256: run your `lloyd_step` (which keeps empty
+#    clusters where they are) for 10 iterations from `init="random"` starting points and from k-means++ ones, and
+#    count the empty clusters and the final distortion. (`course_lib.quantize.kmeans(..., init=...)` re-seeds empty
+#    clusters, so it never ends with one: compare its final distortion for both inits instead.)
 # 7. Process the naive version in chunks of rows: how large can the chunk be for a 100 MiB memory budget?
 #
 # ## Further reading
