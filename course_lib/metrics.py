@@ -209,11 +209,17 @@ def nmse(x: torch.Tensor, x_hat: torch.Tensor, data_variance: Optional[float] = 
     return float((x - x_hat).pow(2).mean()) / var
 
 
-def sharpness(x: torch.Tensor) -> torch.Tensor:
+def sharpness(x: torch.Tensor, contrast_normalized: bool = False) -> torch.Tensor:
     """Mean image-gradient magnitude of each image, from forward finite differences. Returns (N,).
 
     ``x``: (N, C, H, W). ``sqrt(dx^2 + dy^2)`` on the (H-1, W-1) grid where both differences exist, averaged over
     channels and positions. Blurry reconstructions score lower than the originals.
+
+    The plain measure confounds blur with contrast: halving an image's contrast halves its sharpness, so grey, faint
+    samples score low without being blurrier. ``contrast_normalized=True`` divides each image's score by its pixel
+    standard deviation (over C, H, W; a flat image scores 0), which makes the score invariant to
+    ``x -> a * x + b`` for a > 0: it then measures how abruptly the image changes *relative to its own contrast*.
+    Built in notebook 01, section 3.
     """
     if x.dim() != 4:
         raise ValueError(f"sharpness expects images (N, C, H, W), got shape {tuple(x.shape)}")
@@ -222,7 +228,11 @@ def sharpness(x: torch.Tensor) -> torch.Tensor:
     x = x.detach().float()
     dx = x[..., :-1, 1:] - x[..., :-1, :-1]
     dy = x[..., 1:, :-1] - x[..., :-1, :-1]
-    return torch.hypot(dx, dy).flatten(1).mean(1)
+    score = torch.hypot(dx, dy).flatten(1).mean(1)
+    if contrast_normalized:
+        std = x.flatten(1).std(1)
+        score = torch.where(std > 1e-8, score / std.clamp_min(1e-8), torch.zeros_like(score))
+    return score
 
 
 # --------------------------------------------------------------------------------------------------- memory
