@@ -37,6 +37,7 @@ __all__ = [
     "CausalSelfAttention",
     "Block",
     "CodePrior",
+    "weight_decay_groups",
 ]
 
 
@@ -334,3 +335,33 @@ class CodePrior(nn.Module):
         finally:
             self.train(was_training)
         return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Optimiser parameter groups (appended for notebook 10)
+# ----------------------------------------------------------------------------------------------------------------
+def weight_decay_groups(model: nn.Module, weight_decay: float) -> list:
+    """AdamW parameter groups that decay only the weight matrices of ``nn.Linear`` layers.
+
+    Weight decay pulls every decayed parameter towards 0. That regularises the weight matrices of the linear
+    layers, but it is wrong for embeddings (a rarely used code's embedding would shrink just because it is rare),
+    for LayerNorm gains (decay pulls them towards 0, not towards their neutral value 1) and for biases and the
+    learned position embeddings. minGPT's and the original nanoGPT's ``configure_optimizers`` (and the GPT of
+    taming-transformers, Esser et al. 2021) split parameters the same way::
+
+        opt = torch.optim.AdamW(weight_decay_groups(prior, 0.01), lr=3e-4)
+
+    Returns ``[{"params": decayed, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]``; every
+    trainable parameter is in exactly one group.
+    """
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}.")
+    decay_ids = set()
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            decay_ids.add(id(module.weight))
+    decayed, rest = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decayed if id(p) in decay_ids else rest).append(p)
+    return [{"params": decayed, "weight_decay": float(weight_decay)}, {"params": rest, "weight_decay": 0.0}]
