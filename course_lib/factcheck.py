@@ -29,6 +29,19 @@ __all__ = [
     "mean_pairwise_hamming",
     "SpatialVAE",
     "SpatialVAEOutput",
+    "ArticleVQVAEv1",
+    "ArticleVQGANv1",
+    "ArticleVQVAEv2",
+    "ArticleVQGANv2",
+    "article_vqgan_v2_step",
+    "run_article_code",
+    "SoftAttentionAE",
+    "NoiseToImageGAN",
+    "soft_assignment_entropy",
+    "GroupedVQAE",
+    "article_reconstruction_loss",
+    "article_quantization_loss",
+    "codebook_cost",
 ]
 
 
@@ -165,3 +178,233 @@ class SpatialVAE(nn.Module):
         mu, logvar = self.pre_latent(self.encoder(x)).chunk(2, dim=1)
         logvar = logvar.clamp(-10.0, 10.0)
         return SpatialVAEOutput(self.decoder(reparameterize(mu, logvar)), mu, logvar)
+
+
+# ------------------------------------------------------------------------------------------------ the article's code
+# The article's PyTorch code (its Sec. 5.2, two versions), copied as published except for renamed classes, so that
+# notebook 11 can run it and show what happens. Nothing here is a recommended way to write a VQ-VAE or a VQ-GAN.
+class ArticleVQVAEv1(nn.Module):
+    """The article's first ``VQVAE`` (Sec. 5.2.1), verbatim. ``self.decoder`` is assigned twice, so the soft-max
+    "quantizer" is overwritten by a Linear(codebook_size, input_dim) layer."""
+
+    def __init__(self, input_dim, latent_dim, codebook_size):
+        super(ArticleVQVAEv1, self).__init__()
+        self.encoder = nn.Sequential(nn.Linear(input_dim, latent_dim), nn.ReLU())
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, codebook_size), nn.ReLU(), nn.Softmax(dim=-1))
+        self.quantize = nn.Parameter(torch.randn(codebook_size, latent_dim))
+        self.decoder = nn.Sequential(nn.Linear(codebook_size, input_dim), nn.ReLU())
+
+    def forward(self, x):
+        z = self.encoder(x)
+        q = self.decoder(z)
+        z_hat = torch.matmul(q, self.quantize)
+        x_hat = self.decoder(z_hat)
+        return x_hat
+
+
+class ArticleVQGANv1(nn.Module):
+    """The article's first ``VQGAN`` (Sec. 5.2.2), verbatim up to where the published listing breaks off
+    (``g = self.g``)."""
+
+    def __init__(self, input_dim, latent_dim, codebook_size):
+        super(ArticleVQGANv1, self).__init__()
+        self.encoder = nn.Sequential(nn.Linear(input_dim, latent_dim), nn.ReLU())
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, codebook_size), nn.ReLU(), nn.Softmax(dim=-1))
+        self.quantize = nn.Parameter(torch.randn(codebook_size, latent_dim))
+        self.generator = nn.Sequential(nn.Linear(latent_dim, input_dim), nn.ReLU())
+        self.discriminator = nn.Sequential(nn.Linear(input_dim, 1), nn.Sigmoid())
+
+    def forward(self, x):
+        z = self.encoder(x)
+        g = self.g  # the listing ends here
+        return g
+
+
+class ArticleVQVAEv2(nn.Module):
+    """The article's second ``VQVAE`` (second Sec. 5.2, "定义 VQVAE 模型"), verbatim."""
+
+    def __init__(self, z_dim=10, codebook_size=512):
+        super(ArticleVQVAEv2, self).__init__()
+        self.encoder = nn.Sequential(nn.Linear(28 * 28, z_dim), nn.ReLU(), nn.Linear(z_dim, z_dim), nn.ReLU())
+        self.quantize = nn.Sequential(nn.Linear(z_dim, codebook_size), nn.Softmax(dim=1))
+        self.decoder = nn.Sequential(nn.Linear(codebook_size, z_dim), nn.ReLU(), nn.Linear(z_dim, 28 * 28), nn.Sigmoid())
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def forward(self, x):
+        z = self.encode(x)
+        q = self.quantize(z)
+        z_q = torch.sum(q * z.unsqueeze(1), dim=1)
+        x_recon = self.decode(z_q)
+        return x_recon
+
+
+class ArticleVQGANv2(nn.Module):
+    """The article's second ``VQGAN`` (Sec. 5.3, "定义 VQGAN 模型"), verbatim: a generator from noise, a
+    discriminator, and a ``quantize`` module that ``forward`` never calls."""
+
+    def __init__(self, z_dim=10, codebook_size=512, hidden_dim=64):
+        super(ArticleVQGANv2, self).__init__()
+        self.generator = nn.Sequential(nn.Linear(z_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 28 * 28), nn.Sigmoid())
+        self.discriminator = nn.Sequential(nn.Linear(28 * 28, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 1), nn.Sigmoid())
+        self.quantize = nn.Sequential(nn.Linear(z_dim, codebook_size), nn.Softmax(dim=1))
+
+    def forward(self, x, z):
+        x_fake = self.generator(z)
+        x_real = self.discriminator(x)
+        x_fake = self.discriminator(x_fake)
+        return x_real, x_fake
+
+
+def article_vqgan_v2_step(model: ArticleVQGANv2, data: torch.Tensor, optimizer_g, optimizer_d,
+                          z: torch.Tensor = None) -> None:
+    """One iteration of the article's VQGAN training loop (second Sec. 5.3), verbatim; ``z`` replaces
+    ``torch.randn_like(data)`` when given (the article's own line fails on image batches)."""
+    z = torch.randn_like(data) if z is None else z
+    x_fake = model.generator(z)
+    x_real, x_fake = model(data, z)
+    g_loss = -torch.mean(torch.log(x_fake) + torch.log(1. - x_real))
+    d_loss = -torch.mean(torch.log(x_real) + torch.log(1. - x_fake))
+    optimizer_g.zero_grad()
+    g_loss.backward()
+    optimizer_g.step()
+    optimizer_d.zero_grad()
+    d_loss.backward()
+    optimizer_d.step()
+
+
+def run_article_code(batch: torch.Tensor, seed: int = 0) -> "list[tuple[str, str]]":
+    """Run each published listing of the article on ``batch`` (B, 1, 28, 28) the way its training loop feeds it
+    (and once more with the obvious shape fix, where one exists). Returns [(what was run, outcome)], the outcome
+    being ``"ran"`` or ``"<ErrorType>: <first line of the message>"``."""
+    torch.manual_seed(seed)
+    flat = batch.reshape(len(batch), -1)
+    outcomes = []
+
+    def attempt(what, fn):
+        try:
+            fn()
+            outcomes.append((what, "ran"))
+        except Exception as err:  # noqa: BLE001 -- the point is to show whatever the published code raises
+            outcomes.append((what, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"))
+
+    v1 = ArticleVQVAEv1(input_dim=784, latent_dim=20, codebook_size=512)
+    attempt("5.2.1 VQVAE(784, 20, 512) on flattened images", lambda: v1(flat))
+    g1 = ArticleVQGANv1(input_dim=784, latent_dim=20, codebook_size=512)
+    attempt("5.2.2 VQGAN(784, 20, 512) on flattened images", lambda: g1(flat))
+    v2 = ArticleVQVAEv2()
+    attempt("5.2 (second) VQVAE() on the loader's (B, 1, 28, 28) batch", lambda: v2(batch))
+    attempt("5.2 (second) VQVAE() on flattened images", lambda: v2(flat))
+    g2 = ArticleVQGANv2()
+    opt_g = torch.optim.Adam(g2.generator.parameters(), lr=0.0002)
+    opt_d = torch.optim.Adam(g2.discriminator.parameters(), lr=0.0002)
+    attempt("5.3 VQGAN training step, as published", lambda: article_vqgan_v2_step(g2, batch, opt_g, opt_d))
+    attempt("5.3 VQGAN training step, flattened images and z of size z_dim",
+            lambda: article_vqgan_v2_step(g2, flat, opt_g, opt_d, z=torch.randn(len(flat), 10)))
+    return outcomes
+
+
+# ------------------------------------------------------------------------------------------------ rebuilt as described
+class SoftAttentionAE(nn.Module):
+    """The article's "VQ-VAE" rebuilt as its text describes it (Sec. 4.1.1, 5.2, 5.3.1): an MLP encoder to
+    ``z`` (D), "quantization" ``q = softmax(Linear(z))`` over K codes, ``z_hat = q @ codebook`` (a soft-attention
+    read-out of a (K, D) table), an MLP decoder with a sigmoid output. No nearest code, no straight-through estimator.
+
+    ``forward(x) -> (x_hat, q, z)``; ``forward(x, hard=True)`` replaces ``q`` by the one-hot of its argmax, i.e.
+    what a decoder would receive if the codes really were discrete.
+    """
+
+    def __init__(self, input_dim: int = 784, latent_dim: int = 20, num_codes: int = 512, hidden: int = 128):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(input_dim, hidden), nn.ReLU(), nn.Linear(hidden, latent_dim), nn.ReLU())
+        self.quantize = nn.Linear(latent_dim, num_codes)
+        self.codebook = nn.Parameter(torch.randn(num_codes, latent_dim))
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, input_dim), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor, hard: bool = False):
+        z = self.encoder(x.reshape(len(x), -1))
+        q = torch.softmax(self.quantize(z), dim=-1)
+        if hard:
+            q = torch.nn.functional.one_hot(q.argmax(-1), q.shape[-1]).to(q.dtype)
+        x_hat = self.decoder(q @ self.codebook)
+        return x_hat.reshape(x.shape), q, z
+
+
+class NoiseToImageGAN(nn.Module):
+    """The article's "VQ-GAN" rebuilt as its code describes it (second Sec. 5.3), with the two bugs fixed
+    (noise of size ``z_dim``, flattened images): a generator from noise and a discriminator, both MLPs. Its
+    ``forward(x, z)`` takes an image ``x`` but the generated image depends on ``z`` only."""
+
+    def __init__(self, z_dim: int = 10, hidden: int = 64, output_dim: int = 784):
+        super().__init__()
+        self.z_dim = int(z_dim)
+        self.generator = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, output_dim), nn.Sigmoid())
+        self.discriminator = nn.Sequential(nn.Linear(output_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The "reconstruction" of ``x``: G(z), whatever ``x`` is. Returns (B, *x.shape[1:])."""
+        return self.generator(z).reshape(x.shape)
+
+
+def soft_assignment_entropy(q: torch.Tensor) -> torch.Tensor:
+    """Entropy in nats of each soft assignment ``q`` (..., K) (rows sum to 1): 0 for a one-hot row (a discrete
+    code), log K for a uniform one. Returns (...)."""
+    return -torch.special.xlogy(q, q).sum(-1)
+
+
+# ------------------------------------------------------------------------------------------------ the article's losses
+class GroupedVQAE(nn.Module):
+    """A small MLP VQ-VAE for the loss experiment of notebook 11: the encoder emits ``groups`` vectors of size
+    ``code_dim`` per image, each replaced by its nearest row of one (K, code_dim) codebook.
+
+    ``forward(x, straight_through=True)`` returns ``(x_hat, z, e)``: the decoder input is ``z + (e - z).detach()``
+    (straight-through, van den Oord et al. 2017 Sec. 3.1) or, with ``straight_through=False``, the code rows ``e``
+    themselves, so the reconstruction loss reaches the codebook but never the encoder (the article's version).
+    ``x_hat`` is a sigmoid output in (0, 1).
+    """
+
+    def __init__(self, input_dim: int = 784, groups: int = 8, code_dim: int = 8, num_codes: int = 64, hidden: int = 128):
+        super().__init__()
+        self.groups, self.code_dim = int(groups), int(code_dim)
+        self.encoder = nn.Sequential(nn.Linear(input_dim, hidden), nn.ReLU(), nn.Linear(hidden, groups * code_dim))
+        self.codebook = nn.Parameter(torch.randn(num_codes, code_dim) * 0.5)
+        self.decoder = nn.Sequential(nn.Linear(groups * code_dim, hidden), nn.ReLU(), nn.Linear(hidden, input_dim), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor, straight_through: bool = True):
+        z = self.encoder(x.reshape(len(x), -1)).reshape(len(x), self.groups, self.code_dim)
+        d2 = (z.detach().pow(2).sum(-1, keepdim=True) - 2 * z.detach() @ self.codebook.detach().T
+              + self.codebook.detach().pow(2).sum(-1))
+        e = self.codebook[d2.argmin(-1)]  # (B, groups, code_dim), differentiable w.r.t. the codebook rows
+        z_dec = z + (e - z).detach() if straight_through else e
+        x_hat = self.decoder(z_dec.reshape(len(x), -1))
+        return x_hat.reshape(x.shape), z, e
+
+
+def article_reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """The article's "reconstruction loss" ``-sum_i x_i log x_hat_i`` (Sec. 4.1-4.2), summed over pixels and
+    averaged over the batch. It lacks the ``(1 - x) log(1 - x_hat)`` half of a Bernoulli cross-entropy, so it is
+    smallest when every ``x_hat_i`` is 1."""
+    return -(x * torch.log(x_hat.clamp_min(eps))).flatten(1).sum(1).mean()
+
+
+def article_quantization_loss(z: torch.Tensor, q: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """The article's "quantization loss" ``-sum_i z_i log q_i`` (Sec. 4.1), summed over the last dimension and
+    averaged over the rest. It only type-checks when ``z`` has one entry per code (same last dimension as ``q``).
+    It is linear in ``z``: for ``z >= 0`` (the article's ReLU encoder) it is smallest at ``z = 0``."""
+    if z.shape != q.shape:
+        raise ValueError(f"article_quantization_loss: z {tuple(z.shape)} and q {tuple(q.shape)} must have the same "
+                         "shape (the article's sum over i pairs z_i with q_i)")
+    return -(z * torch.log(q.clamp_min(eps))).sum(-1).mean()
+
+
+# ------------------------------------------------------------------------------------------------ cost of the codebook
+def codebook_cost(num_vectors: int, num_codes: int, code_dim: int) -> dict:
+    """What a nearest-code lookup adds to a model: ``K * D`` parameters and, for ``N`` vectors, the ``N x K``
+    distance matrix ``|z|^2 - 2 z.e + |e|^2`` whose product ``z @ E.T`` costs ``N * K * D`` multiply-adds
+    (``2 N K D`` FLOPs, the convention of ``torch.utils.flop_counter``)."""
+    n, k, d = int(num_vectors), int(num_codes), int(code_dim)
+    return {"params": k * d, "multiply_adds": n * k * d, "flops": 2 * n * k * d}

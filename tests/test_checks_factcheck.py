@@ -49,3 +49,37 @@ def test_check_rejects(wrong, fragment):
     with pytest.raises(CheckFailed) as info:
         cf.check_categorical_kl(wrong)
     assert fragment in str(info.value), str(info.value)
+
+
+def test_check_accepts_hidden_test_parameters_and_float32_and_numpy_answers(capsys):
+    cf.check_categorical_kl(categorical_kl, seed=11, num_codes=32)
+    cf.check_categorical_kl(categorical_kl, seed=12, dtype=torch.float32)
+    # a right answer computed in float32 on float64 inputs, or returned as a NumPy array
+    cf.check_categorical_kl(lambda q, p: categorical_kl(q.float(), p.float()))
+    cf.check_categorical_kl(lambda q, p: categorical_kl(q, p).numpy())
+    cf.check_categorical_kl(lambda q, p: categorical_kl(q, p).numpy(), dtype=torch.float32)
+    assert capsys.readouterr().out.count("Check passed") == 5
+
+
+def test_hidden_parameters_change_the_inputs():
+    q0, _ = cf._inputs(0)
+    q1, _ = cf._inputs(11, 32)
+    assert q0.shape[1] == 5 and q1.shape[1] == 32
+    with pytest.raises(ValueError):
+        cf.check_categorical_kl(categorical_kl, dtype=torch.int64)
+
+
+@pytest.mark.parametrize("kwargs", [dict(seed=11, num_codes=32), dict(seed=12, dtype=torch.float32)])
+@pytest.mark.parametrize(
+    "wrong, fragment",
+    [
+        (lambda q, p: -torch.special.xlogy(q, p).sum(-1), "cross-entropy"),
+        (lambda q, p: categorical_kl(q, p) / math.log(2), "nats"),
+        (lambda q, p: categorical_kl(p, q) if bool((q > 0).all()) else categorical_kl(q, p) * 1.01, "differs"),
+        (lambda q, p: (q * (q / p).log()).sum(-1), "0 log 0 = 0"),
+    ],
+)
+def test_hidden_cases_reject_the_named_mistakes(kwargs, wrong, fragment):
+    with pytest.raises(CheckFailed) as info:
+        cf.check_categorical_kl(wrong, **kwargs)
+    assert fragment in str(info.value), str(info.value)
