@@ -1,15 +1,15 @@
 # %% [markdown]
 # # 07 · Perceptual loss: why pixel losses blur, and distances in a feature space
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/main/notebooks/07_perceptual_loss.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/07_perceptual_loss.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - explain, and show with a measurement, why an L2 (or L1) pixel loss rewards a blurry average over a sharp
 #   but slightly misplaced image;
 # - measure distances between images in the feature space of a convolutional network;
 # - implement the LPIPS distance (Zhang et al. 2018): channel-normalised features, per-channel weights,
-#   spatial average, sum over layers, and make it safe in half precision;
+#   spatial average, sum over layers, and make the normalisation safe in half precision (float16 features);
 # - check that a perceptual distance ranks distortions (shift, blur, noise) the way a person would where L2 cannot;
-# - train a small autoencoder with L1 + perceptual loss and measure that its reconstructions are sharper.
+# - train small autoencoders with L2, L1 and L1 + perceptual loss and measure what the perceptual term changes.
 #
 # **Prerequisites.** Notebook 01 (autoencoders) and 04 (VQ-VAE reconstructions); convolutions and ReLU.
 #
@@ -17,17 +17,18 @@
 # about 3 minutes · full: about 3 minutes.
 
 # %% tags=["setup"]
-# Set-up. On Colab this installs `course_lib`; elsewhere it only imports it.
+# Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.
 # Choose a profile by uncommenting one line (default: quick on a CPU, standard with CUDA):
 # import os; os.environ["COURSE_PROFILE"] = "standard"
-import subprocess, sys
-if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "course-lib @ git+https://github.com/vae-to-vqgan/course@main"], check=True)
-import course_lib
+try:
+    import course_lib
+except ImportError:
+    # %pip install -q "course-lib[metrics] @ git+https://github.com/vae-to-vqgan/course@v0.2.0"
+    import course_lib
 ENV = course_lib.setup_notebook(seed=0)
 
 # %% [markdown]
-# All sizes of this notebook come from one table. `n_eval` images are used for the measurements; the two small
+# All sizes of this notebook come from one table. `n_eval` images are used for the measurements; the three small
 # autoencoders of section 6 train for `ae_steps` steps each.
 
 # %%
@@ -48,6 +49,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
+from course_lib.claims import claim, verdict
 from course_lib.data import load_dataset, make_loader
 from course_lib.viz import show_images
 
@@ -86,16 +88,19 @@ print(f"L1 (MAE): sharp shifted {l1(sharp, x).mean():.4f}   blurry average {l1(b
 frac_l2_prefers_blur = (l2(blurry, x) < l2(sharp, x)).float().mean().item()
 print(f"L2 prefers the blurry average for {frac_l2_prefers_blur:.0%} of {len(x)} images")
 show_images(torch.cat([x[:8], sharp[:8], blurry[:8]]), nrow=8, title="rows: original · shifted by 1 px (sharp) · average of shifts -2..2 (blurry)")
+plt.show()
 
 # %% [markdown]
-# **Check.** L2 scores the blurry average as the better reconstruction, even though a person would call the
-# shifted copy "the same picture". A network trained with L2 learns exactly that preference.
+# **Check.** Does L2 score the blurry average as the better reconstruction, even though a person would call the
+# shifted copy "the same picture"? If so, a network trained with L2 learns exactly that preference.
 
 # %%
-assert l2(blurry, x).mean() < 0.8 * l2(sharp, x).mean(), "expected L2 to prefer the blurry average by a clear margin"
-assert frac_l2_prefers_blur > 0.9, frac_l2_prefers_blur
-assert l1(blurry, x).mean() < l1(sharp, x).mean(), "L1 also scores the blurry average better here"
-print("L2 (and L1) prefer blur: checked")
+claim(l2(blurry, x).mean() < 0.8 * l2(sharp, x).mean(),
+      f"L2 prefers the blurry average by a clear margin: {l2(blurry, x).mean():.4f} < 0.8 x {l2(sharp, x).mean():.4f}")
+claim(frac_l2_prefers_blur > 0.9, f"L2 prefers blur for {frac_l2_prefers_blur:.0%} of images (> 90%)")
+claim(l1(blurry, x).mean() < l1(sharp, x).mean(),
+      f"L1 also prefers the blurry average: {l1(blurry, x).mean():.4f} < {l1(sharp, x).mean():.4f}")
+print(verdict(l1(blurry, x).mean() < l1(sharp, x).mean(), "L2 and L1 both prefer blur", "L2 prefers blur, L1 does not"))
 
 # %% [markdown]
 # L1 is often said to be "less blurry": its optimum over uncertain candidates is the pixel-wise *median*
@@ -112,7 +117,7 @@ print("L2 (and L1) prefer blur: checked")
 #
 # The standard choice is VGG-16 trained on ImageNet. Its weights must be downloaded, which this course cannot
 # assume (CI and many classrooms are offline). So the course ships its own small network,
-# `data/weights/feature_net.pt` (0.5 MB): four conv stages (32-64-128-128 channels at 32, 16, 8, 4 pixels), trained
+# `course_lib/assets/weights/feature_net.pt` (0.5 MB): four conv stages (32-64-128-128 channels at 32, 16, 8, 4 pixels), trained
 # by `data/make_feature_net.py` as a Fashion-MNIST classifier with random colour tints and shifts. Its record:
 
 # %%
@@ -150,15 +155,22 @@ for i in range(4):
     d_b = (fb[i] - fx[i]).pow(2).mean().item()
     print(f"stage {i + 1}: raw feature MSE  sharp-shifted {d_s:8.4f}   blurry {d_b:8.4f}")
 raw = lambda a, b, i: (a[i] - b[i]).pow(2).mean().item()
-assert raw(fb, fx, 0) < raw(fs, fx, 0), "stage 1 should still prefer the blurry average (pixel-like)"
-assert raw(fs, fx, 3) < 0.7 * raw(fb, fx, 3), "the deepest stage should prefer the sharp shifted copy"
-print("stage 1 prefers blur, stage 4 prefers the sharp copy: checked")
+claim(raw(fb, fx, 0) < raw(fs, fx, 0), f"stage 1 prefers the blurry average: {raw(fb, fx, 0):.4f} < {raw(fs, fx, 0):.4f}")
+claim(raw(fs, fx, 3) < 0.7 * raw(fb, fx, 3),
+      f"stage 4 prefers the sharp copy: {raw(fs, fx, 3):.4f} < 0.7 x {raw(fb, fx, 3):.4f}")
+print(verdict(raw(fb, fx, 0) < raw(fs, fx, 0) and raw(fs, fx, 3) < raw(fb, fx, 3),
+              "stage 1 prefers blur, stage 4 prefers the sharp copy", "the stages do not split as described"))
 
 # %% [markdown]
 # ## 3. LPIPS: the recipe
 #
-# Zhang et al. (2018) define the distance between images $x$ and $y$ with features $f^l \in \mathbb{R}^{C_l\times H_l\times W_l}$
-# of layers $l = 1..L$:
+# Zhang et al. (2018, eq. 1) define the distance between images $x$ and $y$ with features
+# $f^l \in \mathbb{R}^{C_l\times H_l\times W_l}$ of layers $l = 1..L$ as
+# $d(x, y) = \sum_l \frac{1}{H_l W_l} \sum_{h,w} \lVert w_l \odot (\hat f^l_{hw}(x) - \hat f^l_{hw}(y)) \rVert_2^2$,
+# with the weight vector $w_l$ *inside* the norm. Their official code (the `lpips` package: a 1x1 convolution,
+# `NetLinLayer`, applied to the squared difference) multiplies the **squared** difference by $w$ instead, which is
+# the same family of distances with $w_{l,c}$ in place of $w_{l,c}^2$ (and identical for the uniform weights used
+# below). We follow the implementation, whose learned weights are the ones people download:
 #
 # $$ d(x, y) = \sum_l \frac{1}{H_l W_l} \sum_{h,w} \sum_c w_{l,c}\,\big(\hat f^l_{chw}(x) - \hat f^l_{chw}(y)\big)^2,
 # \qquad \hat f^l_{:,hw} = \frac{f^l_{:,hw}}{\lVert f^l_{:,hw}\rVert_2}. $$
@@ -172,14 +184,21 @@ print("stage 1 prefers blur, stage 4 prefers the sharp copy: checked")
 # 3. **Average over positions**, then **sum over layers**.
 #
 # The normalisation needs care. Where a ReLU network outputs an all-zero feature vector (possible wherever every
-# channel is switched off), $0 / \lVert 0\rVert$ is $0/0$. The `lpips` package writes `x / (sqrt(sum x^2) + 1e-10)`,
-# which is fine in a float32 forward pass, but in float16 `1e-10` rounds to 0 (NaN), a sum of squares above 65504
-# overflows to inf (VGG's deep activations reach the hundreds), and the gradient of `sqrt` at 0 is infinite in every
-# precision. The safe form computes in float32 with the eps *inside* the root:
-# `x / sqrt(sum x^2 + eps)`. Notebook 08 shows what the unsafe version does to a mixed-precision run.
+# channel is switched off), $0 / \lVert 0\rVert$ is $0/0$. The `lpips` package writes `x / (sqrt(sum x^2) + 1e-10)`.
+# Two different hazards hide in it:
+# - **In every precision**, the gradient of `sqrt` at 0 is infinite, and $0 \cdot \infty$ gives a NaN gradient at
+#   an all-zero position, even in float32. The cure is the eps *inside* the root: `x / sqrt(sum x^2 + eps)`.
+# - **In float16 tensors**, `1e-10` rounds to 0 (so $0/0$ again), squares below about $6\cdot10^{-8}$ vanish, and a
+#   sum of squares above 65504 overflows to inf (VGG's deep activations reach the hundreds). Under CUDA autocast
+#   this does *not* happen by itself: autocast runs `pow`, `sum`, `norm` and `rsqrt` in float32. It happens when the
+#   features themselves are float16 outside autocast, e.g. a perceptual network converted with `.half()`. The cure
+#   is to compute the norm in float32 (`x = x.float()` first).
+#
+# Notebook 08 (pitfall (e)) reproduces both with raw float16 tensors on the CPU; it is not a mixed-precision GPU run.
 #
 # `course_lib.perceptual.normalize_channels(x, eps, safe=...)` has both versions; here they are on three float16
-# feature vectors: all zero, ordinary, and large.
+# feature vectors: all zero, ordinary, and large (a demonstration: float16 arithmetic is fixed, so these asserts
+# cannot come out otherwise).
 
 # %%
 from course_lib.perceptual import normalize_channels as lib_normalize_channels
@@ -198,12 +217,14 @@ print("unsafe: nan for the zero vector and a lost direction for the large one; s
 # %% [markdown]
 # ### Exercise 1: channel-unit normalisation
 # Implement `normalize_channels(x, eps)` for features `x` of shape (B, C, H, W): divide every position's channel
-# vector by its L2 norm, with `eps` inside the square root.
+# vector by its L2 norm, with `eps` inside the square root, computed in float32 (the check also tries float16
+# features; returning float32 is fine).
 
 # %%
 def normalize_channels(x: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
-    """x: (B, C, H, W) -> x / sqrt(sum over C of x^2 + eps), same shape."""
+    """x: (B, C, H, W) -> x / sqrt(sum over C of x^2 + eps), same shape, computed in float32."""
     ### BEGIN SOLUTION
+    x = x.float()  # float16 would round eps to 0, lose tiny squares and overflow large sums
     return x / torch.sqrt(x.pow(2).sum(dim=1, keepdim=True) + eps)
     ### END SOLUTION
 
@@ -212,6 +233,16 @@ def normalize_channels(x: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
 from course_lib.checks.perceptual import check_lpips_from_features, check_normalize_channels
 
 check_normalize_channels(normalize_channels)
+### BEGIN HIDDEN TESTS
+check_normalize_channels(normalize_channels, seed=5, shape=(2, 16, 3, 3))
+### END HIDDEN TESTS
+
+# %%
+import course_lib.perceptual
+from course_lib.checks import solved_or_reference
+
+normalize_channels = solved_or_reference(normalize_channels, course_lib.perceptual.normalize_channels,
+                                         "normalize_channels")
 
 # %% [markdown]
 # ### Exercise 2: the LPIPS distance from features
@@ -233,6 +264,13 @@ def lpips_from_features(feats_x: list, feats_y: list, weights: list) -> torch.Te
 
 # %%
 check_lpips_from_features(lpips_from_features)
+### BEGIN HIDDEN TESTS
+check_lpips_from_features(lpips_from_features, seed=7, shapes=((3, 4, 4), (5, 2, 2), (2, 1, 1)))
+### END HIDDEN TESTS
+
+# %%
+lpips_from_features = solved_or_reference(lpips_from_features, course_lib.perceptual.lpips_distance,
+                                          "lpips_from_features")
 
 # %% [markdown]
 # `course_lib.perceptual.PerceptualLoss` packages exactly this. With `backend="auto"` it uses the real LPIPS-VGG
@@ -256,11 +294,7 @@ from course_lib.perceptual import lpips_distance
 with torch.no_grad():
     a, b = x[:16].to(ENV.device), sharp[:16].to(ENV.device)
     fa, fb_ = perceptual.features(a), perceptual.features(b)
-    try:
-        mine = lpips_from_features(fa, fb_, [w.to(ENV.device) for w in perceptual.channel_weights])
-    except NotImplementedError:  # exercises not solved yet: use the course_lib version so the notebook runs on
-        print("lpips_from_features is not implemented yet: using course_lib.perceptual.lpips_distance instead")
-        mine = lpips_distance(fa, fb_, perceptual.channel_weights)
+    mine = lpips_from_features(fa, fb_, [w.to(ENV.device) for w in perceptual.channel_weights])
     theirs = perceptual(a, b)
 assert torch.allclose(mine.float(), theirs, rtol=1e-3, atol=1e-5), (mine, theirs)
 assert torch.allclose(perceptual(a, a), torch.zeros(16, device=ENV.device), atol=1e-6)
@@ -279,9 +313,11 @@ print(f"the perceptual distance prefers the sharp image for {frac_perc_prefers_s
       f"(L2 did for {1 - frac_l2_prefers_blur:.0%})")
 
 # %%
-assert p_sharp.mean() < p_blurry.mean(), "the perceptual distance should rank the sharp shifted copy closer"
-assert frac_perc_prefers_sharp > 0.7, frac_perc_prefers_sharp
-print("perceptual distance prefers sharp: checked")
+claim(p_sharp.mean() < p_blurry.mean(),
+      f"the perceptual distance ranks the sharp shifted copy closer: {p_sharp.mean():.4f} < {p_blurry.mean():.4f}")
+claim(frac_perc_prefers_sharp > 0.7, f"it prefers the sharp copy for {frac_perc_prefers_sharp:.0%} of images (> 70%)")
+print(verdict(p_sharp.mean() < p_blurry.mean(), "the perceptual distance prefers the sharp image",
+              "the perceptual distance prefers the blurry average too"))
 
 # %% [markdown]
 # ## 5. Three distortions at the same L2
@@ -338,39 +374,47 @@ for name, r in rows.items():
 m = matched.nonzero().flatten()[:6]
 show_images(torch.cat([x[m], sharp[m], blurred[m], noisy[m]]), nrow=6,
             title="rows: original · shifted · blurred · noisy (equal MSE per image)")
+plt.show()
 
 # %%
 mse_gap = max(abs(rows[k]["mse"].mean() / rows["shifted 1 px"]["mse"].mean() - 1).item() for k in rows)
 frac_shift_beats_blur = (rows["shifted 1 px"]["perc"] < rows["blurred"]["perc"]).float().mean().item()
 print(f"MSEs agree within {mse_gap:.1%}; perceptual ranks the shifted copy closer than the blur for "
       f"{frac_shift_beats_blur:.0%} of images")
-assert matched.float().mean() > 0.5, "too few images could be matched"
-assert mse_gap < 0.03, "the three distortions should have (nearly) equal MSE"
-assert rows["shifted 1 px"]["perc"].mean() < rows["blurred"]["perc"].mean()
-assert rows["shifted 1 px"]["perc"].mean() < rows["noisy"]["perc"].mean()
-assert frac_shift_beats_blur > 0.7, frac_shift_beats_blur
-assert rows["blurred"]["ssim"].mean() < min(rows["shifted 1 px"]["ssim"].mean(), rows["noisy"]["ssim"].mean())
-print("at equal L2, the perceptual distance ranks: shifted < blurred, shifted < noisy: checked")
+assert matched.float().mean() > 0.5, "too few images could be matched"            # set-up of the experiment
+assert mse_gap < 0.03, "the three distortions should have (nearly) equal MSE"     # set-up of the experiment
+pm = {k: r["perc"].mean().item() for k, r in rows.items()}
+sm = {k: r["ssim"].mean().item() for k, r in rows.items()}
+claim(pm["shifted 1 px"] < pm["blurred"], f"perceptual: shifted {pm['shifted 1 px']:.4f} < blurred {pm['blurred']:.4f}")
+claim(pm["shifted 1 px"] < pm["noisy"], f"perceptual: shifted {pm['shifted 1 px']:.4f} < noisy {pm['noisy']:.4f}")
+claim(frac_shift_beats_blur > 0.7, f"shifted closer than blurred for {frac_shift_beats_blur:.0%} of images (> 70%)")
+claim(sm["blurred"] < min(sm["shifted 1 px"], sm["noisy"]), f"SSIM punishes the blur most: {sm}")
+print("at equal L2, the perceptual distance ranks the shifted copy", verdict(
+    pm["shifted 1 px"] < min(pm["blurred"], pm["noisy"]), "closest", "not closest"),
+    f"| SSIM ranks noisy {verdict(sm['noisy'] > sm['shifted 1 px'], 'above', 'below')} shifted")
 
 # %% [markdown]
-# Read the SSIM column too: it also punishes the blur most, but (in our quick run) it scores the noisy images about
-# as well as the shifted ones, slightly better on average -- a hand-designed measure of local statistics does not know
-# that a one-pixel shift keeps every edge. Neither number is a person; LPIPS' learned weights were fitted to
+# Read the SSIM column too: it also punishes the blur most, and the last printed line says how it ranks the noisy
+# images against the shifted ones (under `quick` they came out about level) -- a hand-designed measure of local
+# statistics does not know that a one-pixel shift keeps every edge. Neither number is a person; LPIPS' learned weights were fitted to
 # human judgements, the course network's uniform weights were not, so treat its ranking as a measurement of *this*
 # network, not as ground truth.
 
 # %% [markdown]
 # ## 6. Training with a perceptual loss
 #
-# Finally the effect on a model. Two identical small autoencoders (`course_lib.models.AutoEncoder`, a
+# Finally the effect on a model. Three identical small autoencoders (`course_lib.models.AutoEncoder`, a
 # `latent_dim`-dimensional bottleneck) train on the same Fashion-MNIST images for the same number of steps:
 # - **L2**: mean squared error;
+# - **L1**: mean absolute error alone -- the control: going from L2 to L1 + perceptual changes two things, and this
+#   arm separates them;
 # - **L1 + perceptual**: mean absolute error plus `perc_weight` times the perceptual distance -- the
 #   reconstruction loss of VQ-GAN (Esser et al. 2021).
 #
 # We compare their test reconstructions with `course_lib.metrics.sharpness` (the mean image-gradient magnitude:
-# blur lowers it) and report MSE too: the perceptual model is *expected* to lose a little MSE, as that is the price
-# of not averaging.
+# blur lowers it, but noise raises it too) and with an **edge agreement** that noise cannot buy: the correlation,
+# per image, between the gradient-magnitude maps of the reconstruction and of the original. MSE is reported too:
+# a perceptual model is *expected* to lose a little MSE, as that is the price of not averaging.
 
 # %%
 from course_lib.metrics import sharpness
@@ -392,6 +436,8 @@ def train_autoencoder(kind: str) -> AutoEncoder:
         if kind == "l2":
             return {"loss": F.mse_loss(rec, xb)}
         l1_term = (rec - xb).abs().mean()
+        if kind == "l1":
+            return {"loss": l1_term}
         perc_term = perceptual(rec, xb).mean()
         return {"loss": l1_term + CFG.perc_weight * perc_term, "l1": l1_term, "perceptual": perc_term}
 
@@ -399,26 +445,54 @@ def train_autoencoder(kind: str) -> AutoEncoder:
     return model.eval()
 
 
-models = {kind: train_autoencoder(kind) for kind in ("l2", "l1+perceptual")}
+models = {kind: train_autoencoder(kind) for kind in ("l2", "l1", "l1+perceptual")}
 
 # %%
 with torch.no_grad():
     recs = {k: torch.sigmoid(m(x.to(ENV.device))).cpu() for k, m in models.items()}
 sharp_orig = sharpness(x).mean().item()
-stats = {k: dict(sharpness=sharpness(r).mean().item(), mse=l2(r, x).mean().item(),
-                 perc=perceptual(r.to(ENV.device), x.to(ENV.device)).mean().item()) for k, r in recs.items()}
-print(f"{'model':<16}{'sharpness':>10}{'MSE':>9}{'perceptual':>12}   (originals: sharpness {sharp_orig:.4f})")
-for k, s in stats.items():
-    print(f"{k:<16}{s['sharpness']:10.4f}{s['mse']:9.4f}{s['perc']:12.4f}")
-show_images(torch.cat([x[:8], recs["l2"][:8], recs["l1+perceptual"][:8]]), nrow=8,
-            title="rows: original · AE trained with L2 · AE trained with L1 + perceptual")
+
+
+def edge_agreement(rec, ref):
+    """Per-image correlation between the gradient-magnitude maps of rec and ref (1 = edges where the original
+    has them, as strong; noise adds gradient where the original has none and lowers it)."""
+    def grad_mag(img):
+        gx, gy = img[..., :, 1:] - img[..., :, :-1], img[..., 1:, :] - img[..., :-1, :]
+        return (gx[..., :-1, :].pow(2) + gy[..., :, :-1].pow(2)).sqrt().flatten(1)
+    a, b = grad_mag(rec), grad_mag(ref)
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + 1e-12)
+
+
+stats = {k: dict(sharpness=sharpness(r).mean().item(), edges=edge_agreement(r, x).mean().item(),
+                 mse=l2(r, x).mean().item(), perc=perceptual(r.to(ENV.device), x.to(ENV.device)).mean().item())
+         for k, r in recs.items()}
+print(f"{'model':<16}{'sharpness':>10}{'edges':>8}{'MSE':>9}{'perceptual':>12}   (originals: sharpness {sharp_orig:.4f})")
+for k, st in stats.items():
+    print(f"{k:<16}{st['sharpness']:10.4f}{st['edges']:8.3f}{st['mse']:9.4f}{st['perc']:12.4f}")
+show_images(torch.cat([x[:8], recs["l2"][:8], recs["l1"][:8], recs["l1+perceptual"][:8]]), nrow=8,
+            title="rows: original · AE trained with L2 · with L1 · with L1 + perceptual")
+plt.show()
+
+# **Check.** The claims: L1 + perceptual reconstructions are clearly sharper than L2's, the gain comes from the
+# perceptual term (not from switching L2 to L1: compare with the L1 arm), and it is not noise (the edge agreement
+# does not drop below L2's). That the perceptual model has the lowest perceptual distance is printed but is *not*
+# evidence: it was trained on that very measure (a demonstration).
 
 # %%
-ratio = stats["l1+perceptual"]["sharpness"] / stats["l2"]["sharpness"]
-print(f"L1 + perceptual reconstructions are {ratio:.2f}x as sharp as L2 ones (backend: {perceptual.backend_name})")
-assert ratio > 1.1, f"expected clearly sharper reconstructions with the perceptual loss, got ratio {ratio:.3f}"
-assert stats["l1+perceptual"]["perc"] < stats["l2"]["perc"], "the perceptual model should win on its own metric"
-print(f"sharper with the perceptual loss: checked  (notebook ran in {time.time() - T0:.0f} s)")
+st = stats
+ratio = st["l1+perceptual"]["sharpness"] / st["l2"]["sharpness"]
+ratio_l1 = st["l1+perceptual"]["sharpness"] / st["l1"]["sharpness"]
+print(f"L1 + perceptual reconstructions are {ratio:.2f}x as sharp as L2 ones and {ratio_l1:.2f}x as sharp as L1 ones "
+      f"(backend: {perceptual.backend_name}); L1 alone vs L2: {st['l1']['sharpness'] / st['l2']['sharpness']:.2f}x")
+claim(ratio > 1.1, f"L1 + perceptual sharper than L2: ratio {ratio:.3f} > 1.1")
+claim(ratio_l1 > 1.05, f"the perceptual term, not L1, sharpens: L1 + perceptual / L1 sharpness {ratio_l1:.3f} > 1.05")
+claim(st["l1+perceptual"]["edges"] > st["l2"]["edges"] - 0.02,
+      f"the extra sharpness sits on real edges: edge agreement {st['l1+perceptual']['edges']:.3f} vs L2 "
+      f"{st['l2']['edges']:.3f}")
+print("demonstration (not evidence): perceptual distance", {k: round(v["perc"], 4) for k, v in st.items()})
+print(verdict(ratio_l1 > 1.05, "the perceptual term sharpens the reconstructions beyond what L1 alone does",
+              "L1 alone explains most of the sharpening"), f"(notebook ran in {time.time() - T0:.0f} s)")
 
 # %% [markdown]
 # ## Summary
@@ -427,10 +501,11 @@ print(f"sharper with the perceptual loss: checked  (notebook ran in {time.time()
 # - Distances between **features** of a trained convolutional network care about edges and patterns more than about
 #   exact positions.
 # - **LPIPS** = unit-normalised channel vectors, channel-weighted squared differences, spatial mean, sum over layers.
-#   Normalise in float32 with eps inside the square root, or half precision produces NaN.
+#   Normalise in float32 with eps inside the square root: eps inside keeps the gradient finite in every precision,
+#   float32 keeps float16 features from rounding to NaN.
 # - At equal MSE, the perceptual distance ranked a one-pixel shift closer than a blur or noise; L2 cannot.
-# - An autoencoder trained with L1 + perceptual loss reconstructs sharper images than one trained with L2 (at a
-#   small cost in MSE). VQ-GAN (notebook 09) uses exactly this reconstruction loss, plus an adversarial term
+# - An autoencoder trained with L1 + perceptual loss reconstructed sharper images than one trained with L2 or with
+#   L1 alone, with edges where the originals have them (the printed verdicts say by how much, for this run). VQ-GAN (notebook 09) uses exactly this reconstruction loss, plus an adversarial term
 #   (notebook 08).
 # - Honesty about the network: offline, the course's own small Fashion-MNIST network with uniform channel weights
 #   stands in for LPIPS-VGG; with `pip install lpips` and a network, `backend="auto"` uses the real one. Numbers from
