@@ -3,9 +3,11 @@
 #   make test                                    set up, then run every test (unit, notebooks, smoke, installed package)
 #   make test-unit | test-notebooks | test-smoke | test-installed   one part of `make test`
 #   make course [COURSE_PROFILE=quick]           execute every notebook into build/executed/ (with outputs)
-#   make student                                 write student versions (solutions stripped) to build/student/
+#   make student                                 write student versions (solutions, hidden tests stripped) to build/student/
+#   make assignment                              nbgrader source and release versions of every notebook in build/nbgrader/
 #   make sync                                    regenerate each .ipynb from its .py source
 #   make bench                                   speed benchmarks (not tests)
+#   make gpu-report [GPU_PROFILE=standard]       on a CUDA machine: run the course, write build/gpu-report/report.md
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -20,7 +22,7 @@ NB ?= notebooks/[0-9][0-9]_*.ipynb
 NB_FULL ?= notebooks/09_vqgan.ipynb
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup lab test test-unit test-notebooks test-smoke test-installed course student sync bench clean
+.PHONY: setup lab test test-unit test-notebooks test-smoke test-installed gpu-report course student assignment sync bench clean
 
 setup: $(STAMP)
 
@@ -36,12 +38,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PINS)
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m course_lib.build git-filter
 	rm -f $(VENV)/.course-installed*
 	touch $(STAMP)
 
 lab: setup
 	@extra=""; if [ "$$(id -u)" = 0 ]; then echo "notice: running as root (a container or cloud VM?): passing --allow-root to JupyterLab"; extra="--allow-root"; fi; \
-	$(BIN)/jupyter lab --notebook-dir=notebooks $$extra $(ARGS)
+	$(BIN)/jupyter lab --config=jupyter_server_config.py --notebook-dir=notebooks $$extra $(ARGS)
 
 test: setup
 	$(MAKE) --no-print-directory test-unit
@@ -64,10 +67,21 @@ test-notebooks: setup
 # Smoke: `standard` shapes (and `full` ones for NB_FULL), a handful of steps, on the CPU with the offline data.
 # Claims are reported, not asserted (course_lib.claims); shape and contract assertions stay hard.
 SMOKE_ENV := COURSE_SMOKE=1 COURSE_OFFLINE=1 COURSE_DEVICE=cpu
+# It runs through the course's report (course_lib.report), which also records each notebook's time and peak memory
+# in build/smoke-report*/report.md.
 test-smoke: setup
-	rm -rf build/smoke-runs
-	COURSE_PROFILE=standard $(SMOKE_ENV) COURSE_RUNS=$(CURDIR)/build/smoke-runs $(NBVAL) $(NB) $(ARGS)
-	COURSE_PROFILE=full $(SMOKE_ENV) COURSE_RUNS=$(CURDIR)/build/smoke-runs $(NBVAL) $(NB_FULL) $(ARGS)
+	rm -rf build/smoke-runs build/smoke-report build/smoke-report-full
+	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(SMOKE_ENV) COURSE_RUNS=$(CURDIR)/build/smoke-runs $(BIN)/python -m course_lib.report \
+		--profile standard --smoke --jobs $(JOBS) --out build/smoke-report $(wildcard $(NB))
+	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(SMOKE_ENV) COURSE_RUNS=$(CURDIR)/build/smoke-runs $(BIN)/python -m course_lib.report \
+		--profile full --smoke --jobs $(JOBS) --out build/smoke-report-full $(wildcard $(NB_FULL))
+
+# On a CUDA machine: every notebook under `standard` (GPU_PROFILE=full for full) and train_vqgan for a fixed budget;
+# writes build/gpu-report/report.md and report.json (wall time, peak GPU memory, images/s, headline figures).
+GPU_PROFILE ?= standard
+VQGAN_STEPS ?= 500
+gpu-report: setup
+	$(BIN)/python -m course_lib.report --profile $(GPU_PROFILE) --vqgan-steps $(VQGAN_STEPS) --out build/gpu-report $(ARGS)
 
 # The way Colab runs the course: a built wheel, installed non-editable outside the checkout, notebooks executed
 # from an empty folder, offline.
@@ -79,6 +93,11 @@ course: setup
 
 student: setup
 	$(BIN)/python -m course_lib.build student --out build/student
+
+# nbgrader: build/nbgrader/source/NN_name/ (solutions and hidden tests) and release/NN_name/ (what students get),
+# with nbgrader_config.py. Then collect and autograde with nbgrader itself (README, "Coursework").
+assignment: setup
+	$(BIN)/python -m course_lib.build assignment --course build/nbgrader
 
 sync: setup
 	$(BIN)/python -m course_lib.build sync

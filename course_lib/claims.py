@@ -18,9 +18,9 @@ from typing import Any, List, Tuple
 
 from .profiles import smoke_active
 
-__all__ = ["ClaimFailed", "claim", "verdict", "reported_claims"]
+__all__ = ["ClaimFailed", "claim", "verdict", "reported_claims", "recorded_claims"]
 
-_REPORTED: List[Tuple[bool, str]] = []
+_RECORDED: List[Tuple[bool, str, bool]] = []     # (held, message, asserted) of every claim in this process
 
 
 class ClaimFailed(AssertionError):
@@ -34,8 +34,9 @@ def claim(condition: Any, message: str) -> bool:
     ``condition`` may be a Python, NumPy or one-element torch boolean.
     """
     held = bool(condition.item() if hasattr(condition, "item") else condition)
-    if smoke_active():
-        _REPORTED.append((held, message))
+    smoke = smoke_active()
+    _RECORDED.append((held, message, not smoke))
+    if smoke:
         print(f"[smoke: reported, not asserted] {'holds' if held else 'does NOT hold'}: {message}")
         return held
     if not held:
@@ -52,4 +53,10 @@ def verdict(condition: Any, if_true: str, if_false: str) -> str:
 
 def reported_claims() -> List[Tuple[bool, str]]:
     """The claims reported (not asserted) so far under smoke in this process: (held, message)."""
-    return list(_REPORTED)
+    return [(held, message) for held, message, asserted in _RECORDED if not asserted]
+
+
+def recorded_claims() -> List[Tuple[bool, str, bool]]:
+    """Every claim made so far in this process, asserted or reported: (held, message, asserted). The course's
+    report (``python -m course_lib.report``) lists them as each notebook's headline figures."""
+    return list(_RECORDED)
