@@ -55,6 +55,7 @@ __all__ = [
     "RotationVectorQuantizer",
     "FSQ",
     "init_codebook_kmeans",
+    "init_codebook_gaussian",
     "ema_update",
     "restart_dead_codes",
     "fsq_quantize",
@@ -352,7 +353,9 @@ class VectorQuantizer(nn.Module):
 
     Options (notebook 05 compares them as cures for codebook collapse):
 
-    * ``init``: ``"uniform"`` (U(-1/K, 1/K), as in common VQ-VAE code) or ``"normal"`` (N(0, 1)).
+    * ``init``: ``"uniform"`` (U(-1/K, 1/K), as in common VQ-VAE code), ``"normal"`` (N(0, 1)) or ``"data"``
+      (data-scaled: on the first training forward, codes drawn from a Gaussian with the per-dimension mean and
+      standard deviation of that batch's encoder outputs; see :func:`init_codebook_gaussian`).
     * ``kmeans_init=True``: on the first training forward, set the codebook by k-means on that batch's encoder
       outputs (Lancucki et al. 2020, "Robust Training of Vector Quantized Bottleneck Models", arXiv:2005.08520,
       data-dependent initialisation; SoundStream, Zeghidour et al. 2021, arXiv:2107.03312, does the same).
@@ -417,7 +420,8 @@ class VectorQuantizer(nn.Module):
             self.affine_scale = nn.Parameter(torch.ones(d))  # (d,) shared by every code
             self.affine_shift = nn.Parameter(torch.zeros(d))
         self._optimizer = None
-        self.register_buffer("initialized", torch.tensor(not self.kmeans_init))
+        self.init = init
+        self.register_buffer("initialized", torch.tensor(not (self.kmeans_init or init == "data")))
         self.register_buffer("steps_unused", torch.zeros(self.num_codes, dtype=torch.long))
         self.restarts = 0  # how many codes were restarted so far (a plain counter for the notebooks)
 
@@ -426,10 +430,10 @@ class VectorQuantizer(nn.Module):
         with torch.no_grad():
             if init == "uniform":
                 self.embedding.weight.uniform_(-1.0 / self.num_codes, 1.0 / self.num_codes)
-            elif init == "normal":
+            elif init in ("normal", "data"):  # "data" is replaced on the first training forward
                 self.embedding.weight.normal_()
             else:
-                raise ValueError(f"init must be 'uniform' or 'normal', got {init!r}")
+                raise ValueError(f"init must be 'uniform', 'normal' or 'data', got {init!r}")
 
     def _raw_codebook(self) -> torch.Tensor:
         return self.embedding.weight
@@ -503,8 +507,11 @@ class VectorQuantizer(nn.Module):
         who = type(self).__name__
         flat, shape = _flatten(z, self.code_dim, who)
         x = self._prepare(flat)  # (N, d) float32
-        if self.training and self.kmeans_init and not bool(self.initialized):
-            init_codebook_kmeans(self, x.detach(), _prepared=True)
+        if self.training and not bool(self.initialized):
+            if self.kmeans_init:
+                init_codebook_kmeans(self, x.detach(), _prepared=True)
+            else:
+                init_codebook_gaussian(self, x.detach(), seed=int(torch.randint(1 << 30, (1,))), _prepared=True)
         idx = nearest_code(x, self.codebook)
         codes = F.embedding(idx, self.codebook)  # (N, d) with gradient to the codebook
         if self.training:
@@ -577,6 +584,22 @@ def init_codebook_kmeans(vq: VectorQuantizer, z: torch.Tensor, iters: int = 10, 
     if vq.cosine:
         centres = F.normalize(centres, dim=1)
     vq._set_codes(torch.arange(k, device=centres.device), centres)
+    vq.initialized.fill_(True)
+
+
+@torch.no_grad()
+def init_codebook_gaussian(vq: VectorQuantizer, z: torch.Tensor, seed: int = 0, _prepared: bool = False) -> None:
+    """Data-scaled start: draw ``vq``'s codes from N(mean, std^2) fitted per dimension to the encoder outputs ``z``
+    ((B, D, H, W) or (N, D)), so that the codes start at the scale and place of the data, but not on its clusters
+    (that is k-means, :func:`init_codebook_kmeans`). Marks the quantizer as initialised."""
+    x = z if _prepared else vq._prepare(_flatten(z, vq.code_dim, "init_codebook_gaussian")[0])
+    x = x.detach().float()
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(vq.num_codes, x.shape[1], generator=gen).to(x.device)
+    centres = x.mean(0) + x.std(0) * noise  # (K, d)
+    if vq.cosine:
+        centres = F.normalize(centres, dim=1)
+    vq._set_codes(torch.arange(vq.num_codes, device=centres.device), centres)
     vq.initialized.fill_(True)
 
 

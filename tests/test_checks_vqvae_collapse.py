@@ -33,7 +33,7 @@ def test_bits_reference_passes_and_matches_metrics(capsys):
     (lambda h, w, k: math.log2(k), "ONE index"),
     (lambda h, w, k: h * w * k, "one-hot"),
     (lambda h, w, k: h * w * math.log2(k) / 8, "bytes"),
-    (lambda h, w, k: h * w * math.ceil(math.log2(k)), "rounded"),
+    (lambda h, w, k: h * w * math.log2(k), "exact log2"),  # a fixed-length index needs ceil(log2 K) bits (issue 11)
     (lambda h, w, k: h * w * math.log2(k) + 1, "differs|is "),
 ])
 def test_bits_rejects(wrong, match):
@@ -197,3 +197,87 @@ def test_fsq_course_lib_passes_the_check(capsys):
 ])
 def test_fsq_rejects(wrong, match):
     rejects(C.check_fsq_quantize, wrong, match)
+
+
+# ------------------------------------------------------------- issue 11: wrong answers accepted before, right ones
+def _ema_float32_idioms(cs, es, z, idx, decay, eps):
+    """A right answer written with float32 idioms (one_hot matmul, .float() counts)."""
+    onehot = torch.nn.functional.one_hot(idx, cs.shape[0]).float()  # (N, K)
+    counts = onehot.sum(0)
+    sums = onehot.t() @ z
+    size = decay * cs + (1 - decay) * counts
+    total = decay * es + (1 - decay) * sums
+    n = size.sum()
+    return size, total, total / ((size + eps) / (n + cs.shape[0] * eps) * n)[:, None]
+
+
+def test_ema_accepts_float32_idioms_numpy_outputs_and_the_course_lib_function(capsys):
+    C.check_ema_update(_ema_float32_idioms)
+    C.check_ema_update(lambda *a: tuple(t.numpy() for t in C.reference_ema_update(*a)))
+    C.check_ema_update(quantize.ema_update)
+    C.check_ema_update(quantize.ema_update, seed=11, decay=0.5, eps=0.3)  # the notebook's hidden test
+    assert capsys.readouterr().out.count("Check passed") == 4
+
+
+def test_ema_hidden_case_varies_decay():
+    """A decay hard-coded to the visible cases' values fails the hidden case."""
+    def hard_coded(cs, es, z, idx, decay, eps):
+        return C.reference_ema_update(cs, es, z, idx, {0.9: 0.9, 0.8: 0.8, 0.95: 0.95}.get(round(decay, 2), 0.9), eps)
+    C.check_ema_update(hard_coded)
+    rejects(lambda f: C.check_ema_update(f, seed=11, decay=0.5, eps=0.3), hard_coded, "differs|wrong way|1 - decay")
+
+
+def _restart_counts_le_1(codebook, counts, z):
+    new = codebook.clone()
+    dead = (counts <= 1).nonzero().flatten()
+    new[dead] = z[torch.randperm(len(z))[: len(dead)]]
+    return new
+
+
+def _restart_same_positions(codebook, counts, z):
+    new = codebook.clone()
+    dead = counts == 0
+    new[dead] = z[: len(counts)][dead]
+    return new
+
+
+def _restart_with_replacement(codebook, counts, z):
+    new = codebook.clone()
+    dead = (counts == 0).nonzero().flatten()
+    new[dead] = z[torch.randint(len(z), (len(dead),))]
+    return new
+
+
+@pytest.mark.parametrize("wrong, match", [
+    (_restart_counts_le_1, "used once"),
+    (_restart_same_positions, r"z_recent\[dead\]"),
+    (_restart_with_replacement, "WITHOUT replacement"),
+])
+def test_restart_rejects_issue_11_answers(wrong, match):
+    rejects(C.check_restart_dead_codes, wrong, match)
+
+
+def test_restart_accepts_course_lib_float64_and_numpy_forms(capsys):
+    C.check_restart_dead_codes(quantize.restart_dead_codes)
+    C.check_restart_dead_codes(lambda cb, c, z: C.reference_restart_dead_codes(cb.double(), c, z.double()))
+    C.check_restart_dead_codes(lambda cb, c, z: C.reference_restart_dead_codes(cb, c, z).numpy())
+    C.check_restart_dead_codes(C.reference_restart_dead_codes, seed=5, num_codes=64, code_dim=3)
+    assert capsys.readouterr().out.count("Check passed") == 4
+
+
+def test_fsq_accepts_the_papers_constants_float32_and_course_lib(capsys):
+    C.check_fsq_quantize(C.paper_fsq_quantize)
+    C.check_fsq_quantize(lambda z, levels: C.reference_fsq_quantize(z.float(), levels))
+    C.check_fsq_quantize(quantize.fsq_quantize)
+    C.check_fsq_quantize(C.reference_fsq_quantize, seed=3, levels=(5, 5, 5))
+    out = capsys.readouterr().out
+    assert out.count("Check passed") == 4 and "tan/(1-eps)" in out
+    # the two forms really differ (so accepting both is a decision, not a tolerance)
+    z = torch.randn(100, 3, dtype=torch.float64, requires_grad=True)
+    g1, = torch.autograd.grad(C.reference_fsq_quantize(z, [8, 6, 5]).sum(), z)
+    g2, = torch.autograd.grad(C.paper_fsq_quantize(z, [8, 6, 5]).sum(), z)
+    assert not torch.allclose(g1, g2, rtol=1e-4, atol=0)
+
+
+def test_fsq_hidden_case_other_levels_rejects_no_offset():
+    rejects(lambda f: C.check_fsq_quantize(f, seed=3, levels=(8, 8, 8)), C._fsq_no_offset, "even number")

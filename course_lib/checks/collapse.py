@@ -1,17 +1,24 @@
 """Checks for notebook 05 (codebook collapse): one EMA codebook update, dead-code restarts, FSQ rounding.
 
 * :func:`check_ema_update` compares with :func:`reference_ema_update`, the update of
-  :class:`course_lib.quantize.EMAVectorQuantizer` (van den Oord et al. 2017, appendix A.1), and names the usual
-  mistakes (no Laplace smoothing, decay the wrong way round, smoothed counts stored, ...).
-* :func:`check_restart_dead_codes` tests properties (a restart is random): live codes untouched, every dead code
-  moved onto a real encoder output, different outputs for different dead codes, random rather than the first rows.
+  :class:`course_lib.quantize.EMAVectorQuantizer` (van den Oord et al. 2017, appendix A.1; Laplace smoothing as in
+  Sonnet's code), and names the usual mistakes (no Laplace smoothing, decay the wrong way round, smoothed counts
+  stored, ...). Inputs are float32, as in a model, so float32 idioms (``one_hot(...).float().T @ z``) pass.
+* :func:`check_restart_dead_codes` tests properties (a restart is random): live codes untouched (including codes
+  used once), every dead code moved onto a real encoder output, no two onto the same one (drawn without
+  replacement), random rather than fixed rows.
 * :func:`check_fsq_quantize` compares values AND gradients with :meth:`course_lib.quantize.FSQ.quantize`
-  (Mentzer et al. 2023, arXiv:2309.15505), so a rounding without the straight-through estimator is caught.
+  (Mentzer et al. 2023, arXiv:2309.15505), so a rounding without the straight-through estimator is caught; the
+  paper's own constants (``(1 - eps)`` and ``tan``, appendix A.1) are accepted too.
+
+Every check takes keyword arguments for more cases (``seed=`` and a parameter), which the notebooks' hidden tests
+use.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from . import CheckFailed, call_student, check_function, passed
@@ -20,6 +27,7 @@ __all__ = [
     "reference_ema_update",
     "reference_restart_dead_codes",
     "reference_fsq_quantize",
+    "paper_fsq_quantize",
     "check_ema_update",
     "check_restart_dead_codes",
     "check_fsq_quantize",
@@ -105,29 +113,33 @@ _EMA_MISTAKES = {
 }
 
 
-def _ema_inputs(seed: int):
+def _ema_inputs(seed: int, decay: Optional[float] = None, eps: Optional[float] = None):
     g = torch.Generator().manual_seed(2000 + seed)
     k, d, n = [16, 32, 8][seed % 3], [4, 3, 2][seed % 3], 64
-    cluster_size = torch.rand(k, generator=g, dtype=torch.float64) * 5 + 0.05
-    embed_sum = torch.randn(k, d, generator=g, dtype=torch.float64) * cluster_size[:, None]
-    z = torch.randn(n, d, generator=g, dtype=torch.float64)
+    cluster_size = torch.rand(k, generator=g) * 5 + 0.05  # float32, like a model's buffers
+    embed_sum = torch.randn(k, d, generator=g) * cluster_size[:, None]
+    z = torch.randn(n, d, generator=g)
     idx = torch.randint(0, k // 2 + 1, (n,), generator=g)  # the upper codes are unused in this batch
-    decay, eps = [0.9, 0.8, 0.95][seed % 3], [0.1, 0.5, 0.2][seed % 3]  # eps large enough for smoothing to show
+    decay = [0.9, 0.8, 0.95][seed % 3] if decay is None else float(decay)
+    eps = [0.1, 0.5, 0.2][seed % 3] if eps is None else float(eps)  # large enough for the smoothing to show
     return cluster_size, embed_sum, z, idx, decay, eps
 
 
-def check_ema_update(student_fn: Callable) -> None:
-    """``student_fn(cluster_size, embed_sum, z, indices, decay, eps) -> (cluster_size, embed_sum, codebook)``."""
+def check_ema_update(student_fn: Callable, *, seed: int = 0, decay: Optional[float] = None,
+                     eps: Optional[float] = None) -> None:
+    """``student_fn(cluster_size, embed_sum, z, indices, decay, eps) -> (cluster_size, embed_sum, codebook)``.
+
+    ``seed`` shifts the random states tried; ``decay`` and ``eps`` replace the values tried (hidden tests)."""
     # 1. a code with N_k = 0 that nobody chose: without smoothing, 0 / 0
     k, d = 4, 2
-    cs = torch.tensor([2.0, 1.0, 0.5, 0.0], dtype=torch.float64)
-    es = torch.randn(k, d, generator=torch.Generator().manual_seed(7), dtype=torch.float64) * cs[:, None]
-    z = torch.randn(6, d, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    cs = torch.tensor([2.0, 1.0, 0.5, 0.0])
+    es = torch.randn(k, d, generator=torch.Generator().manual_seed(7)) * cs[:, None]
+    z = torch.randn(6, d, generator=torch.Generator().manual_seed(8))
     idx = torch.tensor([0, 0, 1, 2, 1, 0])
     out = call_student(student_fn, cs.clone(), es.clone(), z.clone(), idx.clone(), 0.99, 1e-5, name="ema_update")
     if not isinstance(out, (tuple, list)) or len(out) != 3:
         raise CheckFailed("ema_update must return a tuple (cluster_size, embed_sum, codebook).")
-    codebook = torch.as_tensor(out[2])
+    codebook = torch.as_tensor(out[2]).float()
     if not torch.isfinite(codebook).all():
         raise CheckFailed(
             "ema_update: the codebook has nan/inf for a code that was never chosen (N_k = 0, m_k = 0, so 0 / 0). "
@@ -135,52 +147,64 @@ def check_ema_update(student_fn: Callable) -> None:
         )
     # 2. random states and batches, against the reference and the known mistakes
     check_function(
-        student_fn, reference_ema_update, _ema_inputs, name="ema_update", mistakes=_EMA_MISTAKES,
-        atol=1e-8, rtol=1e-6, trials=3,
+        student_fn, reference_ema_update, lambda t: _ema_inputs(seed + t, decay, eps), name="ema_update",
+        mistakes=_EMA_MISTAKES, atol=1e-5, rtol=1e-4, trials=3,
         success="one EMA step (counts, sums, decay, Laplace smoothing) matches the reference on 3 random states.",
     )
 
 
 # --------------------------------------------------------------------------------------------- restart
 def reference_restart_dead_codes(codebook: torch.Tensor, counts: torch.Tensor, z_recent: torch.Tensor) -> torch.Tensor:
-    """Codes with count 0 move onto random rows of z_recent (N, D); the others stay. Returns a new (K, D) tensor."""
+    """Codes with count 0 move onto random rows of z_recent (N, D), drawn without replacement (N >= number of dead
+    codes); the others stay. Returns a new (K, D) tensor."""
     new = codebook.clone()
     dead = (counts == 0).nonzero().flatten()
-    pick = torch.randint(z_recent.shape[0], (len(dead),))
+    pick = torch.randperm(z_recent.shape[0])[: len(dead)]
     new[dead] = z_recent[pick]
     return new
 
 
-def _restart_inputs(seed: int):
-    g = torch.Generator().manual_seed(3000 + seed)
-    k, d, n = 32, 4, 200
+def _restart_inputs(trial: int, num_codes: int = 32, code_dim: int = 4):
+    g = torch.Generator().manual_seed(3000 + trial)
+    k, d = num_codes, code_dim
+    n_live = max(2, k // 3)
     codebook = torch.randn(k, d, generator=g) * 0.01 + 5.0  # codes far from the data (a collapsed codebook)
     counts = torch.zeros(k)
-    live = torch.randperm(k, generator=g)[:10]
-    counts[live] = torch.randint(1, 50, (10,), generator=g).float()
+    live = torch.randperm(k, generator=g)[:n_live]
+    counts[live] = torch.randint(2, 50, (n_live,), generator=g).float()
+    counts[live[:2]] = 1.0  # codes chosen exactly once are live too
+    n_dead = k - n_live
+    # every third trial has barely more rows than dead codes: sampling WITH replacement then repeats rows
+    n = n_dead + 4 if trial % 3 == 2 else max(200, 2 * k)
     z_recent = torch.randn(n, d, generator=g)
     return codebook, counts, z_recent
 
 
-def check_restart_dead_codes(student_fn: Callable) -> None:
+def check_restart_dead_codes(student_fn: Callable, *, seed: int = 0, num_codes: int = 32, code_dim: int = 4) -> None:
     """``student_fn(codebook (K, D), counts (K,), z_recent (N, D)) -> new codebook (K, D)``.
 
-    A restart is random, so this checks properties instead of exact values.
+    A restart is random, so this checks properties instead of exact values. ``seed``, ``num_codes`` and
+    ``code_dim`` give other cases (hidden tests).
     """
     name = "restart_dead_codes"
-    firsts = []
-    for seed in range(3):
-        codebook, counts, z = _restart_inputs(seed)
-        torch.manual_seed(seed)
+    for trial in range(seed, seed + 3):
+        codebook, counts, z = _restart_inputs(trial, num_codes, code_dim)
+        torch.manual_seed(trial)
         out = call_student(student_fn, codebook.clone(), counts.clone(), z.clone(), name=name)
+        if isinstance(out, np.ndarray):
+            out = torch.from_numpy(out)
         if not isinstance(out, torch.Tensor) or out.shape != codebook.shape:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise CheckFailed(f"{name} must return the whole codebook, a tensor of shape {tuple(codebook.shape)}; "
                               f"got {shape}.")
-        out = out.detach().float()
+        out = torch.as_tensor(out).detach().float()
         dead = counts == 0
         live = ~dead
         if not torch.allclose(out[live], codebook[live]):
+            once = counts == 1
+            if torch.allclose(out[live & ~once], codebook[live & ~once]):
+                raise CheckFailed(f"{name}: you restarted codes that were used once (counts == 1): a dead code is "
+                                  "one with counts == 0; a code chosen once is alive.")
             if torch.allclose(out[dead], codebook[dead]):
                 raise CheckFailed(f"{name}: you moved the codes that ARE used and kept the dead ones: the dead "
                                   "codes are those with counts == 0.")
@@ -199,14 +223,28 @@ def check_restart_dead_codes(student_fn: Callable) -> None:
                                   "point and compete for it. Copy a different random row of z_recent into each.")
             raise CheckFailed(f"{name}: the restarted codes are not encoder outputs (e.g. random noise): copy rows of "
                               "z_recent, so each revived code starts where the data actually is.")
+        n_dead = int(dead.sum())
         if len(torch.unique(out[dead], dim=0)) == 1:
             raise CheckFailed(f"{name}: every dead code got the SAME encoder output: draw a different random row "
-                              "for each (e.g. z_recent[torch.randint(len(z_recent), (num_dead,))]).")
-        firsts.append(torch.allclose(out[dead], z[: int(dead.sum())]))
-    if all(firsts):
-        raise CheckFailed(f"{name}: you always take the FIRST rows of z_recent: these all come from the first "
-                          "images of the batch. Pick random rows (torch.randint or torch.randperm).")
-    passed(f"{name}: live codes untouched, every dead code moved onto a random encoder output (3 random states).")
+                              "for each (e.g. z_recent[torch.randperm(len(z_recent))[:num_dead]]).")
+        if len(torch.unique(out[dead], dim=0)) < n_dead:
+            raise CheckFailed(f"{name}: two dead codes were moved onto the same encoder output, so they compete for "
+                              "one point: draw the rows WITHOUT replacement, "
+                              "z_recent[torch.randperm(len(z_recent))[:num_dead]].")
+        if len(z) >= len(counts) and torch.allclose(out[dead], z[: len(counts)][dead]):
+            raise CheckFailed(f"{name}: you copied z_recent[dead], the rows at the dead codes' own positions: the "
+                              "same rows every time, not a random choice. Draw random rows (torch.randperm).")
+        if torch.allclose(out[dead], z[:n_dead]):
+            raise CheckFailed(f"{name}: you always take the FIRST rows of z_recent: these all come from the first "
+                              "images of the batch. Pick random rows (torch.randperm).")
+        torch.manual_seed(trial + 1000)
+        again = call_student(student_fn, codebook.clone(), counts.clone(), z.clone(), name=name)
+        again = torch.from_numpy(again) if isinstance(again, np.ndarray) else torch.as_tensor(again)
+        if torch.allclose(again.detach().float()[dead], out[dead]):
+            raise CheckFailed(f"{name}: two calls with different random seeds moved the dead codes onto the same "
+                              "rows: the choice is not random. Draw the rows with torch.randperm.")
+    passed(f"{name}: live codes untouched, every dead code moved onto its own random encoder output "
+           "(3 random states).")
 
 
 # ------------------------------------------------------------------------------------------------- FSQ
@@ -218,6 +256,19 @@ def reference_fsq_quantize(z: torch.Tensor, levels: Sequence[int], eps: float = 
     shift = torch.atanh(offset / half_l)
     bounded = torch.tanh(z + shift) * half_l - offset
     rounded = bounded + (torch.round(bounded) - bounded).detach()  # straight-through
+    return rounded / torch.div(L, 2, rounding_mode="floor")
+
+
+def paper_fsq_quantize(z: torch.Tensor, levels: Sequence[int], eps: float = 1e-3) -> torch.Tensor:
+    """The constants of the FSQ paper's own code (Mentzer et al. 2023, appendix A.1): ``half_l = (L-1)(1-eps)/2``
+    and ``shift = tan(offset / half_l)``. Same grid of values as :func:`reference_fsq_quantize`; the gradient is
+    about 0.2% smaller and values can differ right at a rounding boundary. The check accepts either."""
+    L = torch.as_tensor(levels, dtype=z.dtype, device=z.device)
+    half_l = (L - 1) * (1 - eps) / 2
+    offset = torch.where(L % 2 == 0, 0.5, 0.0).to(z.dtype)
+    shift = torch.tan(offset / half_l)
+    bounded = torch.tanh(z + shift) * half_l - offset
+    rounded = bounded + (torch.round(bounded) - bounded).detach()
     return rounded / torch.div(L, 2, rounding_mode="floor")
 
 
@@ -303,20 +354,33 @@ _FSQ_MISTAKES = {
 }
 
 
-def _fsq_inputs(seed: int):
+def _fsq_inputs(seed: int, levels: Optional[Sequence[int]] = None):
     g = torch.Generator().manual_seed(4000 + seed)
-    levels = [(8, 5, 5, 5), (7, 5, 5, 5, 5), (8, 6, 5), (4, 4, 3)][seed % 4]
+    if levels is None:
+        levels = [(8, 5, 5, 5), (7, 5, 5, 5, 5), (8, 6, 5), (4, 4, 3)][seed % 4]
     z = torch.randn(64, len(levels), generator=g, dtype=torch.float64) * 1.5
     w = torch.randn(64, len(levels), generator=g, dtype=torch.float64)
-    return z, list(levels), w
+    return z, [int(l) for l in levels], w
 
 
-def check_fsq_quantize(student_fn: Callable) -> None:
-    """``student_fn(z (N, d), levels (list of d ints)) -> (N, d)`` values in [-1, 1] with a straight-through gradient."""
+def check_fsq_quantize(student_fn: Callable, *, seed: int = 0, levels: Optional[Sequence[int]] = None) -> None:
+    """``student_fn(z (N, d), levels (list of d ints)) -> (N, d)`` values in [-1, 1] with a straight-through gradient.
+
+    Accepts the constants of vector-quantize-pytorch and course_lib (``(1 + eps)``, ``atanh``) and those of the
+    paper's code (``(1 - eps)``, ``tan``). ``seed`` and ``levels`` give other cases (hidden tests).
+    """
     # check_function calls the wrapped student_fn through call_student: a stub or a crash is reported by name
-    check_function(
-        _with_grad(student_fn), _with_grad(reference_fsq_quantize), _fsq_inputs, name="fsq_quantize",
-        mistakes={hint: _with_grad(fn) for hint, fn in _FSQ_MISTAKES.items()},
-        atol=1e-6, rtol=1e-5, trials=4,
-        success="FSQ values (L_i levels per channel, in [-1, 1]) and straight-through gradients match on 4 level sets.",
-    )
+    inputs = lambda t: _fsq_inputs(seed + t, levels)
+    success = "FSQ values (L_i levels per channel, in [-1, 1]) and straight-through gradients match on 4 level sets."
+    try:
+        check_function(
+            _with_grad(student_fn), _with_grad(reference_fsq_quantize), inputs, name="fsq_quantize",
+            mistakes={hint: _with_grad(fn) for hint, fn in _FSQ_MISTAKES.items()},
+            atol=1e-5, rtol=1e-5, trials=4, success=success,
+        )
+    except CheckFailed as first:
+        try:  # the paper's own constants are right too
+            check_function(_with_grad(student_fn), _with_grad(paper_fsq_quantize), inputs, name="fsq_quantize",
+                           atol=1e-5, rtol=1e-5, trials=4, success=success[:-1] + " (the paper's tan/(1-eps) form).")
+        except CheckFailed:
+            raise first from None
