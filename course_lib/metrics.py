@@ -10,7 +10,7 @@ size. Accumulate usage over an epoch with :class:`CodeUsageTracker` before judgi
 
 Reconstructions: :func:`psnr`, :func:`nmse` (MSE divided by the data variance, the number reported by the
 VQ-VAE paper's reference notebooks), :func:`sharpness` (mean image-gradient magnitude, to compare blur) and
-:func:`bits_per_image` (``h * w * log2 K``).
+:func:`bits_per_image` (``h * w * ceil(log2 K)`` with a fixed-length code per index).
 """
 from __future__ import annotations
 
@@ -164,11 +164,21 @@ class CodeUsageTracker:
         )
 
 
-def bits_per_image(latent_h: int, latent_w: int, num_codes: int) -> float:
-    """Bits needed to store one image's code grid with a fixed-length code: ``h * w * log2(K)``."""
+def bits_per_image(latent_h: int, latent_w: int, num_codes: int, fixed_length: bool = True) -> float:
+    """Bits to store one image's ``h x w`` grid of indices into ``K`` codes. Built in notebook 04, section 7.
+
+    ``fixed_length=True`` (default): every index is written with the same whole number of bits, ``ceil(log2 K)``
+    (K = 1000 needs 10 bits, not 9.97), so ``h * w * ceil(log2 K)``. ``fixed_length=False``: ``h * w * log2 K``,
+    which equals the first only when K is a power of two; otherwise it is reached only by packing the whole grid
+    into one base-K number (``ceil(h * w * log2 K)`` bits) or, on average, by an entropy code when all codes are
+    equally likely.
+    """
     if latent_h < 1 or latent_w < 1 or num_codes < 1:
         raise ValueError(f"bits_per_image needs positive sizes, got h={latent_h}, w={latent_w}, K={num_codes}")
-    return float(latent_h * latent_w * math.log2(num_codes))
+    per_index = math.log2(num_codes)
+    if fixed_length:
+        per_index = math.ceil(per_index - 1e-12)  # exact powers of two stay exact despite rounding
+    return float(latent_h * latent_w * per_index)
 
 
 def _pair(x: torch.Tensor, y: torch.Tensor, name: str):

@@ -64,7 +64,14 @@ def test_tracker_accumulates_over_batches():
 
 def test_bits_per_image():
     assert bits_per_image(8, 8, 512) == 8 * 8 * 9
-    assert bits_per_image(7, 7, 1000) == pytest.approx(49 * math.log2(1000))
+    # a fixed-length index into 1000 codes needs 10 whole bits, not log2(1000) = 9.97
+    assert bits_per_image(7, 7, 1000) == 49 * 10
+    assert bits_per_image(7, 7, 1000, fixed_length=False) == pytest.approx(49 * math.log2(1000))
+    assert bits_per_image(4, 6, 3) == 24 * 2 and bits_per_image(1, 1, 1) == 0.0
+    for k in (2, 4, 1024, 2**20):  # exact powers of two are not rounded up by float error
+        assert bits_per_image(1, 1, k) == math.log2(k)
+    with pytest.raises(ValueError):
+        bits_per_image(0, 7, 512)
 
 
 def test_psnr_and_nmse():
