@@ -18,7 +18,8 @@ What it does for you:
 * several optimisers: pass ``{"g": opt_g, "d": opt_d}`` and it minimises ``losses["g"]`` then ``losses["d"]``
   (each with its own zero_grad/backward/step); a loss that is ``None`` skips its optimiser that step
   (e.g. the discriminator before its warm-up);
-* mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler), or CPU autocast with ``amp="bf16"``;
+* mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler), or CPU autocast with
+  ``amp="bf16"`` or ``amp="fp16"`` (fp16 with ``torch.amp.GradScaler("cpu")``: the CUDA fp16 path, testable on a CPU);
 * gradient clipping (``grad_clip``), and the gradient norm of every optimiser's parameters in the history;
 * a stop with :class:`NonFiniteLossError` naming the loss that became nan/inf, and the step;
 * atomic checkpoints every ``checkpoint_every`` steps and at the end; calling ``fit`` again with the same
@@ -188,7 +189,8 @@ def _rng_state() -> Dict[str, Any]:
     np_state = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        # Only this process's GPU: saving every GPU's state would make a run unresumable on fewer GPUs.
+        "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
         "python": random.getstate(),
         "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
     }
@@ -196,8 +198,11 @@ def _rng_state() -> Dict[str, Any]:
 
 def _set_rng_state(state: Mapping[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if isinstance(cuda, (list, tuple)):       # checkpoints of course_lib 0.1 saved every GPU's state
+        cuda = cuda[torch.cuda.current_device()] if torch.cuda.is_available() and len(cuda) > torch.cuda.current_device() else None
+    if cuda is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(cuda)
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     n = state["numpy"]
@@ -270,8 +275,10 @@ def fit(
         device = params[0].device if params else torch.device("cpu")
     device = torch.device(device)
     amp_dtype = resolve_amp(amp, device)
-    use_scaler = amp_dtype == torch.float16 and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+    # fp16 needs loss scaling (its smallest normal number is 6e-5: small gradients would flush to zero); bf16 has
+    # float32's exponent range and needs none. GradScaler exists for CUDA and, since torch 2.3, for the CPU.
+    use_scaler = amp_dtype == torch.float16 and device.type in ("cuda", "cpu")
+    scaler = torch.amp.GradScaler(device.type) if use_scaler else None
     config = dict(config) if config is not None else None
     main = _is_main()
 

@@ -189,3 +189,43 @@ def test_history_round_trip_and_plot():
     assert len([a for a in fig.axes if a.get_visible()]) == 2
     with pytest.raises(KeyError, match="logged: loss, acc"):
         h2["kl"]
+
+
+def _fp16_run(steps, ckpt, every, seed=0):
+    """fp16 autocast with a GradScaler on the CPU: the path a Colab T4 takes (it has no bf16)."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    seen = []
+
+    def loss_fn(batch, step):
+        out = model(batch[0])
+        seen.append(out.dtype)
+        return {"loss": nn.functional.cross_entropy(out.float(), batch[1])}
+
+    h = fit(loss_fn, opt, _data(), steps=steps, model=model, checkpoint=ckpt, checkpoint_every=every, amp="fp16",
+            log_every=5, progress=False)
+    return model, h, seen
+
+
+def test_cpu_fp16_with_grad_scaler_resumes_exactly(tmp_path):
+    straight, h1, seen = _fp16_run(30, tmp_path / "a.pt", every=10)
+    assert seen[0] == torch.float16 and all(math.isfinite(v) for v in h1["loss"])
+    state = load_checkpoint(tmp_path / "a.pt")
+    assert state["scaler"] is not None and state["scaler"]["scale"] > 0      # the scaler's state is saved
+    _fp16_run(20, tmp_path / "b.pt", every=10)                               # "crash" after 20 steps
+    resumed, h2, _ = _fp16_run(30, tmp_path / "b.pt", every=10)
+    for p, q in zip(straight.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)
+    assert h1["loss"] == h2["loss"]
+
+
+def test_rng_state_saves_only_this_device_and_reads_old_lists():
+    from course_lib import train
+
+    state = train._rng_state()
+    assert state["cuda"] is None or isinstance(state["cuda"], torch.Tensor)
+    before = torch.rand(3)
+    train._set_rng_state({**state, "cuda": []})          # a course_lib 0.1 checkpoint (a list), on a CPU machine
+    train._set_rng_state(state)
+    assert torch.equal(torch.rand(3), before)
