@@ -191,16 +191,20 @@ class ResidualBlock(nn.Module):
 class ConvEncoder(nn.Module):
     """(B, in_channels, H, W) -> (B, out_channels, H / 2**downsamples, W / 2**downsamples).
 
-    ``downsamples`` stride-2 4x4 convolutions (ReLU between), a 3x3 convolution, ``res_blocks`` residual blocks,
-    ReLU, and a 1x1 convolution to ``out_channels``. H and W must be divisible by ``2**downsamples``.
+    ``downsamples`` stride-2 4x4 convolutions (ReLU between), a 3x3 convolution and ReLU, ``res_blocks`` residual blocks
+    (inner width ``res_hidden``, default ``hidden``), ReLU, and a 1x1 convolution to ``out_channels``.
+    ``out_channels=None`` stops after that ReLU (``hidden`` channels out): :class:`VQVAE` does this and applies its
+    own 1x1 ``pre_quant`` convolution, so that no two 1x1 convolutions follow each other without a nonlinearity.
+    H and W must be divisible by ``2**downsamples``.
     """
 
-    def __init__(self, in_channels: int = 1, hidden: int = 64, out_channels: int = 64, downsamples: int = 2, res_blocks: int = 2):
+    def __init__(self, in_channels: int = 1, hidden: int = 64, out_channels: Optional[int] = 64, downsamples: int = 2,
+                 res_blocks: int = 2, res_hidden: Optional[int] = None):
         super().__init__()
         who = "ConvEncoder"
         self.in_channels = _positive_int(in_channels, "in_channels", who)
         hidden = _positive_int(hidden, "hidden", who)
-        self.out_channels = _positive_int(out_channels, "out_channels", who)
+        self.out_channels = hidden if out_channels is None else _positive_int(out_channels, "out_channels", who)
         self.downsamples = _positive_int(downsamples, "downsamples", who, minimum=0)
         _positive_int(res_blocks, "res_blocks", who, minimum=0)
         layers = []
@@ -208,9 +212,11 @@ class ConvEncoder(nn.Module):
         for _ in range(downsamples):
             layers += [nn.Conv2d(c, hidden, 4, stride=2, padding=1), nn.ReLU()]
             c = hidden
-        layers.append(nn.Conv2d(c, hidden, 3, padding=1))
-        layers += [ResidualBlock(hidden) for _ in range(res_blocks)]
-        layers += [nn.ReLU(), nn.Conv2d(hidden, out_channels, 1)]
+        layers += [nn.Conv2d(c, hidden, 3, padding=1), nn.ReLU()]
+        layers += [ResidualBlock(hidden, res_hidden) for _ in range(res_blocks)]
+        layers.append(nn.ReLU())
+        if out_channels is not None:
+            layers.append(nn.Conv2d(hidden, out_channels, 1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -221,12 +227,13 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """(B, in_channels, h, w) -> (B, out_channels, h * 2**upsamples, w * 2**upsamples), the inverse of ConvEncoder.
 
-    A 3x3 convolution, ``res_blocks`` residual blocks, ReLU, then ``upsamples`` stride-2 4x4 transposed
-    convolutions (ReLU between). The output is **unbounded** (no sigmoid): it is in pixel space, so train with
-    MSE/L1 against the data and clamp to [0, 1] for display.
+    A 3x3 convolution, ``res_blocks`` residual blocks (inner width ``res_hidden``, default ``hidden``), ReLU, then
+    ``upsamples`` stride-2 4x4 transposed convolutions (ReLU between). The output is **unbounded** (no sigmoid): it
+    is in pixel space, so train with MSE/L1 against the data and clamp to [0, 1] for display.
     """
 
-    def __init__(self, in_channels: int = 64, hidden: int = 64, out_channels: int = 1, upsamples: int = 2, res_blocks: int = 2):
+    def __init__(self, in_channels: int = 64, hidden: int = 64, out_channels: int = 1, upsamples: int = 2, res_blocks: int = 2,
+                 res_hidden: Optional[int] = None):
         super().__init__()
         who = "ConvDecoder"
         self.in_channels = _positive_int(in_channels, "in_channels", who)
@@ -235,7 +242,7 @@ class ConvDecoder(nn.Module):
         self.upsamples = _positive_int(upsamples, "upsamples", who, minimum=0)
         _positive_int(res_blocks, "res_blocks", who, minimum=0)
         layers = [nn.Conv2d(in_channels, hidden, 3, padding=1)]
-        layers += [ResidualBlock(hidden) for _ in range(res_blocks)]
+        layers += [ResidualBlock(hidden, res_hidden) for _ in range(res_blocks)]
         layers.append(nn.ReLU())
         for i in range(upsamples):
             last = i == upsamples - 1
@@ -260,18 +267,31 @@ class VQVAEOutput(NamedTuple):
 class VQVAE(nn.Module):
     """VQ-VAE (van den Oord et al. 2017, arXiv:1711.00937): ConvEncoder -> 1x1 conv to D -> quantizer -> ConvDecoder.
 
+    The layout is that of DeepMind's Sonnet VQ-VAE example (``examples/vqvae_example.ipynb`` in
+    google-deepmind/sonnet), which adds to the paper's encoder (two stride-2 4x4 convolutions, two residual blocks)
+    a 3x3 convolution before the residual blocks and a 1x1 "pre-quantization" convolution to D channels
+    (``pre_quant``, Sonnet's ``pre_vq_conv1``). One difference from Sonnet remains: its first convolution has
+    ``hidden // 2`` channels (here ``hidden``).
+
     Args:
         quantizer: a module with ``code_dim``, ``num_codes``, ``__call__(z (B, D, h, w))`` returning an object with
             ``.z_q``, ``.indices``, ``.loss``, and ``lookup(indices (B, h, w)) -> (B, D, h, w)``
             (e.g. :class:`course_lib.quantize.VectorQuantizer`).
         in_channels: image channels C. hidden: width of encoder and decoder. downsamples: the latent grid is
-            ``H / 2**downsamples``. res_blocks: residual blocks in encoder and decoder.
+            ``H / 2**downsamples``. res_blocks: residual blocks in encoder and decoder. res_hidden: inner width of
+            the residual blocks (default ``hidden``; Sonnet's example uses 32 with ``hidden = 128``).
 
-    ``forward(x) -> VQVAEOutput(x_hat, z_e, vq)``; a typical loss is ``mse(x_hat, x) + vq.loss``.
-    ``x_hat`` is in pixel space and unbounded (clamp to [0, 1] for display).
+    ``forward(x) -> VQVAEOutput(x_hat, z_e, vq)``; a typical loss is ``mse(x_hat, x) + vq.loss`` (the Sonnet
+    example divides the MSE by the data variance). ``x_hat`` is in pixel space and unbounded (clamp to [0, 1]).
+
+    Warning: the quantizer runs in the model's mode. In train mode an EMA quantizer
+    (:class:`course_lib.quantize.EMAVectorQuantizer`) updates its codebook on every call, so ``forward`` and
+    :meth:`encode` on evaluation data change the codebook, and k-means initialisation or dead-code restarts can fire
+    too. Call ``model.eval()`` before encoding anything you only want to look at.
     """
 
-    def __init__(self, quantizer: nn.Module, in_channels: int = 1, hidden: int = 64, downsamples: int = 2, res_blocks: int = 2):
+    def __init__(self, quantizer: nn.Module, in_channels: int = 1, hidden: int = 64, downsamples: int = 2, res_blocks: int = 2,
+                 res_hidden: Optional[int] = None):
         super().__init__()
         code_dim = getattr(quantizer, "code_dim", None)
         if not isinstance(code_dim, int):
@@ -281,10 +301,10 @@ class VQVAE(nn.Module):
             )
         self.in_channels = _positive_int(in_channels, "in_channels", "VQVAE")
         self.downsamples = _positive_int(downsamples, "downsamples", "VQVAE", minimum=0)
-        self.encoder = ConvEncoder(in_channels, hidden, hidden, downsamples, res_blocks)
+        self.encoder = ConvEncoder(in_channels, hidden, None, downsamples, res_blocks, res_hidden)  # ends in a ReLU
         self.pre_quant = nn.Conv2d(hidden, code_dim, 1)
         self.quantizer = quantizer
-        self.decoder = ConvDecoder(code_dim, hidden, in_channels, downsamples, res_blocks)
+        self.decoder = ConvDecoder(code_dim, hidden, in_channels, downsamples, res_blocks, res_hidden)
 
     @property
     def code_dim(self) -> int:
@@ -301,7 +321,8 @@ class VQVAE(nn.Module):
         return VQVAEOutput(self.decoder(vq.z_q), z_e, vq)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, H, W) -> code indices (B, h, w), int64."""
+        """x: (B, C, H, W) -> code indices (B, h, w), int64. In train mode this also trains an EMA codebook (see the
+        class docstring): call ``model.eval()`` first."""
         return self.quantizer(self.encode_continuous(x)).indices
 
     def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:

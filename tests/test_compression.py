@@ -102,11 +102,70 @@ def test_compression_table_rows():
     rows = C.compression_table(x, x_hat, code_bits=36 * 9)
     assert [r["method"].split(" ")[0] for r in rows] == ["VQ-VAE", "PNG", "PNG", "JPEG"]
     assert rows[0]["bits_per_image"] == 324 and rows[0]["bits_per_pixel"] == pytest.approx(324 / 576)
-    assert math.isinf(rows[1]["psnr_db"])
-    for r in rows[2:]:
+    assert math.isinf(rows[1]["psnr_db"]) and math.isnan(rows[1]["bits_at_target"])
+    for r in rows[2:]:  # default match="mean": the codec's MEAN PSNR reaches the model's mean PSNR
+        assert "mean" in r["method"]
         assert r["psnr_db"] >= rows[0]["psnr_db"] - 1e-9
+        assert r["bits_at_target"] <= r["bits_per_image"] + 1e-9
     text = C.format_table(rows)
-    assert "JPEG" in text and "inf" in text
+    assert "JPEG" in text and "inf" in text and "nan" not in text
+    each = C.compression_table(x, x_hat, code_bits=324, match="each")
+    assert "each" in each[3]["method"] and math.isnan(each[3]["bits_at_target"])
+    with pytest.raises(ValueError, match="match"):
+        C.compression_table(x, x_hat, 324, match="median")
+
+
+def _images_of_mixed_difficulty(n=6, size=24):
+    """Half smooth, half textured: one PSNR target is easy for some images and hard for others."""
+    smooth = smooth_images(n // 2, size=size, seed=3)
+    g = torch.Generator().manual_seed(4)
+    rough = (0.5 + 0.7 * (torch.rand(n // 2, 1, size, size, generator=g) - 0.5)).clamp(0, 1)
+    return torch.cat([smooth, (rough * 255).round() / 255])
+
+
+def _mean_stats(codec, x, setting):
+    enc = (lambda img: C.jpeg_bytes(img, setting)) if codec == "jpeg" else (lambda img: C.png_bytes(img, setting))
+    bits, psnrs = [], []
+    for img in x:
+        data = enc(img)
+        back = C._from_pil(Image.open(io.BytesIO(data)), 1)
+        bits.append(8 * len(data))
+        psnrs.append(C._psnr(img.double(), back))
+    return float(np.mean(bits)), float(np.mean(psnrs))
+
+
+@pytest.mark.parametrize("codec", ["jpeg", "png"])
+def test_match_mean_uses_one_setting_whose_mean_psnr_reaches_the_target(codec):
+    x = _images_of_mixed_difficulty()
+    fn = C.jpeg_bits_at_psnr if codec == "jpeg" else C.png_bits_at_psnr
+    target = 24.0
+    mean = fn(x, target, match="mean")
+    each = fn(x, target, match="each")
+    assert mean.match == "mean" and each.match == "each" and each.target_bits is None
+    assert len(set(mean.setting.tolist())) == 1  # one shared setting
+    assert mean.mean_psnr >= target and mean.reached.all()
+    # the per-image rule makes every image reach the target, so its mean PSNR overshoots the target
+    assert (each.psnr >= target).all() and each.mean_psnr > target
+    # one setting lower misses the mean target (the search found the edge); the interpolated size lies between
+    s = int(mean.setting[0])
+    assert s > (1 if codec == "jpeg" else 2)
+    bits_lo, psnr_lo = _mean_stats(codec, x, s - 1)
+    assert psnr_lo < target
+    assert bits_lo <= mean.target_bits <= mean.mean_bits
+
+
+def test_match_mean_is_not_fooled_by_one_hard_image():
+    """Issue 11: asking every image to reach the mean PSNR makes the codec pay for its hardest image; matching
+    the mean does not. With one noise image among smooth ones, the per-image rule costs clearly more bits."""
+    smooth = smooth_images(5, size=24, seed=5)
+    noise = torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(6))
+    x = torch.cat([smooth, (noise * 255).round() / 255])
+    target = 26.0
+    each, mean = C.jpeg_bits_at_psnr(x, target, "each"), C.jpeg_bits_at_psnr(x, target, "mean")
+    assert mean.target_bits < each.mean_bits
+    assert each.mean_psnr > mean.mean_psnr  # the per-image rule overshoots the mean target it is compared at
+    with pytest.raises(ValueError, match="match"):
+        C.jpeg_bits_at_psnr(x, target, match="all")
 
 
 def test_bad_inputs_have_clear_errors():

@@ -143,3 +143,40 @@ def test_vqvae_validates():
         model.decode_indices(torch.zeros(7, 7, dtype=torch.long))
     with pytest.raises(TypeError, match="code_dim"):
         VQVAE(nn.Identity())
+
+
+def test_vqvae_has_no_two_linear_1x1_convolutions_in_a_row():
+    """Issue 11: the encoder's last 1x1 convolution followed by pre_quant (another 1x1) with no nonlinearity
+    between them is one linear map written twice. The encoder now ends in a ReLU; pre_quant is the only 1x1."""
+    model = VQVAE(_quantizer(num_codes=8, code_dim=4), in_channels=1, hidden=8, downsamples=2, res_blocks=2)
+    layers = list(model.encoder.net) + [model.pre_quant]
+    assert isinstance(layers[-2], nn.ReLU)
+    for a, b in zip(layers, layers[1:]):
+        both_1x1 = all(isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) for m in (a, b))
+        assert not both_1x1
+    assert ConvEncoder(1, hidden=8, out_channels=None, downsamples=2, res_blocks=1)(torch.rand(2, 1, 8, 8)).shape == (2, 8, 2, 2)
+    # a ReLU follows the 3x3 convolution, as in the Sonnet example's encoder
+    convs3 = [i for i, m in enumerate(model.encoder.net) if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert isinstance(model.encoder.net[convs3[0] + 1], nn.ReLU)
+
+
+def test_res_hidden_sets_the_inner_width_of_the_residual_blocks():
+    model = VQVAE(_quantizer(num_codes=8, code_dim=4), in_channels=3, hidden=16, downsamples=2, res_blocks=2, res_hidden=4)
+    blocks = [m for m in model.modules() if isinstance(m, ResidualBlock)]
+    assert len(blocks) == 4 and all(b.block[1].out_channels == 4 and b.block[3].in_channels == 4 for b in blocks)
+    assert model(torch.rand(1, 3, 16, 16)).x_hat.shape == (1, 3, 16, 16)
+
+
+def test_encode_in_train_mode_moves_an_ema_codebook_and_eval_mode_does_not():
+    """The warning in the VQVAE docstring, measured."""
+    from course_lib.quantize import EMAVectorQuantizer
+    torch.manual_seed(0)
+    model = VQVAE(EMAVectorQuantizer(8, 4, decay=0.5), in_channels=1, hidden=8, downsamples=2, res_blocks=0)
+    x = torch.rand(4, 1, 8, 8)
+    before = model.quantizer.codebook.clone()
+    model.eval()
+    model.encode(x)
+    assert torch.equal(model.quantizer.codebook, before)
+    model.train()
+    model.encode(x)
+    assert not torch.equal(model.quantizer.codebook, before)
