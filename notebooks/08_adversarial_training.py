@@ -541,7 +541,8 @@ def train_ae_gan(start_step, disc_weight, adaptive, seed=0, desc="AE"):
                 "acc_real": acc_real, "acc_fake": acc_fake}
 
     history = fit(loss_fn, {"g": opt_g, "d": opt_d}, train_loader, steps=CFG.ae_steps, model={"ae": ae, "d": D},
-                  log_every=5, desc=desc, callback=lambda step, losses, h: d_moved.append((step, param_distance(D, D_init))))
+                  log_every=max(1, min(5, CFG.ae_steps // 30)), desc=desc,  # (every step under smoke's 3 steps)
+                  callback=lambda step, losses, h: d_moved.append((step, param_distance(D, D_init))))
     ae.eval()
     with torch.no_grad():
         x_test = test_ds.x.to(device)
