@@ -168,7 +168,7 @@ class SpatialVAE(nn.Module):
                  res_blocks: int = 2):
         super().__init__()
         self.latent_dim = int(latent_dim)
-        self.encoder = ConvEncoder(in_channels, hidden, hidden, downsamples, res_blocks)
+        self.encoder = ConvEncoder(in_channels, hidden, None, downsamples, res_blocks)  # as VQVAE: ends in a ReLU
         self.pre_latent = nn.Conv2d(hidden, 2 * latent_dim, 1)
         self.decoder = ConvDecoder(latent_dim, hidden, in_channels, downsamples, res_blocks)
 
