@@ -40,6 +40,9 @@ __all__ = [
     "kernel_feature_distance",
     "try_inception_fid",
     "FEATURE_NET_SCRIPT",
+    "load_judge_net",
+    "judge_net_info",
+    "JUDGE_NET_SCRIPT",
 ]
 
 
@@ -226,6 +229,39 @@ def load_feature_net(device: Optional[Union[str, torch.device]] = None, path: Op
 def feature_net_info() -> dict:
     """The JSON record written next to the weights (training data, test accuracy, date, seed)."""
     p = feature_net_path().with_suffix(".json")
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+# -------------------------------------------------------------------------------------------- the judge net
+JUDGE_NET_SCRIPT = "data/make_judge_net.py"
+
+
+def load_judge_net(device: Optional[Union[str, torch.device]] = None) -> FeatureNet:
+    """The course's *independent judge*: a :class:`FeatureNet`-shaped network trained by ``data/make_judge_net.py``
+    with a self-supervised contrastive objective (SimCLR, no colour jitter) on the offline natural colour crops, so
+    that no model trained with the course's perceptual loss (the course feature net) is graded by its own teacher,
+    and so that a colour cast shows in its features. ``embed(x)`` gives its pooled features; use it with
+    :func:`kernel_feature_distance` / :func:`frechet_feature_distance` (``net=load_judge_net()``). Eval mode, frozen.
+    Shipped as ``course_lib/assets/weights/judge_net.pt``; its card is :func:`judge_net_info`. Used in notebook 09."""
+    from .data import package_asset
+
+    p = package_asset("weights", "judge_net.pt")
+    if not p.is_file():
+        raise FileNotFoundError(f"Judge-net weights not found at {p}: reinstall course_lib or rebuild them with "
+                                f"`python {JUDGE_NET_SCRIPT}` (a few CPU minutes).")
+    state = torch.load(p, map_location="cpu", weights_only=True)
+    widths = tuple(int(state[f"stages.{i}.0.weight"].shape[0]) for i in range(4))
+    net = FeatureNet(widths=widths, num_classes=int(state["head.weight"].shape[0]))
+    net.load_state_dict({k: v.float() for k, v in state.items()})
+    net.eval().requires_grad_(False)
+    return net.to(device) if device is not None else net
+
+
+def judge_net_info() -> dict:
+    """The judge net's card (``judge_net.json``): data, objective, steps, wall time and its sanity figures."""
+    from .data import package_asset
+
+    p = package_asset("weights", "judge_net.json")
     return json.loads(p.read_text()) if p.is_file() else {}
 
 

@@ -11,6 +11,10 @@ Follows the first stage of Esser, Rombach & Ommer 2021, "Taming Transformers for
 * :class:`Encoder` / :class:`Decoder` -- a stack of levels with channel multipliers ``ch * ch_mult[i]``; every level but
   the last halves (encoder) or doubles (decoder) the resolution, so the latent grid is ``resolution / 2**(len(ch_mult)-1)``.
 * :class:`VQGAN` -- encoder -> ``quant_conv`` (1x1, to the code dimension) -> quantizer -> ``post_quant_conv`` -> decoder.
+  The presets' quantizer (l2-normalised low-dimensional codes, EMA codebook, dead-code restarts) is the COURSE's choice,
+  combining later work (Yu et al. 2021 "ViT-VQGAN", arXiv:2110.04627, sec. 3.2; EMA: van den Oord et al. 2017 app. A.1
+  and Razavi et al. 2019; restarts: notebook 05). taming-transformers itself trains a plain nn.Embedding codebook by
+  gradients with the codebook + beta * commitment loss (``taming/modules/vqvae/quantize.py``, VectorQuantizer2).
 * :class:`VQGANLoss` -- the generator loss (L1 + perceptual + quantizer loss + adaptive-weighted hinge adversarial
   after a warm-up step) and the discriminator loss on real images and *detached* reconstructions. The discriminator
   only ever sees images; it never sees codes.
@@ -86,7 +90,9 @@ PRESETS: Dict[str, Dict[str, Any]] = {
             "disc_weight": 0.5,
             "disc_start": 100,
             "disc_ch": 16,
-            "disc_layers": 2,
+            # 1 stride-2 layer: each logit sees a 16x16 patch of a 32x32 image. With 2 layers the receptive field is
+            # 34 px (gan.PatchDiscriminator.receptive_field), wider than the image: every logit would see it all.
+            "disc_layers": 1,
             "disc_norm": "group",
             "adaptive_delta": 1e-4,
             "max_adaptive_weight": 1e4,
@@ -128,7 +134,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
             "disc_weight": 0.5,
             "disc_start": 5000,
             "disc_ch": 64,
-            "disc_layers": 2,
+            "disc_layers": 1,  # 16x16 patches of 32x32 images (2 layers: 34 px, the whole image)
             "disc_norm": "group",
             "adaptive_delta": 1e-4,
             "max_adaptive_weight": 1e4,
@@ -171,7 +177,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
             "disc_weight": 0.75,
             "disc_start": 10_000,
             "disc_ch": 64,
-            "disc_layers": 3,
+            "disc_layers": 2,  # 34x34 patches of 64x64 images (3 layers, taming's 70 px, would see the whole image)
             "disc_norm": "group",
             "adaptive_delta": 1e-4,
             "max_adaptive_weight": 1e4,
@@ -464,10 +470,11 @@ class Decoder(nn.Module):
 # Quantizer choice
 # ----------------------------------------------------------------------------------------------------------------------
 # kind -> class name in course_lib.quantize. Notebook 05 compares these cures for codebook collapse. The presets
-# combine three of them: the lookup happens in a low dimension (lookup_dim=8) with l2-normalised vectors ("factorised"
-# codes of ViT-VQGAN, Yu et al. 2021, arXiv:2110.04627), the codebook follows exponential moving averages (EMA,
-# van den Oord et al. 2017 appendix; Razavi et al. 2019), and codes unused for restart_dead_after steps are restarted
-# on encoder outputs (Lancucki et al. 2020, arXiv:2005.08520). Other keys of the quantizer config (beta, lookup_dim,
+# combine three of them -- the course's choice, not Esser et al.'s (taming trains its codebook by gradients): the
+# lookup happens in a low dimension (lookup_dim=8) with l2-normalised vectors ("factorised" codes of ViT-VQGAN, Yu et
+# al. 2021, arXiv:2110.04627, sec. 3.2), the codebook follows exponential moving averages (EMA, van den Oord et al.
+# 2017 appendix A.1; Razavi et al. 2019), and codes unused for restart_dead_after steps are restarted on encoder outputs
+# (the rule of SoundStream, Zeghidour et al. 2021, arXiv:2107.03312; see notebook 05 for the variants). Other keys of the quantizer config (beta, lookup_dim,
 # cosine, restart_dead_after, decay, levels, ...) go to the class's constructor.
 QUANTIZER_KINDS: Dict[str, str] = {
     "vq": "VectorQuantizer",  # options: cosine=True, kmeans_init=True, restart_dead_after=N, lookup_dim=d
@@ -679,11 +686,14 @@ class VQGANLoss(nn.Module):
         return self.disc_weight > 0 and step >= self.disc_start
 
     def perceptual_distance(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-        """Mean perceptual distance, computed in float32 (a half-precision sqrt/normalisation can turn into NaN)."""
+        """Mean perceptual distance, computed in float32 (a half-precision sqrt/normalisation can turn into NaN).
+
+        ``x_hat`` is NOT clamped to [0, 1] first (taming's ``vqperceptual.py`` does not clamp either): a clamp would
+        zero the perceptual gradient of every pixel outside [0, 1], just where the decoder needs to be pulled back."""
         if self.perceptual is None:
             return x.new_zeros(())
         with torch.autocast(device_type=x.device.type, enabled=False):
-            return self.perceptual(x_hat.float().clamp(0, 1), x.float()).mean()
+            return self.perceptual(x_hat.float(), x.float()).mean()
 
     def generator_loss(
         self,

@@ -149,7 +149,7 @@ def test_generator_loss_terms_and_warmup_gate():
     x_hat, q = m(x)
     before = L.generator_loss(x, x_hat, q.loss, step=4, last_layer=m.last_layer)
     assert "g_adv" not in before
-    expected = (x - x_hat).abs().mean() + L1Perceptual()(x_hat.clamp(0, 1), x).mean() + q.loss
+    expected = (x - x_hat).abs().mean() + L1Perceptual()(x_hat, x).mean() + q.loss  # no clamp (as taming)
     assert torch.allclose(before["gen"], expected, atol=1e-6)
     after = L.generator_loss(x, x_hat, q.loss, step=5, last_layer=m.last_layer)
     lam = gan.adaptive_weight(expected, gan.hinge_g_loss(L.discriminator(x_hat)), m.last_layer)
@@ -256,3 +256,25 @@ def test_check_discriminator_loss(capsys):
         ck.check_discriminator_loss(lambda d, x, xh: gan.hinge_d_loss(d(xh.detach()), d(x)))
     with pytest.raises(CheckFailed, match="0.5"):
         ck.check_discriminator_loss(lambda d, x, xh: 2 * gan.hinge_d_loss(d(x), d(xh.detach())))
+
+
+def test_presets_discriminator_sees_patches_not_the_whole_image():
+    """Issue 11 (09): with 2 stride-2 layers a logit sees 34 px, more than a 32-px image; the presets use fewer."""
+    for name in PRESETS:
+        cfg = vqgan_config(name)
+        disc = VQGANLoss(cfg, perceptual=L1Perceptual()).discriminator
+        res = cfg["model"]["resolution"]
+        assert disc.receptive_field() < res, (name, disc.receptive_field(), res)
+        assert disc.output_size(res) >= 2
+
+
+def test_perceptual_term_is_not_clamped():
+    """Issue 11 (09): clamping x_hat to [0, 1] before the perceptual loss zeroed its gradient for overshooting pixels
+    (taming does not clamp). Pixels outside [0, 1] must get a perceptual gradient."""
+    cfg = tiny_cfg()
+    L = VQGANLoss(cfg, perceptual=L1Perceptual())
+    x = torch.rand(2, 3, 32, 32)
+    x_hat = (x + 0.8).requires_grad_(True)  # every pixel above 0.8 + x, most of them > 1
+    L.perceptual_distance(x, x_hat).backward()
+    outside = x_hat.detach() > 1
+    assert outside.any() and x_hat.grad[outside].abs().sum() > 0
