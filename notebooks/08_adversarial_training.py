@@ -240,7 +240,7 @@ grads = {k: torch.autograd.grad(v.sum(), l)[0].abs() for k, v in curves.items()}
 assert torch.allclose(hinge_d_loss(l, l), 0.5 * (F.relu(1 - l).mean() + F.relu(1 + l).mean()))
 assert torch.allclose(non_saturating_g_loss(l), F.softplus(-l).mean())
 
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
 ld = l.detach()
 for k, v in curves.items():
     ax = axes[0] if k.startswith("D") else axes[1]
