@@ -97,3 +97,16 @@ mse = F.mse_loss
 def test_vq_loss_rejects_mistakes(wrong, hint):
     with pytest.raises(CheckFailed, match=hint):
         check_vq_loss(wrong)
+
+
+def test_messages_name_the_students_function():
+    def my_vq_loss(z_e, z_q, beta=0.25):
+        raise NotImplementedError()
+
+    def my_straight_through(z, z_q):
+        return z_q
+
+    with pytest.raises(CheckFailed, match="^my_vq_loss is not implemented"):
+        check_vq_loss(my_vq_loss)
+    with pytest.raises(CheckFailed, match="^my_straight_through: "):
+        check_straight_through(my_straight_through)

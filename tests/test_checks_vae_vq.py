@@ -225,3 +225,11 @@ def test_gaussian_kl_check_accepts_float64_and_numpy_forms(capsys):
     cv.check_gaussian_kl(lambda mu, lv: gaussian_kl(mu.double(), lv.double()))
     cv.check_gaussian_kl(lambda mu, lv: (0.5 * (mu**2 + lv.exp() - 1 - lv).sum(1)).numpy())
     assert capsys.readouterr().out.count("Check passed") == 2
+
+
+def test_messages_name_the_students_function():
+    def squared_distances_fast(z, e):
+        raise NotImplementedError()
+
+    rejects(cq.check_squared_distances, squared_distances_fast, "squared_distances_fast is not implemented")
+    rejects(cq.check_nearest_code, stub, "stub is not implemented")

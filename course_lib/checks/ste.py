@@ -21,6 +21,12 @@ from . import CheckFailed, check_function
 __all__ = ["check_straight_through", "check_vq_loss", "reference_straight_through", "reference_vq_loss"]
 
 
+def student_name(fn, default: str) -> str:
+    """The name of the student's function for messages (``my_vq_loss``), or ``default`` for a lambda or a wrapper."""
+    name = getattr(fn, "__name__", "")
+    return name if name.isidentifier() else default
+
+
 def _grad_or_zero(t: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(t) if t.grad is None else t.grad.detach().clone()
 
@@ -30,7 +36,7 @@ def reference_straight_through(z: torch.Tensor, z_q: torch.Tensor) -> torch.Tens
     return z + (z_q - z).detach()
 
 
-def _probe_ste(fn: Callable) -> Callable:
+def _probe_ste(fn: Callable, name: str = "straight_through") -> Callable:
     """Wrap fn(z, z_q) into a function returning its value and the gradients it sends to z and z_q."""
 
     def probe(z: torch.Tensor, z_q: torch.Tensor, w: torch.Tensor) -> Dict[str, torch.Tensor]:
@@ -38,9 +44,9 @@ def _probe_ste(fn: Callable) -> Callable:
         z_q = z_q.detach().requires_grad_(True)
         out = fn(z, z_q)
         if not isinstance(out, torch.Tensor):
-            raise CheckFailed(f"straight_through should return a tensor, got {type(out).__name__}")
+            raise CheckFailed(f"{name} should return a tensor, got {type(out).__name__}")
         if out.shape != z.shape:
-            raise CheckFailed(f"straight_through should return the shape of z {tuple(z.shape)}, got {tuple(out.shape)}")
+            raise CheckFailed(f"{name} should return the shape of z {tuple(z.shape)}, got {tuple(out.shape)}")
         if out.requires_grad:
             (out * w).sum().backward()
         return {"value": out.detach(), "gradient to z": _grad_or_zero(z), "gradient to z_q": _grad_or_zero(z_q)}
@@ -79,16 +85,17 @@ def check_straight_through(student_fn: Callable, seed: int = 0, trials: int = 3)
         "the correction has the wrong sign: the value is not z_q.":
             lambda z, z_q: z + (z - z_q).detach(),
     }
+    name = student_name(student_fn, "straight_through")
     check_function(
-        _probe_ste(student_fn),
+        _probe_ste(student_fn, name),
         _probe_ste(reference_straight_through),
         lambda i: _ste_inputs(seed + i),
-        name="straight_through",
+        name=name,
         mistakes={hint: _probe_ste(fn) for hint, fn in mistakes.items()},
         atol=1e-6,  # float32 arithmetic inside a correct answer is fine; every named mistake is off by O(1)
         rtol=1e-5,
         trials=trials,
-        success="straight_through: forward value z_q, gradient copied unchanged to z, none to z_q.",
+        success=f"{name}: forward value z_q, gradient copied unchanged to z, none to z_q.",
     )
 
 
@@ -98,7 +105,7 @@ def reference_vq_loss(z_e: torch.Tensor, z_q: torch.Tensor, beta: float = 0.25):
     return F.mse_loss(z_q, z_e.detach()), beta * F.mse_loss(z_e, z_q.detach())
 
 
-def _probe_vq(fn: Callable) -> Callable:
+def _probe_vq(fn: Callable, fname: str = "vq_loss") -> Callable:
     """Wrap fn(z_e, z_q, beta) -> (codebook, commitment) into values and the gradients of each term."""
 
     def probe(z_e: torch.Tensor, z_q: torch.Tensor, beta: float) -> Dict[str, torch.Tensor]:
@@ -109,13 +116,13 @@ def _probe_vq(fn: Callable) -> Callable:
             e = z_q.detach().requires_grad_(True)
             terms = fn(z, e, beta)
             if not isinstance(terms, (tuple, list)) or len(terms) != 2:
-                raise CheckFailed("vq_loss should return a pair (codebook_loss, commitment_loss), got "
+                raise CheckFailed(f"{fname} should return a pair (codebook_loss, commitment_loss), got "
                                   f"{type(terms).__name__}")
             name = ("codebook", "commitment")[which]
             term = terms[which]
             if not isinstance(term, torch.Tensor) or term.dim() != 0:
                 got = type(term).__name__ if not isinstance(term, torch.Tensor) else f"shape {tuple(term.shape)}"
-                raise CheckFailed(f"vq_loss: the {name} loss should be a scalar tensor (use a mean), got {got}")
+                raise CheckFailed(f"{fname}: the {name} loss should be a scalar tensor (use a mean), got {got}")
             if term.requires_grad:
                 term.backward()
             result[f"{name} loss"] = term.detach()
@@ -165,14 +172,15 @@ def check_vq_loss(student_fn: Callable, seed: int = 0, beta=None, trials: int = 
         "use the mean squared error, not the sum (F.mse_loss or .pow(2).mean()).":
             lambda z, e, b: ((e - z.detach()).pow(2).sum(), b * (z - e.detach()).pow(2).sum()),
     }
+    name = student_name(student_fn, "vq_loss")
     check_function(
-        _probe_vq(student_fn),
+        _probe_vq(student_fn, name),
         _probe_vq(reference_vq_loss),
         lambda i: _vq_inputs(seed + i, beta),
-        name="vq_loss",
+        name=name,
         mistakes={hint: _probe_vq(fn) for hint, fn in mistakes.items()},
         atol=1e-6,  # float32 arithmetic inside a correct answer is fine; every named mistake is off by O(1)
         rtol=1e-5,
         trials=trials,
-        success="vq_loss: the codebook loss moves only the codes, beta * commitment moves only the encoder.",
+        success=f"{name}: the codebook loss moves only the codes, beta * commitment moves only the encoder.",
     )

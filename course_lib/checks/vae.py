@@ -17,6 +17,12 @@ from ..losses import gaussian_kl
 __all__ = ["check_reparameterize", "check_gaussian_kl"]
 
 
+def student_name(fn, default: str) -> str:
+    """The name of the student's function for messages (``my_vq_loss``), or ``default`` for a lambda or a wrapper."""
+    name = getattr(fn, "__name__", "")
+    return name if name.isidentifier() else default
+
+
 def _close(value: torch.Tensor, target: torch.Tensor, tol: float) -> bool:
     return bool(((value - target).abs() <= tol).all())
 
@@ -29,7 +35,7 @@ def check_reparameterize(student_fn: Callable, n: int = 20_000, seed: int = 0) -
     ``dz/dmu = 1`` and ``dz/dlogvar = 0.5 * (z - mu)``. ``seed=0`` uses four hand-picked (mu, sigma) pairs; another
     seed (a hidden test) draws six others, with sigma between 0.2 and 3 and |mu| up to 3.
     """
-    name = "reparameterize"
+    name = student_name(student_fn, "reparameterize")
     if seed == 0:
         mu0 = torch.tensor([1.0, -2.0, 0.5, 0.0])
         logvar0 = torch.tensor([0.0, math.log(4.0), math.log(0.25), math.log(9.0)])
@@ -116,14 +122,15 @@ def check_gaussian_kl(student_fn: Callable, seed: int = 0, shape=(5, 6)) -> None
 
     ``seed`` and ``shape`` (B, L) pick the inputs (a hidden test uses others). Float64 and NumPy answers pass.
     """
+    name = student_name(student_fn, "gaussian_kl")
     check_function(
         student_fn,
         gaussian_kl,
         lambda i: _kl_inputs(seed + i, tuple(shape)),
-        name="gaussian_kl",
+        name=name,
         mistakes=_mistakes(),
         atol=1e-4,
         rtol=1e-4,
         trials=3,
-        success="gaussian_kl matches 0.5 * sum(mu^2 + exp(logvar) - 1 - logvar) on 3 random batches.",
+        success=f"{name} matches 0.5 * sum(mu^2 + exp(logvar) - 1 - logvar) on 3 random batches.",
     )

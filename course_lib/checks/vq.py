@@ -30,6 +30,12 @@ def _inputs(seed: int, n: int = 50, k: int = 12, d: int = 3) -> Tuple[torch.Tens
     return z, e
 
 
+def student_name(fn, default: str) -> str:
+    """The name of the student's function for messages (``my_vq_loss``), or ``default`` for a lambda or a wrapper."""
+    name = getattr(fn, "__name__", "")
+    return name if name.isidentifier() else default
+
+
 def _call(fn: Callable, name: str, *args):
     return call_student(fn, *(a.clone() for a in args), name=name)
 
@@ -66,10 +72,11 @@ def check_squared_distances(student_fn: Callable, seed: int = 0, n: int = 50, k:
         "the output is transposed: return (N, K), one row per input vector.":
             lambda z, e: _naive_sqdist(z, e).T,
     }
+    name = student_name(student_fn, "squared_distances")
     check_function(
         lambda z, e: _as_tensor(student_fn(z, e)), _naive_sqdist, lambda i: _inputs(seed + i, n, k, d),
-        name="squared_distances", mistakes=mistakes, atol=ATOL, rtol=RTOL,
-        success="squared_distances matches the naive broadcast (z[:, None] - e[None]).pow(2).sum(-1) on 3 random inputs.",
+        name=name, mistakes=mistakes, atol=ATOL, rtol=RTOL,
+        success=f"{name} matches the naive broadcast (z[:, None] - e[None]).pow(2).sum(-1) on 3 random inputs.",
     )
 
 
@@ -80,7 +87,7 @@ def check_nearest_code(student_fn: Callable, seed: int = 0, n: int = 50, k: int 
     ``seed`` and the sizes pick the inputs (a hidden test uses others). A chosen code may be farther than the
     nearest by float32 rounding (1e-5), so a float32 solution passes; NumPy index arrays pass too.
     """
-    name = "nearest_code"
+    name = student_name(student_fn, "nearest_code")
     for trial in range(seed, seed + 3):
         z, e = _inputs(trial, n, k, d)
         got = _as_tensor(_call(student_fn, name, z, e))
@@ -148,7 +155,7 @@ def check_lloyd_step(student_fn: Callable, seed: int = 0, d: int = 2) -> None:
 
     ``seed`` and the dimension ``d`` pick the inputs (a hidden test uses others); float32 and NumPy answers pass.
     """
-    name = "lloyd_step"
+    name = student_name(student_fn, "lloyd_step")
     for trial in range(seed, seed + 3):
         x, c = _lloyd_inputs(trial, d)
         expected = reference_lloyd_step(x, c)
