@@ -84,14 +84,32 @@ def smoke_active() -> bool:
     return os.environ.get(SMOKE_ENV_VAR, "").strip().lower() not in ("", "0", "false", "no")
 
 
+class SmokeCut(int):
+    """An int that a smoke cut produced, remembering the value it replaced (``.planned``), so that the course report
+    can scale what three steps measured (FLOPs) to the planned run. Behaves as a plain int everywhere else."""
+
+    planned: Any
+
+    def __new__(cls, value: int, planned: Any):
+        obj = super().__new__(cls, value)
+        obj.planned = planned
+        return obj
+
+    def __repr__(self) -> str:
+        return int.__repr__(self)
+
+    def __reduce__(self):
+        return (int, (int(self),))
+
+
 def smoke_cut(key: str, value: Any) -> Any:
     """The value a setting takes under smoke by :data:`SMOKE_RULES` (unchanged when no rule names it)."""
     if isinstance(value, bool):
         return value
-    for pattern, cap in SMOKE_RULES:
+    for i, (pattern, cap) in enumerate(SMOKE_RULES):
         if pattern.search(key):
             if value is None or (isinstance(value, (int, float)) and value > cap):
-                return cap
+                return SmokeCut(cap, value) if i == 0 else cap
             return value
     return value
 

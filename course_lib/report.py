@@ -11,6 +11,11 @@ figures, with the measured numbers in each message). With ``--vqgan-steps N`` th
 
 Writes ``<out>/report.md`` (a table to paste into the README), ``<out>/report.json`` and ``<out>/executed/*.ipynb``
 (with outputs, to look at). Ends with the line "N passed, M failed" and exits non-zero when a notebook failed.
+
+Training FLOPs: ``course_lib.train.fit`` counts one step's FLOPs (torch.utils.flop_counter) per set of active
+optimisers and multiplies by the steps; under smoke it scales to the planned (uncut) step count. The report turns
+the total into an *estimated* T4 time at an assumed sustained throughput (:data:`T4_SUSTAINED_TFLOPS`): an
+estimate, labelled so, until a GPU run measures it.
 """
 from __future__ import annotations
 
@@ -27,12 +32,17 @@ from typing import Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 MARK = "@@COURSE_REPORT@@"
+# An estimate, stated as one: sustained throughput assumed for a Colab T4 on the course's small mixed-precision
+# models (about 12% of its 65 TFLOP/s fp16 tensor-core peak, the size of its 8.1 TFLOP/s fp32 peak). Measured
+# figures replace it once `make gpu-report` has run on a GPU.
+T4_SUSTAINED_TFLOPS = 8.0
 PROBE = f'''import json as _json, resource as _resource, torch as _torch
-from course_lib import claims as _claims
+from course_lib import claims as _claims, train as _train
 print({MARK!r} + _json.dumps({{
     "peak_rss_mib": round(_resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     "peak_cuda_mib": round(_torch.cuda.max_memory_allocated() / 2**20, 1) if _torch.cuda.is_available() else None,
     "claims": [{{"held": h, "message": m, "asserted": a}} for h, m, a in _claims.recorded_claims()],
+    "fits": _train.FLOP_LOG,
 }}))'''
 
 
@@ -56,11 +66,13 @@ def run_notebook(path: Path, out_dir: Path, timeout: int = 3600) -> Dict:
     seconds = time.monotonic() - t0
     nbformat.write(nb, str(out_dir / path.name))
     row = {"notebook": path.stem, "seconds": round(seconds, 1), "error": error, "peak_rss_mib": None,
-           "peak_cuda_mib": None, "claims": []}
+           "peak_cuda_mib": None, "claims": [], "fits": []}
     for output in nb.cells[-1].get("outputs", []):
         text = output.get("text", "")
         if MARK in text:
             row.update(json.loads(text.split(MARK, 1)[1].strip().splitlines()[0]))
+    row["train_tflops_planned"] = round(sum(f["flops_planned"] for f in row["fits"]) / 1e12, 3)
+    row["t4_minutes_estimate"] = round(row["train_tflops_planned"] / T4_SUSTAINED_TFLOPS / 60, 1)
     return row
 
 
@@ -98,14 +110,17 @@ def markdown(report: Dict) -> str:
     env = report["environment"]
     lines = [f"# Course run: profile `{env['profile']}`" + (" (smoke: 3 steps a notebook)" if env["smoke"] else ""),
              "", "Machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), "",
-             "| notebook | wall time (s) | peak CPU memory (MiB) | peak GPU memory (MiB) | claims held | status |",
-             "|---|---|---|---|---|---|"]
+             "| notebook | wall time (s) | peak CPU memory (MiB) | peak GPU memory (MiB) | training TFLOP (planned run) "
+             f"| est. T4 training min (at {T4_SUSTAINED_TFLOPS:g} TFLOP/s) | claims held | status |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in report["notebooks"]:
         held = sum(c["held"] for c in r["claims"])
         gpu = "-" if r["peak_cuda_mib"] is None else f"{r['peak_cuda_mib']:.0f}"
         rss = "-" if r["peak_rss_mib"] is None else f"{r['peak_rss_mib']:.0f}"
         status = "ok" if r["error"] is None else f"FAILED: {r['error'][:120]}"
-        lines.append(f"| {r['notebook']} | {r['seconds']:.0f} | {rss} | {gpu} | {held}/{len(r['claims'])} | {status} |")
+        tf, t4 = r.get("train_tflops_planned", 0.0), r.get("t4_minutes_estimate", 0.0)
+        lines.append(f"| {r['notebook']} | {r['seconds']:.0f} | {rss} | {gpu} | {tf:.3g} | {t4:.1f} "
+                     f"| {held}/{len(r['claims'])} | {status} |")
     if report.get("train_vqgan"):
         v = report["train_vqgan"]
         lines += ["", f"`{v['command']}`: {v['seconds']:.0f} s, {v['images_per_second']} images/s "

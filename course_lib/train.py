@@ -185,6 +185,37 @@ def _barrier() -> None:
         dist.barrier()
 
 
+# Training FLOPs of every fit() call in this process: what the course report (python -m course_lib.report) turns
+# into an estimated GPU time per notebook. One step per set of active optimisers is counted with
+# torch.utils.flop_counter (matmuls and convolutions, forward and backward), then multiplied by the steps taken.
+FLOP_LOG: List[Dict[str, Any]] = []
+
+
+def _flop_counter():
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        counter = FlopCounterMode(display=False)
+        counter.__enter__()
+        return counter
+    except Exception:  # pragma: no cover - an op the counter cannot trace: no estimate rather than no training
+        return None
+
+
+def _log_flops(desc: str, steps: Optional[int], ran: int, flops_by_set: Mapping[tuple, int],
+               steps_by_set: Mapping[tuple, int]) -> None:
+    if ran <= 0 or not flops_by_set:
+        return
+    fallback = max(flops_by_set.values())
+    total = sum(flops_by_set.get(k, fallback) * n for k, n in steps_by_set.items())
+    # Under smoke, settings() hands out cut step counts that remember the planned one (profiles.SmokeCut).
+    planned = getattr(steps, "planned", steps)
+    planned_total = total * (planned / ran) if isinstance(planned, (int, float)) and planned else total
+    FLOP_LOG.append({"desc": desc, "steps_run": ran, "steps_planned": planned if planned else ran,
+                     "flops_run": int(total), "flops_planned": int(planned_total),
+                     "flops_per_step": {"+".join(k): v for k, v in flops_by_set.items()}})
+
+
 def _rng_state() -> Dict[str, Any]:
     np_state = np.random.get_state()
     return {
@@ -351,6 +382,9 @@ def fit(
 
     bar = tqdm(total=total, initial=start, desc=desc, disable=not (progress and main), dynamic_ncols=True, leave=True)
     step = start
+    flops_by_set: Dict[tuple, int] = {}
+    steps_by_set: Dict[tuple, int] = {}
+    count_next = True
     batches = _batches(data, start)
     try:
         while steps is None or step < steps:
@@ -358,56 +392,66 @@ def fit(
                 if main:
                     print(f"{desc}: time budget of {time_budget:.0f} s reached at step {step}.")
                 break
-            batch = to_device(next(batches), device)
-            if amp_dtype is not None:
-                with torch.autocast(device_type=device.type, dtype=amp_dtype):
+            counter = _flop_counter() if count_next else None  # FLOPs of one step, for the course report
+            try:
+                batch = to_device(next(batches), device)
+                if amp_dtype is not None:
+                    with torch.autocast(device_type=device.type, dtype=amp_dtype):
+                        losses = loss_fn(batch, step)
+                else:
                     losses = loss_fn(batch, step)
-            else:
-                losses = loss_fn(batch, step)
-            if not isinstance(losses, Mapping):
-                raise TypeError(f"loss_fn must return a dict of named losses, got {type(losses).__name__}")
-            values: Dict[str, float] = {}
-            for key, value in losses.items():
-                if value is None:
-                    continue
-                v = float(value.detach().float()) if isinstance(value, torch.Tensor) else float(value)
-                if not math.isfinite(v):
-                    where = f" The last checkpoint ({ckpt_path}) is from before this step." if ckpt_path else ""
-                    raise NonFiniteLossError(
-                        f"loss {key!r} became {v} at step {step} of {desc}.{where} Common causes: a learning rate "
-                        "that is too high, inputs outside the expected range, log/sqrt of zero, or fp16 overflow. "
-                        "Try a lower learning rate, grad_clip=1.0, or amp='off'."
+                if not isinstance(losses, Mapping):
+                    raise TypeError(f"loss_fn must return a dict of named losses, got {type(losses).__name__}")
+                values: Dict[str, float] = {}
+                for key, value in losses.items():
+                    if value is None:
+                        continue
+                    v = float(value.detach().float()) if isinstance(value, torch.Tensor) else float(value)
+                    if not math.isfinite(v):
+                        where = f" The last checkpoint ({ckpt_path}) is from before this step." if ckpt_path else ""
+                        raise NonFiniteLossError(
+                            f"loss {key!r} became {v} at step {step} of {desc}.{where} Common causes: a learning rate "
+                            "that is too high, inputs outside the expected range, log/sqrt of zero, or fp16 overflow. "
+                            "Try a lower learning rate, grad_clip=1.0, or amp='off'."
+                        )
+                    values[key] = v
+                active = [n for n in names if losses.get(n) is not None]
+                if not active:
+                    raise KeyError(
+                        f"loss_fn returned {sorted(losses)} but the optimiser(s) minimise {names}: "
+                        "return a loss under that name (a single optimiser minimises losses['loss'])."
                     )
-                values[key] = v
-            active = [n for n in names if losses.get(n) is not None]
-            if not active:
-                raise KeyError(
-                    f"loss_fn returned {sorted(losses)} but the optimiser(s) minimise {names}: "
-                    "return a loss under that name (a single optimiser minimises losses['loss'])."
-                )
-            for i, name in enumerate(active):
-                opt, loss = optimizers[name], losses[name]
-                if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
-                    raise TypeError(f"losses[{name!r}] must be a tensor that requires grad, to be minimised")
-                opt.zero_grad(set_to_none=True)
-                retain = i < len(active) - 1
+                for i, name in enumerate(active):
+                    opt, loss = optimizers[name], losses[name]
+                    if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
+                        raise TypeError(f"losses[{name!r}] must be a tensor that requires grad, to be minimised")
+                    opt.zero_grad(set_to_none=True)
+                    retain = i < len(active) - 1
+                    if scaler is not None:
+                        scaler.scale(loss).backward(retain_graph=retain)
+                        scaler.unscale_(opt)
+                    else:
+                        loss.backward(retain_graph=retain)
+                    params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+                    if params:
+                        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip else float("inf"))
+                        values[f"grad_norm/{name}"] = float(norm)
+                    if scaler is not None:
+                        scaler.step(opt)
+                    else:
+                        opt.step()
+                    if name in schedulers:
+                        schedulers[name].step()
                 if scaler is not None:
-                    scaler.scale(loss).backward(retain_graph=retain)
-                    scaler.unscale_(opt)
-                else:
-                    loss.backward(retain_graph=retain)
-                params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
-                if params:
-                    norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip else float("inf"))
-                    values[f"grad_norm/{name}"] = float(norm)
-                if scaler is not None:
-                    scaler.step(opt)
-                else:
-                    opt.step()
-                if name in schedulers:
-                    schedulers[name].step()
-            if scaler is not None:
-                scaler.update()
+                    scaler.update()
+            finally:
+                if counter is not None:
+                    counter.__exit__(None, None, None)
+            key = tuple(active)
+            steps_by_set[key] = steps_by_set.get(key, 0) + 1
+            if counter is not None:
+                flops_by_set[key] = int(counter.get_total_flops())
+            count_next = key not in flops_by_set  # the optimisers in use changed: count the next step
             step += 1
             for key, v in values.items():
                 window.setdefault(key, []).append(v)
@@ -427,6 +471,7 @@ def fit(
         bar.close()
         for n, m in modules.items():
             m.train(was_training[n])
+        _log_flops(desc, steps, step - start, flops_by_set, steps_by_set)
     if window:
         history.log(step, **{k: float(np.mean(v)) for k, v in window.items() if v})
     save(step)

@@ -13,6 +13,6 @@ def test_time_vqgan_and_markdown(tmp_path, monkeypatch):
              "peak_cuda_mib": 1500.0, "claims": []}]
     md = report.markdown({"environment": {"profile": "standard", "smoke": True}, "machine": {"torch": "2"},
                           "notebooks": rows, "train_vqgan": v})
-    assert "| 04_vqvae | 12 | 900 | - | 1/2 | ok |" in md
-    assert "| 09_vqgan | 40 | - | 1500 | 0/0 | FAILED: ClaimFailed: boom |" in md
+    assert "| 04_vqvae | 12 | 900 | - | 0 | 0.0 | 1/2 | ok |" in md
+    assert "| 09_vqgan | 40 | - | 1500 | 0 | 0.0 | 0/0 | FAILED: ClaimFailed: boom |" in md
     assert "does NOT hold: x < y" in md and "images/s" in md and "smoke" in md

@@ -229,3 +229,28 @@ def test_rng_state_saves_only_this_device_and_reads_old_lists():
     train._set_rng_state({**state, "cuda": []})          # a course_lib 0.1 checkpoint (a list), on a CPU machine
     train._set_rng_state(state)
     assert torch.equal(torch.rand(3), before)
+
+
+def test_fit_counts_training_flops_and_scales_smoke_cuts():
+    from course_lib import train
+    from course_lib.profiles import SmokeCut
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 2))
+    d = nn.Linear(16, 1)
+    opts = {"g": torch.optim.SGD(model.parameters(), lr=0.1), "d": torch.optim.SGD(d.parameters(), lr=0.1)}
+
+    def loss_fn(batch, step):
+        x, y = batch
+        g = nn.functional.cross_entropy(model(x), y)
+        return {"g": g, "d": d(x.flatten(1)).mean() if step >= 2 else None}
+
+    before = len(train.FLOP_LOG)
+    fit(loss_fn, opts, _data(), steps=SmokeCut(4, 400), progress=False)
+    rec = train.FLOP_LOG[before]
+    # batch 16: Linear(16,8) forward + weight gradient (its input needs no gradient) = 2 x 2*16*16*8, and
+    # Linear(8,2) forward + weight and input gradients = 3 x 2*16*8*2
+    per_g = 2 * (2 * 16 * 16 * 8) + 3 * (2 * 16 * 8 * 2)
+    assert rec["flops_per_step"]["g"] == per_g
+    assert rec["flops_per_step"]["g+d"] > per_g                    # the discriminator's step was counted too
+    assert rec["steps_run"] == 4 and rec["steps_planned"] == 400
+    assert rec["flops_planned"] == rec["flops_run"] * 100
