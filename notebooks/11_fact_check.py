@@ -1,49 +1,67 @@
 # %% [markdown]
-# # 11 · Fact check: seven claims about VQ-VAE and VQ-GAN, measured
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/main/notebooks/11_fact_check.ipynb)
+# # 11 · Fact check: a popular article on VQ-VAE vs VQ-GAN, claim by claim
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/11_fact_check.ipynb)
 #
-# Popular write-ups about VQ-VAE and VQ-GAN repeat a handful of statements that are half true, mix up two
-# things, or are simply wrong. This notebook takes seven of them, states each neutrally, **tests it with a
-# measurement**, asserts what the measurement robustly shows, and gives a verdict with the paper that settles it.
+# A widely shared Chinese-language article compares "VQVAE" and "VQGAN" (it is signed 禅与计算机程序设计艺术, "Zen and the
+# Art of Computer Programming"; the course keeps a copy as `shared/000_2596fdc3be18e920.txt`). It reads fluently and is
+# wrong on substance in many places. This notebook takes its claims one by one, **quotes each as the article states it**
+# (Chinese, with an English translation and the article's section; the article repeats itself, a second and longer
+# version following the first, so a section number names the version quoted), and tests it.
+#
+# Two kinds of cells do the testing, and each is labelled:
+# - a **measurement**: an experiment whose outcome was not fixed in advance (it could have come out the other way);
+#   its result is asserted with `claim(...)` and the verdict is printed from the numbers;
+# - a **demonstration**: a cell whose outcome follows from a definition, a wiring or an operation count (for example,
+#   a one-hot posterior has KL = log K against a uniform prior by algebra). It shows the fact concretely; it is not
+#   evidence in the experimental sense, and the text says so.
 #
 # **Learning objectives.** After this notebook you can
 # - say what the "V" and the "Q" in VQ-VAE stand for, and compute the VQ-VAE's KL term (it is the constant log K);
-# - tell true vector quantization from a soft-max over codes, and show how much information a soft-max leaks;
+# - tell true vector quantization from a soft-max over codes, and measure whether a model really uses discrete codes;
 # - point to where VQ-GAN quantizes (the encoder's latent grid) and what its discriminator sees (images);
-# - measure training stability (gradient-norm and loss fluctuations) and codebook collapse, and report them honestly;
-# - separate the training cost of a tokenizer from its inference cost, with FLOP and parameter counts;
-# - tell the tokenizer (an autoencoder) from the sampler (the stage-2 prior) when someone speaks of "mode collapse".
+# - recognise broken losses (no straight-through estimator, no stop-gradient, a one-sided cross-entropy) by what they
+#   do to training;
+# - measure training stability and codebook collapse, and count the parameters and FLOPs that a codebook adds;
+# - tell the tokenizer (an autoencoder) from the sampler (the stage-2 prior) when someone speaks of "mode collapse";
+# - check a reading list against the literature.
 #
 # **Prerequisites.** Notebooks 01 (VAE), 03 (straight-through estimator), 04 (VQ-VAE), 05 (codebook collapse),
 # 06 (priors and sampling) and 08-09 (adversarial training, VQ-GAN).
 #
-# **Estimated time.** quick (2 CPU cores): about 1 minute to run, 30 minutes to read · standard (Colab T4): about
+# **Estimated time.** quick (2 CPU cores): about 1 minute to run, 40 minutes to read · standard (Colab T4): about
 # 5 minutes · full: about 5 minutes.
 
 # %% tags=["setup"]
-# Set-up. On Colab this installs `course_lib`; elsewhere it only imports it.
+# Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.
 # Choose a profile by uncommenting one line (default: quick on a CPU, standard with CUDA):
 # import os; os.environ["COURSE_PROFILE"] = "standard"
-import subprocess, sys
-if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "course-lib @ git+https://github.com/vae-to-vqgan/course@main"], check=True)
-import course_lib
+try:
+    import course_lib
+except ImportError:
+    # %pip install -q "course-lib[metrics] @ git+https://github.com/vae-to-vqgan/course@v0.2.0"
+    import course_lib
 ENV = course_lib.setup_notebook(seed=0)
 
 # %% [markdown]
 # Every size below follows the profile. Under `quick` the models are tiny and train for a few hundred steps, so
-# the **numbers are small-model numbers**: the check cells assert only what holds with a wide margin at this size.
+# the **numbers are small-model numbers**: the `claim(...)` cells assert only what holds with a wide margin at this size
+# (and over several seeds where the effect is small). Under the CI smoke pass (`standard` shapes, 3 training steps)
+# the claims are reported, not asserted.
 
 # %%
 from course_lib.profiles import settings
 
 CFG = settings(
     quick=dict(n_train=2000, n_test=500, batch_size=32, steps=150, disc_start=50, hidden=32, code_dim=16,
-               num_codes=128, lr=1e-3, prior_steps=150, prior_width=64, prior_layers=2, n_samples=128),
+               num_codes=128, lr=1e-3, prior_steps=150, prior_width=64, prior_layers=2, n_samples=128,
+               loss_steps=150, loss_seeds=3, gan_steps=200, noise_std=0.2),
     standard=dict(n_train=None, n_test=2000, batch_size=128, steps=3000, disc_start=1000, hidden=64, code_dim=32,
-                  num_codes=512, lr=5e-4, prior_steps=3000, prior_width=128, prior_layers=4, n_samples=64),
+                  num_codes=512, lr=5e-4, prior_steps=3000, prior_width=128, prior_layers=4, n_samples=64,
+                  loss_steps=1000, loss_seeds=3, gan_steps=2000, noise_std=0.2),
     full=dict(n_train=None, n_test=5000, batch_size=128, steps=10_000, disc_start=3000, hidden=128, code_dim=64,
-              num_codes=512, lr=5e-4, prior_steps=10_000, prior_width=256, prior_layers=6, n_samples=64),
+              num_codes=512, lr=5e-4, prior_steps=10_000, prior_width=256, prior_layers=6, n_samples=64,
+              loss_steps=3000, loss_seeds=5, gan_steps=5000, noise_std=0.2),
+    smoke=dict(disc_start=1, loss_seeds=2),
 )
 CFG
 
@@ -56,11 +74,13 @@ CFG
 # |---|---|---|
 # | VAE | Gaussian, reparameterised (`course_lib.factcheck.SpatialVAE`) | MSE + 0.02 · KL / pixels |
 # | VQ-VAE | `VectorQuantizer` (vanilla: uniform init, no restarts) | MSE + codebook + 0.25 · commitment |
-# | VQ-GAN (small) | `VectorQuantizer` with k-means init and dead-code restarts (as the course's VQ-GAN) | VQ-VAE loss + adaptive-weighted hinge loss of a `PatchDiscriminator` from step `disc_start` |
+# | VQ-GAN (small) | `VectorQuantizer` with a k-means initialisation (notebook 05) | VQ-VAE loss + adaptive-weighted hinge loss of a `PatchDiscriminator` from step `disc_start` |
 #
 # The "small VQ-GAN" keeps the VQ-VAE's body (the real VQ-GAN of notebook 09 also has residual/attention blocks and
-# a perceptual loss); like the course's VQ-GAN it restarts dead codes, so that its tokens are worth a prior (claims
-# 6-7). The vanilla VQ-VAE keeps the plain quantizer, to show what happens without the cures (claim 4). `fit` logs every step
+# a perceptual loss); its codebook starts from k-means on the first batch's encoder outputs (one of the cures of
+# notebook 05), so that more of its codes are in use and its tokens are worth a prior (claims 6-7). (Dead-code
+# restarts every 20 steps, as in notebook 09, cost reconstruction quality in a run this short, so the bench leaves
+# them out.) The vanilla VQ-VAE keeps the plain quantizer, to show what happens without the cures (claim 4). `fit` logs every step
 # (`log_every=1`), including the gradient norm of each optimiser's parameters (`grad_norm/<name>`).
 
 # %%
@@ -124,7 +144,7 @@ hist_vq = fit(vqvae_loss, torch.optim.Adam(vqvae.parameters(), CFG.lr), loader()
 
 # --- the small VQ-GAN: the same VQ-VAE + a PatchGAN discriminator on IMAGES ---
 seed_everything(0)
-vqgan = VQVAE(VectorQuantizer(CFG.num_codes, CFG.code_dim, beta=0.25, kmeans_init=True, restart_dead_after=20),
+vqgan = VQVAE(VectorQuantizer(CFG.num_codes, CFG.code_dim, beta=0.25, kmeans_init=True),
               **body).to(device)
 disc = PatchDiscriminator(in_channels=1, base=16, n_layers=2, norm="group").to(device)
 last_layer = vqgan.decoder.net[-1].weight  # the decoder's output layer: where eq. (7) compares gradients
@@ -173,15 +193,22 @@ for name, h in [("VAE", hist_vae), ("VQ-VAE", hist_vq), ("VQ-GAN", hist_gan)]:
 
 # %% [markdown]
 # ---
-# ## Claim 1. "The V in VQ-VAE means variational: it quantizes with a variational (stochastic) posterior"
-# Some write-ups expand VQ as "variational quantization" (or even "variational quantum"). The paper's name is
+# ## Claim 1. "VQ" means "variational quantized" (even "variational quantum")
+# > **变分量化自编码器（VQVAE）** ... **变分生成对抗网络（VQGAN）** (abstract, §1 and §2.1)
+# > *"variational quantized autoencoder (VQVAE) ... variational generative adversarial network (VQGAN)"*
+# >
+# > VQVAE（Variational Quantum Variational Autoencoder）和 VQGAN（Variational Quantum Generative Adversarial Network）是两种基于量子技术的生成模型 (second version, §9.1)
+# > *"VQVAE (Variational Quantum Variational Autoencoder) and VQGAN (Variational Quantum Generative Adversarial
+# > Network) are two generative models based on quantum technology"*
+#
+# **A demonstration** (the outcome follows from the definitions). The paper's name is
 # **Vector Quantised-Variational AutoEncoder** (van den Oord, Vinyals, Kavukcuoglu 2017, arXiv:1711.00937): VQ is
 # *vector quantisation*, the old signal-processing technique of replacing a vector by its nearest codebook
 # entry. The "variational" belongs to "autoencoder", and even there only nominally: the posterior is
 #
 # $$q(z = k \mid x) = \begin{cases} 1 & k = \arg\min_j \lVert z_e(x) - e_j \rVert_2 \\ 0 & \text{otherwise}\end{cases}$$
 #
-# a deterministic one-hot (the paper's eq. 1). With the uniform prior $p(z = k) = 1/K$ used during training,
+# a deterministic one-hot (the paper's eq. 1): nothing quantum, and nothing stochastic. With the uniform prior $p(z = k) = 1/K$ used during training,
 # $\mathrm{KL}(q \,\Vert\, p) = \sum_k q_k \log \frac{q_k}{p_k} = 1 \cdot \log \frac{1}{1/K} = \log K$: a constant, so
 # the ELBO's KL term does nothing and is dropped (Sec. 3.1 of the paper).
 #
@@ -201,21 +228,33 @@ def categorical_kl(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 from course_lib.checks.factcheck import check_categorical_kl
 
 check_categorical_kl(categorical_kl)
+### BEGIN HIDDEN TESTS
+check_categorical_kl(categorical_kl, seed=11, num_codes=32)
+check_categorical_kl(categorical_kl, seed=12, dtype=torch.float32)
+### END HIDDEN TESTS
 
 # %% [markdown]
-# Now the measurement, with the course's version `course_lib.factcheck.categorical_kl`: encode the test images
+# The cells below use your `categorical_kl` (or, while the exercise is unsolved, the course's
+# `course_lib.factcheck.categorical_kl`, with one printed line saying so).
+
+# %%
+from course_lib import factcheck
+from course_lib.checks import solved_or_reference
+
+categorical_kl = solved_or_reference(categorical_kl, factcheck.categorical_kl, "categorical_kl")
+
+# %% [markdown]
+# Now the demonstration: encode the test images
 # twice with the trained VQ-VAE (same indices?), build the one-hot posterior of every latent position, and compute
 # its KL against the uniform prior. For contrast, the VAE's posterior is a Gaussian whose KL varies from image to
 # image, and whose samples differ from call to call.
 
 # %%
-from course_lib import factcheck
-
 with torch.no_grad():
     idx_a, idx_b = vqvae.encode(x_test), vqvae.encode(x_test)  # (N, 7, 7) each
     q_onehot = F.one_hot(idx_a, CFG.num_codes).double()  # (N, 7, 7, K): the posterior of every position
     p_uniform = torch.full_like(q_onehot, 1.0 / CFG.num_codes)
-    kl_vq = factcheck.categorical_kl(q_onehot, p_uniform)  # (N, 7, 7)
+    kl_vq = categorical_kl(q_onehot, p_uniform)  # (N, 7, 7)
     vae_out_a, vae_out_b = vae(x_test), vae(x_test)
     kl_vae = gaussian_kl(vae_out_a.mu, vae_out_a.logvar)  # (N,) nats per image
     vae_sample_change = (vae_out_a.x_hat - vae_out_b.x_hat).abs().max().item()
@@ -227,26 +266,40 @@ print(f"VAE:    KL per image ranges over [{kl_vae.min():.1f}, {kl_vae.max():.1f}
       f"by up to {vae_sample_change:.3f}")
 
 # %% [markdown]
-# **Check.** The VQ-VAE's posterior is deterministic and its KL against the uniform prior is exactly log K at every
-# position; the VAE's is neither.
+# **Check (demonstration).** The VQ-VAE's posterior is deterministic and its KL against the uniform prior is exactly
+# log K at every position (plain assertions: they follow from the construction); the VAE's is neither (a claim about
+# this trained VAE).
 
 # %%
+from course_lib.claims import claim, verdict
+
 assert torch.equal(idx_a, idx_b), "the VQ-VAE's encoder + nearest-code lookup should be deterministic"
-assert torch.allclose(kl_vq, torch.full_like(kl_vq, math.log(CFG.num_codes)), atol=1e-12), kl_vq
+assert torch.allclose(kl_vq, torch.full_like(kl_vq, math.log(CFG.num_codes)), atol=1e-9), kl_vq
 assert torch.isfinite(kl_vq).all()
-assert float(kl_vae.std()) > 0.01 * float(kl_vae.mean()), "the VAE's KL should vary between images"
-assert vae_sample_change > 1e-4, "the VAE samples its latent: two decodes should differ"
-RESULTS[1] = ("false", f"VQ = vector quantised; q(z|x) one-hot, KL = log K = {math.log(CFG.num_codes):.3f} at every position")
-print("claim 1 checked")
+claim(float(kl_vae.std()) > 0.01 * float(kl_vae.mean()),
+      f"the VAE's KL varies between images (std {float(kl_vae.std()):.2f} vs mean {float(kl_vae.mean()):.2f} nats)")
+claim(vae_sample_change > 1e-4, f"two decodes of one image by the VAE differ (by {vae_sample_change:.2e})")
+kl_constant = bool(torch.allclose(kl_vq, torch.full_like(kl_vq, math.log(CFG.num_codes)), atol=1e-9))
+RESULTS[1] = (verdict(kl_constant and torch.equal(idx_a, idx_b), "false", "check the quantizer"), "demonstration",
+              f"VQ = vector quantised; q(z|x) one-hot, KL = log K = {math.log(CFG.num_codes):.3f} at every position")
+print("claim 1:", RESULTS[1][0])
 
 # %% [markdown]
 # **Verdict: false.** VQ stands for *vector quantised*; the posterior is a deterministic one-hot, and its KL to the
-# uniform prior is the constant log K (van den Oord et al. 2017, arXiv:1711.00937, Sec. 3.1).
+# uniform prior is the constant log K (van den Oord et al. 2017, arXiv:1711.00937, Sec. 3.1). Nothing in VQ-VAE or
+# VQ-GAN is quantum: "quantum GANs" exist, but they are a quantum-computing topic with no relation to either model.
 
 # %% [markdown]
 # ---
 # ## Claim 2. "VQ-VAE quantizes by taking a soft-max over the codes"
-# Some explanations describe the quantizer as attention over the codebook: weights
+# > $q(z|x) = \text{softmax}\left(\frac{\phi(x)^T z}{\beta}\right)$，其中 ... $\beta$ 为温度参数 (§4.1.1)
+# > *"q(z|x) = softmax(φ(x)ᵀz / β), where ... β is a temperature parameter"*
+# >
+# > 使用 `nn.Softmax` 层实现软性量化 (§5.3.1) · *"a `nn.Softmax` layer implements soft quantization"*
+#
+# **A demonstration**, with measured sizes: that a soft-max is not one-hot and that its weights determine $z$ follow
+# from the algebra below; the cell makes the sizes concrete on the trained VQ-VAE. The article's quantizer is
+# attention over the codebook: weights
 # $w_k = \mathrm{softmax}_k(-\lVert z - e_k\rVert^2/\tau)$ and output $\sum_k w_k e_k$. That is a differentiable
 # *relaxation*, not quantization: (a) the weights are not one-hot (entropy > 0), (b) the output is a blend that is in
 # general **no codebook entry**, and (c) the blend carries continuous information about $z$ that a discrete code
@@ -307,19 +360,23 @@ print(f"VectorQuantizer: z_q differs from the chosen codebook rows by at most {z
       f"soft outputs: {torch.unique(z_soft, dim=0).shape[0]} distinct vectors for {len(z)} inputs")
 
 # %% [markdown]
-# **Check.** Soft weights are not one-hot, the blend is off the codebook, and the soft weights leak $z$ far better
-# than the best decoder of a hard index can; the course's quantizer outputs codebook rows (up to the float rounding
-# of the straight-through sum $z + (e - z)$) and nothing else.
+# **Check (demonstration).** Soft weights are not one-hot, the blend is off the codebook, and the soft weights leak
+# $z$ far better than the best decoder of a hard index can; the course's quantizer outputs codebook rows (up to the
+# float rounding of the straight-through sum $z + (e - z)$) and nothing else.
 
 # %%
-assert entropy.mean() > 0.1, entropy.mean()
-assert gap_to_codebook.median() > 0.01 * typical_gap, "the soft blend should not be a codebook row"
-assert err_soft_weights < 1e-3 * err_hard, (err_soft_weights, err_hard)
+claim(entropy.mean() > 0.1, f"soft-max weights are not one-hot (mean entropy {entropy.mean():.3f} nats)")
+claim(gap_to_codebook.median() > 0.01 * typical_gap,
+      f"the soft blend is off the codebook (median gap {gap_to_codebook.median():.4f} vs typical {typical_gap:.4f})")
+claim(err_soft_weights < 1e-3 * err_hard,
+      f"z is read back from the soft weights ({err_soft_weights:.1e}) far better than from a hard index ({err_hard:.4f})")
 assert zq_deviation < 1e-4, zq_deviation
 assert n_distinct_codes <= CFG.num_codes
-RESULTS[2] = ("false", f"soft-max: entropy {entropy.mean():.2f} nats, z read back with error {err_soft_weights:.1e} "
-                       f"vs {err_hard:.3f} from a hard index")
-print("claim 2 checked")
+soft_is_quantization = bool(entropy.mean() < 0.1 and err_soft_weights >= 1e-3 * err_hard)
+RESULTS[2] = (verdict(soft_is_quantization, "true", "false"), "demonstration",
+              f"soft-max: entropy {entropy.mean():.2f} nats, z read back with error {err_soft_weights:.1e} "
+              f"vs {err_hard:.3f} from a hard index")
+print("claim 2:", RESULTS[2][0])
 
 # %% [markdown]
 # **Verdict: false.** VQ-VAE takes the nearest code (an argmin, eq. 1-2 of van den Oord et al. 2017,
@@ -329,8 +386,16 @@ print("claim 2 checked")
 
 # %% [markdown]
 # ---
-# ## Claim 3. "VQ-GAN quantizes the generator's output and the discriminator's input"
-# In VQ-GAN (Esser, Rombach, Ommer 2021, arXiv:2012.09841, Sec. 3.1) the encoder $E$ maps an image to a latent
+# ## Claim 3. "VQ-GAN quantizes the generator's and the discriminator's inputs and outputs"
+# > VQGAN在GAN的基础上引入了量化技术，将生成器和判别器的输入输出都进行量化 (§2.1)
+# > *"VQGAN introduces quantization into the GAN: the inputs and outputs of both the generator and the discriminator
+# > are quantized"*
+# >
+# > 在VQGAN中，生成器和判别器的输入输出都经过量化操作。生成器生成量化后的数据 (§3.1)
+# > *"In VQGAN the inputs and outputs of the generator and the discriminator all go through quantization. The
+# > generator generates quantized data"*
+#
+# **A demonstration**: where the quantizer sits is a fact of the wiring, read off the code by hooks. In VQ-GAN (Esser, Rombach, Ommer 2021, arXiv:2012.09841, Sec. 3.1) the encoder $E$ maps an image to a latent
 # grid $\hat z = E(x)$; **that grid** is quantized, $z_q = \mathbf{q}(\hat z)$ (eq. 2); the decoder ("generator" $G$)
 # maps $z_q$ back to an image $\hat x = G(z_q)$ (eq. 3). The losses (eq. 4-7) compare images: $L_{GAN}$ is
 # $\log D(x) + \log(1 - D(\hat x))$, so the discriminator sees real images and reconstructions, pixel tensors.
@@ -373,9 +438,9 @@ print(f"trained small VQ-GAN on {len(x_test)} test images: the quantizer emitted
       f"(at most K = {CFG.num_codes}); the decoder output took {n_values_decoder} distinct pixel values")
 
 # %% [markdown]
-# **Check.** The quantizer's input is the encoder's latent grid (B, code_dim, h, w); every discriminator input is
-# an image batch with the images' channels and size, and the real half is the data itself; the decoder's output is
-# continuous (far more distinct values than there are codes).
+# **Check (demonstration).** The quantizer's input is the encoder's latent grid (B, code_dim, h, w); every
+# discriminator input is an image batch with the images' channels and size, and the real half is the data itself;
+# the decoder's output is continuous (far more distinct values than there are codes).
 
 # %%
 h_lat, w_lat = vqgan_model.latent_shape
@@ -383,10 +448,13 @@ assert all(t.shape == (8, vqgan_model.code_dim, h_lat, w_lat) for t in seen["qua
 assert len(seen["discriminator"]) >= 2 and all(t.shape[1:] == x_pad.shape[1:] for t in seen["discriminator"])
 assert any(t.shape[0] == 16 and torch.equal(t[:8], x_pad) for t in seen["discriminator"]), \
     "the discriminator step should see the real images (and the reconstructions) in one batch"
-assert n_values_decoder > 10 * CFG.num_codes, (n_values_decoder, CFG.num_codes)
-RESULTS[3] = ("false", f"quantizer input {tuple(seen['quantizer'][0].shape[1:])} latents; discriminator input "
-                       f"{tuple(seen['discriminator'][0].shape[1:])} images")
-print("claim 3 checked")
+claim(n_values_decoder > 10 * CFG.num_codes,
+      f"the decoder output is continuous: {n_values_decoder} distinct pixel values vs K = {CFG.num_codes} codes")
+disc_sees_images = all(t.shape[1:] == x_pad.shape[1:] for t in seen["discriminator"])
+RESULTS[3] = (verdict(disc_sees_images, "false", "check the wiring"), "demonstration",
+              f"quantizer input {tuple(seen['quantizer'][0].shape[1:])} latents; discriminator input "
+              f"{tuple(seen['discriminator'][0].shape[1:])} images")
+print("claim 3:", RESULTS[3][0])
 
 # %% [markdown]
 # **Verdict: false.** VQ-GAN quantizes the encoder's latent grid; the discriminator judges real images and decoder
@@ -396,13 +464,17 @@ print("claim 3 checked")
 # %% [markdown]
 # ---
 # ## Claim 4. "Quantization makes training more stable"
-# The test bench trained the three models for the same number of steps with the same body. We compare, over the
+# > VQVAE在VAE的基础上引入了量化技术，将潜在变量量化为离散的代码，从而降低模型的计算复杂度，提高训练稳定性 (§2.1)
+# > *"VQVAE adds quantization to the VAE, quantizing the latent variables into discrete codes, which lowers the
+# > model's computational complexity and improves training stability"*
+#
+# **A measurement**: the gradient norms and codebook usage below could have come out either way. The test bench trained the three models for the same number of steps with the same body. We compare, over the
 # steps after the discriminator switched on (the same window for all three):
 # - the **coefficient of variation** (std / mean) of the gradient norm and of the reconstruction MSE from step to
 #   step: scale-free, so a model with larger gradients is not penalised for their size alone;
 # - **codebook usage** over the whole test set (dead codes: never chosen), and for the VAE its analogue, latent
-#   channels whose KL is below 0.01 nats (unused by the posterior). The small VQ-GAN restarts dead codes, so its
-#   row shows the cure, not the adversarial loss, at work on usage.
+#   channels whose KL is below 0.01 nats (unused by the posterior). The small VQ-GAN starts from a k-means
+#   codebook, so its row shows that cure, not the adversarial loss, at work on usage.
 
 # %%
 from course_lib.factcheck import coefficient_of_variation
@@ -410,7 +482,9 @@ from course_lib.metrics import CodeUsageTracker
 
 
 def window(history, key):
-    return [v for s, v in zip(history.steps_for(key), history[key]) if s > CFG.disc_start]
+    """The values logged after the discriminator switched on (all of them if that leaves fewer than 2)."""
+    after = [v for s, v in zip(history.steps_for(key), history[key]) if s > CFG.disc_start]
+    return after if len(after) >= 2 else list(history[key])
 
 
 runs = {"VAE": (hist_vae, "grad_norm/loss"), "VQ-VAE": (hist_vq, "grad_norm/loss"), "VQ-GAN": (hist_gan, "grad_norm/g")}
@@ -441,24 +515,27 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# **Check.** Only robust facts are asserted: every number is finite; the vanilla quantizer left most of its
+# **Check.** Only robust facts are claimed: every number is finite; the vanilla quantizer left most of its
 # codebook dead (collapse; notebook 05 cures it); and quantization did **not** make the gradient norm markedly
-# steadier than the VAE's. The small VQ-GAN differs from the VQ-VAE in two ways at once (the adversarial loss and the
+# steadier than the VAE's (had it done so, the verdict below would say "supported at this size"). The small VQ-GAN differs from the VQ-VAE in two ways at once (the adversarial loss and the
 # codebook cures), so its row cannot single out either; and at this size the order of the two changes from seed to
 # seed. It is reported above, not asserted.
 
 # %%
 for name, s in stability.items():
-    assert all(math.isfinite(v) for v in s.values()), (name, s)
-assert usage["VQ-VAE"].dead_fraction() > 0.5, usage["VQ-VAE"]
-assert stability["VQ-VAE"]["gn_cv"] > 0.7 * stability["VAE"]["gn_cv"], stability
-RESULTS[4] = ("depends / unsupported", f"grad-norm CV VAE {stability['VAE']['gn_cv']:.2f}, VQ-VAE "
-              f"{stability['VQ-VAE']['gn_cv']:.2f}, VQ-GAN {stability['VQ-GAN']['gn_cv']:.2f}; "
-              f"{usage['VQ-VAE'].dead_fraction():.0%} of VQ-VAE codes dead")
-print("claim 4 checked")
+    claim(all(math.isfinite(v) for v in s.values()), f"{name}: every stability number is finite ({s})")
+dead_vq = usage["VQ-VAE"].dead_fraction()
+claim(dead_vq > 0.5, f"the vanilla VQ-VAE left most of its codebook dead ({dead_vq:.0%} of {CFG.num_codes} codes)")
+steadier = stability["VQ-VAE"]["gn_cv"] < 0.7 * stability["VAE"]["gn_cv"]
+claim(not steadier, f"quantization did not make the gradient norm markedly steadier (CV VQ-VAE "
+                    f"{stability['VQ-VAE']['gn_cv']:.2f} vs VAE {stability['VAE']['gn_cv']:.2f})")
+RESULTS[4] = (verdict(steadier, "supported at this size", "unsupported"), "measurement",
+              f"grad-norm CV VAE {stability['VAE']['gn_cv']:.2f}, VQ-VAE {stability['VQ-VAE']['gn_cv']:.2f}, "
+              f"VQ-GAN {stability['VQ-GAN']['gn_cv']:.2f}; {dead_vq:.0%} of VQ-VAE codes dead")
+print("claim 4:", RESULTS[4][0])
 
 # %% [markdown]
-# **Verdict: depends, and unsupported as a general statement.** Quantization removes one failure of VAEs
+# **Verdict (printed above from the numbers): unsupported as a general statement.** Quantization removes one failure of VAEs
 # (posterior collapse with a powerful decoder, which VQ-VAE was designed to avoid: van den Oord et al. 2017,
 # arXiv:1711.00937, abstract and Sec. 1) but brings its own: codebook collapse, here most codes dead after a short run
 # (Łańcucki et al. 2020, arXiv:2005.08520, document it and the cures), and gradients that jump when codes switch.
@@ -468,8 +545,15 @@ print("claim 4 checked")
 
 # %% [markdown]
 # ---
-# ## Claim 5. "VQ-VAE is cheaper than VQ-GAN"
-# Cost has two separate questions: **training** a tokenizer and **using** it (encode + decode). We count the
+# ## Claim 5. "VQ-VAE is cheap to compute; VQ-GAN is expensive"
+# > **VQVAE优点**：训练稳定，计算复杂度低，适合大规模数据集 (§3.3)
+# > *"VQVAE advantages: stable training, low computational complexity, suited to large datasets"*
+# >
+# > **计算复杂度**：VQGAN的训练过程涉及大量的计算 (second version, §3.3.4)
+# > *"Computational complexity: VQGAN's training involves a great deal of computation"*
+#
+# **A demonstration**: FLOP and parameter counts follow from the architectures (the timings are printed for
+# information only). Cost has two separate questions: **training** a tokenizer and **using** it (encode + decode). We count the
 # floating-point operations of one step with PyTorch's `FlopCounterMode` (convolutions and matrix multiplies,
 # forward and backward; deterministic, independent of the machine) and time it (informative only: timings
 # depend on the machine). The training step is the very loss function each model trained with above; the real
@@ -545,12 +629,14 @@ assert cost["VQ-GAN"]["flops"] > 1.1 * cost["VQ-VAE"]["flops"], cost
 assert cost["VQ-GAN"]["params"] > cost["VQ-VAE"]["params"]
 assert cost["VQ-GAN"]["infer_params"] == cost["VQ-VAE"]["infer_params"]
 assert cost["VQ-GAN"]["infer_flops"] == cost["VQ-VAE"]["infer_flops"]
-RESULTS[5] = ("depends", f"training {ratio:.2f}x the FLOPs (+ perceptual net); inference identical "
-                         f"({cost['VQ-VAE']['infer_flops'] / 1e6:.0f} MFLOPs, {cost['VQ-VAE']['infer_params']:,} params)")
-print("claim 5 checked")
+same_inference = cost["VQ-GAN"]["infer_flops"] == cost["VQ-VAE"]["infer_flops"]
+RESULTS[5] = (verdict(same_inference and ratio > 1, "half true", "check the counts"), "demonstration",
+              f"training {ratio:.2f}x the FLOPs (+ perceptual net); inference identical "
+              f"({cost['VQ-VAE']['infer_flops'] / 1e6:.0f} MFLOPs, {cost['VQ-VAE']['infer_params']:,} params)")
+print("claim 5:", RESULTS[5][0])
 
 # %% [markdown]
-# **Verdict: depends.** True for training: VQ-GAN adds a discriminator and a perceptual network (Esser et al. 2021,
+# **Verdict: half true.** True for training: VQ-GAN adds a discriminator and a perceptual network (Esser et al. 2021,
 # arXiv:2012.09841, Sec. 3.1; LPIPS: Zhang et al. 2018, arXiv:1801.03924). False for inference at equal architecture:
 # both are an encoder, a codebook and a decoder. In practice the published VQ-GAN uses a larger autoencoder than the
 # original VQ-VAE, and its point is that perceptually rich codes allow a coarser code grid, which makes the
@@ -559,21 +645,30 @@ print("claim 5 checked")
 # %% [markdown]
 # ---
 # ## Claim 6. "VQ-GAN suffers from mode collapse"
-# Mode collapse is a failure of a **sampler**: a GAN generator that maps many noise vectors to a few outputs
+# > **VQGAN缺点**：训练过程不稳定，容易出现模式崩溃 (§3.3)
+# > *"VQGAN disadvantages: training is unstable and prone to mode collapse"*
+# >
+# > 容易出现模式崩溃（mode collapse），即生成器仅生成特定类型的图像，从而限制了生成多样性 (second version, §3.3.4)
+# > *"prone to mode collapse, i.e. the generator only generates certain kinds of images, which limits the diversity
+# > of generation"*
+#
+# **A measurement** (both halves could have come out the other way). Mode collapse is a failure of a **sampler**: a GAN generator that maps many noise vectors to a few outputs
 # (Goodfellow et al. 2014, arXiv:1406.2661; notebook 08 shows it on a 2-D toy). The VQ-GAN tokenizer is not a
 # sampler: it is an autoencoder with a reconstruction loss, so each input is pushed towards its *own*
 # reconstruction. Generation happens in stage 2, where a prior over code grids is sampled (Esser et al. 2021,
 # Sec. 3.2). We measure both:
 # - **tokenizer**: do distinct test images get distinct code grids; is each reconstruction closest to its own
 #   input; do distances between reconstructions follow distances between inputs?
-# - **sampler**: a small `CodePrior` (notebook 06) trained on the small VQ-GAN's codes, sampled at temperature 1.0
-#   and 0.1; diversity = mean fraction of positions at which two sampled grids differ.
+# - **sampler**: a small `CodePrior` (notebook 06) trained on the small VQ-GAN's codes and sampled at temperature 1.0.
+#   Diversity = mean fraction of positions at which two grids differ. A collapsed sampler produces grids that are
+#   *less diverse than the code grids of real images*; so we compare the samples with real grids (not temperatures
+#   with each other). Samples at temperature 0.1 show what the same test reports for a sampler pushed towards collapse.
 
 # %%
 from course_lib.factcheck import distance_correlation, mean_pairwise_hamming, nearest_neighbour_distance
 from course_lib.prior import CodePrior, flatten_grid, unflatten_grid
 
-n = 200
+n = min(200, len(x_test))
 with torch.no_grad():
     x_n = x_test[:n]
     rec_n = vqgan(x_n).x_hat.clamp(0, 1)
@@ -603,27 +698,38 @@ for temperature in (1.0, 0.1):
     samples[temperature] = prior.sample(CFG.n_samples, temperature=temperature, generator=g)
 diversity = {t: mean_pairwise_hamming(s) for t, s in samples.items()}
 distinct = {t: torch.unique(s, dim=0).shape[0] for t, s in samples.items()}
+real_grids = grids_n[: CFG.n_samples]
+diversity_real = mean_pairwise_hamming(real_grids)
+distinct_real = torch.unique(real_grids, dim=0).shape[0]
+print(f"real test images' grids:         {distinct_real} distinct of {len(real_grids)}; mean fraction of differing codes "
+      f"{diversity_real:.3f}")
 for t in samples:
-    print(f"prior samples at temperature {t}: {distinct[t]} distinct grids of {CFG.n_samples}; "
-          f"mean fraction of differing codes {diversity[t]:.3f}")
-print(f"(real test grids: {mean_pairwise_hamming(grids_n[: CFG.n_samples]):.3f})")
+    print(f"prior samples at temperature {t}: {distinct[t]} distinct of {CFG.n_samples}; mean fraction of differing codes "
+          f"{diversity[t]:.3f} ({diversity[t] / diversity_real:.2f} x real) -> "
+          + verdict(diversity[t] >= 0.9 * diversity_real, "as diverse as real grids", "LESS diverse than real grids"))
 
 # %% [markdown]
-# **Check.** The tokenizer keeps inputs apart (distinct grids; almost every reconstruction has its own input among
-# its nearest 5% of inputs; geometry preserved); the diversity of generated grids is set by the sampler: lowering
-# the temperature shrinks it (to about half at T = 0.1 here, and to a single grid as T -> 0: argmax decoding).
+# **Check.** The tokenizer keeps inputs apart: distinct grids; most reconstructions have their own input among
+# their nearest 5% of inputs (a collapsed tokenizer, mapping many inputs to a few outputs, would sit near the chance
+# level of 5%); geometry preserved. The sampler at T = 1 is at least 90% as diverse as the grids of real images. The
+# same test flags the T = 0.1 samples, so it can detect a collapsed sampler.
 
 # %%
-assert distinct_grids >= 0.95 * n, distinct_grids
-assert own_top5 > 0.8, (own_match, own_top5)
-assert geometry > 0.8, geometry
-assert diversity[0.1] < 0.7 * diversity[1.0], diversity
-RESULTS[6] = ("false (conflation)", f"tokenizer: {own_top5:.0%} of reconstructions have their input among the 5% nearest; "
-                                    f"sampler diversity {diversity[1.0]:.2f} at T=1 vs {diversity[0.1]:.2f} at T=0.1")
-print("claim 6 checked")
+claim(distinct_grids >= 0.95 * n, f"the tokenizer gives distinct grids to distinct images ({distinct_grids} of {n})")
+claim(own_top5 > 0.5, f"{own_top5:.0%} of reconstructions have their own input among the 5% nearest inputs "
+                      "(chance: 5%)")
+claim(geometry > 0.8, f"the tokenizer keeps the geometry of its inputs (distance correlation {geometry:.2f})")
+sampler_ok = diversity[1.0] >= 0.9 * diversity_real
+claim(sampler_ok, f"prior samples (T=1) are as diverse as real grids: {diversity[1.0]:.3f} vs {diversity_real:.3f}")
+tokenizer_ok = own_top5 > 0.5 and distinct_grids >= 0.95 * n
+RESULTS[6] = (verdict(tokenizer_ok and sampler_ok, "false (conflation)", "collapse seen: see the numbers"), "measurement",
+              f"tokenizer: {own_top5:.0%} of reconstructions have their input among the 5% nearest; sampled grids "
+              f"{diversity[1.0]:.2f} vs real {diversity_real:.2f} differing codes")
+print("claim 6:", RESULTS[6][0])
 
 # %% [markdown]
-# **Verdict: false as stated; it conflates the tokenizer with the sampler.** The VQ-GAN autoencoder is trained to
+# **Verdict: false as stated; it conflates the tokenizer with the sampler** (the printed verdict would say otherwise
+# if either half had shown collapse). The VQ-GAN autoencoder is trained to
 # reconstruct, so it cannot map different inputs to one output without paying in reconstruction loss; the
 # adversarial term only sharpens reconstructions (Esser et al. 2021, arXiv:2012.09841, Sec. 3.1). Diversity of
 # *generated* images is a property of the stage-2 prior and of how it is sampled (temperature, top-k; Sec. 3.2 and
@@ -631,10 +737,15 @@ print("claim 6 checked")
 
 # %% [markdown]
 # ---
-# ## Claim 7. "A VQ-VAE can generate images by itself: decode random codes"
-# The decoder turns *any* code grid into an image, so one might sample codes uniformly and decode them. But the
+# ## Claim 7. "VQ-VAE and VQ-GAN generate images by themselves"
+# > 图像生成是 VQVAE 和 VQGAN 最直接的应用场景之一。通过生成器，这两个模型能够生成逼真的图像。 (second version, §6.1)
+# > *"Image generation is one of the most direct applications of VQVAE and VQGAN. Through the generator, both models
+# > can generate realistic images."*
+#
+# **A measurement.** The claim is about both tokenizers; we test it with the small VQ-GAN's decoder (the tokenizer
+# whose codes the prior of claim 6 models; the argument is the same for a VQ-VAE's decoder, exercise 6). The decoder turns *any* code grid into an image, so one might sample codes uniformly and decode them. But the
 # codes of real images are far from uniform and strongly dependent on their neighbours. We decode three kinds of
-# grids with the small VQ-GAN's decoder and measure how far the decoded images are from the training images: the
+# grids with that decoder and measure how far the decoded images are from the training images: the
 # Frechet distance between feature statistics (the recipe of FID, Heusel et al. 2017, arXiv:1706.08500, here in the
 # feature space of the course's small Fashion-MNIST classifier, as in notebook 06); and how likely each grid is under
 # the prior (bits per code). The grids:
@@ -683,40 +794,500 @@ plt.show()
 
 # %%
 fd_random = min(fd["random codes (all K)"], fd["random codes (used ones)"])
-assert fd_random > 1.2 * fd["prior samples (T=1)"], fd
-assert fd_random > 1.4 * fd["real test images' codes"], fd
-assert min(bits["random codes (all K)"], bits["random codes (used ones)"]) > bits["real test images' codes"] + 3.0, bits
 bits_real = bits["real test images' codes"]
-RESULTS[7] = ("false", f"random codes: FD {fd_random:.1f} vs {fd['prior samples (T=1)']:.1f} for prior samples; "
-                       f"{bits['random codes (used ones)']:.1f} vs {bits_real:.1f} bits/code for real grids")
-print("claim 7 checked")
+far = fd_random > 1.2 * fd["prior samples (T=1)"] and fd_random > 1.4 * fd["real test images' codes"]
+claim(fd_random > 1.2 * fd["prior samples (T=1)"], f"random grids are farther from the data (FD {fd_random:.2f}) than "
+                                                   f"prior samples ({fd['prior samples (T=1)']:.2f})")
+fd_real = fd["real test images' codes"]
+claim(fd_random > 1.4 * fd_real, f"random grids FD {fd_random:.2f} vs real grids {fd_real:.2f}")
+claim(min(bits["random codes (all K)"], bits["random codes (used ones)"]) > bits_real + 3.0,
+      f"the prior finds random grids far less likely ({bits['random codes (used ones)']:.1f} vs {bits_real:.1f} bits/code)")
+RESULTS[7] = (verdict(far, "false", "not refuted at this size"), "measurement",
+              f"random codes: FD {fd_random:.1f} vs {fd['prior samples (T=1)']:.1f} for prior samples; "
+              f"{bits['random codes (used ones)']:.1f} vs {bits_real:.1f} bits/code for real grids")
+print("claim 7:", RESULTS[7][0])
 
 # %% [markdown]
-# **Verdict: false.** A VQ-VAE is a tokenizer: it needs a prior over code grids to generate. van den Oord et al.
+# **Verdict: false.** A VQ-VAE, like the VQ-GAN autoencoder, is a tokenizer: it needs a prior over code grids to generate. van den Oord et al.
 # 2017 (arXiv:1711.00937, Sec. 3.3) fit a PixelCNN over the latents after training; VQ-VAE-2 (Razavi et al. 2019,
 # arXiv:1906.00446) uses hierarchical PixelCNN priors; VQ-GAN uses a transformer (Esser et al. 2021, Sec. 3.2;
 # notebooks 06 and 10).
 
 # %% [markdown]
 # ---
+# ## Claim 8. The article's losses: no straight-through estimator, no stop-gradient, two one-sided "cross-entropies"
+# > 量化操作：$c = \text{quantize}(z)$ ... 重建误差 $\mathcal{L}_{\text{reconstruction}} = -\sum_{i} x_i \log \hat{x}_i$ ...
+# > 量化误差 $\mathcal{L}_{\text{quantization}} = -\sum_{i} z_i \log q_i(z|x)$ ... 总损失 $\mathcal{L}_{\text{total}} =
+# > \mathcal{L}_{\text{reconstruction}} + \mathcal{L}_{\text{quantization}}$ (second version, §4.1)
+# > *"quantization: c = quantize(z) ... reconstruction error -Σ x log x̂ ... quantization error -Σ z log q(z|x) ...
+# > total loss = reconstruction + quantization"*
+# >
+# > `def codebook_loss(self, z, z_hat): return torch.mean((z - z_hat) ** 2)` (§5.2.1)
+#
+# Three things are missing or wrong, compared with van den Oord et al. 2017 (arXiv:1711.00937, eq. 3):
+# 1. **No straight-through estimator.** The article's decoder receives the code rows themselves; the argmin has no
+#    gradient (notebook 03), so the reconstruction loss never reaches the encoder. The paper copies the decoder's
+#    gradient to the encoder ($z + \mathrm{sg}(e - z)$) and splits the codebook and commitment terms with stop-gradients
+#    ($\lVert \mathrm{sg}[z] - e\rVert^2 + \beta \lVert z - \mathrm{sg}[e]\rVert^2$); the article's
+#    `mean((z - z_hat)**2)` has neither.
+# 2. **"Reconstruction" $-\sum_i x_i \log \hat x_i$** is half of a Bernoulli cross-entropy: without the
+#    $-(1 - x_i)\log(1 - \hat x_i)$ half, nothing stops $\hat x_i \to 1$ everywhere.
+# 3. **"Quantization" $-\sum_i z_i \log q_i$** pairs the $D$ entries of $z$ with the $K$ code probabilities (it only
+#    type-checks when $D = K$), and it is linear in $z$: with the article's ReLU encoder ($z \ge 0$) its minimum is
+#    $z = 0$, an encoder that outputs nothing.
+#
+# **A measurement.** We train small MLP models (`course_lib.factcheck.GroupedVQAE`: 8 codes of 8 dimensions per image
+# from one codebook of K = 64; and the article's soft-max model with $D = K = 16$ so that its quantization loss is
+# defined) with each loss, `loss_seeds` seeds each, the same steps, batch and learning rate, and measure test MSE,
+# the mean output intensity and the size of the encoder output. The reference line is the MSE of predicting the mean
+# training image for every input (an autoencoder that learnt nothing about its input).
+
+# %%
+from course_lib.factcheck import (GroupedVQAE, SoftAttentionAE, article_quantization_loss,
+                                  article_reconstruction_loss, soft_assignment_entropy)
+
+x_flat_train, x_flat_test = train.x.to(device), x_test
+mean_image_mse = float((x_flat_test - x_flat_train.mean(0, keepdim=True)).pow(2).mean())
+
+
+def vq_terms(z, e, beta=0.25):
+    """van den Oord et al. eq. 3: codebook term + beta * commitment term, with stop-gradients."""
+    return F.mse_loss(e, z.detach()) + beta * F.mse_loss(z, e.detach())
+
+
+LOSS_ARMS = {
+    "paper: MSE + sg terms, straight-through": dict(model="vq", straight_through=True,
+                                                    loss=lambda x, x_hat, z, e: F.mse_loss(x_hat, x) + vq_terms(z, e)),
+    "article: no straight-through, mean((z - e)^2)": dict(model="vq", straight_through=False,
+                                                          loss=lambda x, x_hat, z, e: F.mse_loss(x_hat, x) + torch.mean((z - e) ** 2)),
+    "article's reconstruction -sum x log x_hat": dict(model="vq", straight_through=True,
+                                                     loss=lambda x, x_hat, z, e: article_reconstruction_loss(x, x_hat) + vq_terms(z, e)),
+    "Bernoulli cross-entropy (its correct form)": dict(model="vq", straight_through=True,
+                                                      loss=lambda x, x_hat, z, e: F.binary_cross_entropy(x_hat, x, reduction="none").flatten(1).sum(1).mean() + vq_terms(z, e)),
+    # the soft-max model returns (x_hat, q, z)
+    "soft-max model, MSE": dict(model="soft", loss=lambda x, x_hat, q, z: F.mse_loss(x_hat, x)),
+    "soft-max model, MSE + article's -sum z log q": dict(model="soft", loss=lambda x, x_hat, q, z: F.mse_loss(x_hat, x) + article_quantization_loss(z, q)),
+}
+
+
+def train_small(arm, seed, steps=CFG.loss_steps, batch_size=64):
+    """Train one arm from seed `seed`; return its test measurements."""
+    torch.manual_seed(seed)
+    spec = LOSS_ARMS[arm]
+    model = (GroupedVQAE() if spec["model"] == "vq" else SoftAttentionAE(latent_dim=16, num_codes=16)).to(device)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        x = x_flat_train[torch.randint(len(x_flat_train), (batch_size,), generator=g).to(device)]
+        out = model(x, straight_through=spec["straight_through"]) if spec["model"] == "vq" else model(x)
+        loss = spec["loss"](x, *out)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        out = model(x_flat_test, straight_through=spec.get("straight_through", True)) if spec["model"] == "vq" \
+            else model(x_flat_test)
+        x_hat, z = out[0], (out[1] if spec["model"] == "vq" else out[2])
+        z_flat = z.flatten(1)
+    # does the reconstruction loss reach the encoder? (gradient of the MSE alone w.r.t. the encoder's first layer)
+    model.zero_grad(set_to_none=True)
+    x = x_flat_test[:64]
+    out = model(x, straight_through=spec.get("straight_through", True)) if spec["model"] == "vq" else model(x)
+    F.mse_loss(out[0], x).backward()
+    enc_grad = model.encoder[0].weight.grad
+    return dict(mse=float(F.mse_loss(x_hat, x_flat_test)), mean_out=float(x_hat.mean()),
+                z_norm=float(z_flat.norm(dim=1).mean()), z_dead=float((z_flat.abs().sum(1) == 0).float().mean()),
+                enc_grad=0.0 if enc_grad is None else float(enc_grad.norm()))
+
+
+loss_runs = {arm: [train_small(arm, seed) for seed in range(CFG.loss_seeds)] for arm in LOSS_ARMS}
+
+
+def mean_sd(values):
+    t = torch.tensor(values, dtype=torch.float64)
+    return float(t.mean()), float(t.std()) if len(t) > 1 else 0.0
+
+
+print(f"{CFG.loss_seeds} seeds x {CFG.loss_steps} steps each; mean-image MSE (learnt nothing) = {mean_image_mse:.4f}")
+print(f"{'arm':<48} | {'test MSE (mean ± sd)':>20} | {'mean output':>11} | {'|z| (mean)':>10} | {'z all 0':>7} | enc. grad from MSE")
+for arm, runs in loss_runs.items():
+    m, sd = mean_sd([r["mse"] for r in runs])
+    print(f"{arm:<48} | {m:>11.4f} ± {sd:.4f} | {mean_sd([r['mean_out'] for r in runs])[0]:>11.2f} | "
+          f"{mean_sd([r['z_norm'] for r in runs])[0]:>10.2f} | {mean_sd([r['z_dead'] for r in runs])[0]:>7.0%} | "
+          f"{max(r['enc_grad'] for r in runs):.2e}")
+print(f"(mean test image intensity: {float(x_flat_test.mean()):.2f})")
+
+# %% [markdown]
+# **Check.** Each row is asserted against the paper's loss or its correct form, over every seed: without the
+# straight-through estimator the encoder gets no gradient from the reconstruction (that part is a demonstration: the
+# argmin has none) and the test error is far worse than with it; the one-sided "reconstruction" drives the output
+# towards white; the "quantization loss" shrinks the encoder output to (almost) nothing.
+
+# %%
+worst = lambda arm, key: max(r[key] for r in loss_runs[arm])
+best = lambda arm, key: min(r[key] for r in loss_runs[arm])
+paper, no_ste = "paper: MSE + sg terms, straight-through", "article: no straight-through, mean((z - e)^2)"
+rec_arm, bce_arm = "article's reconstruction -sum x log x_hat", "Bernoulli cross-entropy (its correct form)"
+soft_mse, soft_q = "soft-max model, MSE", "soft-max model, MSE + article's -sum z log q"
+assert worst(no_ste, "enc_grad") == 0.0, "without the straight-through estimator no reconstruction gradient reaches the encoder"
+ste_wins = worst(paper, "mse") < 0.8 * best(no_ste, "mse")
+claim(ste_wins, f"straight-through beats the article's gradient path in every seed: MSE {worst(paper, 'mse'):.4f} "
+                f"(worst seed) vs {best(no_ste, 'mse'):.4f} (best seed); mean image {mean_image_mse:.4f}")
+white = best(rec_arm, "mean_out") > 0.9 and best(rec_arm, "mse") > 3 * worst(paper, "mse")
+claim(white, f"-sum x log x_hat drives the output to white: mean output {best(rec_arm, 'mean_out'):.2f}, "
+             f"MSE {best(rec_arm, 'mse'):.3f}")
+claim(worst(bce_arm, "mse") < 2 * worst(paper, "mse"), f"the full Bernoulli cross-entropy trains "
+                                                         f"(MSE {worst(bce_arm, 'mse'):.4f})")
+shrunk = worst(soft_q, "z_norm") < 0.1 * best(soft_mse, "z_norm")
+claim(shrunk, f"-sum z log q shrinks the encoder output: |z| {worst(soft_q, 'z_norm'):.3f} vs "
+              f"{best(soft_mse, 'z_norm'):.2f} without it")
+RESULTS[8] = (verdict(ste_wins and white and shrunk, "wrong", "not refuted at this size"), "measurement",
+              f"test MSE {mean_sd([r['mse'] for r in loss_runs[paper]])[0]:.3f} (paper) vs "
+              f"{mean_sd([r['mse'] for r in loss_runs[no_ste]])[0]:.3f} (no STE) vs "
+              f"{mean_sd([r['mse'] for r in loss_runs[rec_arm]])[0]:.3f} (-Σx log x̂, output {best(rec_arm, 'mean_out'):.2f}); "
+              f"|z| {worst(soft_q, 'z_norm'):.2f} with -Σz log q")
+print("claim 8:", RESULTS[8][0])
+
+# %% [markdown]
+# **Verdict (printed above): the article's losses do not train a VQ-VAE.** Without the straight-through estimator the
+# encoder never learns from the reconstruction (van den Oord et al. 2017, Sec. 3.1-3.2; Bengio et al. 2013,
+# arXiv:1308.3432); $-\sum x \log \hat x$ is minimised by a white image; $-\sum z \log q$ is minimised by switching the
+# encoder off. The correct objective is eq. 3 of the paper (notebook 03 derives it); a Bernoulli likelihood needs both
+# halves of the cross-entropy.
+
+# %% [markdown]
+# ---
+# ## Claim 9. The article's code: "VQVAE and VQGAN implemented in PyTorch"
+# > 以下是使用 PyTorch 实现的 VQVAE 和 VQGAN 模型示例代码 (§5.2) · *"Here is example code implementing the VQVAE and
+# > VQGAN models in PyTorch"*
+# >
+# > 这些模型在 MNIST 数据集上展示了良好的性能 (second version, §5.4) · *"these models showed good performance on the
+# > MNIST dataset"*
+#
+# **First a demonstration: the published code does not run.** `course_lib.factcheck` holds the article's four
+# classes as published (`ArticleVQVAEv1`, `ArticleVQGANv1`, `ArticleVQVAEv2`, `ArticleVQGANv2`) and its VQGAN training
+# step. We feed them what the article's own data loader yields (MNIST-shaped batches (B, 1, 28, 28)), and once more
+# with the obvious shape fix where there is one, and print what each raises.
+
+# %%
+from course_lib.factcheck import NoiseToImageGAN, run_article_code
+
+article_outcomes = run_article_code(x_test[:16].cpu())
+for what, outcome in article_outcomes:
+    print(f"{what:<66} -> {outcome[:150]}")
+assert all(outcome != "ran" for _, outcome in article_outcomes), article_outcomes
+
+# %% [markdown]
+# Every listing fails: the first VQVAE assigns `self.decoder` twice (the soft-max "quantizer" is overwritten), the
+# first VQGAN breaks off mid-line, the second VQVAE feeds image batches to a `Linear(784, ...)` and then multiplies a
+# (B, K) tensor with a (B, 1, D) one, and the VQGAN loop draws noise shaped like an image and calls
+# `g_loss.backward()` then `d_loss.backward()` through one shared graph (the second backward finds it freed).
+#
+# **Now the measurement: rebuilt as described, what do these models learn?**
+# - The "VQ-VAE" is a **soft-attention autoencoder**: `q = softmax(Linear(z))` over K = 512 codes, `z_hat = q @
+#   codebook` (`course_lib.factcheck.SoftAttentionAE`, the article's sizes, trained with MSE as its second listing).
+#   Does it use discrete codes? If it did, its soft weights would be close to one-hot (entropy near 0 nats, against
+#   log 512 = 6.2 for uniform weights), and replacing them by the one-hot of their argmax would barely change the
+#   reconstruction. Either could have come out the other way: a soft-max can saturate.
+# - The "VQ-GAN" is a **plain noise-to-image GAN**: its `quantize` module is never called and its generator never
+#   sees the input image (`NoiseToImageGAN`, the article's sizes, the two bugs fixed, trained with the usual
+#   alternating steps on detached fakes). Does it reconstruct anything? Its output does not depend on the input, so
+#   it cannot beat the mean image (a demonstration). What it does learn is a sampler: we compare the diversity of its
+#   samples (mean pairwise distance) with that of real images.
+
+# %%
+def train_rebuilt_vqvae(seed, steps=CFG.loss_steps, batch_size=64):
+    torch.manual_seed(seed)
+    model = SoftAttentionAE(latent_dim=20, num_codes=512).to(device)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        x = x_flat_train[torch.randint(len(x_flat_train), (batch_size,), generator=g).to(device)]
+        loss = F.mse_loss(model(x)[0], x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        x_soft, q, _ = model(x_flat_test)
+        x_hard = model(x_flat_test, hard=True)[0]
+        ent = soft_assignment_entropy(q)
+    return dict(entropy=float(ent.mean()), effective_codes=float(ent.exp().mean()),
+                near_one_hot=float((q.max(-1).values > 0.9).float().mean()),
+                mse_soft=float(F.mse_loss(x_soft, x_flat_test)), mse_hard=float(F.mse_loss(x_hard, x_flat_test)))
+
+
+rebuilt = [train_rebuilt_vqvae(seed) for seed in range(CFG.loss_seeds)]
+for key in ("entropy", "effective_codes", "near_one_hot", "mse_soft", "mse_hard"):
+    m, sd = mean_sd([r[key] for r in rebuilt])
+    print(f"rebuilt 'VQ-VAE' {key:<16} {m:.4f} ± {sd:.4f} over {CFG.loss_seeds} seeds")
+print(f"(uniform weights: entropy log 512 = {math.log(512):.2f} nats; mean-image MSE {mean_image_mse:.4f})")
+
+# the article's "VQ-GAN", rebuilt: generator(noise) vs discriminator(images)
+seed_everything(0)
+noise_gan = NoiseToImageGAN(z_dim=10, hidden=64).to(device)
+opt_g = torch.optim.Adam(noise_gan.generator.parameters(), 2e-4)
+opt_d = torch.optim.Adam(noise_gan.discriminator.parameters(), 2e-4)
+g = torch.Generator().manual_seed(0)
+eps = 1e-6
+for _ in range(CFG.gan_steps):
+    real = x_flat_train[torch.randint(len(x_flat_train), (64,), generator=g).to(device)].flatten(1)
+    fake = noise_gan.generator(torch.randn(64, noise_gan.z_dim, device=device))
+    d_loss = -(torch.log(noise_gan.discriminator(real) + eps) + torch.log(1 - noise_gan.discriminator(fake.detach()) + eps)).mean()
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    g_loss = -torch.log(noise_gan.discriminator(fake) + eps).mean()  # the non-saturating generator loss
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+with torch.no_grad():
+    gen = torch.Generator(device=device).manual_seed(1)
+    z_noise = torch.randn(len(x_flat_test), noise_gan.z_dim, device=device, generator=gen)
+    gan_rec = noise_gan(x_flat_test, z_noise)
+    gan_rec_mse = float(F.mse_loss(gan_rec, x_flat_test))
+    gan_rec_mse_shuffled = float(F.mse_loss(gan_rec, x_flat_test[torch.randperm(len(x_flat_test), generator=torch.Generator().manual_seed(0)).to(device)]))
+    k = min(200, len(x_flat_test))
+    gan_diversity = float(factcheck.pairwise_distances(gan_rec[:k]).mean())
+    real_diversity = float(factcheck.pairwise_distances(x_flat_test[:k]).mean())
+print(f"rebuilt 'VQ-GAN': 'reconstruction' MSE to its own input {gan_rec_mse:.4f}, to a shuffled input "
+      f"{gan_rec_mse_shuffled:.4f}, mean image {mean_image_mse:.4f}")
+print(f"rebuilt 'VQ-GAN': sample diversity {gan_diversity:.2f} vs real images {real_diversity:.2f} "
+      f"({gan_diversity / real_diversity:.2f} x) -> "
+      + verdict(gan_diversity < 0.5 * real_diversity, "its samples have collapsed towards a few images",
+                "its samples are about as varied as the data"))
+
+fig, ax = plt.subplots(figsize=(8, 2.6))
+show_images(torch.cat([x_test[:8], gan_rec[:8]]).cpu(), nrow=8, ax=ax,
+            title="top: test images; bottom: the rebuilt 'VQ-GAN' output for each (it never sees the image)")
+plt.show()
+
+# %% [markdown]
+# **Check.** The rebuilt "VQ-VAE" blends codes (its weights are far from one-hot and forcing one-hot codes makes the
+# reconstruction much worse, in every seed); the rebuilt "VQ-GAN" reconstructs nothing (no better than the mean
+# image).
+
+# %%
+soft_not_discrete = min(r["mse_hard"] / r["mse_soft"] for r in rebuilt) > 1.5 and min(r["entropy"] for r in rebuilt) > 0.3
+claim(soft_not_discrete, "the rebuilt 'VQ-VAE' does not use discrete codes: entropy "
+      f"{mean_sd([r['entropy'] for r in rebuilt])[0]:.2f} nats, MSE with one-hot codes "
+      f"{mean_sd([r['mse_hard'] for r in rebuilt])[0]:.4f} vs {mean_sd([r['mse_soft'] for r in rebuilt])[0]:.4f} soft")
+no_reconstruction = gan_rec_mse > 0.95 * mean_image_mse
+claim(no_reconstruction, f"the rebuilt 'VQ-GAN' reconstructs nothing: MSE {gan_rec_mse:.4f} vs mean image {mean_image_mse:.4f}")
+RESULTS[9] = (verdict(soft_not_discrete and no_reconstruction, "false", "partly: see the numbers"), "measurement",
+              f"code raises in {sum(o != 'ran' for _, o in article_outcomes)}/{len(article_outcomes)} listings; "
+              f"'VQ-VAE' entropy {mean_sd([r['entropy'] for r in rebuilt])[0]:.2f} nats, one-hot MSE "
+              f"{mean_sd([r['mse_hard'] for r in rebuilt])[0] / mean_sd([r['mse_soft'] for r in rebuilt])[0]:.1f}x soft; "
+              f"'VQ-GAN' MSE {gan_rec_mse:.3f} vs mean image {mean_image_mse:.3f}")
+print("claim 9:", RESULTS[9][0])
+
+# %% [markdown]
+# **Verdict (printed above): false.** The published code does not run; rebuilt as described, its "VQ-VAE" is a
+# soft-attention autoencoder whose decoder relies on blends of codes (no discrete bottleneck, no bits-per-image), and
+# its "VQ-GAN" is an unconditional GAN with no encoder and an unused `quantize` module: neither is the model of van den
+# Oord et al. 2017 or Esser et al. 2021 (notebooks 04 and 09 build those).
+
+# %% [markdown]
+# ---
+# ## Claim 10. "Quantization reduces the parameters and the computation, and parallelises better"
+# > 量化后的离散变量减少了参数数量 (second version, §3.3.1, 1) · *"the quantized discrete variables reduce the number of
+# > parameters"*
+# >
+# > 由于量化操作，VQVAE的计算复杂度相对较低 ... 显著减少了模型参数的计算量 (§3.3.1, 2) · *"thanks to quantization,
+# > VQVAE's computational complexity is relatively low ... it markedly reduces the computation of the model's
+# > parameters"*
+# >
+# > **易于并行化**：量化后的离散变量可以更容易地实现并行计算，从而加快训练和推理速度 (§3.3.1, 3) · *"easy to
+# > parallelise: quantized discrete variables make parallel computation easier, speeding up training and inference"*
+#
+# **A demonstration** (counts follow from the shapes). Take the trained VQ-VAE and remove its quantizer: the same
+# encoder and decoder with a continuous bottleneck. The codebook adds $K \times D$ parameters, and the nearest-code
+# search over $N$ latent vectors adds an $N \times K$ distance matrix whose product $z E^\top$ costs $N K D$
+# multiply-adds ($2NKD$ FLOPs as `FlopCounterMode` counts them). The argmin is one more reduction over K per vector:
+# nothing a continuous bottleneck lacks in parallelism. Times are printed for information.
+
+# %%
+from course_lib.factcheck import codebook_cost
+
+with torch.no_grad():
+    with_vq = lambda: vqvae(x_batch)
+    without_vq = lambda: vqvae.decoder(vqvae.encode_continuous(x_batch))
+    flops_with, flops_without = count_flops(with_vq), count_flops(without_vq)
+    time_with, time_without = median_time(with_vq), median_time(without_vq)
+params_with = num_parameters(vqvae)
+params_without = num_parameters(vqvae.encoder, vqvae.pre_quant, vqvae.decoder)
+h_q, w_q = vqvae.latent_shape(28)
+expected = codebook_cost(len(x_batch) * h_q * w_q, CFG.num_codes, CFG.code_dim)
+print(f"{'':>22} | {'parameters':>10} | {'MFLOPs (batch of ' + str(len(x_batch)) + ')':>22} | ms")
+print(f"{'without quantizer':>22} | {params_without:>10,} | {flops_without / 1e6:>22.2f} | {1e3 * time_without:.1f}")
+print(f"{'with quantizer':>22} | {params_with:>10,} | {flops_with / 1e6:>22.2f} | {1e3 * time_with:.1f}")
+print(f"{'difference':>22} | {params_with - params_without:>+10,} | {(flops_with - flops_without) / 1e6:>+22.2f} | "
+      f"(K x D = {expected['params']:,}; 2 N K D = {expected['flops'] / 1e6:.2f} MFLOPs, N = {len(x_batch) * h_q * w_q})")
+
+# %%
+assert params_with - params_without == expected["params"], (params_with, params_without, expected)
+assert flops_with - flops_without == expected["flops"], (flops_with, flops_without, expected)
+RESULTS[10] = (verdict(params_with > params_without and flops_with > flops_without, "false", "check the counts"),
+               "demonstration", f"the codebook adds {expected['params']:,} parameters (K x D) and "
+               f"{expected['flops'] / 1e6:.1f} MFLOPs (2 N K D) per batch of {len(x_batch)}")
+print("claim 10:", RESULTS[10][0])
+
+# %% [markdown]
+# **Verdict: false.** Quantization *adds* a codebook and a nearest-neighbour search; it saves nothing in the encoder
+# or the decoder. What a discrete code does save is **storage and transmission** (a code grid of $h w \lceil\log_2 K\rceil$
+# bits; notebook 04) and it makes **stage 2** possible: an autoregressive prior over a short sequence of tokens
+# (van den Oord et al. 2017, Sec. 3.3; Esser et al. 2021, Sec. 3.2). The search itself is one matrix product, as
+# parallel as any layer (notebook 02 times it), not more.
+
+# %% [markdown]
+# ---
+# ## Claim 11. "VQ-VAE is for denoising and compression; VQ-GAN for generation, style transfer and super-resolution"
+# > `VQVAE` 更适合于数据重构和降维任务，如图像去噪和图像压缩。`VQGAN` 则更适合于图像生成和图像风格迁移等任务。 (§5.3.3)
+# > *"VQVAE is better suited to reconstruction and dimensionality reduction, such as image denoising and image
+# > compression; VQGAN is better suited to image generation and style transfer"*
+# >
+# > **图像超分辨率**：VQGAN在图像超分辨率任务中能够生成更高分辨率的图像，而VQVAE可能因为量化操作导致细节损失
+# > (second version, §3.3.5) · *"super-resolution: VQGAN can produce higher-resolution images, while VQVAE may lose
+# > detail through quantization"*
+#
+# Both are the same kind of model, an encoder, a codebook and a decoder (notebook 09); they differ in losses and
+# recipe. **A small measurement** of the first half: the bench's VQ-VAE and small VQ-GAN have the same body and the
+# same code grid, hence **the same rate** ($7 \times 7$ codes of $\log_2 K$ bits). We measure their test PSNR as
+# compressors at that rate, and as denoisers of images with zero-mean Gaussian noise (`course_lib.classical`, with
+# the best Gaussian and median filters as classical baselines). Per-image PSNR differences give a spread. Note the
+# confound, as in claim 4: the small VQ-GAN also has a k-means initialised codebook. Super-resolution and style transfer are
+# tested in notebook 12 (`12_restoration_and_editing`): restoration as code prediction with a frozen VQ-GAN against
+# classical baselines, and what style transfer really needs (a Gram loss, Gatys et al. 2016).
+
+# %%
+from course_lib.classical import add_gaussian_noise, best_denoiser
+from course_lib.metrics import bits_per_image, psnr
+
+noisy = add_gaussian_noise(x_test, CFG.noise_std, seed=0)
+with torch.no_grad():
+    split = {}
+    for name, model in [("VQ-VAE", vqvae), ("VQ-GAN", vqgan)]:
+        split[name] = dict(compress=psnr(model(x_test).x_hat.clamp(0, 1), x_test, reduction="none"),
+                           denoise=psnr(model(noisy).x_hat.clamp(0, 1), x_test, reduction="none"))
+baselines = best_denoiser(noisy.cpu(), x_test.cpu())
+rate = bits_per_image(h_q, w_q, CFG.num_codes)
+print(f"both tokenizers: {rate:.0f} bits per image; noise std {CFG.noise_std}; noisy input PSNR "
+      f"{psnr(noisy.clamp(0, 1), x_test):.2f} dB; best {baselines['gaussian'].name}: {baselines['gaussian'].psnr:.2f} dB, "
+      f"best {baselines['median'].name}: {baselines['median'].psnr:.2f} dB")
+split_gap = {}
+for task in ("compress", "denoise"):
+    diff = (split["VQ-GAN"][task] - split["VQ-VAE"][task]).double()
+    se = float(diff.std() / math.sqrt(len(diff)))
+    split_gap[task] = (float(diff.mean()), se)
+    print(f"{task:>8}: PSNR VQ-VAE {split['VQ-VAE'][task].mean():.2f} dB, VQ-GAN {split['VQ-GAN'][task].mean():.2f} dB; "
+          f"VQ-GAN - VQ-VAE = {diff.mean():+.2f} ± {se:.2f} dB (standard error over {len(diff)} images) -> "
+          + verdict(diff.mean() < -2 * se, "the VQ-VAE is better, as the article says",
+                    verdict(diff.mean() > 2 * se, "the VQ-GAN is better: the opposite of the article's split",
+                            "no measurable difference")))
+
+# %% [markdown]
+# **Check.** Both tokenizers denoise (their outputs are closer to the clean images than the noisy inputs are): the
+# task is open to either. Which one is better at this size is printed above, with its standard error, and not
+# asserted: it is one seed of each, and the two differ in recipe (losses, codebook cures) as well as in name.
+
+# %%
+noisy_psnr = float(psnr(noisy.clamp(0, 1), x_test))
+for name in split:
+    claim(float(split[name]["denoise"].mean()) > noisy_psnr,
+          f"the {name} denoises: {float(split[name]['denoise'].mean()):.2f} dB vs {noisy_psnr:.2f} dB for the noisy input")
+vqvae_better = all(gap < -2 * se for gap, se in split_gap.values())
+vqgan_better = all(gap > 2 * se for gap, se in split_gap.values())
+RESULTS[11] = (verdict(vqvae_better, "consistent at this size (1 seed)",
+                       verdict(vqgan_better, "contradicted at this size (1 seed)", "no clear split")), "measurement",
+               f"equal rate ({rate:.0f} bits): VQ-GAN - VQ-VAE PSNR {split_gap['compress'][0]:+.2f} dB (compression), "
+               f"{split_gap['denoise'][0]:+.2f} dB (denoising); SR and style transfer: notebook 12")
+print("claim 11:", RESULTS[11][0])
+
+# %% [markdown]
+# **Verdict: the split is not a property of the models.** Both are tokenizers (an encoder, a codebook and a decoder),
+# and either can be used for compression, denoising or generation; which does better at a given rate depends on how
+# it was trained, and the printed verdict says which won here, on one seed of each. The adversarial and perceptual
+# terms of VQ-GAN (Esser et al. 2021, Sec. 3.1) aim at reconstructions that *look* sharp at a low rate, not at a higher
+# PSNR. Notebook 12 tests super-resolution and style transfer with a real VQ-GAN.
+
+# %% [markdown]
+# ---
+# ## Claim 12. The reading list
+# > 相关论文推荐 ... "Variational Quantum Generative Adversarial Networks"（VQGANs）：这是一篇关于 VQGAN 的开创性论文 ... (§9.3, §7.3)
+# > *"Recommended papers ... 'Variational Quantum Generative Adversarial Networks' (VQGANs): the pioneering paper on
+# > VQGAN ..."*
+#
+# **A literature check**, not a measurement: each reference of the article's §7.1/§7.3 (and §9.1/§9.3 of the first
+# version) was looked up. Only what was verified is flagged; "not verified" means we could neither confirm nor rule it
+# out.
+
+# %%
+from IPython.display import HTML, display
+
+READING_LIST = [
+    ("《深度学习》 Goodfellow, Bengio, Courville", "exists", "Deep Learning, MIT Press 2016."),
+    ('"Generative Adversarial Nets", "GAN 的开创性工作"', "exists",
+     "Goodfellow et al., NeurIPS 2014, arXiv:1406.2661."),
+    ('"Variational Quantum Generative Adversarial Networks" (VQGANs), "关于 VQGAN 的开创性论文"', "misattributed",
+     "VQ-GAN is Esser, Rombach, Ommer 2021, Taming Transformers for High-Resolution Image Synthesis, arXiv:2012.09841. "
+     "Quantum GANs are a quantum-computing topic unrelated to VQ-GAN."),
+    ('"An Introduction to Quantized Variational Autoencoders", "综述论文"', "not found (title altered)",
+     "The survey with this title minus 'Quantized' is Kingma & Welling 2019, An Introduction to Variational "
+     "Autoencoders, arXiv:1906.02691; it does not cover vector quantization."),
+    ('"Unsupervised Representation Learning with Deep Convolutional GANs", "GAN 的开创性工作"', "misattributed",
+     "Exists (DCGAN: Radford, Metz, Chintala 2015, arXiv:1511.06434), but it is not the pioneering GAN work "
+     "(Goodfellow et al. 2014)."),
+    ('"Variational Autoencoders", "VAE 的奠基性工作"', "wrong title",
+     "The founding paper is Kingma & Welling 2013, Auto-Encoding Variational Bayes, arXiv:1312.6114."),
+    ("《生成对抗网络》 Ian J. Goodfellow 著, a GAN monograph", "not verified",
+     "No such book found; Goodfellow wrote the 2014 paper and the NIPS 2016 tutorial (arXiv:1701.00160)."),
+    ("《变分自编码器：理论与实践》 Ian J. Goodfellow 著", "not verified",
+     "No such book found; Goodfellow is not a VAE author. Kingma & Welling 2019 (above) is the standard introduction."),
+    ("《生成对抗网络：基础、算法与应用》 苏剑林 著", "not verified", "No such book found."),
+    ("The VQ-VAE paper itself", "missing",
+     "van den Oord, Vinyals, Kavukcuoglu 2017, Neural Discrete Representation Learning, arXiv:1711.00937 is not cited."),
+]
+colour = {"exists": "#dff0d8", "not verified": "#f5f5f5"}
+rows = "".join(f"<tr style='background:{colour.get(status, '#f2dede')}'><td>{ref}</td><td><b>{status}</b></td><td>{note}</td></tr>"
+               for ref, status, note in READING_LIST)
+display(HTML("<table><tr><th>reference as the article gives it</th><th>status</th><th>what it really is</th></tr>"
+             f"{rows}</table>"))
+flagged = [r for r in READING_LIST if r[1] not in ("exists", "not verified")]
+RESULTS[12] = (verdict(len(flagged) > 0, "unreliable", "reliable"), "literature check",
+               f"{len(flagged)} of {len(READING_LIST)} entries flagged (misattributed, altered, wrong title or missing); "
+               f"{sum(r[1] == 'exists' for r in READING_LIST)} correct")
+print("reading list:", RESULTS[12][0])
+
+# %% [markdown]
+# ---
 # ## Summary
-# The verdicts, with the number behind each (this run):
+# The verdicts, each computed from this run's numbers, with the kind of cell that tested it: a *measurement* could
+# have come out the other way; a *demonstration* shows a fact that follows from definitions or counts.
 
 # %%
 claims = {
-    1: '"VQ means variational (quantum); the posterior is stochastic"',
-    2: '"VQ-VAE quantizes by a soft-max over codes"',
-    3: '"VQ-GAN quantizes the generator output / discriminator input"',
-    4: '"Quantization makes training more stable"',
-    5: '"VQ-VAE is cheaper than VQ-GAN"',
-    6: '"VQ-GAN suffers from mode collapse"',
-    7: '"A VQ-VAE can generate images by itself"',
+    1: "VQ = variational quantized / quantum (§1, §2.1, §9.1)",
+    2: "VQ-VAE quantizes by a soft-max over codes (§4.1.1)",
+    3: "VQ-GAN quantizes generator and discriminator inputs/outputs (§2.1, §3.1)",
+    4: "quantization makes training more stable (§2.1)",
+    5: "VQ-VAE cheap to compute, VQ-GAN expensive (§3.3)",
+    6: "VQ-GAN suffers from mode collapse (§3.3)",
+    7: "VQ-VAE and VQ-GAN generate images by themselves (§6.1)",
+    8: "its losses: no STE, -Σ x log x̂, -Σ z log q (§4.1, §5.2.1)",
+    9: "its PyTorch code implements VQ-VAE and VQ-GAN (§5.2-5.4)",
+    10: "quantization cuts parameters and computation, parallelises (§3.3.1)",
+    11: "VQ-VAE for denoising/compression, VQ-GAN for generation/SR (§5.3.3)",
+    12: "its reading list (§7.3, §9.3)",
 }
-print(f"{'#':>2} | {'claim':<62} | {'verdict':<22} | evidence")
-for k, text in claims.items():
-    verdict, evidence = RESULTS[k]
-    print(f"{k:>2} | {text:<62} | {verdict:<22} | {evidence}")
-assert sorted(RESULTS) == list(claims)
+assert sorted(RESULTS) == list(claims), sorted(RESULTS)
+kind_colour = {"measurement": "#d9edf7", "demonstration": "#fcf8e3", "literature check": "#f5f5f5"}
+rows = "".join(
+    f"<tr><td>{k}</td><td>{text}</td><td style='background:{kind_colour[RESULTS[k][1]]}'>{RESULTS[k][1]}</td>"
+    f"<td><b>{RESULTS[k][0]}</b></td><td>{RESULTS[k][2]}</td></tr>" for k, text in claims.items())
+display(HTML("<table><tr><th>#</th><th>the article's claim (section)</th><th>tested by</th><th>verdict</th>"
+             f"<th>evidence (this run)</th></tr>{rows}</table>"))
+for k in claims:  # the same table as text, for logs
+    print(f"{k:>2} | {RESULTS[k][1]:<16} | {RESULTS[k][0]:<24} | {RESULTS[k][2]}")
 
 # %% [markdown]
 # - **VQ** is vector quantisation: a deterministic nearest-code lookup whose KL to a uniform prior is the constant
@@ -727,6 +1298,12 @@ assert sorted(RESULTS) == list(claims)
 # - **Cost**: a VQ-GAN costs more to *train* (discriminator, perceptual network), the same to *use* at equal size.
 # - **Diversity** of generated images is the prior's business (and its temperature), not the tokenizer's; and
 #   without a prior, decoded random codes are not images of the data.
+# - **The article's losses and code** do not train a VQ-VAE: without the straight-through estimator the encoder never
+#   learns; $-\sum x \log \hat x$ whitens the output; $-\sum z \log q$ switches the encoder off; the listings raise
+#   errors, and rebuilt as described they are a soft-attention autoencoder and an unconditional GAN.
+# - **A codebook adds** K x D parameters and 2 N K D FLOPs; what discrete codes save is storage and the cost of a prior.
+# - **Tasks** do not split by model name: at equal rate the better-trained tokenizer wins at compression and denoising.
+# - **References** in a popular article need checking: several of this one's are misattributed or do not exist as given.
 #
 # ## Exercises
 # 1. *(above)* `categorical_kl`, and why a one-hot posterior has KL = log K against a uniform prior.
@@ -738,6 +1315,10 @@ assert sorted(RESULTS) == list(claims)
 #    dead-code fraction of claim 4 drop? Do the gradient-norm fluctuations change?
 # 5. Claim 5 for the full model: count the FLOPs of one `make_loss_fn` step of the course's `VQGAN` with and without
 #    the perceptual term (`loss={"perceptual_weight": 0.0}`).
+# 6. Claim 7 with the VQ-VAE's decoder: train a `CodePrior` on the bench VQ-VAE's codes and repeat the table. With
+#    most of its codes dead (claim 4), what happens to "random codes (used ones)"?
+# 7. Claim 8: give the article's soft-max model the full Bernoulli cross-entropy instead of $-\sum x \log \hat x$. Does
+#    the output still turn white? Then anneal a temperature on its soft-max: at what point does it become quantization?
 #
 # ## Further reading
 # - A. van den Oord, O. Vinyals, K. Kavukcuoglu (2017), *Neural Discrete Representation Learning*, arXiv:1711.00937.
@@ -749,6 +1330,11 @@ assert sorted(RESULTS) == list(claims)
 # - A. Razavi, A. van den Oord, O. Vinyals (2019), *Generating Diverse High-Fidelity Images with VQ-VAE-2*,
 #   arXiv:1906.00446.
 # - A. Łańcucki et al. (2020), *Robust Training of Vector Quantized Bottleneck Models*, arXiv:2005.08520.
+# - D. P. Kingma, M. Welling (2019), *An Introduction to Variational Autoencoders*, arXiv:1906.02691.
+# - A. Radford, L. Metz, S. Chintala (2015), *Unsupervised Representation Learning with Deep Convolutional Generative
+#   Adversarial Networks* (DCGAN), arXiv:1511.06434.
+# - L. A. Gatys, A. S. Ecker, M. Bethge (2016), *Image Style Transfer Using Convolutional Neural Networks*, CVPR 2016
+#   (preprint: *A Neural Algorithm of Artistic Style*, arXiv:1508.06576).
 # - I. Goodfellow et al. (2014), *Generative Adversarial Networks*, arXiv:1406.2661.
 # - M. Heusel, H. Ramsauer, T. Unterthiner, B. Nessler, S. Hochreiter (2017), *GANs Trained by a Two Time-Scale
 #   Update Rule Converge to a Local Nash Equilibrium* (FID), arXiv:1706.08500.
