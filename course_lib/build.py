@@ -400,10 +400,11 @@ def build_student(out: Path, root: Path = NOTEBOOKS) -> List[Tuple[Path, int]]:
 
 # ------------------------------------------------------------------------------------------------------- nbgrader
 
-def nbgrader_command(*args: str, course: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def nbgrader_command(*args: str, course: Path, cwd: Path = ROOT, env: Optional[Dict[str, str]] = None
+                     ) -> subprocess.CompletedProcess:
     """Run ``nbgrader <args>`` with the course's nbgrader_config.py (read from ``cwd``) on the course folder."""
     bindir = Path(sys.executable).parent  # nbgrader runs `alembic` from the PATH: put this environment's first
-    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(os.environ, **(env or {}), PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
     exe = bindir / "nbgrader"
     cmd = [str(exe) if exe.exists() else "nbgrader", *args, f"--CourseDirectory.root={Path(course).resolve()}"]
     return subprocess.run(cmd, cwd=str(cwd), env=env, capture_output=True, text=True)
