@@ -38,11 +38,16 @@ CFG = settings(
     quick=dict(dataset="fashion-mnist", n_train=2000, n_eval=400, batch_size=64,
                vq_hidden=32, num_codes=32, code_dim=16, vq_steps=250, vq_lr=4e-3,
                d_model=64, n_layers=2, n_heads=4, prior_steps=300, prior_lr=3e-3,
-               vae_latent=16, vae_steps=200, clf_steps=150, n_samples=300, n_per_temp=100),
+               vae_latent=16, vae_steps=200, clf_steps=150, n_samples=300, n_per_temp=100, per_class=8,
+               temperatures=(0.0, 0.5, 0.8, 1.0, 1.3)),
     standard=dict(dataset="fashion-mnist", n_train=None, n_eval=2000, batch_size=128,
                   vq_hidden=64, num_codes=128, code_dim=32, vq_steps=5000, vq_lr=1e-3,
                   d_model=256, n_layers=6, n_heads=8, prior_steps=8000, prior_lr=5e-4,
-                  vae_latent=16, vae_steps=5000, clf_steps=1000, n_samples=2000, n_per_temp=500),
+                  vae_latent=16, vae_steps=5000, clf_steps=1000, n_samples=2000, n_per_temp=500, per_class=8,
+                  temperatures=(0.0, 0.5, 0.8, 1.0, 1.3)),
+    # smoke: the standard prior samples one code at a time (49 passes of a 6-layer transformer per call), so a
+    # smoke run draws few samples at two temperatures
+    smoke=dict(n_samples=32, n_per_temp=16, per_class=2, temperatures=(0.0, 1.0)),
 )
 CFG
 
@@ -439,7 +444,7 @@ check_sampling_loop(sample_codes, seed=3, K=8, T=6)
 
 # %%
 n_classes = train.num_classes
-per_class = 8
+per_class = CFG.per_class
 labels = torch.arange(n_classes).repeat_interleave(per_class).to(device)
 sample_gen = torch.Generator(device=device).manual_seed(0)
 
@@ -465,7 +470,7 @@ plt.show()
 # against the noise.
 
 # %%
-temps = [0.0, 0.5, 0.8, 1.0, 1.3]
+temps = list(CFG.temperatures)
 n_t = CFG.n_per_temp
 t_labels = torch.arange(n_t, device=device) % n_classes
 temp_rows, temp_stats = [], {}
