@@ -417,7 +417,7 @@ print(verdict((z_scores < 5).all(), f"closed-form KL == Monte Carlo KL (within s
               "closed-form and Monte Carlo KL disagree beyond sampling error"))
 
 # %% [markdown]
-# ## 3. VAE samples are blurry: measure it
+# ## 3. Blurry and faint: measure the VAE's images
 #
 # A sharp image has large differences between neighbouring pixels; a blurry one does not. Define
 # **sharpness** as the mean image-gradient magnitude, from forward differences:
@@ -488,9 +488,11 @@ print(verdict(crisp["prior samples"] < 0.9 * crisp["reconstructions"],
 
 # %% [markdown]
 # Two reasons, both built into this model: (1) the decoder outputs a *mean* (pixel probabilities) and pixels are
-# independent given $z$, so where $z$ is uncertain the best it can do is average several plausible images; (2) the
-# aggregate posterior $\frac1N\sum_n q(z\mid x_n)$ does not fill $\mathcal N(0, I)$ exactly, so prior samples land
-# in regions the decoder has rarely seen and produce in-between images. (In the 2-D VAE both effects are so strong
+# independent given $z$, so where $z$ is uncertain the best it can do is average several plausible images, which
+# is both blurred (edges in different places) and faint (strokes in different places, so no pixel is confidently
+# on); (2) the aggregate posterior $\frac1N\sum_n q(z\mid x_n)$ does not fill $\mathcal N(0, I)$ exactly, so prior
+# samples land in regions the decoder has rarely seen and produce in-between images. The contrast-normalised
+# measure and the crispness above separate the two looks of that averaging: blur and faintness. (In the 2-D VAE both effects are so strong
 # that reconstructions are as blurry as samples; that is why we compare with the larger latent space.)
 #
 # ## 4. beta-VAE and inactive units
