@@ -88,6 +88,10 @@ gpu-report: setup
 test-installed: setup
 	$(BIN)/python tests/installed_package.py $(ARGS)
 
+# The browsable edition: every notebook executed under quick, rendered to build/site/ (index.html is the syllabus).
+site: setup
+	COURSE_PROFILE=quick COURSE_RUNS=$(CURDIR)/build/site-runs $(BIN)/python -m course_lib.site --out build/site
+
 course: setup
 	$(BIN)/python -m course_lib.build execute --out build/executed $(wildcard $(NB))
 
