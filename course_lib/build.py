@@ -170,7 +170,7 @@ def marker_problems(nb, name: str) -> List[str]:
             label = m if "'" in m else repr(m)
             if cell.cell_type != "code":
                 problems.append(f"{where} mentions nbgrader's marker {label}; nbgrader takes any line containing it for "
-                                f"a marker (generate_assignment fails): reword it, e.g. 'the BEGIN/END SOLUTION markers'")
+                                f"a marker (generate_assignment fails): reword it (e.g. 'the solution markers')")
             elif "'" in m:
                 problems.append(f"{where} holds two markers; put each marker on a line of its own")
             elif m.startswith("BEGIN"):

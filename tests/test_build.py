@@ -62,7 +62,13 @@ def test_student_build_strips_every_solution(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     for target, n in made:
         code = "\n".join(c.source for c in nbformat.read(str(target), as_version=4).cells if c.cell_type == "code")
-        assert build.BEGIN not in code and build.END not in code
+        for marker in build.MARKERS:
+            assert marker not in code, f"{target.name}: {marker!r} left in the student version"
+        source = build.notebook_from_source(build.NOTEBOOKS / f"{target.stem}.py")
+        hidden = [c.source for c in source.cells if build.BEGIN_HIDDEN[4:] in c.source]
+        for cell in hidden:  # the hidden cases themselves are gone, the visible check stays
+            inside = cell.split(build.BEGIN_HIDDEN, 1)[1].split(build.END_HIDDEN, 1)[0].strip()
+            assert inside and inside not in code
         if target.stem != "11_fact_check":
             assert n >= 1, f"{target.name} has no exercise"
 
@@ -84,6 +90,77 @@ def test_student_notebook_fails_its_checks_and_solved_one_passes(tmp_path):
     check_cells = [src for src in errors if "check_to_signed(to_signed)" in src]
     assert check_cells and errors[check_cells[0]] == "CheckFailed", errors
     assert all(name == "CheckFailed" for name in errors.values()), errors
+
+
+def test_strip_hidden_tests_removes_the_region_and_its_markers():
+    src = "check_f(f)\n### BEGIN HIDDEN TESTS\ncheck_f(f, seed=7)\n### END HIDDEN TESTS\nprint('done')"
+    assert build.strip_hidden_tests(src) == ("check_f(f)\nprint('done')", 1)
+    with pytest.raises(ValueError, match="without"):
+        build.strip_hidden_tests("### BEGIN HIDDEN TESTS\ncheck_f(f)")
+
+
+def _nb(*cells):
+    nbformat = pytest.importorskip("nbformat")
+    make = {"md": nbformat.v4.new_markdown_cell, "code": nbformat.v4.new_code_cell}
+    return nbformat.v4.new_notebook(cells=[make[kind](src) for kind, src in cells])
+
+
+EXERCISE = "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION"
+
+
+def test_nbgrader_metadata_marks_exercises_and_every_check_cell_after_them():
+    nb = _nb(("md", "intro"), ("code", EXERCISE + "\n\ndef g(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION"),
+             ("code", "check_f(f)\n### BEGIN HIDDEN TESTS\ncheck_f(f, seed=1)\n### END HIDDEN TESTS"),
+             ("code", "check_g(g)"), ("md", "a demo of a failing check"), ("code", "check_f(lambda x: 2 * x)"))
+    assert build.graded_cells(nb) == ([1], [2, 3])
+    ids = build.add_nbgrader_metadata(nb)
+    assert ids == {"solution": ["f"], "test": ["check_f", "check_g"]}
+    assert nb.cells[1].metadata["nbgrader"] == {"grade": False, "grade_id": "f", "locked": False, "schema_version": 3,
+                                                "solution": True, "task": False}
+    assert nb.cells[2].metadata["nbgrader"] == {"grade": True, "grade_id": "check_f", "locked": True, "points": 1,
+                                                "schema_version": 3, "solution": False, "task": False}
+    assert "nbgrader" not in nb.cells[5].metadata  # after prose: a demonstration, not graded
+    assert build.marker_problems(nb, "x.py") == []
+
+
+@pytest.mark.parametrize("cells, expected", [
+    ((("md", "the solution sits between `### BEGIN SOLUTION` and `### END SOLUTION`"),),
+     "x.py, cell 0 (markdown), line 1"),
+    ((("code", "x = 1  # BEGIN SOLUTION END SOLUTION"),), "holds two markers"),
+    ((("code", EXERCISE), ("code", "check_f(f)"), ("md", "later"),
+      ("code", "### BEGIN HIDDEN TESTS\ncheck_f(f)\n### END HIDDEN TESTS")),
+     "hidden tests belong in a check cell"),
+    ((("code", EXERCISE), ("code", "print(f(1))")), "must be followed directly by a code cell calling"),
+    ((("code", "def f(x):\n    ### BEGIN SOLUTION\n    return x"), ("code", "check_f(f)")), "never closed"),
+])
+def test_marker_problems_name_notebook_cell_and_line(cells, expected):
+    problems = build.marker_problems(_nb(*cells), "x.py")
+    assert any(expected in p for p in problems), problems
+
+
+def test_sync_refuses_a_line_that_breaks_nbgrader(tmp_path):
+    import shutil
+
+    shutil.copy2(build.NOTEBOOKS / "jupytext.toml", tmp_path / "jupytext.toml")
+    src = (build.NOTEBOOKS / "00_setup.py").read_text(encoding="utf-8")
+    (tmp_path / "00_setup.py").write_text(src.replace("# **Exercise 0.**", "# Markers: `### BEGIN SOLUTION` ...\n#\n# **Exercise 0.**", 1))
+    with pytest.raises(ValueError, match=r"00_setup.py, cell \d+ \(markdown\), line \d+: .*reword it"):
+        build.sync(tmp_path)
+    assert any("reword it" in p for p in build.check(tmp_path))
+
+
+@pytest.mark.parametrize("py", SOURCES, ids=IDS)
+def test_committed_notebook_carries_nbgrader_and_colab_metadata(py):
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.read(str(py.with_suffix(".ipynb")), as_version=4)
+    assert nb.metadata["accelerator"] == "GPU" and nb.metadata["colab"]["gpuType"] == "T4"
+    solutions, tests = build.graded_cells(nb)
+    assert [nb.cells[i].metadata["nbgrader"]["solution"] for i in solutions] == [True] * len(solutions)
+    assert [nb.cells[i].metadata["nbgrader"]["grade"] for i in tests] == [True] * len(tests)
+    assert all(nb.cells[i].metadata["nbgrader"]["locked"] for i in tests)
+    assert (len(solutions) >= 1) == (len(tests) >= 1)
+    validator = pytest.importorskip("nbgrader.nbgraderformat")
+    validator.MetadataValidator().validate_nb(nb)  # nbgrader's own check: schema, unique grade ids, points
 
 
 def _pyproject_names():
