@@ -61,7 +61,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
-from matplotlib.colors import ListedColormap
 
 from course_lib import metrics
 from course_lib.checks import solved_or_reference
@@ -361,17 +360,17 @@ for b in sizes:
 fig, ax = plt.subplots(1, 2, figsize=(11, 3.2))
 bs = [r["batch_size"] for r in batch_stats]
 ax[0].plot(bs, [r["mean_perplexity"] for r in batch_stats], "o-", label="mean per-batch perplexity")
-ax[0].plot(bs, [min(b * positions, K) for b in bs], ":", c="gray", label="bound: min(B h w, K)")
+ax[0].plot(bs, [r["geo_mean_perplexity"] for r in batch_stats], "x:", label="geometric mean (see below)")
 ax[0].axhline(usage.perplexity(), c="C3", ls="--", label=f"whole test set ({usage.perplexity():.1f})")
-ax[0].set_ylabel("perplexity")
+ax[0].set_ylim(0, 1.15 * usage.perplexity()); ax[0].set_ylabel("perplexity")
 ax[1].plot(bs, [r["mean_codes_used"] for r in batch_stats], "o-", label="mean codes used per batch")
 ax[1].axhline(usage.used(), c="C3", ls="--", label=f"whole test set ({usage.used()})")
 ax[1].set_ylabel("codes used")
 for a in ax:
     a.set_xscale("log", base=2); a.set_xlabel("batch size B (images)"); a.legend(fontsize=8)
     a.axvline(CFG.batch_size, c="gray", lw=0.8)
-ax[0].set_title("same model, same codebook: only the batch size changes")
-ax[1].set_title(f"grey line: the training batch size {CFG.batch_size}")
+ax[0].set_title(f"same codebook, only B changes (bound: B x {positions} positions)", fontsize=10)
+ax[1].set_title(f"grey line: the training batch size {CFG.batch_size}", fontsize=10)
 plt.tight_layout(); plt.show()
 
 # %% [markdown]
@@ -422,8 +421,8 @@ plt.tight_layout(); plt.show()
 # ## 7. What the model stores: the code map
 # `model.encode(x)` gives an `h x w` grid of integers; `model.decode_indices` turns it back into an image. The
 # integers are all that is needed: decoding them gives exactly the reconstruction of section 4. (In eval mode: see
-# the warning in section 2.) Each code gets its own colour (K colours in a shuffled order, so that neighbouring
-# indices look different); the numbers are the indices.
+# the warning in section 2.) Each code that appears gets its own colour (20 distinct colours when at most 20 codes
+# appear, else evenly spaced hues in a shuffled order); the numbers are the indices.
 
 # %%
 model.eval()
@@ -432,12 +431,15 @@ with torch.no_grad():
     from_indices = model.decode_indices(code_map.to(device)).cpu()
 assert torch.allclose(from_indices, x_hat[:4], atol=1e-5), "decoding the indices must give the reconstruction"
 
-code_colours = ListedColormap(plt.cm.hsv(np.random.default_rng(0).permutation(K) / K) * [0.75, 0.75, 0.75, 1] + [0.25, 0.25, 0.25, 0])
+shown = np.unique(code_map.numpy())  # one distinct colour per code that appears in these maps
+palette = (plt.cm.tab20(np.arange(len(shown))) if len(shown) <= 20 else
+           plt.cm.hsv(np.random.default_rng(0).permutation(len(shown)) / len(shown)) * 0.7 + 0.3)
+colour_of = np.zeros((K, 4)); colour_of[shown] = palette
 fig, axes = plt.subplots(2, 4, figsize=(10, 5))
 for j in range(4):
     img = x_test[j].permute(1, 2, 0).squeeze(-1).numpy()
     axes[0, j].imshow(img, cmap="gray" if C == 1 else None); axes[0, j].set_axis_off()
-    axes[1, j].imshow(code_map[j].numpy(), cmap=code_colours, vmin=-0.5, vmax=K - 0.5)
+    axes[1, j].imshow(colour_of[code_map[j].numpy()])
     for (r, c), v in np.ndenumerate(code_map[j].numpy()):
         axes[1, j].text(c, r, str(v), ha="center", va="center", fontsize=6)
     axes[1, j].set_axis_off()
