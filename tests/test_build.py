@@ -163,6 +163,16 @@ def test_committed_notebook_carries_nbgrader_and_colab_metadata(py):
     validator.MetadataValidator().validate_nb(nb)  # nbgrader's own check: schema, unique grade ids, points
 
 
+@pytest.mark.parametrize("py", SOURCES, ids=IDS)
+def test_every_check_cell_has_hidden_tests(py):
+    """Issue 10: a grade is not just the check the student already saw pass."""
+    nb = build.notebook_from_source(py)
+    _, tests = build.graded_cells(nb)
+    missing = [nb.cells[i].source.strip().splitlines()[-1] for i in tests
+               if not build.strip_hidden_tests(nb.cells[i].source)[1]]
+    assert not missing, f"{py.name}: check cells without a BEGIN/END HIDDEN TESTS part: {missing}"
+
+
 def _pyproject_names():
     try:
         import tomllib
