@@ -120,8 +120,14 @@ assert grad_z is None, "z_q should not depend on z through autograd"
 # $$ \text{out} = z + \text{sg}[z_q - z] $$
 #
 # The value is `z + z_q - z = z_q`; the derivative with respect to `z` is the identity because the second term is a
-# constant to autograd.
-#
+# constant to autograd. The forward path goes through the argmin; the backward path goes around it:
+
+# %%
+from course_lib.diagrams import ste_diagram
+
+ste_diagram();
+
+# %% [markdown]
 # ### Exercise 1: the straight-through line
 # Complete `my_straight_through(z, z_q)`: return a tensor whose value is `z_q` and whose gradient flows to `z`
 # unchanged (and not to `z_q`).
