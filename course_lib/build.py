@@ -15,10 +15,12 @@ the pair, plus what the sources imply and jupytext keeps but never writes into t
 * notebook metadata: the kernelspec, ``accelerator: GPU`` and ``colab.gpuType: T4`` (the Colab badge opens a
   GPU runtime);
 * nbgrader metadata (schema 3): each code cell holding a ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region
-  is a solution cell, and the code cell after it, which calls a ``course_lib.checks`` function, is an autograded
-  test cell worth :data:`POINTS` point(s), locked (nbgrader restores its source, hidden tests included, before
-  grading). Other cells carry no nbgrader metadata and stay editable: students are meant to change settings and
-  re-run experiments, and no grade depends on those cells.
+  is a solution cell, and the code cells right after it that call a ``course_lib.checks`` function are autograded
+  test cells worth :data:`POINTS` point(s) each, locked (nbgrader restores their source, hidden tests included,
+  before grading). Other cells carry no nbgrader metadata and stay editable: students are meant to change settings
+  and re-run experiments, and no grade depends on those cells.
+* ``metadata.jupytext`` with the cell and notebook metadata filters of ``notebooks/jupytext.toml``: with them,
+  jupytext's sync (CLI or JupyterLab) restores the nbgrader metadata from the .ipynb instead of dropping it.
 * cell ids ``"0"``, ``"1"``, ... (what the nbstripout git filter writes), so a committed notebook is a fixed point
   of that filter.
 
