@@ -15,7 +15,8 @@ from typing import Dict, NamedTuple, Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["add_gaussian_noise", "gaussian_denoise", "median_denoise", "DenoiseResult", "best_denoiser"]
+__all__ = ["add_gaussian_noise", "gaussian_denoise", "median_denoise", "DenoiseResult", "best_denoiser", "downsample",
+           "bicubic_upsample"]
 
 
 def _check(x: torch.Tensor, name: str = "x") -> None:
@@ -91,3 +92,24 @@ def best_denoiser(noisy: torch.Tensor, clean: torch.Tensor, sigmas: Sequence[flo
         if "median" not in best or r.psnr > best["median"].psnr:
             best["median"] = r
     return best
+
+
+# ---------------------------------------------------------------------------------- super-resolution baseline
+def downsample(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Box-filter downsampling by an integer ``factor`` (mean of each ``factor`` x ``factor`` block): the
+    degradation of the super-resolution experiments (H and W must be multiples of ``factor``)."""
+    _check(x)
+    factor = int(factor)
+    if factor < 1 or x.shape[-1] % factor or x.shape[-2] % factor:
+        raise ValueError(f"factor must be a positive divisor of the image size {tuple(x.shape[-2:])}, got {factor}")
+    return F.avg_pool2d(x, factor) if factor > 1 else x.clone()
+
+
+def bicubic_upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Bicubic interpolation (Keys 1981 cubic convolution, a = -0.75 as in PyTorch) by an integer ``factor``,
+    clipped to [0, 1]: the classical super-resolution baseline."""
+    _check(x)
+    factor = int(factor)
+    if factor < 1:
+        raise ValueError(f"factor must be a positive integer, got {factor}")
+    return F.interpolate(x, scale_factor=factor, mode="bicubic", align_corners=False).clamp(0, 1)
