@@ -54,13 +54,13 @@ from course_lib.profiles import settings
 CFG = settings(
     quick=dict(n_train=2000, n_test=500, batch_size=32, steps=150, disc_start=50, hidden=32, code_dim=16,
                num_codes=128, lr=1e-3, prior_steps=150, prior_width=64, prior_layers=2, n_samples=128,
-               loss_steps=150, loss_seeds=3, gan_steps=200, noise_std=0.2),
+               loss_steps=150, loss_seeds=3, gan_steps=200, noise_std=0.4),
     standard=dict(n_train=None, n_test=2000, batch_size=128, steps=3000, disc_start=1000, hidden=64, code_dim=32,
                   num_codes=512, lr=5e-4, prior_steps=3000, prior_width=128, prior_layers=4, n_samples=64,
-                  loss_steps=1000, loss_seeds=3, gan_steps=2000, noise_std=0.2),
+                  loss_steps=1000, loss_seeds=3, gan_steps=2000, noise_std=0.4),
     full=dict(n_train=None, n_test=5000, batch_size=128, steps=10_000, disc_start=3000, hidden=128, code_dim=64,
               num_codes=512, lr=5e-4, prior_steps=10_000, prior_width=256, prior_layers=6, n_samples=64,
-              loss_steps=3000, loss_seeds=5, gan_steps=5000, noise_std=0.2),
+              loss_steps=3000, loss_seeds=5, gan_steps=5000, noise_std=0.4),
     smoke=dict(disc_start=1, loss_seeds=2),
 )
 CFG
@@ -78,7 +78,7 @@ CFG
 #
 # The "small VQ-GAN" keeps the VQ-VAE's body (the real VQ-GAN of notebook 09 also has residual/attention blocks and
 # a perceptual loss); its codebook starts from k-means on the first batch's encoder outputs (one of the cures of
-# notebook 05), so that more of its codes are in use and its tokens are worth a prior (claims 6-7). (Dead-code
+# notebook 05); a prior is trained on its tokens in claims 6-7. (Dead-code
 # restarts every 20 steps, as in notebook 09, cost reconstruction quality in a run this short, so the bench leaves
 # them out.) The vanilla VQ-VAE keeps the plain quantizer, to show what happens without the cures (claim 4). `fit` logs every step
 # (`log_every=1`), including the gradient norm of each optimiser's parameters (`grad_norm/<name>`).
@@ -474,7 +474,7 @@ print("claim 3:", RESULTS[3][0])
 #   step: scale-free, so a model with larger gradients is not penalised for their size alone;
 # - **codebook usage** over the whole test set (dead codes: never chosen), and for the VAE its analogue, latent
 #   channels whose KL is below 0.01 nats (unused by the posterior). The small VQ-GAN starts from a k-means
-#   codebook, so its row shows that cure, not the adversarial loss, at work on usage.
+#   codebook: whatever its row shows about usage mixes that cure with the adversarial loss.
 
 # %%
 from course_lib.factcheck import coefficient_of_variation
