@@ -93,6 +93,14 @@ show_images(test.x[:16], nrow=16, title="test images");
 
 # %% [markdown]
 # ## 2. The model
+# The whole model in one picture (the rest of this notebook refers back to it):
+
+# %%
+from course_lib.diagrams import vqvae_diagram
+
+vqvae_diagram();
+
+# %% [markdown]
 # `course_lib.models.VQVAE` follows the layout of the Sonnet example, scaled by `CFG`. The paper (section 4.1)
 # gives the encoder as two stride-2 4x4 convolutions and two residual blocks; the Sonnet example adds a 3x3
 # convolution before the residual blocks and a 1x1 "pre-quantization" convolution to `D` channels, and so do we:
