@@ -639,8 +639,8 @@ fixers = [f"{arm} ({start})" for (arm, start), s in summary.items() if s["used_m
 print("reach >= 90% on every seed:", ", ".join(fixers) or "none")
 keep_moving = {"dead-code restarts", "EMA + k-means + restarts"}  # the cures that move codes again and again
 others = sorted({f.split(" (")[0] for f in fixers} - keep_moving)
-print(verdict(not others, "Only the cures that keep moving codes onto current encoder outputs (restarts, alone or "
-              "combined) reach 90% on every seed.", f"Besides restarts, these reach 90% too: {', '.join(others)}."))
+print(verdict(not others, "Only cures with restarts (codes moved again and again onto current encoder outputs) "
+              "reach 90% on every seed.", f"Besides restarts, these reach 90% too: {', '.join(others)}."))
 
 # %% [markdown]
 # **Check: the course's quality bar.** Vanilla VQ from the tiny start leaves most codes dead, and dead-code
