@@ -320,7 +320,11 @@ def frechet_feature_distance(images_a: torch.Tensor, images_b: torch.Tensor, net
 
 class KID(NamedTuple):
     """Kernel distance between two feature sets: ``mean`` over ``subsets`` random subsets, their ``std``, and a
-    95% confidence interval ``(low, high)`` for the mean (normal approximation over the subsets)."""
+    95% interval ``(low, high)`` for the mean (normal approximation over the subsets).
+
+    The subsets are drawn from the same samples and overlap, so the interval measures the subset-to-subset spread
+    and understates the sampling uncertainty of the whole comparison: treat it as a lower bound on the error bar,
+    and for a claim that must hold across runs, repeat with other seeds or other samples."""
     mean: float
     std: float
     low: float
@@ -329,7 +333,8 @@ class KID(NamedTuple):
     subset_size: int
 
     def __str__(self) -> str:
-        return f"{self.mean:.4f} ± {self.std:.4f} (95% CI {self.low:.4f} to {self.high:.4f}, {self.subsets} subsets of {self.subset_size})"
+        return (f"{self.mean:.4f} ± {self.std:.4f} (95% interval over {self.subsets} overlapping subsets of "
+                f"{self.subset_size}: {self.low:.4f} to {self.high:.4f})")
 
 
 def kernel_distance(feats_a: torch.Tensor, feats_b: torch.Tensor, subsets: int = 50, subset_size: int = 100,

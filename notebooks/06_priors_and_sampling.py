@@ -213,7 +213,7 @@ def score(name, images):
 
 
 def print_scores():
-    print(f"{'':>28}  KID x 1000 [95% CI] (lower = closer to the data) | sharpness")
+    print(f"{'':>28}  KID x 1000 [95% interval over subsets] (lower = closer to the data) | sharpness")
     for k_, v in scores.items():
         kid = v["KID"]
         print(f"{k_:>28}: {1e3 * kid.mean:7.2f} [{1e3 * kid.low:7.2f}, {1e3 * kid.high:7.2f}] | {v['sharpness']:.3f}")

@@ -181,7 +181,7 @@ def test_kernel_distance_unbiased_near_zero_for_same_distribution_and_positive_f
     shifted = kernel_distance(a, b + 0.5, subsets=30, subset_size=100)
     assert same.low <= 0.0 <= same.high or abs(same.mean) < 0.02      # unbiased: zero is plausible
     assert shifted.low > same.high and shifted.mean > 0.05
-    assert "95% CI" in str(shifted) and shifted.subset_size == 100
+    assert "95% interval" in str(shifted) and shifted.subset_size == 100
     with pytest.raises(ValueError, match="feature sizes differ"):
         kernel_distance(a, torch.randn(10, 8))
 
