@@ -39,12 +39,15 @@ from course_lib.profiles import settings
 CFG = settings(
     quick=dict(dataset="fashion-mnist", n_train=2000, n_eval=300, batch_size=32, tok_ch=16, num_codes=64,
                tok_steps=120, tok_lr=1e-3, perceptual_weight=0.0, disc_start=10**9,
-               prior_batch=64, d_model=64, n_layers=2, n_heads=4, prior_steps=250, prior_lr=3e-3, n_samples=60),
+               prior_batch=64, d_model=64, n_layers=2, n_heads=4, prior_steps=250, prior_lr=3e-3, n_samples=60,
+               per_class=8, n_complete=120, draws=2),
     standard=dict(dataset="fashion-mnist", n_train=None, n_eval=2000, batch_size=64, tok_ch=64, num_codes=256,
                   tok_steps=6000, tok_lr=2e-4, perceptual_weight=1.0, disc_start=3000,
                   prior_batch=128, d_model=256, n_layers=8, n_heads=8, prior_steps=10000, prior_lr=5e-4,
-                  n_samples=500),
-    smoke=dict(disc_start=1),          # smoke trains 3 steps: start the discriminator so its code path runs too
+                  n_samples=500, per_class=8, n_complete=1000, draws=2),
+    # smoke trains 3 steps: start the discriminator so its code path runs too; sampling from the standard-size
+    # prior (49 passes per sequence, no key/value cache) dominates a CPU smoke run, so draw few sequences
+    smoke=dict(disc_start=1, n_samples=16, per_class=2, n_complete=16, draws=1),
 )
 CFG
 
@@ -214,7 +217,7 @@ top_k_filter = solved_or_reference(top_k_filter, course_lib.prior.top_k_filter, 
 
 # %%
 n_classes = train.num_classes
-per_class = 8
+per_class = CFG.per_class
 labels = torch.arange(n_classes, device=device).repeat_interleave(per_class)
 gen = torch.Generator(device=device).manual_seed(0)
 samples = prior.sample(len(labels), temperature=1.0, top_k=16, labels=labels, generator=gen)
@@ -303,7 +306,7 @@ px_known = rows_known * x_test.shape[-2] // h                                # p
 keep = torch.zeros(h, w, dtype=torch.bool, device=device)
 keep[:rows_known] = True
 keep = keep.flatten()
-n_c = 8
+n_c = min(8, CFG.n_complete // 4)
 src = flatten_grid(codes_test[:n_c])
 completions = [complete_codes(prior, src, keep.expand(n_c, -1), y_test[:n_c], 1.0, 16, gen) for _ in range(3)]
 assert all(torch.equal(c[:, keep], src[:, keep]) for c in completions)       # the known tokens are kept
@@ -324,10 +327,10 @@ plt.show()
 #    score the same). Paired per image, in bits.
 # 2. **Pixels, against a paste-after baseline.** Bottom-part MSE of (a) completions and (b) a class-conditional
 #    sample drawn without the known tokens, into which the known top tokens are pasted afterwards. Both decode the
-#    same true top; only (a) let the prior see it. Two draws per image, paired per image.
+#    same true top; only (a) let the prior see it. `CFG.draws` draws per image, paired per image.
 
 # %%
-n_m = min(CFG.n_samples * 2, len(test_tokens))
+n_m = min(CFG.n_complete, len(test_tokens))
 src_m, lab_m = test_tokens[:n_m].to(device), y_test[:n_m]
 keep_m = keep.expand(n_m, -1)
 
@@ -363,11 +366,11 @@ def bottom_mse(tokens):
 
 
 mse_completed, mse_pasted = 0.0, 0.0
-for draw in range(2):
+for draw in range(CFG.draws):
     completed = prior.sample(n_m, top_k=16, labels=lab_m, known=(keep_m, src_m), generator=gen)
     free = prior.sample(n_m, top_k=16, labels=lab_m, generator=gen)
-    mse_completed = mse_completed + bottom_mse(completed) / 2
-    mse_pasted = mse_pasted + bottom_mse(torch.where(keep_m, src_m, free)) / 2
+    mse_completed = mse_completed + bottom_mse(completed) / CFG.draws
+    mse_pasted = mse_pasted + bottom_mse(torch.where(keep_m, src_m, free)) / CFG.draws
 mse_free = float(bottom_mse(free).mean())
 mse_floor = float((recon[:n_m, ..., px_known:, :] - x_real_bottom).pow(2).mean())
 d_mse = mse_pasted - mse_completed
@@ -617,7 +620,8 @@ plt.show()
 # %% [markdown]
 # **Claims.** (1) At noise std 0.3 the tokenizer improves on the noisy image by more than 1 dB. (2) The tokenizer
 # is the most **robust** method: from the lowest to the highest noise level its PSNR falls by less than that of the
-# best classical filter, because it snaps to clean codes whatever the noise. (3) Who wins at std 0.3: under `quick`
+# best classical filter, because it snaps to clean codes whatever the noise (asserted together with (1): an untrained
+# tokenizer is "robust" too, because its output is poor at every noise level). (3) Who wins at std 0.3: under `quick`
 # the tokenizer's ceiling is low (a barely trained tokenizer), and our measurement says **the best classical filter
 # wins**; asserted under `quick`, printed otherwise. At the highest noise level the two come close (in our runs
 # the tokenizer edged ahead at std 0.5): the verdict for each level is printed, not asserted.
@@ -629,8 +633,10 @@ drop_tok = denoise[NOISE_STDS[0]]["tokenizer"] - denoise[NOISE_STDS[-1]]["tokeni
 drop_classical = (max(denoise[NOISE_STDS[0]]["gaussian"], denoise[NOISE_STDS[0]]["median"])
                   - max(denoise[NOISE_STDS[-1]]["gaussian"], denoise[NOISE_STDS[-1]]["median"]))
 claim(r3["tokenizer"] > r3["noisy"] + 1.0, f"tokenizer {r3['tokenizer']:.2f} dB > noisy {r3['noisy']:.2f} + 1 dB")
-claim(drop_tok < drop_classical, f"from std {NOISE_STDS[0]} to {NOISE_STDS[-1]} the tokenizer loses {drop_tok:.2f} dB "
-                                 f"< the best classical filter's {drop_classical:.2f} dB")
+# robust AND useful: an untrained tokenizer also "loses nothing" as the noise grows, because it outputs nothing useful
+claim(drop_tok < drop_classical and r3["tokenizer"] > r3["noisy"] + 1.0,
+      f"from std {NOISE_STDS[0]} to {NOISE_STDS[-1]} the tokenizer loses {drop_tok:.2f} dB < the best classical "
+      f"filter's {drop_classical:.2f} dB (and it denoises at std 0.3: {r3['tokenizer']:.2f} > {r3['noisy']:.2f} + 1 dB)")
 for std, r in denoise.items():
     best_c = max(r["gaussian"], r["median"])
     print(f"std {std}: " + verdict(r["tokenizer"] > best_c + 0.1, f"the tokenizer wins ({r['tokenizer']:.2f} vs {best_c:.2f} dB)",
