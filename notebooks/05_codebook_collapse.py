@@ -591,8 +591,9 @@ ax.set_title(f"cures at equal steps and K = {K}: mean ± sd over {CFG.seeds} see
 ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0)); plt.tight_layout(); plt.show()
 
 # %% [markdown]
-# Usage over training (mean over the seeds, on a fixed held-out subset), one panel per start. A log scale keeps the
-# collapsed arms (a few percent) apart.
+# Usage over training (mean over the seeds), one panel per start. It is measured on a fixed held-out subset of
+# `CFG.n_curve` patches, fewer than the table's, so the levels sit below the table's numbers; the curves are for the
+# shape over time. A log scale keeps the collapsed arms (a few percent) apart.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
