@@ -315,6 +315,7 @@ def fit(
 
     history = History()
     start = 0
+    resume_count_next, resume_last_key = True, None
     ckpt_path = Path(checkpoint) if checkpoint is not None else None
     if ckpt_path is not None and resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
@@ -340,6 +341,8 @@ def fit(
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         history = History.from_state_dict(state.get("history", {}))
+        resume_count_next = bool(state.get("count_flops_next", False))
+        resume_last_key = tuple(state["flops_last_key"]) if state.get("flops_last_key") is not None else None
         if state.get("rng"):
             _set_rng_state(state["rng"])
         start = int(state["step"])
@@ -362,6 +365,8 @@ def fit(
                     "history": history.state_dict(),
                     "config": config,
                     "rng": _rng_state(),
+                    "count_flops_next": count_next,
+                    "flops_last_key": list(last_key) if last_key is not None else None,
                 },
             )
         _barrier()
@@ -384,7 +389,10 @@ def fit(
     step = start
     flops_by_set: Dict[tuple, int] = {}
     steps_by_set: Dict[tuple, int] = {}
-    count_next = True
+    # Which steps get their FLOPs counted depends only on the run, never on where it was resumed: a counted step can
+    # round differently (ops under the counter may take other kernels), and a resumed run must equal an
+    # uninterrupted one bit for bit. So the flag travels in the checkpoint.
+    count_next, last_key = resume_count_next, resume_last_key
     batches = _batches(data, start)
     try:
         while steps is None or step < steps:
@@ -451,7 +459,9 @@ def fit(
             steps_by_set[key] = steps_by_set.get(key, 0) + 1
             if counter is not None:
                 flops_by_set[key] = int(counter.get_total_flops())
-            count_next = key not in flops_by_set  # the optimisers in use changed: count the next step
+            # the optimisers in use changed (e.g. the discriminator started) and this step was not counted: count the next
+            count_next = key != last_key and counter is None
+            last_key = key
             step += 1
             for key, v in values.items():
                 window.setdefault(key, []).append(v)
