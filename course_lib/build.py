@@ -42,7 +42,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import colab
 
@@ -451,25 +451,35 @@ def install_git_filter(root: Path = ROOT) -> str:
     return "nbstripout git filter set up: notebook outputs stay out of commits"
 
 
-def execute(paths: Iterable[Path], out: Path, timeout: int = 1800) -> List[Tuple[str, float, Optional[str]]]:
-    """Execute notebooks headless (current profile) into ``out`` with their outputs; returns (name, seconds, error)."""
+def execute_one(path: Path, out: Path, timeout: int = 1800, extra_cells: Sequence[str] = ()):
+    """Execute one notebook (with ``extra_cells`` appended, e.g. the course report's probe) in its own folder and
+    write it with outputs to ``out``; returns (notebook, seconds, error or None)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells.extend(nbformat.v4.new_code_cell(src) for src in extra_cells)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    t0 = time.monotonic()
+    error = None
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        error = str(exc).strip().splitlines()[-1][:300]
+    except Exception as exc:  # the kernel died (out of memory), a timeout, ...
+        error = f"{type(exc).__name__}: {str(exc)[:300]}"
+    seconds = time.monotonic() - t0
+    nbformat.write(nb, str(out / path.name))
+    return nb, seconds, error
+
+
+def execute(paths: Iterable[Path], out: Path, timeout: int = 1800) -> List[Tuple[str, float, Optional[str]]]:
+    """Execute notebooks headless (current profile) into ``out`` with their outputs; returns (name, seconds, error)."""
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for path in paths:
-        nb = nbformat.read(str(path), as_version=4)
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
-        t0 = time.monotonic()
-        error = None
-        try:
-            client.execute()
-        except CellExecutionError as exc:
-            error = str(exc).strip().splitlines()[-1][:300]
-        seconds = time.monotonic() - t0
-        nbformat.write(nb, str(out / path.name))
+        nb, seconds, error = execute_one(Path(path), out, timeout)
         results.append((path.name, seconds, error))
         status = "ok" if error is None else f"FAILED: {error}"
         print(f"{path.name:<45} {seconds:7.1f} s  {status}", flush=True)

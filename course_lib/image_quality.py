@@ -271,6 +271,17 @@ def _sqrtm_psd(a: torch.Tensor) -> torch.Tensor:
     return (vecs * vals.clamp_min(0).sqrt()) @ vecs.T
 
 
+def _feature_pair(feats_a: torch.Tensor, feats_b: torch.Tensor):
+    """Both feature matrices checked ((N, F), N >= 2, same F) and as float64 on the CPU."""
+    for name, f in (("feats_a", feats_a), ("feats_b", feats_b)):
+        if not isinstance(f, torch.Tensor) or f.dim() != 2 or f.shape[0] < 2:
+            raise ValueError(f"{name} must be a (N, F) tensor with N >= 2, got "
+                             f"{tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__}")
+    if feats_a.shape[1] != feats_b.shape[1]:
+        raise ValueError(f"feature sizes differ: {feats_a.shape[1]} vs {feats_b.shape[1]}")
+    return feats_a.detach().double().cpu(), feats_b.detach().double().cpu()
+
+
 def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     """Frechet distance between Gaussians fitted to two feature sets (Heusel et al. 2017):
 
@@ -282,13 +293,7 @@ def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     Args:
         feats_a, feats_b: (N_a, F) and (N_b, F) feature matrices (N >= 2 each).
     """
-    for name, f in (("feats_a", feats_a), ("feats_b", feats_b)):
-        if not isinstance(f, torch.Tensor) or f.dim() != 2 or f.shape[0] < 2:
-            raise ValueError(f"{name} must be a (N, F) tensor with N >= 2, got "
-                             f"{tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__}")
-    if feats_a.shape[1] != feats_b.shape[1]:
-        raise ValueError(f"feature sizes differ: {feats_a.shape[1]} vs {feats_b.shape[1]}")
-    a, b = feats_a.detach().double().cpu(), feats_b.detach().double().cpu()
+    a, b = _feature_pair(feats_a, feats_b)
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], a.shape[1]), torch.cov(b.T).reshape(b.shape[1], b.shape[1])
     sa = _sqrtm_psd(cov_a)
@@ -347,15 +352,9 @@ def kernel_distance(feats_a: torch.Tensor, feats_b: torch.Tensor, subsets: int =
     Frechet distance of 128-d features from 200 samples is dominated by its bias). It can come out slightly
     negative when the two sets are alike. Report it with its spread (``str(kid)`` does).
     """
-    for name, f in (("feats_a", feats_a), ("feats_b", feats_b)):
-        if not isinstance(f, torch.Tensor) or f.dim() != 2 or f.shape[0] < 2:
-            raise ValueError(f"{name} must be a (N, F) tensor with N >= 2, got "
-                             f"{tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__}")
-    if feats_a.shape[1] != feats_b.shape[1]:
-        raise ValueError(f"feature sizes differ: {feats_a.shape[1]} vs {feats_b.shape[1]}")
     if subsets < 1:
         raise ValueError(f"subsets must be >= 1, got {subsets}")
-    a, b = feats_a.detach().double().cpu(), feats_b.detach().double().cpu()
+    a, b = _feature_pair(feats_a, feats_b)
     m = int(min(subset_size, a.shape[0], b.shape[0]))
     if m < 2:
         raise ValueError("kernel_distance needs at least 2 rows in each set")

@@ -48,23 +48,9 @@ print({MARK!r} + _json.dumps({{
 
 def run_notebook(path: Path, out_dir: Path, timeout: int = 3600) -> Dict:
     """Execute one notebook with the probe cell appended; returns its row of the report."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from .build import execute_one
 
-    nb = nbformat.read(str(path), as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(PROBE))
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
-    t0 = time.monotonic()
-    error = None
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        error = str(exc).strip().splitlines()[-1][:400]
-    except Exception as exc:  # kernel died (out of memory), timeout, ...
-        error = f"{type(exc).__name__}: {str(exc)[:300]}"
-    seconds = time.monotonic() - t0
-    nbformat.write(nb, str(out_dir / path.name))
+    nb, seconds, error = execute_one(path, out_dir, timeout, extra_cells=[PROBE])
     row = {"notebook": path.stem, "seconds": round(seconds, 1), "error": error, "peak_rss_mib": None,
            "peak_cuda_mib": None, "claims": [], "fits": []}
     for output in nb.cells[-1].get("outputs", []):
