@@ -52,6 +52,14 @@ CFG = settings(
 CFG
 
 # %% [markdown]
+# The two stages of this notebook in one picture (sections 1 and 2 build them in turn):
+
+# %%
+from course_lib.diagrams import stage2_diagram
+
+stage2_diagram();
+
+# %% [markdown]
 # ## 1. Stage 1: a VQ-GAN tokenizer
 # Stage 2 needs tokens, and we want class labels to condition on, so this notebook tokenizes Fashion-MNIST
 # (28×28, grey, 10 classes) with `course_lib.vqgan.VQGAN`: residual blocks, attention at the lowest resolution,
