@@ -460,7 +460,8 @@ for name, net in (("judge", judge), ("course net", course_net)):
     tinted = kernel_feature_distance((x_eval * tint).clamp(0, 1), x_ref, net=net)
     sens[name] = (floor, tinted)
     print(f"{name:10s}: KID x1e3 real vs real {floor.mean * 1e3:7.3f} (CI {floor.low * 1e3:.3f} to {floor.high * 1e3:.3f}); "
-          f"tinted vs real {tinted.mean * 1e3:7.3f} -> {tinted.mean / max(floor.high, 1e-12):.1f} x the floor's upper bound")
+          f"tinted vs real {tinted.mean * 1e3:7.3f}" + (f" -> {tinted.mean / floor.high:.1f} x the floor's upper bound"
+                                                       if floor.high > 0 else ""))
 claim(sens["judge"][1].low > sens["judge"][0].high,
       f"the judge separates a colour cast from real images: KID x1e3 {sens['judge'][1].mean * 1e3:.3f} "
       f"(CI low {sens['judge'][1].low * 1e3:.3f}) vs noise floor up to {sens['judge'][0].high * 1e3:.3f}")
