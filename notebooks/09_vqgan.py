@@ -104,6 +104,14 @@ show_images(x_eval[:16], nrow=16, title="evaluation images (held out)");
 # then runs on a synthetic stand-in with the same 64x64 shapes -- the natural crops upsampled x2 -- and the note
 # above names it. Numbers from the stand-in say nothing about flowers.
 #
+# The whole of VQ-GAN's first stage in one picture; sections 1 and 2 build its parts:
+
+# %%
+from course_lib.diagrams import vqgan_diagram
+
+vqgan_diagram();
+
+# %% [markdown]
 # ## 1. The model
 # VQ-GAN's first stage is an autoencoder with a discrete bottleneck, like a VQ-VAE, but built from the blocks of
 # diffusion-model U-Nets:
@@ -543,7 +551,7 @@ for (arm, seed), net in trained.items():
 floor = kernel_feature_distance(x_eval, x_ref, net=judge)
 fd_floor = frechet_feature_distance(x_eval, x_ref, net=judge)
 print(f"noise floor (real x_eval vs real x_ref): KID judge x1e3 {floor.mean * 1e3:.3f} "
-      f"(95% CI {floor.low * 1e3:.3f} to {floor.high * 1e3:.3f}), FD judge {fd_floor:.3f}")
+      f"(95% interval over subsets {floor.low * 1e3:.3f} to {floor.high * 1e3:.3f}), FD judge {fd_floor:.3f}")
 
 # %% [markdown]
 # The table: mean ± standard deviation over the seeds (KID x 1000; each seed's KID also has its own confidence
