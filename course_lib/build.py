@@ -337,43 +337,36 @@ def check(root: Path = NOTEBOOKS) -> List[str]:
 
 # ---------------------------------------------------------------------------------------------- student versions
 
-def strip_solutions(source: str) -> Tuple[str, int]:
-    """Replace each BEGIN/END SOLUTION region by ``raise NotImplementedError()`` as nbgrader does; (source, regions)."""
+def _strip_regions(source: str, begin: str, end: str, stub: Optional[str]) -> Tuple[str, int]:
+    """Drop each ``begin``/``end`` region, markers included (a marker anywhere in a line counts, as in nbgrader);
+    with ``stub``, put it in the region's place at the begin marker's indentation. Returns (source, regions)."""
     out, inside, blocks = [], False, 0
     for line in source.split("\n"):
-        if BEGIN[4:] in line:
+        if begin[4:] in line:
             if inside:
-                raise ValueError(f"nested {BEGIN!r}")
+                raise ValueError(f"nested {begin!r}")
             inside, blocks = True, blocks + 1
-            out.append(line[: len(line) - len(line.lstrip())] + STUB)
-        elif END[4:] in line:
+            if stub is not None:
+                out.append(line[: len(line) - len(line.lstrip())] + stub)
+        elif end[4:] in line:
             if not inside:
-                raise ValueError(f"{END!r} without {BEGIN!r}")
+                raise ValueError(f"{end!r} without {begin!r}")
             inside = False
         elif not inside:
             out.append(line)
     if inside:
-        raise ValueError(f"{BEGIN!r} without {END!r}")
+        raise ValueError(f"{begin!r} without {end!r}")
     return "\n".join(out), blocks
+
+
+def strip_solutions(source: str) -> Tuple[str, int]:
+    """Replace each BEGIN/END SOLUTION region by ``raise NotImplementedError()`` as nbgrader does; (source, regions)."""
+    return _strip_regions(source, BEGIN, END, STUB)
 
 
 def strip_hidden_tests(source: str) -> Tuple[str, int]:
     """Remove each BEGIN/END HIDDEN TESTS region, markers included, as nbgrader does; returns (source, regions)."""
-    out, inside, blocks = [], False, 0
-    for line in source.split("\n"):
-        if BEGIN_HIDDEN[4:] in line:
-            if inside:
-                raise ValueError(f"nested {BEGIN_HIDDEN!r}")
-            inside, blocks = True, blocks + 1
-        elif END_HIDDEN[4:] in line:
-            if not inside:
-                raise ValueError(f"{END_HIDDEN!r} without {BEGIN_HIDDEN!r}")
-            inside = False
-        elif not inside:
-            out.append(line)
-    if inside:
-        raise ValueError(f"{BEGIN_HIDDEN!r} without {END_HIDDEN!r}")
-    return "\n".join(out), blocks
+    return _strip_regions(source, BEGIN_HIDDEN, END_HIDDEN, None)
 
 
 def student_notebook(py_path: Path):
