@@ -5,6 +5,7 @@ High-Resolution Image Synthesis", arXiv:2012.09841), whose discriminator is the 
 (2017, "Image-to-Image Translation with Conditional Adversarial Networks", arXiv:1611.07004).
 
     D = PatchDiscriminator(in_channels=3, base=64, n_layers=3)   # (B, 3, H, W) -> (B, 1, h, w) logits
+    D = PatchDiscriminator(3, spectral_norm=True)                # every conv spectrally normalised, no norm layers
     D.receptive_field()                                          # 70: each logit judges a 70x70 patch
     d_loss = hinge_d_loss(D(x), D(x_hat.detach()))               # discriminator step: fakes DETACHED
     g_loss = hinge_g_loss(D(x_hat))                              # generator step
@@ -92,21 +93,39 @@ class PatchDiscriminator(nn.Module):
         in_channels: channels of the images (3 for RGB, 1 for MNIST).
         base: channels of the first layer (64 in the papers; 8-16 is plenty for 32x32 toys).
         n_layers: number of stride-2 convolutions (3 in the papers: 70x70 patches).
-        norm: "batch" (the papers), "group" (batch-size independent) or "none".
+        norm: "batch" (the papers), "group" (batch-size independent) or "none". None (the default) picks
+            "batch" without spectral normalisation and "none" with it.
+        spectral_norm: wrap EVERY convolution (the first and the last included) in spectral normalisation
+            (Miyato, Kataoka, Koyama, Yoshida 2018, "Spectral Normalization for Generative Adversarial Networks",
+            arXiv:1802.05957, eq. 8: W / sigma(W), sigma estimated by one power-iteration step per training forward),
+            via ``torch.nn.utils.parametrizations.spectral_norm``. Each conv then has spectral norm ~1, which bounds
+            how fast D's output can change with its input and keeps a small-data D from sharpening without limit.
+            Which norm layers it keeps: exactly those that ``norm`` asks for. With the default ``norm=None`` that is
+            none at all, as in SN-GAN's discriminators (Miyato et al. 2018 use no batch normalisation in D); an explicit "group" or
+            "batch" is kept as given (e.g. VQ-GAN configs that use GroupNorm), but note that a normalisation layer
+            divides by a data-dependent standard deviation, so D's Lipschitz bound then no longer follows from the
+            convolutions alone. taming-transformers' optional ActNorm is not offered here.
 
     Input (B, in_channels, H, W) -> logits (B, 1, h, w); H, W must be large enough that h, w >= 1.
     Note: in train() mode BatchNorm mixes statistics across the batch and all positions, so each
-    logit then depends on the whole batch; use eval() to look at a single logit's receptive field.
+    logit then depends on the whole batch; use eval() to look at a single logit's receptive field
+    (eval() also freezes spectral normalisation's power iteration).
     """
 
-    def __init__(self, in_channels: int = 3, base: int = 64, n_layers: int = 3, norm: str = "batch"):
+    def __init__(self, in_channels: int = 3, base: int = 64, n_layers: int = 3, norm: str | None = None,
+                 spectral_norm: bool = False):
         super().__init__()
+        if not isinstance(spectral_norm, bool):
+            raise TypeError(f"spectral_norm must be True or False, got {spectral_norm!r}")
+        if norm is None:
+            norm = "none" if spectral_norm else "batch"
         if norm not in ("batch", "group", "none"):
-            raise ValueError(f"norm must be 'batch', 'group' or 'none', got {norm!r}")
+            raise ValueError(f"norm must be 'batch', 'group', 'none' or None, got {norm!r}")
         for name, v in (("in_channels", in_channels), ("base", base), ("n_layers", n_layers)):
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         self.in_channels, self.base, self.n_layers, self.norm = in_channels, base, n_layers, norm
+        self.spectral_norm = spectral_norm
         use_bias = norm == "none"  # a norm layer's own shift makes the conv bias redundant
         layers: list[nn.Module] = [nn.Conv2d(in_channels, base, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
         mult = 1
@@ -121,6 +140,12 @@ class PatchDiscriminator(nn.Module):
         layers.append(nn.Conv2d(base * mult, 1, 4, stride=1, padding=1))
         self.main = nn.Sequential(*layers)
         self.apply(weights_init)
+        if spectral_norm:  # after the init: the parametrisation keeps the initialised weight as its "original"
+            from torch.nn.utils.parametrizations import spectral_norm as _sn
+
+            for i, m in enumerate(self.main):
+                if isinstance(m, nn.Conv2d):
+                    self.main[i] = _sn(m)
 
     def conv_layers(self) -> list[tuple[int, int]]:
         """(kernel, stride) of every convolution, in order (read from the modules themselves)."""
