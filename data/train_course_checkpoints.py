@@ -1,0 +1,241 @@
+"""Train the course's long-trained checkpoints (issue 16) and write them into course_lib/assets/pretrained/.
+
+Each model is the one its notebook builds under the ``quick`` profile (the same course_lib classes and the same
+configuration: read from the notebook's ``CFG``), trained on the offline data (``course_lib.data``, all of the
+offline training split) for a fixed step budget, seeded. The script writes ``<name>.pt`` (a float32 state dict)
+and ``<name>.json`` (the card: data, steps, batch, seed, wall time, machine, this command, the configuration and
+the headline figures, re-measured on the notebook's held-out data by ``course_lib.pretrained.measure``).
+
+    OMP_NUM_THREADS=2 nice -n 10 .venv/bin/python data/train_course_checkpoints.py --only 04_vqvae
+    .venv/bin/python data/train_course_checkpoints.py              # all of them, one after another (about 1.5 h)
+    .venv/bin/python data/train_course_checkpoints.py --only 04_vqvae --steps 50 --out /tmp/pt   # a quick try
+
+Names and what they are: see ``course_lib/pretrained.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("COURSE_PROFILE", "quick")
+os.environ.setdefault("COURSE_OFFLINE", "1")
+
+from course_lib import pretrained  # noqa: E402
+from course_lib.data import load_dataset, make_loader  # noqa: E402
+from course_lib.train import fit  # noqa: E402
+
+# Step budgets (about 15-20 minutes each on 2 shared CPU cores).
+DEFAULT_STEPS = {"04_vqvae": 10_000, "09_vqvae": 2000, "09_perceptual": 2000, "09_vqgan": 2000,
+                 "10_tokenizer": 2000, "10_prior": 3000}
+
+
+def machine() -> dict:
+    return {"platform": platform.platform(terse=True), "processor": platform.machine(), "cpu_count": os.cpu_count(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
+            "device": "cpu"}
+
+
+def command() -> str:
+    nice = os.nice(0)
+    return (f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} " + (f"nice -n {nice} " if nice else "")
+            + " ".join(shlex.quote(a) for a in ["python", "data/train_course_checkpoints.py"] + sys.argv[1:]))
+
+
+def write(name: str, model, card: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+    torch.save(state, out / f"{name}.pt")
+    (out / f"{name}.json").write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    print(f"wrote {out / (name + '.pt')} ({(out / (name + '.pt')).stat().st_size / 1e3:.0f} kB) and its card")
+
+
+def base_card(name, notebook, args, steps, batch, lr, wall, data, config, headline, headline_data, notes, model_desc):
+    return {"name": name, "notebook": notebook, "profile": "quick", "model": model_desc, "data": data,
+            "steps": steps, "batch_size": batch, "lr": lr, "seed": args.seed, "wall_seconds": round(wall, 1),
+            "machine": machine(), "command": command(),
+            "config": config, "headline": headline, "headline_data": headline_data, "notes": notes}
+
+
+# ---------------------------------------------------------------------------------------------------- 04
+def train_04_vqvae(args, steps):
+    """Notebook 04, section 2-3: VQVAE + EMA quantizer, loss mse/var + vq.loss, Adam lr 2e-3, batch 64."""
+    name = "04_vqvae"
+    config = dict(in_channels=1, hidden=32, res_hidden=32, res_blocks=1, downsamples=2, num_codes=128, code_dim=16,
+                  beta=0.25, decay=0.95)
+    batch, lr = 64, 2e-3
+    train = load_dataset("fashion-mnist", "train", full=False)
+    var = float(load_dataset("fashion-mnist", "train", n=4000, full=False).x.var())  # the notebook's data_variance
+    torch.manual_seed(args.seed)
+    model = pretrained.build_from_config(name, config)
+    loader = make_loader(train, batch_size=batch, shuffle=True, seed=args.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def loss_fn(b, step):
+        x, _ = b
+        out = model(x)
+        rec = F.mse_loss(out.x_hat, x)
+        return {"loss": rec / var + out.vq.loss, "rec": rec.detach()}
+
+    t0 = time.time()
+    fit(loss_fn, opt, loader, steps=steps, model=model, log_every=max(1, steps // 20), desc=name, progress=False)
+    wall = time.time() - t0
+    headline = pretrained.measure(name, model)
+    data = {"name": "Fashion-MNIST", "split": "train", "n": len(train), "source": "offline subset (course_lib.data)",
+            "eval": "fashion-mnist test, n=512 (seed 0), as notebook 04 section 4"}
+    card = base_card(name, "04", args, steps, batch, lr, wall, data, config, headline,
+                     "Fashion-MNIST offline test subset n=512 (seed 0); NMSE uses the variance of the notebook's "
+                     "4,000 training images", "Loss as the notebook: mse / data_variance + vq.loss (EMA codebook, "
+                     "decay 0.95, beta 0.25); all 8,000 offline training images (the notebook uses 4,000).",
+                     "course_lib.models.VQVAE with EMAVectorQuantizer (notebook 04's quick CFG)")
+    write(name, model, card, args.out)
+
+
+# ---------------------------------------------------------------------------------------------------- 09
+# Notebook 09, section 5 (the comparison at equal bits): three arms of the same VQGAN(vqgan_config("quick")).
+ARM_LOSS = {"09_vqvae": {"l1_weight": 0.0, "perceptual_weight": 0.0, "disc_weight": 0.0},  # the MSE arm
+            "09_perceptual": {"disc_weight": 0.0},                                            # L1 + perceptual
+            "09_vqgan": {}}                                                                   # + GAN (section 3)
+ARM_TITLE = {"09_vqvae": "MSE", "09_perceptual": "L1 + perceptual", "09_vqgan": "L1 + perceptual + GAN"}
+
+
+def train_09(name, args, steps):
+    from course_lib.train_vqgan import load_images
+    from course_lib.vqgan import VQGAN, VQGANLoss, make_loss_fn, vqgan_config
+
+    batch, lr = 16, 5e-4  # notebook 09's quick CFG
+    disc_start = steps // 2  # the notebook starts the discriminator half-way (50 of 100 steps)
+    cfg = vqgan_config("quick", loss={"disc_start": disc_start, **ARM_LOSS[name]},
+                       train={"n_train": None, "batch_size": batch, "lr": lr, "steps": steps})
+    x_train = load_images(cfg, "train", allow_stand_in=True)
+    torch.manual_seed(args.seed)
+    net = VQGAN(cfg)
+    lm = VQGANLoss(cfg)
+    betas = tuple(cfg["train"]["betas"])
+    opts = {"gen": torch.optim.Adam(net.parameters(), lr=lr, betas=betas),
+            "disc": torch.optim.Adam(lm.discriminator.parameters(), lr=lr, betas=betas)}
+    loader = make_loader(x_train, batch_size=batch, seed=args.seed)
+    if name == "09_vqvae":
+        def loss_fn(b, step):  # the notebook's arm_loss_fn("MSE", ...)
+            x = b[0]
+            x_hat, q = net(x)
+            mse = F.mse_loss(x_hat.float(), x.float())
+            return {"gen": mse + lm.codebook_weight * q.loss, "mse": mse.detach(), "q": q.loss.detach()}
+    else:
+        loss_fn = make_loss_fn(net, lm)
+    t0 = time.time()
+    fit(loss_fn, opts, loader, steps=steps, model={"vqgan": net, "disc": lm.discriminator}, amp="auto",
+        grad_clip=1.0, log_every=max(1, steps // 20), desc=name, progress=False)
+    wall = time.time() - t0
+    headline = pretrained.measure(name, net)
+    data = {"name": "natural-photo 32x32", "split": "train", "n": len(x_train),
+            "source": "course_lib.train_vqgan.load_images(vqgan_config('quick'), 'train') (offline natural crops)",
+            "eval": "first 256 of the natural test crops (n=512) vs the other 256 as the KID reference, as notebook 09"}
+    notes = (f"Arm '{ARM_TITLE[name]}' of notebook 09's comparison (same VQGAN, same bits per image); "
+             f"perceptual backend {lm.backend!r}; discriminator from step {disc_start}"
+             + (" (unused: disc_weight 0)" if ARM_LOSS[name].get("disc_weight") == 0.0 else "")
+             + f"; all {len(x_train):,} offline training crops (the notebook uses 2,000). Only the autoencoder is "
+               "shipped (not the discriminator). Arms shipped: see course_lib.pretrained.list_shipped().")
+    card = base_card(name, "09", args, steps, batch, lr, wall, data, cfg, headline,
+                     "natural test crops: x_test[:256] (evaluated) vs x_test[256:512] (KID reference, judge net)",
+                     notes, f"course_lib.vqgan.VQGAN(vqgan_config('quick')) -- {ARM_TITLE[name]} arm")
+    write(name, net, card, args.out)
+
+
+# ---------------------------------------------------------------------------------------------------- 10
+# Notebook 10: the tokenizer of course_lib.tokenizer (shared with notebook 12) and the class-conditional prior.
+def train_10_tokenizer(args, steps):
+    from course_lib.tokenizer import build_tokenizer, tokenizer_config, train_tokenizer
+
+    name = "10_tokenizer"
+    cfg = tokenizer_config("quick", steps=steps, smoke=False)
+    train = load_dataset("fashion-mnist", "train", full=False)
+    t0 = time.time()
+    model, _ = train_tokenizer(build_tokenizer(cfg, seed=args.seed), train, cfg, seed=args.seed, checkpoint=None,
+                               progress=False, log_every=max(1, steps // 20))
+    wall = time.time() - t0
+    headline = pretrained.measure(name, model)
+    data = {"name": "Fashion-MNIST", "split": "train", "n": len(train), "source": "offline subset (course_lib.data)",
+            "eval": "fashion-mnist test, n=300 (seed 0), as notebook 10"}
+    card = base_card(name, "10", args, steps, cfg["train"]["batch_size"], cfg["train"]["lr"], wall, data, cfg,
+                     headline, "Fashion-MNIST offline test subset n=300 (seed 0): encode_all then decode_all",
+                     "course_lib.tokenizer.train_tokenizer with tokenizer_config('quick', steps=...): L1 + quantizer "
+                     f"loss (perceptual weight 0, no discriminator), as the notebook; all {len(train):,} offline "
+                     "training images (the notebook uses 2,000).",
+                     "course_lib.vqgan.VQGAN(course_lib.tokenizer.tokenizer_config('quick'))")
+    write(name, model, card, args.out)
+
+
+PRIOR = dict(num_codes=64, seq_len=49, d_model=64, n_layers=2, n_heads=4, num_classes=10)  # notebook 10's quick CFG
+
+
+def train_10_prior(args, steps):
+    from course_lib.prior import CodePrior, weight_decay_groups
+
+    name = "10_prior"
+    if not (args.out / "10_tokenizer.pt").is_file():
+        raise SystemExit("10_prior is trained on the codes of 10_tokenizer: train that first (--only 10_tokenizer).")
+    tok_cfg = json.loads((args.out / "10_tokenizer.json").read_text())["config"]
+    tok = pretrained.build_from_config("10_tokenizer", tok_cfg)
+    tok.load_state_dict(torch.load(args.out / "10_tokenizer.pt", weights_only=True))
+    tok.eval()
+    train = load_dataset("fashion-mnist", "train", full=False)
+    tokens = pretrained.tokenize(tok, train.x)
+    batch, lr = 64, 3e-3
+    loader = make_loader((tokens, train.y), batch_size=batch, shuffle=True, seed=args.seed + 1)
+    torch.manual_seed(args.seed)
+    prior = CodePrior(**PRIOR)
+    opt = torch.optim.AdamW(weight_decay_groups(prior, 0.01), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    t0 = time.time()
+    fit(lambda b, step: {"loss": prior.nll(*b)}, opt, loader, steps=steps, model=prior, scheduler=sched,
+        grad_clip=1.0, log_every=max(1, steps // 20), desc=name, progress=False)
+    wall = time.time() - t0
+    headline = pretrained.measure(name, prior, tokenizer=tok)
+    data = {"name": "Fashion-MNIST", "split": "train", "n": len(train), "tokens_of": "10_tokenizer",
+            "source": "offline subset (course_lib.data), encoded by the shipped 10_tokenizer",
+            "eval": "fashion-mnist test, n=300 (seed 0), encoded by 10_tokenizer, with labels"}
+    card = base_card(name, "10", args, steps, batch, lr, wall, data, dict(PRIOR), headline,
+                     "Fashion-MNIST offline test subset n=300 (seed 0), tokens of the shipped 10_tokenizer",
+                     "As the notebook: AdamW (weight decay 0.01 on linear weights only), OneCycle (pct_start 0.1), "
+                     f"grad clip 1; all {len(train):,} offline training images' tokens. Use it with 10_tokenizer "
+                     "(it models that tokenizer's codes, not those of a tokenizer you trained).",
+                     "course_lib.prior.CodePrior, class-conditional (notebook 10's quick CFG)")
+    write(name, prior, card, args.out)
+
+
+TRAINERS = {"04_vqvae": train_04_vqvae,
+            **{n: (lambda args, steps, n=n: train_09(n, args, steps)) for n in ARM_LOSS},
+            "10_tokenizer": train_10_tokenizer, "10_prior": train_10_prior}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", action="append", choices=sorted(DEFAULT_STEPS), help="train only this one (repeatable)")
+    p.add_argument("--steps", type=int, default=None, help="override the step budget (for a quick try)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=ROOT / "course_lib" / "assets" / "pretrained")
+    args = p.parse_args(argv)
+    names = args.only or [n for n in DEFAULT_STEPS if n in TRAINERS]
+    for name in names:
+        if name not in TRAINERS:
+            print(f"{name}: no trainer in this version of the script; skipped")
+            continue
+        steps = args.steps or DEFAULT_STEPS[name]
+        print(f"== {name}: {steps} steps, {torch.get_num_threads()} threads", flush=True)
+        TRAINERS[name](args, steps)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
