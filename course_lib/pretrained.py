@@ -42,6 +42,26 @@ Names (what each notebook loads):
   ``COURSE_PRETRAINED=0`` and ``FileNotFoundError`` when the file is not shipped. Puts the model in eval mode.
 * ``card(name)``, ``describe(name)``, ``list_shipped()``, ``build(name)``, ``measure(name, model)``.
 
+Per notebook (build the second model exactly as the notebook builds its own, then load):
+
+* 04: ``VQVAE(EMAVectorQuantizer(num_codes=CFG.num_codes, code_dim=CFG.code_dim, beta=0.25, decay=CFG.decay),
+  in_channels=C, hidden=CFG.hidden, downsamples=2, res_blocks=CFG.res_blocks, res_hidden=CFG.res_hidden)`` then
+  ``load_into(m, "04_vqvae")``. Card headline: ``test_nmse`` (variance of the notebook's 4,000 training images),
+  ``test_psnr_db``, ``codes_used``, ``perplexity`` on ``load_dataset("fashion-mnist", "test", n=512)``.
+* 09: ``VQGAN(VQ_CFG)`` for each arm (all arms share the model section), then ``load_into(m, "09_vqgan")`` /
+  ``"09_vqvae"`` (the MSE arm) / ``"09_perceptual"``. Headline: ``psnr_db``, ``ssim``, ``codes_used``,
+  ``perplexity``, ``kid_judge_x1e3`` (judge net, ``x_eval`` = first 256 of the 512 test crops vs ``x_ref`` = the
+  other 256, exactly the notebook's split). Only the autoencoders are shipped, not the discriminators.
+* 10: ``build_tokenizer(tokenizer_config())`` (``course_lib.tokenizer``) then ``load_into(t, "10_tokenizer")``;
+  ``CodePrior(num_codes=K, seq_len=T, d_model=CFG.d_model, n_layers=CFG.n_layers, n_heads=CFG.n_heads,
+  num_classes=10)`` then ``load_into(p, "10_prior")``. The shipped prior models the SHIPPED tokenizer's codes:
+  sample it and decode with the shipped tokenizer (``tokenize(t, x)`` gives its token sequences). Headline:
+  tokenizer ``psnr_db``, ``codes_used``, ``perplexity``; prior ``test_bits_per_token`` (and
+  ``uniform_bits_per_token``), all on ``load_dataset("fashion-mnist", "test", n=300)``.
+
+The headline figures are measured on fixed files with fixed data (CPU, eval mode): asserting them in a notebook is
+exact, not flaky (``tests/test_pretrained.py`` re-measures them).
+
 Card fields: ``name, notebook, model, data {name, split, n, eval_n, ...}, steps, batch_size, seed, lr,
 wall_seconds, machine {...}, command, config, headline {...}, headline_data, notes``.
 """
