@@ -1,0 +1,120 @@
+"""Notebook 09's explorer: reconstructions before and after the discriminator starts.
+
+During its own training runs notebook 09 records, every few steps, the reconstructions of a few fixed held-out
+images (:class:`SnapshotRecorder`, passed to ``fit(sample_fn=..., sample_every=...)``: eval mode, no gradients, so
+recording changes nothing in the run). No extra training happens here: the explorer only scrubs through what was
+recorded. A slider picks the step, a choice picks the model (the VQ-VAE-style MSE arm or the VQ-GAN), and the figure
+shows the originals, that model's reconstructions at that step, and two curves over all recorded steps (PSNR, and
+sharpness relative to the originals) for both models, with the discriminator's start marked.
+
+    from functools import partial
+    from course_lib.explorers import explorer, IntSlider, Choice
+    from course_lib.explorers.disc_start import draw_disc_start
+
+    explorer(partial(draw_disc_start, snapshots=snaps, originals=x_show, disc_start=CFG.disc_start),
+             step=IntSlider(first, last, last, step=every), model=Choice(list(snaps)))
+"""
+from __future__ import annotations
+
+from typing import Dict, Mapping, Optional
+
+import torch
+
+__all__ = ["SnapshotRecorder", "snapshot_stats", "nearest_step", "draw_disc_start"]
+
+
+class SnapshotRecorder:
+    """Records ``net(x)``'s reconstructions (clamped to [0, 1], float32, CPU) at the steps ``fit`` calls it.
+
+    ``recorder = SnapshotRecorder(net, x_show)``; ``fit(..., sample_fn=recorder, sample_every=k)``;
+    ``recorder.snapshots`` is ``{step: (N, C, H, W)}``. ``recorder.record(0)`` before training adds the
+    untrained model. ``fit`` calls ``sample_fn`` in eval mode under ``torch.no_grad()``."""
+
+    def __init__(self, net, x: torch.Tensor):
+        self.net, self.x = net, x
+        self.snapshots: Dict[int, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def record(self, step: int) -> None:
+        was = self.net.training
+        self.net.eval()
+        dev = next(self.net.parameters()).device
+        out = self.net(self.x.to(dev))
+        out = out[0] if isinstance(out, (tuple, list)) else getattr(out, "x_hat", out)
+        self.snapshots[int(step)] = out.float().clamp(0, 1).cpu()
+        self.net.train(was)
+
+    __call__ = record
+
+
+def nearest_step(steps, step: int) -> int:
+    """The recorded step closest to ``step`` (the later one on a tie)."""
+    steps = sorted(steps)
+    if not steps:
+        raise ValueError("no snapshots were recorded")
+    return min(steps, key=lambda s: (abs(s - step), -s))
+
+
+def snapshot_stats(snapshots: Mapping[int, torch.Tensor], originals: torch.Tensor) -> Dict[str, list]:
+    """Per recorded step (sorted): mean PSNR (dB) and sharpness relative to the originals' (1 = as sharp)."""
+    from ..metrics import psnr, sharpness
+
+    steps = sorted(snapshots)
+    base = float(sharpness(originals).mean())
+    return {"step": steps,
+            "psnr_db": [psnr(originals, snapshots[s]) for s in steps],
+            "sharpness_ratio": [float(sharpness(snapshots[s]).mean()) / base for s in steps]}
+
+
+def _img(t: torch.Tensor):
+    t = t.permute(1, 2, 0)
+    return t[..., 0].numpy() if t.shape[-1] == 1 else t.numpy()
+
+
+def draw_disc_start(snapshots: Mapping[str, Mapping[int, torch.Tensor]], originals: torch.Tensor, disc_start: int,
+                    step: int, model: Optional[str] = None, n: int = 6, stats: Optional[Mapping[str, dict]] = None):
+    """Originals, ``model``'s reconstructions at the recorded step nearest ``step``, and PSNR / sharpness curves of
+    every model over the recorded steps (dashed line: ``disc_start``; dot: the step shown).
+
+    ``snapshots``: ``{model name: {step: (N, C, H, W)}}``; ``originals``: (N, C, H, W). ``stats`` (optional) are
+    precomputed :func:`snapshot_stats` per model, so that a slider move only draws."""
+    import matplotlib.pyplot as plt
+
+    names = list(snapshots)
+    model = names[-1] if model is None else model
+    if model not in snapshots:
+        raise KeyError(f"no snapshots of {model!r}; recorded: {names}")
+    stats = dict(stats) if stats is not None else {m: snapshot_stats(snapshots[m], originals) for m in names}
+    shown = nearest_step(snapshots[model], step)
+    n = min(n, len(originals))
+    fig = plt.figure(figsize=(max(8.0, 1.1 * n + 6.0), 3.4))
+    grid = fig.add_gridspec(1, 4, width_ratios=[0.55 * n, 0.1, 1.8, 1.8], wspace=0.35)
+    rec = snapshots[model][shown]
+    C, H, W = originals.shape[1:]
+    gap = max(1, H // 16)
+    sheet = torch.ones(C, 2 * H + gap, n * (W + gap) - gap)  # originals on top, reconstructions below, white gaps
+    for j in range(n):
+        sheet[:, :H, j * (W + gap):j * (W + gap) + W] = originals[j].clamp(0, 1)
+        sheet[:, H + gap:, j * (W + gap):j * (W + gap) + W] = rec[j].clamp(0, 1)
+    ax = fig.add_subplot(grid[0, 0])
+    ax.imshow(_img(sheet), cmap="gray" if C == 1 else None, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([]); ax.set_yticks([H / 2, H + gap + H / 2])
+    ax.set_yticklabels(["original", f"{model}\nstep {shown}"], fontsize=8)
+    phase = "before" if shown < disc_start else "after"
+    ax.set_title(f"step {shown}: {phase} the discriminator starts (step {disc_start})", fontsize=9)
+    for col, key, ylabel in ((2, "psnr_db", "PSNR (dB), held out"), (3, "sharpness_ratio", "sharpness / originals")):
+        ax = fig.add_subplot(grid[0, col])
+        for k, name in enumerate(names):
+            s = stats[name]
+            ax.plot(s["step"], s[key], "o-" if len(s["step"]) < 30 else "-", ms=3, color=f"C{k}", label=name,
+                    lw=2.2 if name == model else 1.0)
+            if name == model:
+                i = s["step"].index(shown)
+                ax.plot([shown], [s[key][i]], "o", ms=9, mfc="none", mec="black")
+        ax.axvline(disc_start, color="grey", ls="--", lw=1)
+        if key == "sharpness_ratio":
+            ax.axhline(1.0, color="grey", lw=0.6)
+        ax.set_xlabel("training step"); ax.set_title(ylabel, fontsize=9); ax.tick_params(labelsize=8)
+        if col == 2:
+            ax.legend(fontsize=7, loc="lower right")
+    return fig

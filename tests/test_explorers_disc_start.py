@@ -1,0 +1,87 @@
+"""Notebook 09's disc-start explorer: the recorder stores eval-mode reconstructions without changing the model, the
+draw is fast, and its curves are the measured PSNR / sharpness of the snapshots it shows."""
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pytest
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+
+from course_lib.explorers import Choice, IntSlider, explorer
+from course_lib.explorers.disc_start import SnapshotRecorder, draw_disc_start, nearest_step, snapshot_stats
+from course_lib.metrics import psnr
+
+
+def _blur(x, k):
+    if k <= 1:
+        return x
+    w = torch.ones(x.shape[1], 1, k, k) / k**2
+    return F.conv2d(F.pad(x, [k // 2, (k - 1) // 2] * 2, mode="replicate"), w, groups=x.shape[1])
+
+
+def _fake_runs(seed=0):
+    """Two 'models': one stays blurry, one gets sharp after step 40 (what a discriminator is meant to do)."""
+    x = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
+    blurry = {s: _blur(x, 5) for s in (0, 20, 40, 60, 80)}
+    sharp = {s: (_blur(x, 5) if s < 40 else _blur(x, 1 if s == 80 else 3)) for s in (0, 20, 40, 60, 80)}
+    return x, {"VQ-VAE (MSE)": blurry, "VQ-GAN": sharp}
+
+
+def test_stats_measure_psnr_and_sharpness_of_each_snapshot():
+    x, snaps = _fake_runs()
+    st = snapshot_stats(snaps["VQ-GAN"], x)
+    assert st["step"] == [0, 20, 40, 60, 80]
+    assert st["psnr_db"][1] == pytest.approx(psnr(x, snaps["VQ-GAN"][20]))
+    assert st["sharpness_ratio"][-1] == pytest.approx(1.0) and st["psnr_db"][-1] == float("inf")
+    assert st["sharpness_ratio"][0] < st["sharpness_ratio"][3] < st["sharpness_ratio"][4]  # sharper after step 40
+    flat = snapshot_stats(snaps["VQ-VAE (MSE)"], x)["sharpness_ratio"]
+    assert max(flat) - min(flat) < 1e-6 and flat[0] < 0.8
+
+
+def test_draw_is_fast_and_plots_the_measured_curves():
+    x, snaps = _fake_runs(seed=1)
+    snaps["VQ-GAN"][80] = _blur(x, 2)  # finite PSNR for the plotted curve
+    t0 = time.perf_counter()
+    fig = draw_disc_start(snaps, x, disc_start=40, step=55, model="VQ-GAN")
+    assert time.perf_counter() - t0 < 1.0
+    assert isinstance(fig, Figure)
+    psnr_ax = [a for a in fig.axes if a.get_title().startswith("PSNR")][0]
+    gan_line = [ln for ln in psnr_ax.lines if ln.get_label() == "VQ-GAN"][0]
+    want = snapshot_stats(snaps["VQ-GAN"], x)
+    assert list(gan_line.get_xdata()) == want["step"]
+    assert list(gan_line.get_ydata()) == pytest.approx(want["psnr_db"])
+    assert "step 60: after" in fig.axes[0].get_title()  # 55 -> the nearest recorded step, 60
+    plt.close(fig)
+    fig = draw_disc_start(snaps, x, disc_start=40, step=0, model="VQ-VAE (MSE)", n=3)
+    assert "step 0: before" in fig.axes[0].get_title()
+    plt.close(fig)
+    ex = explorer(lambda **kw: draw_disc_start(snaps, x, 40, **kw), display_figure=False,
+                  step=IntSlider(0, 80, 80, step=20), model=Choice(list(snaps), "VQ-GAN"))
+    assert isinstance(ex.render(model="VQ-VAE (MSE)", step=20), Figure)
+    plt.close("all")
+
+
+def test_recorder_stores_eval_mode_outputs_and_leaves_the_model_as_it_was():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3, padding=1), torch.nn.Dropout(0.5)).train()
+    x = torch.rand(4, 3, 8, 8)
+    rec = SnapshotRecorder(net, x)
+    before = [p.clone() for p in net.parameters()]
+    rec(0); rec(10)
+    assert sorted(rec.snapshots) == [0, 10] and net.training
+    assert torch.equal(rec.snapshots[0], rec.snapshots[10])  # eval mode: no dropout noise between the two records
+    assert torch.equal(rec.snapshots[0], net.eval()(x).clamp(0, 1))
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+def test_nearest_step_and_unknown_model():
+    assert nearest_step([0, 20, 40], 29) == 20 and nearest_step([0, 20, 40], 30) == 40
+    with pytest.raises(ValueError):
+        nearest_step([], 3)
+    x, snaps = _fake_runs()
+    with pytest.raises(KeyError, match="recorded"):
+        draw_disc_start(snaps, x, 40, 20, model="VQ-VAE")
