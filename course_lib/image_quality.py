@@ -180,6 +180,25 @@ class FeatureNet(nn.Module):
         """Class logits (N, 10)."""
         return self.head(self.embed(x))
 
+    @torch.no_grad()
+    def folded(self) -> "FeatureNet":
+        """A plain (no BatchNorm) copy in eval mode that computes the same function as this network in eval mode.
+
+        Each conv (no bias) + BatchNorm (running statistics) becomes one conv with bias:
+        ``w' = w * gamma / sqrt(var + eps)``, ``b' = beta - mean * gamma / sqrt(var + eps)``. The training scripts
+        under ``data/`` call it before saving, so the shipped networks behave the same in train() and eval() mode.
+        """
+        if not isinstance(self.stages[0][1], nn.BatchNorm2d):
+            raise ValueError("folded() needs the BatchNorm variant (FeatureNet(batchnorm=True)); this one has none.")
+        plain = FeatureNet(widths=self.widths, num_classes=self.head.out_features, batchnorm=False)
+        for st_t, st_p in zip(self.stages, plain.stages):
+            conv, bn = st_t[0], st_t[1]
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            st_p[0].weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
+            st_p[0].bias.copy_(bn.bias - bn.running_mean * scale)
+        plain.head.load_state_dict(self.head.state_dict())
+        return plain.eval()
+
 
 def feature_net_path() -> Path:
     """Where the weights are read from: $COURSE_WEIGHTS_DIR/feature_net.pt when that variable is set, else the copy

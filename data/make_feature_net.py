@@ -17,9 +17,7 @@ Usage (from the repository root; about 3-5 minutes on 2 CPU cores):
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import gzip
-import json
 import math
 import sys
 import time
@@ -32,6 +30,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from _weights import write_float16  # noqa: E402  (data/_weights.py, beside this script)
 from course_lib.image_quality import FeatureNet  # noqa: E402
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
@@ -82,19 +81,6 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     fg = torch.where(grey, torch.ones_like(fg), fg)
     bg = torch.where(grey, torch.zeros_like(bg), bg)
     return g * fg + (1 - g) * bg
-
-
-@torch.no_grad()
-def fold_batchnorm(trained: FeatureNet) -> FeatureNet:
-    """conv(no bias) + BN(eval) -> conv with bias: w' = w * gamma / sqrt(var + eps), b' = beta - mean * gamma / sqrt(var + eps)."""
-    plain = FeatureNet(widths=trained.widths, num_classes=trained.head.out_features, batchnorm=False)
-    for st_t, st_p in zip(trained.stages, plain.stages):
-        conv, bn = st_t[0], st_t[1]
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        st_p[0].weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
-        st_p[0].bias.copy_(bn.bias - bn.running_mean * scale)
-    plain.head.load_state_dict(trained.head.state_dict())
-    return plain.eval()
 
 
 @torch.no_grad()
@@ -149,7 +135,7 @@ def main(argv=None):
                 print(f"step {step}/{steps}  loss {loss.item():.3f}  {time.time() - t0:.0f}s", flush=True)
     train_s = time.time() - t0
 
-    plain = fold_batchnorm(net.eval())
+    plain = net.eval().folded()
     acc_grey = accuracy(plain, x_te, y_te)
     acc_tinted = accuracy(plain, x_te, y_te, gen=torch.Generator().manual_seed(args.seed + 1))
     half = FeatureNet()
@@ -157,16 +143,9 @@ def main(argv=None):
     acc_half = accuracy(half.eval(), x_te, y_te)
     print(f"test accuracy: grey {acc_grey:.4f}, tinted+jittered {acc_tinted:.4f}, grey after float16 rounding {acc_half:.4f}")
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "feature_net.pt"
-    torch.save({k: v.half().contiguous() for k, v in plain.state_dict().items()}, path)
-    info = {
-        "file": "feature_net.pt",
+    write_float16(plain, args.out, "feature_net", {
         "architecture": "course_lib.image_quality.FeatureNet: 4 x (conv3x3 + ReLU), widths 32-64-128-128 at 32/16/8/4 px, "
                         "max-pool between stages, global average pool, linear 128->10; BatchNorm folded into the convs",
-        "parameters": sum(p.numel() for p in plain.parameters()),
-        "dtype": "float16 state dict",
-        "bytes": path.stat().st_size,
         "training_data": source,
         "augmentation": "bilinear resize 28->32, random affine (scale 0.9-1.1, shift +-3 px, h-flip), random foreground/"
                         "background colour tint (25% left grey)",
@@ -177,12 +156,7 @@ def main(argv=None):
         "test_accuracy_grey_float16_weights": round(acc_half, 4),
         "test_set": "Fashion-MNIST test split (10,000 images)" if "60k" in source else "offline test subset",
         "train_seconds": round(train_s, 1),
-        "torch": torch.__version__,
-        "date": _dt.date.today().isoformat(),
-        "script": "data/make_feature_net.py",
-    }
-    (args.out / "feature_net.json").write_text(json.dumps(info, indent=2) + "\n")
-    print(f"wrote {path} ({info['bytes'] / 1e6:.2f} MB) and feature_net.json")
+    })
 
 
 if __name__ == "__main__":

@@ -31,8 +31,6 @@ Usage (from the repository root; a few minutes on 2 CPU cores):
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
 import math
 import sys
 import time
@@ -44,6 +42,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from _weights import write_float16  # noqa: E402  (data/_weights.py, beside this script)
 from course_lib.image_quality import FeatureNet, kernel_distance, load_feature_net  # noqa: E402
 
 OUT = ROOT / "course_lib" / "assets" / "weights"
@@ -77,19 +76,6 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     sim.fill_diagonal_(float("-inf"))
     target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
     return F.cross_entropy(sim, target)
-
-
-@torch.no_grad()
-def fold_batchnorm(trained: FeatureNet) -> FeatureNet:
-    """conv(no bias) + BN(eval) -> conv with bias (same as data/make_feature_net.py)."""
-    plain = FeatureNet(widths=trained.widths, num_classes=trained.head.out_features, batchnorm=False)
-    for st_t, st_p in zip(trained.stages, plain.stages):
-        conv, bn = st_t[0], st_t[1]
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        st_p[0].weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
-        st_p[0].bias.copy_(bn.bias - bn.running_mean * scale)
-    plain.head.load_state_dict(trained.head.state_dict())
-    return plain.eval()
 
 
 @torch.no_grad()
@@ -175,7 +161,7 @@ def main(argv=None):
             print(f"step {step}/{args.steps}  NT-Xent {loss.item():.3f}  {time.time() - t0:.0f}s", flush=True)
     train_s = time.time() - t0
 
-    plain = fold_batchnorm(net.eval())
+    plain = net.eval().folded()
     half = FeatureNet(widths=widths, num_classes=args.proj_dim)
     half.load_state_dict({k: v.half().float() for k, v in plain.state_dict().items()})
     half.eval()
@@ -188,19 +174,12 @@ def main(argv=None):
     print(f"KID x1e3, judge: {sens_judge}")
     print(f"KID x1e3, course net: {sens_course}")
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "judge_net.pt"
-    torch.save({k: v.half().contiguous() for k, v in plain.state_dict().items()}, path)
-    info = {
-        "file": "judge_net.pt",
+    write_float16(plain, args.out, "judge_net", {
         "purpose": "an independent judge for notebook 09's loss ablation: no arm trains against it",
         "architecture": f"course_lib.image_quality.FeatureNet (4 x conv3x3 + ReLU, widths {'-'.join(map(str, widths))}, "
                         f"max-pool between stages, global average pool) + linear {widths[-1]}->{args.proj_dim} projection "
                         f"head (used by the loss only); BatchNorm folded into the convs; embed() = pooled {widths[-1]}-d "
                         "features",
-        "parameters": sum(p.numel() for p in plain.parameters()),
-        "dtype": "float16 state dict",
-        "bytes": path.stat().st_size,
         "training_data": f"{source}: train split, {len(x_tr)} crops of 32x32",
         "objective": f"SimCLR NT-Xent (Chen et al. 2020, arXiv:2002.05709), temperature {args.temperature}, two views per crop",
         "augmentation": "random whole-pixel translation up to 6 px (nearest, reflect padding), horizontal flip, Gaussian "
@@ -217,12 +196,7 @@ def main(argv=None):
         "sanity_note": "KID x1e3 between two disjoint halves of the 1,000 natural test crops (noise floor) and between "
                        "one half and a degraded copy of the other (50 subsets of 100); a useful judge puts every "
                        "degradation well above its noise floor",
-        "torch": torch.__version__,
-        "date": _dt.date.today().isoformat(),
-        "script": "data/make_judge_net.py",
-    }
-    (args.out / "judge_net.json").write_text(json.dumps(info, indent=2) + "\n")
-    print(f"wrote {path} ({info['bytes'] / 1e6:.2f} MB) and judge_net.json")
+    })
 
 
 if __name__ == "__main__":

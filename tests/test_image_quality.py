@@ -193,3 +193,26 @@ def test_kernel_feature_distance_ranks_noise_above_a_copy():
     noisy = (x + 0.3 * torch.randn(x.shape, generator=g)).clamp(0, 1)
     assert kernel_feature_distance(x, noisy, subsets=10, subset_size=32).mean > \
         kernel_feature_distance(x, x.clone(), subsets=10, subset_size=32).mean
+
+
+def test_feature_net_folded_matches_the_batchnorm_network_in_eval_mode():
+    import torch
+
+    from course_lib.image_quality import FeatureNet
+
+    torch.manual_seed(0)
+    net = FeatureNet(widths=(8, 8, 16, 16), batchnorm=True)
+    with torch.no_grad():  # non-trivial running statistics and affine parameters
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    x = torch.rand(4, 3, 32, 32)
+    net.eval()
+    plain = net.folded()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    torch.testing.assert_close(plain(x), net(x), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="BatchNorm variant"):
+        plain.folded()
