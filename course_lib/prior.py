@@ -12,8 +12,14 @@ final linear layer to K logits. "Causal" means position t may only attend to pos
 (or a class token, for class-conditional models) prepended, the output at position t sees only codes < t.
 
 Everything is written out so it can be read in one sitting: the mask is a plain (T, T) boolean matrix, the
-attention is `softmax(q k^T / sqrt(d) with -inf where the mask is False) v`. No key/value cache: sampling
-re-runs the prefix at each step, which is fine for the short sequences (T <= 256) of this course.
+attention is `softmax(q k^T / sqrt(d) with -inf where the mask is False) v`.
+
+Sampling uses a key/value cache (as GPT-2 and nanoGPT-style inference do): the keys and values of the positions
+already generated do not change when a new code is appended (each position attends only to the past), so each
+layer stores them and a sampling step runs the network on ONE new position, attending to the cached keys and
+values, instead of re-running the whole prefix. That turns O(T^2) position-evaluations per sequence into O(T).
+`CodePrior.sample(..., use_cache=False)` keeps the plain re-run-the-prefix loop, which draws the same codes for
+the same generator (tests/test_prior.py); tests/bench_prior.py measures the speed-up.
 
     prior = CodePrior(num_codes=64, seq_len=49, num_classes=10)
     loss = prior.nll(tokens, labels)          # tokens (B, 49) int64, labels (B,) -> nats per code
@@ -118,7 +124,12 @@ def sample_next(
 # The transformer
 # ----------------------------------------------------------------------------------------------------------------
 class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention with an explicit causal mask. x: (B, T, d_model) -> (B, T, d_model)."""
+    """Multi-head self-attention with an explicit causal mask. x: (B, T, d_model) -> (B, T, d_model).
+
+    cache: optional dict, used when sampling. If given, the keys and values of this call are appended to
+    ``cache["k"]``/``cache["v"]`` (each (B, H, S, d_model/H), S = positions seen so far) and the queries attend to
+    all of them; ``mask`` is then (T, S) (which of the S keys each of the T new queries may see).
+    """
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0):
         super().__init__()
@@ -129,12 +140,17 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(d_model, d_model)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, cache: Optional[dict] = None) -> torch.Tensor:
         B, T, D = x.shape
         H = self.n_heads
         q, k, v = self.qkv(x).split(D, dim=-1)                               # each (B, T, D)
         q, k, v = (t.reshape(B, T, H, D // H).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D/H)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(D // H)                  # (B, H, T, T)
+        if cache is not None:                                                 # append to the past keys/values
+            if "k" in cache:
+                k = torch.cat([cache["k"], k], dim=2)                         # (B, H, S, D/H)
+                v = torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+        scores = q @ k.transpose(-2, -1) / math.sqrt(D // H)                  # (B, H, T, S)
         scores = scores.masked_fill(~mask, float("-inf"))                     # no peeking at the future
         att = self.drop(F.softmax(scores, dim=-1))
         out = (att @ v).transpose(1, 2).reshape(B, T, D)                      # merge heads
@@ -153,8 +169,8 @@ class Block(nn.Module):
             nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model), nn.Dropout(dropout)
         )
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), mask)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, cache: Optional[dict] = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), mask, cache)
         return x + self.mlp(self.ln2(x))
 
 
@@ -258,6 +274,17 @@ class CodePrior(nn.Module):
             h = block(h, mask)
         return self.head(self.ln_f(h))
 
+    def _logits_step(self, inp: torch.Tensor, t: int, caches: list) -> torch.Tensor:
+        """One cached sampling step: inp (B, 1, d_model) is the input embedding of position t -> logits (B, K).
+
+        caches: one dict per block, holding the keys and values of positions 0..t-1 (filled in place).
+        """
+        h = self.drop(inp + self.pos_emb[:, t : t + 1])
+        mask = self.mask[t : t + 1, : t + 1]                                  # (1, t+1): the new query sees all
+        for block, cache in zip(self.blocks, caches):
+            h = block(h, mask, cache)
+        return self.head(self.ln_f(h))[:, -1]
+
     def forward(self, tokens: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         """tokens (B, T=seq_len) int64 -> logits (B, T, K); logits[:, t] depend only on tokens[:, :t] (and labels)."""
         self._check_tokens(tokens)
@@ -283,6 +310,7 @@ class CodePrior(nn.Module):
         prefix: Optional[torch.Tensor] = None,
         known: Optional[Known] = None,
         generator: Optional[torch.Generator] = None,
+        use_cache: bool = True,
     ) -> torch.Tensor:
         """Draw n code sequences (n, seq_len), one code at a time in raster order.
 
@@ -292,6 +320,8 @@ class CodePrior(nn.Module):
                 `tokens` instead of sampled (inpainting). In raster order a code is conditioned only on the codes
                 *before* it, so known codes further down the grid do not steer the codes above them.
         generator: a torch.Generator for reproducible draws.
+        use_cache: keep each layer's keys and values and run one new position per step (the default); False
+                re-runs the whole prefix at every step. Both draw the same codes for the same generator.
         """
         device = self.pos_emb.device
         T = self.seq_len
@@ -324,12 +354,18 @@ class CodePrior(nn.Module):
         if labels is not None and not isinstance(labels, torch.Tensor):
             labels = torch.as_tensor(labels)
         out = torch.zeros(n, T, dtype=torch.long, device=device)
+        caches = [dict() for _ in self.blocks]
         try:
             for t in range(T):
+                if use_cache:
+                    # input at position t: the start/class token, then code t-1; this also fills the caches
+                    inp = self._start(n, labels, device) if t == 0 else self.tok_emb(out[:, t - 1 : t])
+                    logits = self._logits_step(inp, t, caches)                    # (n, K): p(c_t | c_<t)
                 if bool(keep[:, t].all()):
                     out[:, t] = given[:, t]
                     continue
-                logits = self._logits(out[:, :t], labels)[:, -1]                  # (n, K): p(c_t | c_<t)
+                if not use_cache:
+                    logits = self._logits(out[:, :t], labels)[:, -1]              # (n, K): p(c_t | c_<t)
                 nxt = sample_next(logits, temperature, top_k, generator)
                 out[:, t] = torch.where(keep[:, t], given[:, t], nxt)
         finally:

@@ -189,3 +189,61 @@ def test_training_reduces_nll_on_a_learnable_pattern():
     assert final < math.log(K) / T + 0.15, final
     s = p.sample(8, temperature=0.5)
     assert ((s[:, 1:] - s[:, :-1]) % K == 1).float().mean() > 0.95
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Key/value cache: the cached sampler must draw exactly what the re-run-the-prefix sampler draws
+# ---------------------------------------------------------------------------------------------------------------
+def peaky(num_classes=None, K=13, T=12, seed=0):
+    """A random prior with large weights, so its conditionals depend strongly on the prefix (a broken cache
+    would change the logits by much more than float rounding)."""
+    p = tiny(num_classes=num_classes, K=K, T=T, seed=seed)
+    g = torch.Generator().manual_seed(seed + 100)
+    with torch.no_grad():
+        for prm in p.parameters():
+            if prm.dim() >= 2:
+                prm.copy_(torch.randn(prm.shape, generator=g) * 0.3)
+    return p
+
+
+def test_cached_step_logits_match_full_forward():
+    p = peaky(num_classes=3)
+    x = torch.randint(0, 13, (4, 12), generator=torch.Generator().manual_seed(1))
+    labels = torch.tensor([0, 2, 1, 0])
+    full = p(x, labels)                                                 # (4, 12, 13)
+    caches = [dict() for _ in p.blocks]
+    steps = []
+    for t in range(12):
+        inp = p._start(4, labels, x.device) if t == 0 else p.tok_emb(x[:, t - 1 : t])
+        steps.append(p._logits_step(inp, t, caches))
+    steps = torch.stack(steps, 1)
+    assert torch.allclose(steps, full, atol=1e-5), (steps - full).abs().max()
+    assert caches[0]["k"].shape == (4, 4, 12, 8)                         # (B, heads, positions, d_head)
+    # the cache matters: without the past keys the last logits would be very different
+    assert (full[:, -1] - p._logits(x[:, -1:], labels)[:, -1]).abs().max() > 0.1
+
+
+@pytest.mark.parametrize("temperature,top_k", [(1.0, None), (0.7, 5), (1.5, 3), (0.0, None)])
+@pytest.mark.parametrize("conditional", [False, True])
+def test_cache_draws_the_same_codes_as_no_cache(temperature, top_k, conditional):
+    p = peaky(num_classes=4 if conditional else None)
+    labels = torch.tensor([0, 1, 2, 3, 1, 0]) if conditional else None
+    kw = dict(temperature=temperature, top_k=top_k, labels=labels)
+    a = p.sample(6, use_cache=True, generator=torch.Generator().manual_seed(5), **kw)
+    b = p.sample(6, use_cache=False, generator=torch.Generator().manual_seed(5), **kw)
+    assert torch.equal(a, b)
+    if temperature > 0:  # and the draws are not trivially constant
+        assert len(torch.unique(a)) > 2
+
+
+def test_cache_with_prefix_and_known_codes():
+    p = peaky()
+    target = torch.randint(0, 13, (5, 12), generator=torch.Generator().manual_seed(2))
+    mask = torch.zeros(5, 12, dtype=torch.bool)
+    mask[:, 5::3] = True
+    mask[0, 3] = True                                                   # one sample with an extra known code
+    kw = dict(prefix=torch.tensor([4, 7]), known=(mask, target), top_k=6)
+    a = p.sample(5, use_cache=True, generator=torch.Generator().manual_seed(9), **kw)
+    b = p.sample(5, use_cache=False, generator=torch.Generator().manual_seed(9), **kw)
+    assert torch.equal(a, b)
+    assert (a[:, :2] == torch.tensor([4, 7])).all() and torch.equal(a[mask], target[mask])
