@@ -7,7 +7,7 @@ and ``<name>.json`` (the card: data, steps, batch, seed, wall time, machine, thi
 the headline figures, re-measured on the notebook's held-out data by ``course_lib.pretrained.measure``).
 
     OMP_NUM_THREADS=2 nice -n 10 .venv/bin/python data/train_course_checkpoints.py --only 04_vqvae
-    .venv/bin/python data/train_course_checkpoints.py              # all of them, one after another (about 1.5 h)
+    .venv/bin/python data/train_course_checkpoints.py              # all of them, one after another (about an hour)
     .venv/bin/python data/train_course_checkpoints.py --only 04_vqvae --steps 50 --out /tmp/pt   # a quick try
 
 Names and what they are: see ``course_lib/pretrained.py``.
@@ -35,9 +35,13 @@ from course_lib import pretrained  # noqa: E402
 from course_lib.data import load_dataset, make_loader  # noqa: E402
 from course_lib.train import fit  # noqa: E402
 
-# Step budgets (about 15-20 minutes each on 2 shared CPU cores).
-DEFAULT_STEPS = {"04_vqvae": 10_000, "09_vqvae": 2000, "09_perceptual": 2000, "09_vqgan": 2000,
-                 "10_tokenizer": 2000, "10_prior": 3000}
+# Wall-clock budgets in minutes. Without --steps, the script times CALIBRATION_STEPS steps first, then trains a
+# fixed step count (75% of the budget at the measured rate, the machine being shared; rounded down to a multiple
+# of 100): the card records that count and the
+# command that reproduces the weights with it (--steps N: no calibration, the same seeded run).
+DEFAULT_MINUTES = {"04_vqvae": 12, "09_vqvae": 8, "09_perceptual": 12, "09_vqgan": 14, "10_tokenizer": 9,
+                   "10_prior": 4}
+CALIBRATION_STEPS = 20
 
 
 def machine() -> dict:
@@ -46,10 +50,23 @@ def machine() -> dict:
             "device": "cpu"}
 
 
-def command() -> str:
+def progress(name):
+    t0 = time.time()
+
+    def cb(step, means, history):
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in list(means.items())[:4])
+        print(f"{name} step {step} ({time.time() - t0:.0f} s): {shown}", flush=True)
+    return cb
+
+
+def command(steps: int) -> str:
     nice = os.nice(0)
     return (f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} " + (f"nice -n {nice} " if nice else "")
-            + " ".join(shlex.quote(a) for a in ["python", "data/train_course_checkpoints.py"] + sys.argv[1:]))
+            + " ".join(shlex.quote(a) for a in ["python", "data/train_course_checkpoints.py", "--only", NAME[0],
+                                                "--steps", str(steps), "--seed", str(SEED[0])]))
+
+
+NAME, SEED = [""], [0]
 
 
 def write(name: str, model, card: dict, out: Path) -> None:
@@ -63,7 +80,7 @@ def write(name: str, model, card: dict, out: Path) -> None:
 def base_card(name, notebook, args, steps, batch, lr, wall, data, config, headline, headline_data, notes, model_desc):
     return {"name": name, "notebook": notebook, "profile": "quick", "model": model_desc, "data": data,
             "steps": steps, "batch_size": batch, "lr": lr, "seed": args.seed, "wall_seconds": round(wall, 1),
-            "machine": machine(), "command": command(),
+            "machine": machine(), "command": command(steps),
             "config": config, "headline": headline, "headline_data": headline_data, "notes": notes}
 
 
@@ -88,8 +105,11 @@ def train_04_vqvae(args, steps):
         return {"loss": rec / var + out.vq.loss, "rec": rec.detach()}
 
     t0 = time.time()
-    fit(loss_fn, opt, loader, steps=steps, model=model, log_every=max(1, steps // 20), desc=name, progress=False)
+    fit(loss_fn, opt, loader, steps=steps, model=model, log_every=max(1, steps // 20), desc=name, progress=False,
+        callback=progress(name))
     wall = time.time() - t0
+    if args.calibrating:
+        return wall
     headline = pretrained.measure(name, model)
     data = {"name": "Fashion-MNIST", "split": "train", "n": len(train), "source": "offline subset (course_lib.data)",
             "eval": "fashion-mnist test, n=512 (seed 0), as notebook 04 section 4"}
@@ -99,6 +119,7 @@ def train_04_vqvae(args, steps):
                      "decay 0.95, beta 0.25); all 8,000 offline training images (the notebook uses 4,000).",
                      "course_lib.models.VQVAE with EMAVectorQuantizer (notebook 04's quick CFG)")
     write(name, model, card, args.out)
+    return wall
 
 
 # ---------------------------------------------------------------------------------------------------- 09
@@ -135,8 +156,11 @@ def train_09(name, args, steps):
         loss_fn = make_loss_fn(net, lm)
     t0 = time.time()
     fit(loss_fn, opts, loader, steps=steps, model={"vqgan": net, "disc": lm.discriminator}, amp="auto",
-        grad_clip=1.0, log_every=max(1, steps // 20), desc=name, progress=False)
+        grad_clip=1.0, log_every=max(1, steps // 20), desc=name, progress=False,
+        callback=progress(name))
     wall = time.time() - t0
+    if args.calibrating:
+        return wall
     headline = pretrained.measure(name, net)
     data = {"name": "natural-photo 32x32", "split": "train", "n": len(x_train),
             "source": "course_lib.train_vqgan.load_images(vqgan_config('quick'), 'train') (offline natural crops)",
@@ -150,6 +174,7 @@ def train_09(name, args, steps):
                      "natural test crops: x_test[:256] (evaluated) vs x_test[256:512] (KID reference, judge net)",
                      notes, f"course_lib.vqgan.VQGAN(vqgan_config('quick')) -- {ARM_TITLE[name]} arm")
     write(name, net, card, args.out)
+    return wall
 
 
 # ---------------------------------------------------------------------------------------------------- 10
@@ -164,6 +189,8 @@ def train_10_tokenizer(args, steps):
     model, _ = train_tokenizer(build_tokenizer(cfg, seed=args.seed), train, cfg, seed=args.seed, checkpoint=None,
                                progress=False, log_every=max(1, steps // 20))
     wall = time.time() - t0
+    if args.calibrating:
+        return wall
     headline = pretrained.measure(name, model)
     data = {"name": "Fashion-MNIST", "split": "train", "n": len(train), "source": "offline subset (course_lib.data)",
             "eval": "fashion-mnist test, n=300 (seed 0), as notebook 10"}
@@ -174,6 +201,7 @@ def train_10_tokenizer(args, steps):
                      "training images (the notebook uses 2,000).",
                      "course_lib.vqgan.VQGAN(course_lib.tokenizer.tokenizer_config('quick'))")
     write(name, model, card, args.out)
+    return wall
 
 
 PRIOR = dict(num_codes=64, seq_len=49, d_model=64, n_layers=2, n_heads=4, num_classes=10)  # notebook 10's quick CFG
@@ -199,8 +227,11 @@ def train_10_prior(args, steps):
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     t0 = time.time()
     fit(lambda b, step: {"loss": prior.nll(*b)}, opt, loader, steps=steps, model=prior, scheduler=sched,
-        grad_clip=1.0, log_every=max(1, steps // 20), desc=name, progress=False)
+        grad_clip=1.0, log_every=max(1, steps // 20), desc=name, progress=False,
+        callback=progress(name))
     wall = time.time() - t0
+    if args.calibrating:
+        return wall
     headline = pretrained.measure(name, prior, tokenizer=tok)
     data = {"name": "Fashion-MNIST", "split": "train", "n": len(train), "tokens_of": "10_tokenizer",
             "source": "offline subset (course_lib.data), encoded by the shipped 10_tokenizer",
@@ -212,6 +243,7 @@ def train_10_prior(args, steps):
                      "(it models that tokenizer's codes, not those of a tokenizer you trained).",
                      "course_lib.prior.CodePrior, class-conditional (notebook 10's quick CFG)")
     write(name, prior, card, args.out)
+    return wall
 
 
 TRAINERS = {"04_vqvae": train_04_vqvae,
@@ -221,19 +253,24 @@ TRAINERS = {"04_vqvae": train_04_vqvae,
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", action="append", choices=sorted(DEFAULT_STEPS), help="train only this one (repeatable)")
-    p.add_argument("--steps", type=int, default=None, help="override the step budget (for a quick try)")
+    p.add_argument("--only", action="append", choices=sorted(DEFAULT_MINUTES), help="train only this one (repeatable)")
+    p.add_argument("--steps", type=int, default=None, help="the step count (default: as many as fit --minutes)")
+    p.add_argument("--minutes", type=float, default=None, help="wall budget per model (default: DEFAULT_MINUTES)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=ROOT / "course_lib" / "assets" / "pretrained")
     args = p.parse_args(argv)
-    names = args.only or [n for n in DEFAULT_STEPS if n in TRAINERS]
+    names = args.only or list(DEFAULT_MINUTES)
     for name in names:
-        if name not in TRAINERS:
-            print(f"{name}: no trainer in this version of the script; skipped")
-            continue
-        steps = args.steps or DEFAULT_STEPS[name]
+        NAME[0], SEED[0] = name, args.seed
+        steps = args.steps
+        if steps is None:
+            minutes = args.minutes or DEFAULT_MINUTES[name]
+            wall = TRAINERS[name](argparse.Namespace(**{**vars(args), "calibrating": True}), CALIBRATION_STEPS)
+            rate = CALIBRATION_STEPS / max(wall, 1e-6)
+            steps = max(100, int(rate * minutes * 60 * 0.75) // 100 * 100)
+            print(f"== {name}: calibration {rate:.1f} steps/s -> {steps} steps for {minutes} min", flush=True)
         print(f"== {name}: {steps} steps, {torch.get_num_threads()} threads", flush=True)
-        TRAINERS[name](args, steps)
+        TRAINERS[name](argparse.Namespace(**{**vars(args), "calibrating": False}), steps)
     return 0
 
 
