@@ -29,3 +29,17 @@ def write_float16(net: torch.nn.Module, out: Path, stem: str, info: dict) -> dic
     (out / f"{stem}.json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"wrote {path} ({card['bytes'] / 1e6:.2f} MB) and {stem}.json")
     return card
+
+
+def add_run_args(ap, out: Path) -> None:
+    """The options every weight script takes: --seed, --threads, --out."""
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=out)
+
+
+def start_run(args) -> torch.Generator:
+    """Set the thread count and the seeds from ``args``; return the script's data-order generator."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    return torch.Generator().manual_seed(args.seed)

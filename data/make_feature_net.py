@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from _weights import write_float16  # noqa: E402  (data/_weights.py, beside this script)
+from _weights import add_run_args, start_run, write_float16  # noqa: E402  (data/_weights.py, beside this script)
 from course_lib.image_quality import FeatureNet  # noqa: E402
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
@@ -100,14 +100,9 @@ def main(argv=None):
     ap.add_argument("--epochs", type=float, default=2.0)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=OUT)
+    add_run_args(ap, OUT)
     args = ap.parse_args(argv)
-
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
+    gen = start_run(args)
     x_tr, y_tr, x_te, y_te, source = load_fashion()
     print(f"data: {source}: train {tuple(x_tr.shape)}, test {tuple(x_te.shape)}")
 

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from _weights import write_float16  # noqa: E402  (data/_weights.py, beside this script)
+from _weights import add_run_args, start_run, write_float16  # noqa: E402  (data/_weights.py, beside this script)
 from course_lib.image_quality import FeatureNet, kernel_distance, load_feature_net  # noqa: E402
 
 OUT = ROOT / "course_lib" / "assets" / "weights"
@@ -124,14 +124,9 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--temperature", type=float, default=0.2)
     ap.add_argument("--proj-dim", type=int, default=64)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=OUT)
+    add_run_args(ap, OUT)
     args = ap.parse_args(argv)
-
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
+    gen = start_run(args)
     import numpy as np
     from course_lib.data import package_asset
 
