@@ -226,9 +226,22 @@ def ema_update(cluster_size: torch.Tensor, embed_sum: torch.Tensor, z: torch.Ten
 
     ``N`` is returned unsmoothed. Built in notebook 05, section 4.
     """
+    counts, sums = _cluster_statistics(cluster_size, embed_sum, z, indices)
+    return _ema_step(cluster_size, embed_sum, counts, sums, decay, eps)
+
+
+def _cluster_statistics(cluster_size: torch.Tensor, embed_sum: torch.Tensor, z: torch.Tensor,
+                        indices: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """This batch's ``n_k`` (K,) and ``s_k`` (K, D) in the dtypes of the running averages."""
     k = cluster_size.shape[0]
     counts = torch.bincount(indices.reshape(-1), minlength=k).to(cluster_size.dtype)  # (K,)
     sums = torch.zeros_like(embed_sum).index_add_(0, indices.reshape(-1), z.to(embed_sum.dtype))  # (K, D)
+    return counts, sums
+
+
+def _ema_step(cluster_size: torch.Tensor, embed_sum: torch.Tensor, counts: torch.Tensor, sums: torch.Tensor,
+              decay: float, eps: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    k = cluster_size.shape[0]
     cluster_size = decay * cluster_size + (1 - decay) * counts
     embed_sum = decay * embed_sum + (1 - decay) * sums
     n = cluster_size.sum()
@@ -266,6 +279,49 @@ def fsq_quantize(z: torch.Tensor, levels: Sequence[int], eps: float = 1e-3) -> t
     shift = torch.atanh(offset / half_l)
     bounded = torch.tanh(z + shift) * half_l - offset
     return straight_through(bounded, torch.round(bounded)) / torch.div(L, 2, rounding_mode="floor")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# torch.distributed: one codebook for all ranks (every helper is a no-op without an initialised process group)
+# ----------------------------------------------------------------------------------------------------------------
+def _world_size(enabled: bool = True) -> int:
+    """The default process group's size when torch.distributed is initialised (and ``enabled``), else 1."""
+    if not enabled:
+        return 1
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum ``t`` over all ranks, in place; returns it."""
+    import torch.distributed as dist
+
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def _all_gather_rows(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate every rank's (N_r, D) rows in rank order (the ranks may hold different N_r)."""
+    import torch.distributed as dist
+
+    world = dist.get_world_size()
+    n = torch.tensor([x.shape[0]], dtype=torch.long, device=x.device)
+    sizes = [torch.zeros_like(n) for _ in range(world)]
+    dist.all_gather(sizes, n)
+    sizes_i = [int(v) for v in sizes]
+    padded = x.new_zeros((max(sizes_i), *x.shape[1:]))
+    padded[: x.shape[0]] = x
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([p[:k] for p, k in zip(parts, sizes_i)])
+
+
+def _broadcast_(t: torch.Tensor, src: int = 0) -> torch.Tensor:
+    import torch.distributed as dist
+
+    dist.broadcast(t, src=src)
+    return t
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -376,6 +432,16 @@ class VectorQuantizer(nn.Module):
     * ``lookup_dim=d``: project z down to d dimensions (a linear map), look up there, project the code back up to
       ``code_dim`` (Yu et al. 2021). ``codebook`` is then (K, d); see :class:`FactorizedVectorQuantizer`.
     * ``grad="rotation"``: the rotation trick instead of straight-through (Fifty et al. 2024, arXiv:2410.06424).
+    * ``sync_ranks`` (default True): under torch.distributed (DDP, torchrun), everything the codebook learns
+      outside the gradient step is computed from the GLOBAL batch: the usage counters of dead-code restarts (and
+      the EMA statistics, :class:`EMAVectorQuantizer`) are summed over the ranks before they are used, restart
+      candidates and k-means / data initialisation are drawn from all ranks' encoder outputs, and rank 0's choice
+      of rows is broadcast. So every replica makes the same update and the codebooks stay identical with no buffer
+      broadcast (wrap the model in DDP with ``broadcast_buffers=False``), as if one process had seen the whole
+      batch. In training mode every rank must therefore call ``forward`` the same number of times (as DDP
+      training does); in eval mode nothing is communicated. ``sync_ranks=False`` lets each rank learn from its
+      own shard (the replicas then drift apart; tests use it to show that the replica check can fail).
+      Without an initialised process group nothing changes.
     """
 
     def __init__(
@@ -391,6 +457,7 @@ class VectorQuantizer(nn.Module):
         lookup_dim: Optional[int] = None,
         grad: str = "ste",
         affine: bool = False,
+        sync_ranks: bool = True,
     ):
         super().__init__()
         if num_codes < 1 or code_dim < 1:
@@ -406,6 +473,7 @@ class VectorQuantizer(nn.Module):
         self.grad = grad
         self.kmeans_init = bool(kmeans_init)
         self.restart_dead_after = restart_dead_after
+        self.sync_ranks = bool(sync_ranks)
         self.lookup_dim = int(lookup_dim) if lookup_dim is not None else None
         d = self.lookup_dim or self.code_dim
         if self.lookup_dim is not None:
@@ -500,24 +568,43 @@ class VectorQuantizer(nn.Module):
         terms = vq_loss(x, codes, self.beta)
         return terms.total, terms.codebook, terms.commitment
 
-    def _update_codebook(self, x: torch.Tensor, idx: torch.Tensor) -> None:
-        """Hook for codebooks that learn without gradients (EMA)."""
+    def _update_codebook(self, x: torch.Tensor, idx: torch.Tensor, world: int = 1) -> Optional[torch.Tensor]:
+        """Hook for codebooks that learn without gradients (EMA). Returns the global code counts (K,) when it
+        computed them across ``world`` > 1 ranks (so the restart counters need no second all-reduce), else None."""
+        return None
+
+    def _codebook_state(self) -> List[torch.Tensor]:
+        """The tensors that hold the codes (what a rank-0 broadcast makes identical)."""
+        return [self.embedding.weight.data]
+
+    def _initialize_from(self, x: torch.Tensor, world: int) -> None:
+        """k-means or data-scaled start on the first training batch; under torch.distributed on the batch of all
+        ranks, then rank 0's result is broadcast (the Gaussian start draws a seed from each rank's RNG)."""
+        if world > 1:
+            x = _all_gather_rows(x)
+        if self.kmeans_init:
+            init_codebook_kmeans(self, x, _prepared=True)
+        else:
+            init_codebook_gaussian(self, x, seed=int(torch.randint(1 << 30, (1,))), _prepared=True)
+        if world > 1:
+            with torch.no_grad():
+                for t in self._codebook_state():
+                    _broadcast_(t)
 
     def forward(self, z: torch.Tensor) -> QuantizerOutput:
         who = type(self).__name__
         flat, shape = _flatten(z, self.code_dim, who)
         x = self._prepare(flat)  # (N, d) float32
+        world = _world_size(self.sync_ranks) if self.training else 1
         if self.training and not bool(self.initialized):
-            if self.kmeans_init:
-                init_codebook_kmeans(self, x.detach(), _prepared=True)
-            else:
-                init_codebook_gaussian(self, x.detach(), seed=int(torch.randint(1 << 30, (1,))), _prepared=True)
+            self._initialize_from(x.detach(), world)
         idx = nearest_code(x, self.codebook)
         codes = F.embedding(idx, self.codebook)  # (N, d) with gradient to the codebook
+        counts = None
         if self.training:
             # EMA codebooks update AFTER the lookup, as in Sonnet's VectorQuantizerEMA: this step's z_q and
             # commitment loss use the codes that were chosen, the update takes effect from the next call
-            self._update_codebook(x.detach(), idx)
+            counts = self._update_codebook(x.detach(), idx, world)
         loss, codebook_loss, commitment_loss = self._losses(x, codes)
         if self.grad == "rotation":
             q = rotation_trick(x, codes.detach())
@@ -527,23 +614,36 @@ class VectorQuantizer(nn.Module):
             q = self.project_out(q)
         perp = _batch_perplexity(idx, self.num_codes)
         if self.training and self.restart_dead_after is not None:
-            self._restart_dead(x.detach(), idx)
+            self._restart_dead(x.detach(), idx, world, counts)
         z_q = _unflatten(q, shape).to(z.dtype)
         return QuantizerOutput(z_q, idx.reshape(_index_shape(shape)), loss, codebook_loss, commitment_loss, perp)
 
     # -- dead-code restarts -------------------------------------------------------------------------------------
     @torch.no_grad()
-    def _restart_dead(self, x: torch.Tensor, idx: torch.Tensor) -> None:
-        used = torch.zeros(self.num_codes, dtype=torch.bool, device=idx.device)
-        used[idx] = True
+    def _restart_dead(self, x: torch.Tensor, idx: torch.Tensor, world: int = 1,
+                      counts: Optional[torch.Tensor] = None) -> None:
+        if world > 1:  # a code is used if ANY rank chose it; every rank then holds the same counters
+            if counts is None:
+                counts = _all_reduce_sum(torch.bincount(idx.reshape(-1), minlength=self.num_codes).float())
+            used = counts > 0
+        else:
+            used = torch.zeros(self.num_codes, dtype=torch.bool, device=idx.device)
+            used[idx] = True
         self.steps_unused += 1
         self.steps_unused[used] = 0
         dead = (self.steps_unused >= self.restart_dead_after).nonzero().flatten()
         if len(dead) == 0:
             return
+        if world > 1:  # candidates from every rank: the global batch, in rank order
+            x = _all_gather_rows(x)
         if len(dead) > x.shape[0]:  # at most one restart per vector of this batch; the others wait a step
             dead = dead[torch.randperm(len(dead), device=dead.device)[: x.shape[0]]]
         pick = torch.randperm(x.shape[0], device=x.device)[: len(dead)]  # without replacement
+        if world > 1:
+            # Every rank drew the same way from its own RNG (seeded alike, so they agree and stay in step);
+            # rank 0's choice is broadcast so that the replicas agree even if the RNG streams ever differ.
+            choice = _broadcast_(torch.stack([dead, pick.to(dead.device)]))
+            dead, pick = choice[0], choice[1].to(x.device)
         self._set_codes(dead, x[pick])
         self.steps_unused[dead] = 0
         self.restarts += len(dead)
@@ -642,6 +742,10 @@ class EMAVectorQuantizer(VectorQuantizer):
     ``e_k(t) = e_k(0) gamma^t / (gamma^t + eps) * (n + K eps) / n``. It stays almost in place while
     ``gamma^t >> eps`` and then decays towards the origin like ``gamma^t``: with gamma = 0.99 and eps = 1e-5 after
     about 1,100 steps, with gamma = 0.9 after about 110. Combine with ``restart_dead_after`` to revive unused codes.
+
+    Under torch.distributed (``sync_ranks=True``, the default) ``n_k`` and the sums are all-reduced over the ranks
+    before the averages are updated: every rank makes the update of the whole global batch (one all-reduce of a
+    (K, 1 + d) tensor per step), and the codebooks of the replicas stay identical without a buffer broadcast.
     """
 
     def __init__(self, num_codes: int = 512, code_dim: int = 64, beta: float = 0.25, decay: float = 0.99,
@@ -671,12 +775,25 @@ class EMAVectorQuantizer(VectorQuantizer):
         terms = vq_loss(x, codes.detach(), self.beta)
         return terms.commitment, terms.codebook.detach(), terms.commitment
 
+    def _codebook_state(self) -> List[torch.Tensor]:
+        return [self.embed, self.embed_sum, self.cluster_size]
+
     @torch.no_grad()
-    def _update_codebook(self, x: torch.Tensor, idx: torch.Tensor) -> None:
-        size, total, codes = ema_update(self.cluster_size, self.embed_sum, x, idx, self.decay, self.eps)
+    def _update_codebook(self, x: torch.Tensor, idx: torch.Tensor, world: int = 1) -> Optional[torch.Tensor]:
+        if world == 1:
+            size, total, codes = ema_update(self.cluster_size, self.embed_sum, x, idx, self.decay, self.eps)
+            counts = None
+        else:
+            # Under torch.distributed: sum this step's counts n_k and sums s_k over the ranks BEFORE the moving
+            # averages, so every rank makes the same update, from the whole global batch (one all-reduce).
+            counts, sums = _cluster_statistics(self.cluster_size, self.embed_sum, x, idx)
+            stats = _all_reduce_sum(torch.cat([counts[:, None], sums], dim=1))
+            counts, sums = stats[:, 0], stats[:, 1:]
+            size, total, codes = _ema_step(self.cluster_size, self.embed_sum, counts, sums, self.decay, self.eps)
         self.cluster_size.copy_(size)
         self.embed_sum.copy_(total)
         self.embed.copy_(codes)
+        return counts
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", decay={self.decay}, eps={self.eps}"

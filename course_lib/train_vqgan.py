@@ -16,8 +16,12 @@ What runs on several processes (``torchrun`` sets ``WORLD_SIZE``/``RANK``/``LOCA
 * the VQ-GAN and the discriminator are each wrapped in ``DistributedDataParallel`` (gradients averaged);
 * the data: every rank builds the same shuffled global batch (``batch_size * world_size`` images, order a pure
   function of (seed, epoch)) and takes its own slice -- a rank-sharded loader that resumes exactly;
-* the quantizer's codebook, which also changes outside the gradient step (dead-code restarts), is broadcast from
-  rank 0 each step, so all replicas hold identical weights (``summary.json`` records a hash per rank).
+* the quantizer's codebook, which also changes outside the gradient step (EMA averages, dead-code restarts), is
+  computed from the GLOBAL batch on every rank: the quantizer sums its statistics and usage counters over the ranks
+  before updating and draws restart candidates from all ranks (``sync_ranks``, :mod:`course_lib.quantize`), so the
+  codebook equals a one-process run on the whole batch. The model's DDP broadcasts no buffers
+  (:func:`course_lib.vqgan.ddp_kwargs`) and nothing is synchronised before ``summary.json`` records a weight hash
+  per rank, so ``replicas_identical`` is a real check that can fail.
 
 Mixed precision: ``--amp auto`` (default) is bf16 on GPUs that support it, else fp16 with a gradient scaler; full
 precision on a CPU. ``--amp bf16`` forces bf16 autocast, also on a CPU (how the tests exercise that path).
@@ -35,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import json
 import os
 import sys
@@ -46,7 +49,8 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from .vqgan import PRESETS, VQGAN, VQGANLoss, bits_per_image, make_loss_fn, sync_quantizer, validate_config, vqgan_config
+from .vqgan import (PRESETS, VQGAN, VQGANLoss, bits_per_image, ddp_kwargs, make_loss_fn, replica_hashes, state_hash,
+                    validate_config, vqgan_config)
 
 __all__ = ["load_config", "load_images", "ShardedLoader", "train", "state_hash", "main"]
 
@@ -218,20 +222,6 @@ def _dist_setup() -> Dict[str, Any]:
     return {"world": world, "rank": rank, "local": local}
 
 
-def state_hash(*modules: torch.nn.Module) -> str:
-    """sha256 over the state dicts (names, shapes and bytes) of the given modules -- equal iff identical weights."""
-    from .checkpoint import unwrap
-
-    h = hashlib.sha256()
-    for m in modules:
-        for k, v in sorted(unwrap(m).state_dict().items()):
-            h.update(k.encode())
-            t = v.detach().cpu().contiguous()
-            h.update(str(tuple(t.shape)).encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------------------------------------------------
@@ -281,7 +271,8 @@ def train(
     disc = loss.discriminator
     if world > 1:
         ids = [dev.index] if dev.type == "cuda" else None
-        model_w, disc_w = DDP(model, device_ids=ids), DDP(disc, device_ids=ids)
+        # no buffer broadcast for the VQ-GAN: the quantizer keeps its codebook identical on every rank itself
+        model_w, disc_w = DDP(model, device_ids=ids, **ddp_kwargs()), DDP(disc, device_ids=ids)
     else:
         model_w, disc_w = model, disc
     betas = tuple(t.get("betas", (0.5, 0.9)))
@@ -321,13 +312,7 @@ def train(
         progress=progress and main,
     )
     elapsed = time.perf_counter() - t0
-    sync_quantizer(model)
-    digest = state_hash(model, disc)
-    if world > 1:
-        hashes: list = [None] * world
-        dist.all_gather_object(hashes, digest)
-    else:
-        hashes = [digest]
+    hashes = replica_hashes(model, disc)  # nothing synchronised first: a divergence shows
     done = max(steps - start_step, 0)
     summary = {
         "steps": steps,

@@ -231,6 +231,26 @@ def test_rng_state_saves_only_this_device_and_reads_old_lists():
     assert torch.equal(torch.rand(3), before)
 
 
+def test_rng_state_of_the_current_cuda_device_only(monkeypatch):
+    """On a (pretended) machine with GPUs: only the current device's CUDA generator is saved (a checkpoint that held
+    every GPU's state could not be resumed on fewer GPUs); an old list picks this device's entry or none."""
+    from course_lib import train
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device="cuda": torch.tensor([7], dtype=torch.uint8))
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: pytest.fail("saved every GPU's RNG state"))
+    restored = []
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, device="cuda": restored.append(int(s[0])))
+    state = train._rng_state()
+    assert isinstance(state["cuda"], torch.Tensor) and state["cuda"].tolist() == [7]
+    train._set_rng_state(state)
+    old = [torch.tensor([1], dtype=torch.uint8), torch.tensor([2], dtype=torch.uint8)]
+    train._set_rng_state({**state, "cuda": old})            # course_lib 0.1: every GPU's state; this is device 1
+    train._set_rng_state({**state, "cuda": old[:1]})        # saved on one GPU, resumed as device 1: nothing to set
+    assert restored == [7, 2]
+
+
 def test_fit_counts_training_flops_and_scales_smoke_cuts():
     from course_lib import train
     from course_lib.profiles import SmokeCut

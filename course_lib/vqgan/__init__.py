@@ -23,8 +23,8 @@ Shapes: images ``x`` are ``(B, C, H, W)`` in ``[0, 1]``; indices are ``(B, h, w)
 
 The package is split by concern (import everything from ``course_lib.vqgan``; the submodules are an implementation
 detail): :mod:`.config` (presets, :func:`vqgan_config`, :func:`validate_config`), :mod:`.model` (the architecture and
-the quantizer choice), :mod:`.loss` (:class:`VQGANLoss`, :func:`make_loss_fn`) and :mod:`.distributed` (keeping the
-quantizer identical across torch.distributed ranks).
+the quantizer choice), :mod:`.loss` (:class:`VQGANLoss`, :func:`make_loss_fn`) and :mod:`.distributed`
+(DDP settings and the replica check).
 
 Example::
 
@@ -37,7 +37,7 @@ Example::
 from __future__ import annotations
 
 from .config import PRESETS, bits_per_image, latent_size, validate_config, vqgan_config
-from .distributed import sync_quantizer
+from .distributed import ddp_kwargs, replica_hashes, state_hash, sync_quantizer
 from .loss import VQGANLoss, make_loss_fn
 from .model import (
     QUANTIZER_KINDS,
@@ -70,4 +70,7 @@ __all__ = [
     "bits_per_image",
     "make_loss_fn",
     "sync_quantizer",
+    "ddp_kwargs",
+    "replica_hashes",
+    "state_hash",
 ]

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from .config import PRESETS, validate_config
-from .distributed import _unwrap, sync_quantizer
+from .distributed import _unwrap
 
 __all__ = ["VQGANLoss", "make_loss_fn"]
 
@@ -161,18 +161,18 @@ def _disc_kwargs(cls, in_channels: int, lc: Mapping[str, Any]) -> Dict[str, Any]
     return kw
 
 
-
 def make_loss_fn(model: nn.Module, loss: VQGANLoss, discriminator: Optional[nn.Module] = None):
     """``loss_fn(batch, step)`` for :func:`course_lib.train.fit` with ``optimizer={"gen": opt_g, "disc": opt_d}``.
 
     ``model`` may be a DDP-wrapped :class:`VQGAN`; ``discriminator`` defaults to ``loss.discriminator`` (pass the
     DDP-wrapped one under torchrun). The generator's adversarial term uses the unwrapped discriminator with its
-    parameters frozen; the discriminator's loss sees real images and DETACHED reconstructions."""
+    parameters frozen; the discriminator's loss sees real images and DETACHED reconstructions. Under DDP the
+    quantizer keeps its codebook identical on every rank itself (``sync_ranks``, see :mod:`course_lib.vqgan.distributed`):
+    nothing is broadcast here."""
     disc = loss.discriminator if discriminator is None else discriminator
 
     def loss_fn(batch, step: int) -> Dict[str, Any]:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        sync_quantizer(model)
         x_hat, q = model(x)
         out: Dict[str, Any] = dict(loss.generator_loss(x, x_hat, q.loss, step, _unwrap(model).last_layer,
                                                        discriminator=_unwrap(disc)))
