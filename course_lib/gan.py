@@ -235,7 +235,8 @@ def non_saturating_g_loss(logits_fake: torch.Tensor) -> torch.Tensor:
 # Adaptive weight and warm-up
 # ----------------------------------------------------------------------------------------------
 def adaptive_weight(rec_loss: torch.Tensor, g_loss: torch.Tensor, last_layer_weight: torch.Tensor,
-                    delta: float = 1e-4, max_weight: float | None = 1e4) -> torch.Tensor:
+                    delta: float = 1e-4, max_weight: float | None = 1e4,
+                    loss_scale: float = 2.0 ** 16) -> torch.Tensor:
     """Adaptive weight of the adversarial loss, Esser et al. 2021 eq. (7):
 
         lambda = || grad_L rec_loss || / ( || grad_L g_loss || + delta ),   clamped to [0, max_weight]
@@ -252,6 +253,16 @@ def adaptive_weight(rec_loss: torch.Tensor, g_loss: torch.Tensor, last_layer_wei
     2021, sec. 3.1, after eq. 7); taming-transformers' code uses 1e-4 and clamps to [0, 1e4]
     (``taming/modules/losses/vqperceptual.py``, ``calculate_adaptive_weight``, commit 3ba01b2): the defaults
     here are the code's. max_weight: clamp (None = no clamp; only for showing what goes wrong).
+
+    Half precision (issue 14 item 2). Under float16 autocast the gradients flow back through a float16 graph, and the
+    gradient of a mean over N pixels is 1/N per pixel: below float16's smallest normal number (6.1e-5) once N > 16384,
+    and 0 once N > 2**24 (or earlier with a small loss weight). So, as GradScaler does for the training gradients
+    (Micikevicius et al. 2018, "Mixed Precision Training", arXiv:1710.03740, sec. 3.2), each loss is multiplied by
+    ``loss_scale`` (2**16, GradScaler's initial scale) before ``autograd.grad`` and its gradient divided by it again in
+    float32; if a scaled gradient overflows (inf/NaN), the scale backs off by 16x and the gradient is retaken (down to
+    1). Scaling by a power of 2 is exact, so in float32 nothing changes. loss_scale=1 gives the unscaled computation.
+    bfloat16 has float32's exponent range and needs no scaling; what remains there (and in float16 on the CPU at very
+    large batches) is rounding in the low-precision backward itself, measured in tests/test_gan.py and notebook 08.
     Built in notebook 08, section 4.
     """
     for name, t in (("rec_loss", rec_loss), ("g_loss", g_loss)):
@@ -263,14 +274,22 @@ def adaptive_weight(rec_loss: torch.Tensor, g_loss: torch.Tensor, last_layer_wei
                              "(not under torch.no_grad()) from the decoder's output.")
     if not isinstance(last_layer_weight, torch.Tensor) or not last_layer_weight.requires_grad:
         raise ValueError("last_layer_weight must be a parameter that requires grad, e.g. decoder.conv_out.weight")
-    grads = []
+    if not (isinstance(loss_scale, (int, float)) and loss_scale >= 1):
+        raise ValueError(f"loss_scale must be a number >= 1 (a power of 2 keeps it exact), got {loss_scale!r}")
+    norms = []
     for name, loss in (("rec_loss", rec_loss), ("g_loss", g_loss)):
-        (g,) = torch.autograd.grad(loss, last_layer_weight, retain_graph=True, allow_unused=True)
-        if g is None:
-            raise ValueError(f"{name} does not depend on last_layer_weight: pass the weight of the layer that "
-                             "produces the decoder's output image (the same decoder that produced the fakes).")
-        grads.append(g)
-    lam = torch.linalg.vector_norm(grads[0].float()) / (torch.linalg.vector_norm(grads[1].float()) + delta)
+        scale = float(loss_scale)
+        while True:
+            (g,) = torch.autograd.grad(loss * scale, last_layer_weight, retain_graph=True, allow_unused=True)
+            if g is None:
+                raise ValueError(f"{name} does not depend on last_layer_weight: pass the weight of the layer that "
+                                 "produces the decoder's output image (the same decoder that produced the fakes).")
+            g = g.float()
+            if scale <= 1.0 or bool(torch.isfinite(g).all()):
+                break
+            scale = max(1.0, scale / 16.0)  # the scaled gradient overflowed: back off and take it again
+        norms.append(torch.linalg.vector_norm(g / scale))
+    lam = norms[0] / (norms[1] + delta)
     if max_weight is not None:
         lam = lam.clamp(0.0, max_weight)
     return lam.detach()
