@@ -134,9 +134,19 @@ for name in ["mnist", "fashion-mnist", "natural", "cifar10"]:
 # %%
 import matplotlib.pyplot as plt
 
-fig, axes = plt.subplots(1, 4, figsize=(14, 3.8))
-for ax, (name, ds) in zip(axes, loaded.items()):
-    show_images(ds.x[: CFG.n_images], nrow=4, ax=ax, title=ds.display_name.split(" (")[0])
+# One panel per distinct set of images: offline, "cifar10" *is* the natural stand-in, so it is not drawn twice.
+panels = {}
+for name, ds in loaded.items():
+    same = [other for other, o in panels.items() if o.x.shape == ds.x.shape and torch.equal(o.x[:4], ds.x[:4])]
+    if same:
+        print(f"{name} shows the same images as {same[0]} here: one panel for both")
+        continue
+    panels[name] = ds
+fig, axes = plt.subplots(1, len(panels), figsize=(3.1 * len(panels), 3.6))
+for ax, (name, ds) in zip(axes, panels.items()):
+    aliases = [n for n, d in loaded.items() if n != name and n not in panels and torch.equal(d.x[:4], ds.x[:4])]
+    title = f"{name}" + (f"\n(also offline {', '.join(aliases)})" if aliases else "\n")
+    show_images(ds.x[: CFG.n_images], nrow=4, ax=ax, title=title)
 plt.tight_layout()
 plt.show()
 

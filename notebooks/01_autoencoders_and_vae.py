@@ -52,7 +52,6 @@ CFG
 import math
 import time
 
-import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -338,10 +337,15 @@ print(verdict(crisp2["prior-quantile grid"] > 0.5 * crisp2["test images"],
 # measurement, and its verdict is printed above.
 #
 # **Latent traversal.** Move the sliders to walk through the latent plane; the red cross shows where $z$ is.
-# (The function is also called once directly, so the figure appears in a non-interactive run too.)
+# (`course_lib.explorers.explorer` draws the figure once at the default values, so it appears in a
+# non-interactive run too, and adds the sliders where widgets run.)
 
 # %%
-def show_traversal(z1=0.0, z2=0.0):
+from course_lib.explorers import Slider, explorer
+
+
+def draw_traversal(z1=0.0, z2=0.0):
+    """The latent plane with z marked, and decode(z): returns the Figure."""
     z = torch.tensor([[z1, z2]], dtype=torch.float32, device=device)
     with torch.no_grad():
         img = torch.sigmoid(vae2.decode(z))[0, 0].cpu()
@@ -357,13 +361,12 @@ def show_traversal(z1=0.0, z2=0.0):
     axes[1].imshow(img, cmap="gray", vmin=0, vmax=1)
     axes[1].set_title(f"decode(z = ({z1:.1f}, {z2:.1f}))")
     axes[1].set_axis_off()
-    plt.tight_layout()
-    plt.show()
+    fig.tight_layout()
+    return fig
 
 
-show_traversal(0.5, -1.0)
-widgets.interact(show_traversal, z1=widgets.FloatSlider(value=0.0, min=-3, max=3, step=0.1),
-                 z2=widgets.FloatSlider(value=0.0, min=-3, max=3, step=0.1));
+explorer(draw_traversal, z1=Slider(-3.0, 3.0, 0.5, step=0.1, label="$z_1$"),
+         z2=Slider(-3.0, 3.0, -1.0, step=0.1, label="$z_2$"));
 
 # %% [markdown]
 # **Samples from the prior.** Generating is now two lines: draw $z \sim \mathcal N(0, I)$ and decode
@@ -452,9 +455,11 @@ sharp = {k: sharpness(v).mean().item() for k, v in sets.items()}
 sharp_cn = {k: sharpness(v, contrast_normalized=True).mean().item() for k, v in sets.items()}
 contrast = {k: v.flatten(1).std(1).mean().item() for k, v in sets.items()}
 crisp = {k: crispness(v).mean().item() for k, v in sets.items()}
-print(f"{'':16s} {'sharpness':>10s} {'contrast (pixel std)':>21s} {'contrast-normalised':>20s} {'crispness':>10s}")
-for k in sets:
-    print(f"{k:16s} {sharp[k]:10.4f} {contrast[k]:21.4f} {sharp_cn[k]:20.3f} {crisp[k]:10.2f}")
+from IPython.display import Markdown, display
+
+display(Markdown("| | sharpness | contrast (pixel std) | contrast-normalised sharpness | crispness |\n|---|---:|---:|---:|---:|\n"
+                 + "\n".join(f"| {k} | {sharp[k]:.4f} | {contrast[k]:.4f} | {sharp_cn[k]:.3f} | {crisp[k]:.2f} |"
+                              for k in sets)))
 
 fig, axes = plt.subplots(3, 1, figsize=(8, 3.4))
 for ax, (title, imgs) in zip(axes, sets.items()):

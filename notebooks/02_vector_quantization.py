@@ -55,6 +55,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from IPython.display import Markdown, display
+
 from course_lib.claims import claim, verdict
 from course_lib.data import load_dataset
 from course_lib.viz import show_images, show_pairs
@@ -436,9 +438,9 @@ for k in CFG.rd_ks:
     test_mse = (quantize_patches(test_patches, cb) - test_patches).pow(2).mean().item()
     rd.append(dict(K=k, bits=math.log2(k), train=train_mse, test=test_mse, codebook=cb))
 print(f"{len(CFG.rd_ks)} codebooks in {time.perf_counter() - t0:.1f} s")
-for r in rd:
-    print(f"K={r['K']:5d}  {r['bits']:4.1f} bits/patch  {r['bits'] / P**2:.3f} bits/pixel  "
-          f"MSE train {r['train']:.5f}  test {r['test']:.5f}")
+display(Markdown("| K | bits per patch | bits per pixel | MSE train | MSE test |\n|---:|---:|---:|---:|---:|\n" +
+                 "\n".join(f"| {r['K']} | {r['bits']:.0f} | {r['bits'] / P**2:.3f} | {r['train']:.5f} | {r['test']:.5f} |"
+                            for r in rd)))
 
 fig, ax = plt.subplots(figsize=(5.5, 3.8))
 ax.plot([r["bits"] for r in rd], [r["train"] for r in rd], "o-", label="training patches")
@@ -473,6 +475,21 @@ for r in (rd[0], rd[len(rd) // 2], rd[-1]):
     titles.append(f"K={r['K']}: {r['bits'] / P**2:.3f} bits/pixel, MSE {r['test']:.4f}")
 show_pairs(x_show, rows, n=10, titles=titles)
 plt.show()
+
+# %% [markdown]
+# **Explore: the codebook size.** Move the slider through the codebooks trained above (one bit more per patch
+# doubles K): the point on the rate-distortion curve, test images rebuilt from their patch codes, and the codes
+# themselves.
+
+# %%
+from functools import partial
+
+from course_lib.explorers import IntSlider, explorer
+from course_lib.explorers.codebook_size import draw_codebook_size
+
+rd_bits = [int(math.log2(k)) for k in CFG.rd_ks]
+explorer(partial(draw_codebook_size, rd=rd, images=test_images.x[:8], patch=P),
+         bits=IntSlider(min(rd_bits), max(rd_bits), rd_bits[len(rd_bits) // 2], label="bits per patch (log2 K)"));
 
 # %% [markdown]
 # Fixed pixel patches need many bits for a small error: at a fraction of a bit per pixel the images already look

@@ -534,6 +534,41 @@ print(verdict(mse_gumbel_soft < mse_hard,
               f"The Gumbel noise hides the position ({mse_gumbel_soft:.4f} >= {mse_hard:.4f})."))
 
 # %% [markdown]
+# **Explore: the temperature.** What does `tau` do to one input? Below, for one test point at a time (the encoder
+# is the identity here, so `z = x`): the soft-max weights over the 8 codes against the hard one-hot, the soft
+# read-back `sum_k w_k e_k` against the hard code, and the gradient of the read-back error `|read-back - x|^2` that
+# reaches `z`, exactly through the soft-max or straight through from the hard code. The lower panels sweep `tau`;
+# the vertical line is the slider's value (the figure shows `tau` = 0.1, the value used above).
+
+# %%
+from functools import partial
+
+import numpy as np
+
+from course_lib.explorers import IntSlider, Slider, explorer
+from course_lib.explorers.temperature import draw_temperature, temperature_sweep
+
+explorer(partial(draw_temperature, codes=codes_2d, points=x_test[:10]),
+         log10_tau=Slider(-2.5, 1.0, round(math.log10(tau), 2), step=0.05, label="log10 temperature"),
+         point=IntSlider(0, 9, 0, label="test point"));
+
+# %% [markdown]
+# The two ends of the temperature axis, measured over test points rather than read off one figure:
+
+# %%
+ends = [temperature_sweep(p, codes_2d, [1e-3, 10.0]) for p in x_test[:200]]
+cold_ratio = float(np.median([e["soft_grad"][0] / e["ste_grad"][0] for e in ends]))
+hot_soft, hot_hard = float(np.mean([e["soft_error"][1] for e in ends])), float(np.mean([e["hard_error"][1] for e in ends]))
+print(verdict(cold_ratio < 1e-3,
+              f"Cold (tau = 0.001): the weights are one-hot, the read-back is the hard code, and the gradient through "
+              f"the soft-max vanishes (median {cold_ratio:.1e} of the straight-through gradient's size).",
+              f"Cold (tau = 0.001): the soft gradient is still {cold_ratio:.2g} of the straight-through one."))
+print(verdict(hot_soft > 2 * hot_hard,
+              f"Hot (tau = 10): the weights are nearly uniform and the read-back slides to the codebook's mean: error "
+              f"{hot_soft:.3f} vs {hot_hard:.3f} for the hard code.",
+              f"Hot (tau = 10): the read-back error {hot_soft:.3f} stays near the hard code's {hot_hard:.3f}."))
+
+# %% [markdown]
 # ### Soft training, hard codes at test time
 # A model trained on soft weights and then run as a discrete model (storing only the code index, i.e. feeding the
 # decoder the one-hot code) loses what its decoder learned to read from the weights. **Temperature annealing**
