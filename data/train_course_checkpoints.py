@@ -39,7 +39,7 @@ from course_lib.train import fit  # noqa: E402
 # fixed step count (75% of the budget at the measured rate, the machine being shared; rounded down to a multiple
 # of 100): the card records that count and the
 # command that reproduces the weights with it (--steps N: no calibration, the same seeded run).
-DEFAULT_MINUTES = {"04_vqvae": 12, "09_vqvae": 8, "09_perceptual": 12, "09_vqgan": 14, "10_tokenizer": 9,
+DEFAULT_MINUTES = {"04_vqvae": 12, "09_vqvae": 8, "09_perceptual": 12, "09_vqgan": 20, "10_tokenizer": 11,
                    "10_prior": 4}
 CALIBRATION_STEPS = 20
 
