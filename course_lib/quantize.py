@@ -581,7 +581,7 @@ class VectorQuantizer(nn.Module):
         """k-means or data-scaled start on the first training batch; under torch.distributed on the batch of all
         ranks, then rank 0's result is broadcast (the Gaussian start draws a seed from each rank's RNG)."""
         if world > 1:
-            x = _all_gather_rows(x)
+            x = _all_gather_rows(x.float())
         if self.kmeans_init:
             init_codebook_kmeans(self, x, _prepared=True)
         else:
@@ -634,8 +634,8 @@ class VectorQuantizer(nn.Module):
         dead = (self.steps_unused >= self.restart_dead_after).nonzero().flatten()
         if len(dead) == 0:
             return
-        if world > 1:  # candidates from every rank: the global batch, in rank order
-            x = _all_gather_rows(x)
+        if world > 1:  # candidates from every rank: the global batch, in rank order (float32: any backend takes it)
+            x = _all_gather_rows(x.float())
         if len(dead) > x.shape[0]:  # at most one restart per vector of this batch; the others wait a step
             dead = dead[torch.randperm(len(dead), device=dead.device)[: x.shape[0]]]
         pick = torch.randperm(x.shape[0], device=x.device)[: len(dead)]  # without replacement
