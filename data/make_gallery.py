@@ -28,7 +28,9 @@ N = 10  # images per row
 
 def _label(name: str) -> str:
     c = pretrained.card(name)
-    return f"{c['steps']:,} steps, batch {c['batch_size']}, {c['data']['n']:,} {c['data']['name']} training images"
+    th = c["machine"].get("threads", 1)
+    return (f"{c['steps']:,} steps, batch {c['batch_size']}, {c['data']['n']:,} {c['data']['name']} training images "
+            f"({c['wall_seconds'] / 60:.0f} min, {th} CPU thread{'s' if th != 1 else ''})")
 
 
 def _grid(rows, row_titles, title, path, scale=0.9, col_titles=None):
