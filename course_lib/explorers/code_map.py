@@ -128,5 +128,5 @@ def draw_code_map(model, images=None, image: int = 0, row: int = 0, col: int = 0
     axes[-1].set_title(f"|edited - original| (max {vmax:.2f})\n{100 * e.share_near:.0f}% within one cell of the edit",
                        fontsize=9)
     axes[-1].set_axis_off()
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.8, wspace=0.06)  # (tight_layout: too slow)
     return fig
