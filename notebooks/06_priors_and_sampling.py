@@ -75,7 +75,7 @@ from course_lib.metrics import psnr, sharpness
 from course_lib.models import VQVAE, VAE
 from course_lib.quantize import VectorQuantizer
 from course_lib.train import fit
-from course_lib.viz import show_images, show_pairs
+from course_lib.viz import show_images, show_pairs, show_table
 
 T0 = time.time()
 device = ENV.device
@@ -213,10 +213,10 @@ def score(name, images):
 
 
 def print_scores():
-    print(f"{'':>28}  KID x 1000 [95% interval over subsets] (lower = closer to the data) | sharpness")
-    for k_, v in scores.items():
-        kid = v["KID"]
-        print(f"{k_:>28}: {1e3 * kid.mean:7.2f} [{1e3 * kid.low:7.2f}, {1e3 * kid.high:7.2f}] | {v['sharpness']:.3f}")
+    show_table([[k_, 1e3 * v["KID"].mean, f"[{1e3 * v['KID'].low:.2f}, {1e3 * v['KID'].high:.2f}]", v["sharpness"]]
+                for k_, v in scores.items()],
+               ["images", "KID × 1000", "95% interval over subsets", "sharpness"], floatfmt=[None, ".2f", None, ".3f"],
+               title="kernel distance to real training images (lower = closer to the data) and sharpness")
 
 
 score("real test images", x_test[:n_show])
@@ -347,7 +347,7 @@ prior_history = fit(prior_loss_fn, prior_opt, token_loader, steps=CFG.prior_step
                     scheduler=prior_sched, checkpoint=RUN_DIR / "prior.pt", config=prior_config,
                     grad_clip=1.0, log_every=25, desc="code prior")
 prior.eval()
-prior_history.plot()
+prior_history.plot(title="code prior: training loss (cross-entropy, nats per code)")
 plt.show()
 
 # %% [markdown]
@@ -438,8 +438,12 @@ check_sampling_loop(sample_codes, seed=3, K=8, T=6)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# `CodePrior.sample` is the same loop (it only runs the prefix instead of the whole padded sequence, and adds
-# labels, prefixes and known codes). From here on we use it. First, a grid: one row per class, each sample drawn
+# `CodePrior.sample` draws from the same distributions, with two savings and some extras. Your loop runs the
+# prior on all `T` positions at every step: `T` passes over `T` positions. Since a position only attends to the
+# past, the keys and values of the codes already drawn never change, so `CodePrior.sample` keeps them (a
+# **key/value cache**, as GPT-style inference does) and runs each step on one new position: `T` positions in all.
+# It draws exactly the codes the plain loop draws for the same random generator (`use_cache=False` runs the plain
+# loop; `tests/test_prior.py` compares them). It also takes labels, prefixes and known codes. From here on we use it. First, a grid: one row per class, each sample drawn
 # with the class token of its row.
 
 # %%
@@ -483,8 +487,8 @@ for tau in temps:
     distinct = len(torch.unique(tok, dim=0))
     temp_stats[tau] = dict(bits=bits, se=se, distinct=distinct)
     temp_rows.append(decode_tokens(tok[:10]).cpu())
-    print(f"temperature {tau:3.1f}: {bits:5.2f} ± {se:.2f} bits/code under the prior | "
-          f"{distinct:3d} distinct grids of {n_t}")
+show_table([[tau, f"{st['bits']:.2f} ± {st['se']:.2f}", f"{st['distinct']} of {n_t}"] for tau, st in temp_stats.items()],
+           ["temperature", "bits/code under the prior (± s.e.)", "distinct grids"], align="rrr")
 fig, axes = plt.subplots(len(temps), 1, figsize=(9, 1.2 * len(temps)))
 for ax, tau, row in zip(axes, temps, temp_rows):
     show_images(row, nrow=10, ax=ax, title=f"temperature {tau}")
@@ -521,6 +525,31 @@ with torch.no_grad():
 in_top_k = (topk_idx == tok_k[..., None]).any(-1).float().mean().item()
 print(f"fraction of drawn codes inside the top-{k} of their conditional: {in_top_k:.3f}")
 assert in_top_k == 1.0
+
+# %% [markdown]
+# ### Explore: temperature and top-k
+# Move the knobs and watch both panels. Left: 16 decoded samples (one class per image in turn, or one class for
+# all), drawn with a fixed seed, so only the knob you move changes them. Right: the distribution the sampler
+# draws one code of sample 0 from (blue; at the position where the prior is least sure) next to the prior's own
+# conditional at temperature 1 (grey): a low temperature piles the mass on the likeliest code, top-k cuts the tail
+# off. The title measures the samples: bits
+# per code under the prior (as in the table above), the entropy of the drawn codes' histogram, and how many grids
+# differ. `course_lib.explorers.sampling` holds the draw function (notebook 10 reuses it); sampling is fast because
+# `CodePrior.sample` keeps a key/value cache (each step runs the transformer on one new position only).
+
+# %%
+from functools import partial
+
+from course_lib.explorers import Choice, IntSlider, Slider, explorer
+from course_lib.explorers.sampling import draw_sampling
+
+explorer(partial(draw_sampling, prior=prior, decode=decode_tokens, class_names=train.class_names, n=16, nrow=8,
+                 grid_shape=(h, w)),
+         temperature=Slider(0.0, 2.0, 1.0, step=0.05, label="temperature τ"),
+         top_k=Choice({"all": None, "1": 1, "3": 3, "8": 8, "16": 16}, None, label="top-k"),
+         label=Choice({"classes in turn": None, **{c: i for i, c in enumerate(train.class_names)}}, None,
+                      label="class"),
+         seed=IntSlider(0, 9, 0));
 
 # %% [markdown]
 # ## 6. VQ-VAE + prior vs VAE samples

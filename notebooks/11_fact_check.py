@@ -177,7 +177,7 @@ RESULTS = {}  # claim -> (verdict, evidence), filled in as we go
 # A first look: test reconstructions of the three models (top row: originals).
 
 # %%
-from course_lib.viz import show_images
+from course_lib.viz import show_images, show_table
 
 with torch.no_grad():
     rec_vae = vae(x_test[:8]).mu  # the VAE's mean latent, decoded below
@@ -188,8 +188,8 @@ fig, ax = plt.subplots(1, 1, figsize=(8, 4.6))
 show_images(torch.cat([x_test[:8], rec_vae, rec_vq, rec_gan]).cpu(), nrow=8, ax=ax,
             title="rows: original, VAE, VQ-VAE, small VQ-GAN (test images)")
 plt.show()
-for name, h in [("VAE", hist_vae), ("VQ-VAE", hist_vq), ("VQ-GAN", hist_gan)]:
-    print(f"{name:>7}: training MSE over the last 20 steps {h.mean('rec', last=20):.4f}")
+show_table([[name, h.mean("rec", last=20)] for name, h in [("VAE", hist_vae), ("VQ-VAE", hist_vq), ("VQ-GAN", hist_gan)]],
+           ["model", "training MSE (last 20 steps)"], floatfmt=".4f")
 
 # %% [markdown]
 # ---
@@ -501,17 +501,22 @@ with torch.no_grad():
     kl_per_channel = 0.5 * (vae_out_a.mu.pow(2) + vae_out_a.logvar.exp() - 1 - vae_out_a.logvar).mean((0, 2, 3))
     vae_inactive = float((kl_per_channel < 0.01).float().mean())
 
-print(f"{'model':>7} | {'grad-norm mean':>14} | {'grad-norm CV':>12} | {'MSE CV':>6} | {'MSE (last 20)':>13} | unused latent")
-for name, s in stability.items():
-    unused = f"{vae_inactive:.0%} of channels" if name == "VAE" else f"{usage[name].dead_fraction():.0%} of codes dead"
-    print(f"{name:>7} | {s['gn_mean']:>14.3f} | {s['gn_cv']:>12.2f} | {s['rec_cv']:>6.2f} | {s['rec_last']:>13.4f} | {unused}")
+show_table([[name, s["gn_mean"], s["gn_cv"], s["rec_cv"], s["rec_last"],
+             f"{vae_inactive:.0%} of channels" if name == "VAE" else f"{usage[name].dead_fraction():.0%} of codes dead"]
+            for name, s in stability.items()],
+           ["model", "grad-norm mean", "grad-norm CV", "MSE CV", "MSE (last 20)", "unused latent"],
+           floatfmt=[None, ".3f", ".2f", ".2f", ".4f", None])
 
 fig, ax = plt.subplots(figsize=(8, 3.2))
 for name, (h, gkey) in runs.items():
-    ax.plot(h.steps_for(gkey), h[gkey], label=name, lw=1)
-ax.axvline(CFG.disc_start, color="grey", ls=":", label="discriminator on")
+    line, = ax.plot(h.steps_for(gkey), h[gkey], label=name, lw=1)
+    if name == "VQ-GAN":   # only the VQ-GAN has a discriminator: mark its switch-on on its own curve
+        steps_g = list(h.steps_for(gkey))
+        i_on = min(range(len(steps_g)), key=lambda i: abs(steps_g[i] - CFG.disc_start))
+        ax.plot(steps_g[i_on], h[gkey][i_on], marker="v", ms=9, color=line.get_color(), ls="none",
+                label=f"VQ-GAN: discriminator on (step {CFG.disc_start})")
 ax.set(yscale="log", xlabel="step", ylabel="gradient norm", title="Gradient norm per step (same body, same steps)")
-ax.legend()
+ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
@@ -608,11 +613,10 @@ for name, model in [("VQ-VAE", vqvae), ("VQ-GAN", vqgan)]:
     cost[name].update(infer_flops=count_flops(tokenizer_roundtrip(model)),
                       infer_seconds=median_time(tokenizer_roundtrip(model)), infer_params=num_parameters(model))
 
-print(f"batch of {len(x_batch)} images, {device}")
-print(f"{'':>7} | {'train MFLOPs':>12} | {'train ms':>8} | {'train params':>12} | {'infer MFLOPs':>12} | {'infer ms':>8} | infer params")
-for name, c in cost.items():
-    print(f"{name:>7} | {c['flops'] / 1e6:>12.1f} | {1e3 * c['seconds']:>8.1f} | {c['params']:>12,} | "
-          f"{c['infer_flops'] / 1e6:>12.1f} | {1e3 * c['infer_seconds']:>8.1f} | {c['infer_params']:,}")
+show_table([[name, c["flops"] / 1e6, 1e3 * c["seconds"], c["params"], c["infer_flops"] / 1e6, 1e3 * c["infer_seconds"],
+             c["infer_params"]] for name, c in cost.items()],
+           ["", "train MFLOPs", "train ms", "train params", "infer MFLOPs", "infer ms", "infer params"],
+           floatfmt=".1f", title=f"cost per step, batch of {len(x_batch)} images, {device}")
 ratio = cost["VQ-GAN"]["flops"] / cost["VQ-VAE"]["flops"]
 print(f"training FLOPs ratio VQ-GAN / VQ-VAE: {ratio:.2f} (without the perceptual network)")
 if "flops_perceptual" in cost["VQ-GAN"]:
@@ -775,10 +779,10 @@ with torch.no_grad():
         fd[name] = frechet_distance(feature_net.embed(decoded[name]), real_features)
         confidence[name] = float(feature_net(decoded[name]).softmax(1).max(1).values.mean())
         bits[name] = float(prior.bits_per_token(gr))
-print(f"{'':>26} | FD to training images | classifier confidence | pixel distance to nearest training image | bits per code")
-for name in grids:
-    print(f"{name:>26} | {fd[name]:>21.2f} | {confidence[name]:>21.2f} | {nn_dist[name]:>40.2f} | {bits[name]:.2f}")
-print(f"(bits per code of a uniform prior: {math.log2(CFG.num_codes):.2f})")
+show_table([[name, fd[name], confidence[name], nn_dist[name], bits[name]] for name in grids],
+           ["code grids", "FD to training images", "classifier confidence", "pixel distance to nearest training image",
+            "bits per code"], floatfmt=".2f",
+           title=f"decoded code grids (bits per code of a uniform prior: {math.log2(CFG.num_codes):.2f})")
 
 fig, axes = plt.subplots(1, 4, figsize=(14, 4))
 for ax, (name, imgs) in zip(axes, decoded.items()):
@@ -909,14 +913,14 @@ def mean_sd(values):
     return float(t.mean()), float(t.std()) if len(t) > 1 else 0.0
 
 
-print(f"{CFG.loss_seeds} seeds x {CFG.loss_steps} steps each; mean-image MSE (learnt nothing) = {mean_image_mse:.4f}")
-print(f"{'arm':<48} | {'test MSE (mean ± sd)':>20} | {'mean output':>11} | {'|z| (mean)':>10} | {'z all 0':>7} | enc. grad from MSE")
-for arm, runs in loss_runs.items():
-    m, sd = mean_sd([r["mse"] for r in runs])
-    print(f"{arm:<48} | {m:>11.4f} ± {sd:.4f} | {mean_sd([r['mean_out'] for r in runs])[0]:>11.2f} | "
-          f"{mean_sd([r['z_norm'] for r in runs])[0]:>10.2f} | {mean_sd([r['z_dead'] for r in runs])[0]:>7.0%} | "
-          f"{max(r['enc_grad'] for r in runs):.2e}")
-print(f"(mean test image intensity: {float(x_flat_test.mean()):.2f})")
+show_table([[arm, "{:.4f} ± {:.4f}".format(*mean_sd([r["mse"] for r in runs])),
+             mean_sd([r["mean_out"] for r in runs])[0], mean_sd([r["z_norm"] for r in runs])[0],
+             f"{mean_sd([r['z_dead'] for r in runs])[0]:.0%}", f"{max(r['enc_grad'] for r in runs):.2e}"]
+            for arm, runs in loss_runs.items()],
+           ["arm", "test MSE (mean ± sd)", "mean output", "|z| (mean)", "z all 0", "enc. grad from MSE"],
+           floatfmt=".2f", align="lrrrrr",
+           title=f"{CFG.loss_seeds} seeds x {CFG.loss_steps} steps each; mean-image MSE (learnt nothing) = "
+                 f"{mean_image_mse:.4f}; mean test image intensity {float(x_flat_test.mean()):.2f}")
 
 # %% [markdown]
 # **Check.** Each row is asserted against the paper's loss or its correct form, over every seed: without the
@@ -974,8 +978,7 @@ print("claim 8:", RESULTS[8][0])
 from course_lib.factcheck import NoiseToImageGAN, run_article_code
 
 article_outcomes = run_article_code(x_test[:16].cpu())
-for what, outcome in article_outcomes:
-    print(f"{what:<66} -> {outcome[:150]}")
+show_table([[what, outcome[:150]] for what, outcome in article_outcomes], ["listing (input)", "what happens"])
 assert all(outcome != "ran" for _, outcome in article_outcomes), article_outcomes
 
 # %% [markdown]
@@ -1118,11 +1121,13 @@ params_with = num_parameters(vqvae)
 params_without = num_parameters(vqvae.encoder, vqvae.pre_quant, vqvae.decoder)
 h_q, w_q = vqvae.latent_shape(28)
 expected = codebook_cost(len(x_batch) * h_q * w_q, CFG.num_codes, CFG.code_dim)
-print(f"{'':>22} | {'parameters':>10} | {'MFLOPs (batch of ' + str(len(x_batch)) + ')':>22} | ms")
-print(f"{'without quantizer':>22} | {params_without:>10,} | {flops_without / 1e6:>22.2f} | {1e3 * time_without:.1f}")
-print(f"{'with quantizer':>22} | {params_with:>10,} | {flops_with / 1e6:>22.2f} | {1e3 * time_with:.1f}")
-print(f"{'difference':>22} | {params_with - params_without:>+10,} | {(flops_with - flops_without) / 1e6:>+22.2f} | "
-      f"(K x D = {expected['params']:,}; 2 N K D = {expected['flops'] / 1e6:.2f} MFLOPs, N = {len(x_batch) * h_q * w_q})")
+show_table([["without quantizer", params_without, flops_without / 1e6, f"{1e3 * time_without:.1f}"],
+            ["with quantizer", params_with, flops_with / 1e6, f"{1e3 * time_with:.1f}"],
+            ["difference", f"{params_with - params_without:+,}", f"{(flops_with - flops_without) / 1e6:+.2f}", ""],
+            ["expected: K x D and 2 N K D", expected["params"], expected["flops"] / 1e6, ""]],
+           ["", "parameters", f"MFLOPs (batch of {len(x_batch)})", "ms"], floatfmt=".2f", align="lrrr",
+           title=f"the VQ-VAE with and without its quantizer (N = {len(x_batch) * h_q * w_q} vectors, "
+                 f"K = {CFG.num_codes}, D = {CFG.code_dim})")
 
 # %%
 assert params_with - params_without == expected["params"], (params_with, params_without, expected)
@@ -1208,7 +1213,8 @@ print("claim 11:", RESULTS[11][0])
 # and either can be used for compression, denoising or generation; which does better at a given rate depends on how
 # it was trained, and the printed verdict says which won here, on one seed of each. The adversarial and perceptual
 # terms of VQ-GAN (Esser et al. 2021, Sec. 3.1) aim at reconstructions that *look* sharp at a low rate, not at a higher
-# PSNR. Notebook 12 tests super-resolution and style transfer with a real VQ-GAN.
+# PSNR. Notebook 12 (`12_restoration_and_editing`) tests the other half, super-resolution (as code prediction with a
+# frozen VQ-GAN, against a plain regressor) and style transfer, and prints its own verdicts from its measurements.
 
 # %% [markdown]
 # ---
@@ -1222,8 +1228,6 @@ print("claim 11:", RESULTS[11][0])
 # out.
 
 # %%
-from IPython.display import HTML, display
-
 READING_LIST = [
     ("《深度学习》 Goodfellow, Bengio, Courville", "exists", "Deep Learning, MIT Press 2016."),
     ('"Generative Adversarial Nets", "GAN 的开创性工作"', "exists",
@@ -1248,10 +1252,9 @@ READING_LIST = [
      "van den Oord, Vinyals, Kavukcuoglu 2017, Neural Discrete Representation Learning, arXiv:1711.00937 is not cited."),
 ]
 colour = {"exists": "#dff0d8", "not verified": "#f5f5f5"}
-rows = "".join(f"<tr style='background:{colour.get(status, '#f2dede')}'><td>{ref}</td><td><b>{status}</b></td><td>{note}</td></tr>"
-               for ref, status, note in READING_LIST)
-display(HTML("<table><tr><th>reference as the article gives it</th><th>status</th><th>what it really is</th></tr>"
-             f"{rows}</table>"))
+show_table(READING_LIST, ["reference as the article gives it", "status", "what it really is"],
+           cell_style=lambda i, j, v: f"background:{colour.get(READING_LIST[i][1], '#f2dede')}"
+                                      + (";font-weight:bold" if j == 1 else ""))
 flagged = [r for r in READING_LIST if r[1] not in ("exists", "not verified")]
 RESULTS[12] = (verdict(len(flagged) > 0, "unreliable", "reliable"), "literature check",
                f"{len(flagged)} of {len(READING_LIST)} entries flagged (misattributed, altered, wrong title or missing); "
@@ -1281,13 +1284,10 @@ claims = {
 }
 assert sorted(RESULTS) == list(claims), sorted(RESULTS)
 kind_colour = {"measurement": "#d9edf7", "demonstration": "#fcf8e3", "literature check": "#f5f5f5"}
-rows = "".join(
-    f"<tr><td>{k}</td><td>{text}</td><td style='background:{kind_colour[RESULTS[k][1]]}'>{RESULTS[k][1]}</td>"
-    f"<td><b>{RESULTS[k][0]}</b></td><td>{RESULTS[k][2]}</td></tr>" for k, text in claims.items())
-display(HTML("<table><tr><th>#</th><th>the article's claim (section)</th><th>tested by</th><th>verdict</th>"
-             f"<th>evidence (this run)</th></tr>{rows}</table>"))
-for k in claims:  # the same table as text, for logs
-    print(f"{k:>2} | {RESULTS[k][1]:<16} | {RESULTS[k][0]:<24} | {RESULTS[k][2]}")
+summary_rows = [[k, text, RESULTS[k][1], RESULTS[k][0], RESULTS[k][2]] for k, text in claims.items()]
+show_table(summary_rows, ["#", "the article's claim (section)", "tested by", "verdict", "evidence (this run)"],
+           cell_style=lambda i, j, v: (f"background:{kind_colour[v]}" if j == 2 else
+                                       "font-weight:bold" if j == 3 else None))
 
 # %% [markdown]
 # - **VQ** is vector quantisation: a deterministic nearest-code lookup whose KL to a uniform prior is the constant

@@ -136,7 +136,7 @@ def draw_sampling(
     label: Labels = None,
     n: int = 16,
     nrow: int = 8,
-    position: int = 0,
+    position: Optional[int] = None,
     class_names: Optional[Sequence[str]] = None,
     grid_shape: Optional[Tuple[int, int]] = None,
     sample_kwargs: Optional[Dict[str, Any]] = None,
@@ -144,7 +144,8 @@ def draw_sampling(
 ):
     """Decoded samples of ``prior`` at ``temperature`` and ``top_k`` (seed ``seed``), and the sampling distribution
     of code ``position`` of the first sample (the prior's conditional at temperature 1 in grey, what temperature and
-    top-k make of it in colour; the ``show_codes`` likeliest codes). Returns the matplotlib Figure; the measured
+    top-k make of it in colour; the ``show_codes`` likeliest codes; ``position=None`` picks the position where that
+    conditional is most uncertain, i.e. has the largest entropy). Returns the matplotlib Figure; the measured
     numbers (:func:`sample_with_stats`) are in its title and in ``fig.sample_stats``.
 
     prior: a ``CodePrior`` (or anything with ``sample(n, temperature, top_k, generator=..., labels=...)``,
@@ -157,14 +158,19 @@ def draw_sampling(
 
     tokens, labels, stats = sample_with_stats(prior, temperature, top_k, seed, n, label, sample_kwargs)
     images = _decode(decode, tokens, grid_shape)
-    position = int(min(max(position, 0), tokens.shape[1] - 1))
     with torch.no_grad():
         logits = prior(tokens[:1], labels[:1]) if labels is not None else prior(tokens[:1])
+    if position is None:   # the most uncertain conditional of sample 0: where temperature and top-k matter most
+        logp = F.log_softmax(logits[0].float(), -1)
+        position = int((-(logp.exp() * logp).sum(-1)).argmax())
+    position = int(min(max(position, 0), tokens.shape[1] - 1))
     base = F.softmax(logits[0, position].float(), -1).cpu()
     samp = sampling_distribution(logits[0, position], temperature, top_k).cpu()
     order = torch.argsort(base, descending=True)[: min(show_codes, len(base))]
 
-    fig, (ax_img, ax_bar) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw=dict(width_ratios=[1.7, 1]))
+    rows = math.ceil(len(images) / max(1, min(nrow, len(images))))
+    fig, (ax_img, ax_bar) = plt.subplots(1, 2, figsize=(10, max(2.8, 1.25 * rows + 0.9)),
+                                         gridspec_kw=dict(width_ratios=[1.7, 1]))
     ax_img.imshow(image_grid(images, nrow=nrow), interpolation="nearest")
     ax_img.set_axis_off()
     if labels is None:
@@ -181,7 +187,9 @@ def draw_sampling(
     ax_bar.bar(x + 0.2, samp[order].numpy(), width=0.4, color="C0", label="sampled from")
     ax_bar.set_xticks(x[::4])
     ax_bar.set_xticklabels([str(int(i)) for i in order[::4]], fontsize=8)
-    ax_bar.set_xlabel(f"code (likeliest first), position {position} of sample 0")
+    where = f"position {position}" + (f" (row {position // grid_shape[1]}, column {position % grid_shape[1]})"
+                                       if grid_shape is not None else "")
+    ax_bar.set_xlabel(f"code (likeliest first) at {where} of sample 0", fontsize=9)
     ax_bar.set_ylabel("probability")
     ax_bar.set_ylim(0, 1.02)
     ax_bar.legend(fontsize=8, loc="upper right")
