@@ -360,7 +360,7 @@ claim(only_codebook["codes_moved"] > 0.1 and only_commit["encoder_moved"] > 0.01
 claim(only_codebook["after"] < 0.5 * only_codebook["before"],
       f"codebook loss alone: mean |z_e - e|^2 {only_codebook['before']:.3f} -> {only_codebook['after']:.3f} (< half)")
 claim(only_commit["after"] < only_commit["before"],
-      f"commitment loss alone: mean |z_e - e|^2 {only_commit['before']:.3f} -> {only_commit['after']:.3f}")
+      f"commitment loss alone: mean |z_e - e|^2 {only_commit['before']:.3f} -> {only_commit['after']:.3f}");
 
 # %% [markdown]
 # ### Pitfall: `beta` on the wrong term
@@ -502,13 +502,15 @@ for kind, (mse_value, _, _) in results.items():
     print(f"{kind:>27}  {mse_value:.5f}")
 
 # %%
-fig, axes = plt.subplots(1, 4, figsize=(14, 3.6), sharex=True, sharey=True)
+fig, axes = plt.subplots(1, 4, figsize=(12, 3.5), sharex=True, sharey=True)
 for ax, (kind, (mse_value, x_hat, _)) in zip(axes, results.items()):
-    ax.scatter(*x_hat[:1000].T, s=3, alpha=0.5)
-    ax.scatter(*codes_2d.T, marker="*", c="red", s=60)
-    ax.set(title=f"{kind}\nMSE {mse_value:.4f}", xlabel="x[0]")
+    ax.scatter(*codes_2d.T, marker="o", facecolor="none", edgecolor="red", s=120, lw=1.5)
+    ax.scatter(*x_hat[:1000].T, s=4, alpha=0.5, zorder=3)
+    n_distinct = len(torch.unique(x_hat.round(decimals=3), dim=0))
+    ax.set(title=f"{kind}\nMSE {mse_value:.4f}, {n_distinct} distinct outputs", xlabel="x[0]")
+    ax.title.set_fontsize(10)
 axes[0].set_ylabel("x[1]")
-fig.suptitle("decoder outputs on new points (red stars: the 8 codes)")
+fig.suptitle("decoder outputs on new points (blue; red circles: the 8 codes)")
 plt.tight_layout()
 plt.show()
 
@@ -537,7 +539,9 @@ print(verdict(mse_gumbel_soft < mse_hard,
 # **Explore: the temperature.** What does `tau` do to one input? Below, for one test point at a time (the encoder
 # is the identity here, so `z = x`): the soft-max weights over the 8 codes against the hard one-hot, the soft
 # read-back `sum_k w_k e_k` against the hard code, and the gradient of the read-back error `|read-back - x|^2` that
-# reaches `z`, exactly through the soft-max or straight through from the hard code. The lower panels sweep `tau`;
+# reaches `z`, exactly through the soft-max or straight through from the hard code. The arrows show where each
+# gradient would move `z`: the straight-through one acts as if the hard code moved with `z`, so it points from that
+# code towards `x` and beyond; the soft one follows what really changes, the weights. The lower panels sweep `tau`;
 # the vertical line is the slider's value (the figure shows `tau` = 0.1, the value used above).
 
 # %%
@@ -561,7 +565,7 @@ cold_ratio = float(np.median([e["soft_grad"][0] / e["ste_grad"][0] for e in ends
 hot_soft, hot_hard = float(np.mean([e["soft_error"][1] for e in ends])), float(np.mean([e["hard_error"][1] for e in ends]))
 print(verdict(cold_ratio < 1e-3,
               f"Cold (tau = 0.001): the weights are one-hot, the read-back is the hard code, and the gradient through "
-              f"the soft-max vanishes (median {cold_ratio:.1e} of the straight-through gradient's size).",
+              f"the soft-max vanishes (median size {cold_ratio:.0e} times the straight-through gradient's).",
               f"Cold (tau = 0.001): the soft gradient is still {cold_ratio:.2g} of the straight-through one."))
 print(verdict(hot_soft > 2 * hot_hard,
               f"Hot (tau = 10): the weights are nearly uniform and the read-back slides to the codebook's mean: error "

@@ -176,6 +176,10 @@ top = torch.sort(counts, descending=True).values
 fig, ax = plt.subplots(figsize=(9, 2.6))
 ax.bar(np.arange(K), top.numpy(), width=1.0)
 ax.set_xlabel("code (sorted by use)"); ax.set_ylabel("times chosen")
+n_dead = int((top == 0).sum())
+if n_dead:
+    ax.axvspan(K - n_dead - 0.5, K - 0.5, color="0.92", zorder=0)
+    ax.text(K - n_dead / 2, 0.5 * float(top[0]), f"{n_dead} codes never chosen\n(no bar)", ha="center", color="0.3")
 share = float(top[:5].sum() / top.sum())
 ax.set_title(f"vanilla: the 5 most used codes take {share:.0%} of all positions")
 plt.show()
@@ -186,7 +190,7 @@ plt.show()
 
 # %%
 claim(vanilla["dead"] > 0.5, f"most codes dead after {CFG.steps} steps: {vanilla['dead']:.1%} dead")
-claim(share > 0.5, f"a few codes dominate: the top 5 take {share:.0%} of the positions")
+claim(share > 0.5, f"a few codes dominate: the top 5 take {share:.0%} of the positions");
 
 # %% [markdown]
 # ## 3. Diagnosis: where are the codes?
@@ -220,7 +224,7 @@ ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0)); plt.tight_layout(); plt
 
 # %%
 claim(nearest[~live].median() > 2 * nearest[live].median(),
-      f"median distance to the data: dead codes {nearest[~live].median():.3f} vs live {nearest[live].median():.3f}")
+      f"median distance to the data: dead codes {nearest[~live].median():.3f} vs live {nearest[live].median():.3f}");
 
 # %% [markdown]
 # Every cure attacks one link of this chain: put the codes where the data is, once (k-means initialisation) or

@@ -55,8 +55,8 @@ def draw_codebook_size(bits: int = 4, *, rd: Sequence[Mapping], images: torch.Te
     c = x.shape[1]
 
     fig = plt.figure(figsize=(12, 4.2))
-    gs = fig.add_gridspec(1, 3, width_ratios=[1.0, 1.5, 0.8], left=0.06, right=0.99, bottom=0.14, top=0.82,
-                          wspace=0.25)
+    gs = fig.add_gridspec(1, 3, width_ratios=[1.0, 1.2, 0.8], left=0.07, right=0.99, bottom=0.13, top=0.8,
+                          wspace=0.2)
     ax = fig.add_subplot(gs[0])
     ks = sorted(by_k)
     rates = [math.log2(kk) for kk in ks]
@@ -69,10 +69,12 @@ def draw_codebook_size(bits: int = 4, *, rd: Sequence[Mapping], images: torch.Te
     ax.set_title("rate-distortion", fontsize=10)
     ax.legend(fontsize=8)
     ax = fig.add_subplot(gs[1])
-    ax.imshow(image_grid(torch.cat([x, x_hat]), nrow=len(x)), interpolation="nearest")
+    per_row = max(1, math.ceil(len(x) / 2))  # two rows of originals, each above its row of reconstructions
+    blocks = [t for i in range(0, len(x), per_row) for t in (x[i:i + per_row], x_hat[i:i + per_row])]
+    ax.imshow(image_grid(torch.cat(blocks), nrow=per_row), interpolation="nearest")
     ax.set_axis_off()
-    ax.set_title(f"test images (top) and their {patch}x{patch}-patch codes (bottom)\nMSE of these {len(x)}: "
-                 f"{shown_mse:.4f}", fontsize=10)
+    ax.set_title(f"rows 1 and 3: test images; rows 2 and 4: rebuilt from their {patch}x{patch}-patch codes\n"
+                 f"MSE of these {len(x)}: {shown_mse:.4f}", fontsize=10)
     ax = fig.add_subplot(gs[2])
     order = np.argsort(-codebook.pow(2).sum(1).numpy(), kind="stable")  # brightest codes first
     tiles = codebook[order].reshape(-1, c, patch, patch).clamp(0, 1)

@@ -71,10 +71,10 @@ def draw_training_scrub(step: int = 0, run: str = None, *, snapshots: Mapping[st
     ax.bar(xs, np.where(sorted_counts > 0, sorted_counts, np.nan), width=1.0, color=colours, linewidth=0)
     ax.set_yscale("log")
     ax.set_xlim(-0.5, k - 0.5)
-    ax.set_ylim(0.8, max(2.0, float(counts.max()) * 1.5))
+    ax.set_ylim(0.5, max(2.0, float(counts.max()) * 1.5))  # below 1, so that codes chosen once show a bar
     if live < k:
         ax.axvspan(live - 0.5, k - 0.5, color="0.9", zorder=0)
-        ax.text((live + k) / 2, 1.0, f"{k - live} dead codes\n(chosen 0 times)", ha="center", va="bottom",
+        ax.text((live + k) / 2, 0.6, f"{k - live} dead codes\n(chosen 0 times)", ha="center", va="bottom",
                 fontsize=9, color="0.3")
     ax.set_xlabel("code (sorted by use at this step)")
     ax.set_ylabel("times chosen on held-out data (log)")
