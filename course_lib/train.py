@@ -24,7 +24,9 @@ What it does for you:
 * a stop with :class:`NonFiniteLossError` naming the loss that became nan/inf, and the step;
 * atomic checkpoints every ``checkpoint_every`` steps and at the end; calling ``fit`` again with the same
   ``checkpoint`` path resumes the same run (weights, optimisers, scaler, history, random state and data order)
-  up to ``steps`` -- so a Colab disconnect costs at most one checkpoint interval;
+  up to ``steps`` -- so a Colab disconnect costs at most one checkpoint interval; under torch.distributed rank 0
+  writes the checkpoint with every rank's random state in it, and each rank resumes its own (when the number of
+  processes is the same; otherwise every rank takes rank 0's);
 * a step budget (``steps``) and/or a time budget in seconds (``time_budget``).
 """
 from __future__ import annotations
@@ -34,7 +36,7 @@ import random
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -176,6 +178,26 @@ def _is_main() -> bool:
     import torch.distributed as dist
 
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def _rank_and_world() -> Tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _all_rng_states(own: Dict[str, Any]) -> Optional[List[Dict[str, Any]]]:
+    """Every rank's random state, in rank order (None in a single process). Called on every rank."""
+    rank, world = _rank_and_world()
+    if world == 1:
+        return None
+    import torch.distributed as dist
+
+    states: List[Any] = [None] * world
+    dist.all_gather_object(states, own)
+    return states
 
 
 def _barrier() -> None:
@@ -344,7 +366,9 @@ def fit(
         resume_count_next = bool(state.get("count_flops_next", False))
         resume_last_key = tuple(state["flops_last_key"]) if state.get("flops_last_key") is not None else None
         if state.get("rng"):
-            _set_rng_state(state["rng"])
+            rank, world = _rank_and_world()
+            per_rank = state.get("rng_ranks")
+            _set_rng_state(per_rank[rank] if per_rank and len(per_rank) == world else state["rng"])
         start = int(state["step"])
         if main:
             print(f"Resuming {desc} from {ckpt_path} at step {start}" + (f" of {steps}" if steps else ""))
@@ -352,6 +376,8 @@ def fit(
     def save(step: int) -> None:
         if ckpt_path is None:
             return
+        rng = _rng_state()
+        rng_ranks = _all_rng_states(rng)  # a collective: every rank takes part
         if main:
             save_checkpoint(
                 ckpt_path,
@@ -364,7 +390,8 @@ def fit(
                     "scaler": scaler.state_dict() if scaler is not None else None,
                     "history": history.state_dict(),
                     "config": config,
-                    "rng": _rng_state(),
+                    "rng": rng,
+                    "rng_ranks": rng_ranks,
                     "count_flops_next": count_next,
                     "flops_last_key": list(last_key) if last_key is not None else None,
                 },

@@ -155,11 +155,14 @@ def _ddp_worker(rank: int, store: str, out_dir: str) -> None:
     seen: list = []
     make_loss_fn, fit = tv.make_loss_fn, train_mod.fit
 
-    def recording_make_loss_fn(*args, **kwargs):  # records (step, digest of this rank's batch)
+    def recording_make_loss_fn(*args, **kwargs):  # records (step, digest of this rank's batch, a random draw)
         inner = make_loss_fn(*args, **kwargs)
 
         def loss_fn(batch, step):
-            seen.append((step, _batch_digest(batch[0])))
+            # a rank-dependent use of the global RNG (as per-rank dropout would be): the ranks' streams differ, so
+            # a resume must give each rank its own back, and the quantizer's restarts must not depend on them agreeing
+            draw = torch.rand(rank + 1)[-1].item()
+            seen.append((step, _batch_digest(batch[0]), draw))
             return inner(batch, step)
 
         return loss_fn
@@ -209,12 +212,12 @@ def test_ddp_killed_and_resumed_equals_uninterrupted_across_an_epoch_boundary(tm
     assert per_epoch == 2 and resume_at // per_epoch < (DDP_RUN["train"]["steps"] - 1) // per_epoch  # crosses an epoch
     for r in (r0, r1):
         assert r["killed"] and r["resumed"]["resumed_from"] == resume_at
-        assert [s for s, _ in r["seen_killed"]] == list(range(CRASH_AFTER))
-        # the data order after the resume is the uninterrupted run's, step for step, on each rank
+        assert [s for s, *_ in r["seen_killed"]] == list(range(CRASH_AFTER))
+        # the data order (and each rank's random stream) after the resume is the uninterrupted run's, step for step
         assert r["seen_resumed"] == r["seen_straight"][resume_at:], (r["seen_resumed"], r["seen_straight"])
         # replicas identical with NOTHING synchronised before hashing
         assert r["straight"]["replicas_identical"] and r["resumed"]["replicas_identical"]
-    assert [d for _, d in r0["seen_straight"]] != [d for _, d in r1["seen_straight"]], "ranks must see different data"
+    assert [d for _, d, _ in r0["seen_straight"]] != [d for _, d, _ in r1["seen_straight"]], "ranks see different data"
     # final weights, buffers (the codebook) and optimiser states: resumed == uninterrupted
     a, b = load_checkpoint(tmp_path / "straight" / "checkpoint.pt"), load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
     assert a["step"] == b["step"] == DDP_RUN["train"]["steps"]
