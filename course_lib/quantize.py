@@ -437,7 +437,7 @@ class VectorQuantizer(nn.Module):
       the EMA statistics, :class:`EMAVectorQuantizer`) are summed over the ranks before they are used, restart
       candidates and k-means / data initialisation are drawn from all ranks' encoder outputs, and rank 0's choice
       of rows is broadcast. So every replica makes the same update and the codebooks stay identical with no buffer
-      broadcast (wrap the model in DDP with ``broadcast_buffers=False``), as if one process had seen the whole
+      broadcast (wrap the model in DDP with :func:`course_lib.vqgan.ddp_kwargs`), as if one process had seen the whole
       batch. In training mode every rank must therefore call ``forward`` the same number of times (as DDP
       training does); in eval mode nothing is communicated. ``sync_ranks=False`` lets each rank learn from its
       own shard (the replicas then drift apart; tests use it to show that the replica check can fail).

@@ -10,7 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from course_lib.quantize import EMAVectorQuantizer, VectorQuantizer
-from course_lib.vqgan import ddp_kwargs
+from course_lib.vqgan import ddp_kwargs, sync_quantizer
 
 WORLD, STEPS, PER_RANK, DIM = 2, 6, 24, 4
 
@@ -60,11 +60,22 @@ def _run(name: str, rank=None):
     return {k: v.detach().clone() for k, v in q.state_dict().items()}, q.restarts
 
 
+def _state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
 def _worker(rank: int, store: str, out_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
     try:
         results = {name: _run(name, rank) for name in CASES}
+        # the explicit safety net: sync_quantizer copies rank 0's quantizer to every rank
+        holder = torch.nn.Module()
+        holder.quantizer = EMAVectorQuantizer(**CASES["ema_unsynced"][1]).train()
+        holder.quantizer(_global_batch(0)[rank * PER_RANK:(rank + 1) * PER_RANK])
+        before = _state(holder.quantizer)
+        sync_quantizer(holder)
+        results["safety_net"] = (before, _state(holder.quantizer))
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -108,3 +119,9 @@ def test_no_process_group_means_no_communication():
     q = EMAVectorQuantizer(num_codes=8, code_dim=DIM, restart_dead_after=1)
     assert q.sync_ranks
     q.train()(torch.randn(10, DIM))
+
+
+def test_sync_quantizer_safety_net_copies_rank_0(ranks):
+    (b0, a0), (b1, a1) = ranks[0]["safety_net"], ranks[1]["safety_net"]
+    assert _max_diff(b0, b1) > 1e-2                       # each rank updated its codebook from its own shard
+    assert all(torch.equal(a1[k], b0[k]) and torch.equal(a0[k], b0[k]) for k in b0)   # now rank 0's everywhere
