@@ -51,7 +51,7 @@ import torch.nn.functional as F
 
 from course_lib.claims import claim, verdict
 from course_lib.data import load_dataset, make_loader
-from course_lib.viz import show_images
+from course_lib.viz import show_images, show_table
 
 T0 = time.time()
 test = load_dataset("fashion-mnist", split="test", n=CFG.n_eval)
@@ -368,9 +368,9 @@ with torch.no_grad():
         img, ref = img[matched], x[matched]
         rows[name] = dict(mse=l2(img, ref), ssim=ssim(img, ref, reduction="none"),
                           perc=perceptual(img.to(ENV.device), ref.to(ENV.device)).cpu())
-print(f"{'distortion':<14}{'MSE':>9}{'SSIM':>9}{'perceptual':>12}")
-for name, r in rows.items():
-    print(f"{name:<14}{r['mse'].mean():9.4f}{r['ssim'].mean():9.3f}{r['perc'].mean():12.4f}")
+show_table([[name, r["mse"].mean(), r["ssim"].mean(), r["perc"].mean()] for name, r in rows.items()],
+           ["distortion", "MSE", "SSIM", "perceptual"], floatfmt=[None, ".4f", ".3f", ".4f"],
+           title=f"means over the {int(matched.sum())} matched images")
 m = matched.nonzero().flatten()[:6]
 show_images(torch.cat([x[m], sharp[m], blurred[m], noisy[m]]), nrow=6,
             title="rows: original · shifted · blurred · noisy (equal MSE per image)")
@@ -467,9 +467,9 @@ def edge_agreement(rec, ref):
 stats = {k: dict(sharpness=sharpness(r).mean().item(), edges=edge_agreement(r, x).mean().item(),
                  mse=l2(r, x).mean().item(), perc=perceptual(r.to(ENV.device), x.to(ENV.device)).mean().item())
          for k, r in recs.items()}
-print(f"{'model':<16}{'sharpness':>10}{'edges':>8}{'MSE':>9}{'perceptual':>12}   (originals: sharpness {sharp_orig:.4f})")
-for k, st in stats.items():
-    print(f"{k:<16}{st['sharpness']:10.4f}{st['edges']:8.3f}{st['mse']:9.4f}{st['perc']:12.4f}")
+show_table([[k, st["sharpness"], st["edges"], st["mse"], st["perc"]] for k, st in stats.items()],
+           ["trained with", "sharpness", "edges", "MSE", "perceptual"], floatfmt=[None, ".4f", ".3f", ".4f", ".4f"],
+           title=f"test reconstructions (originals: sharpness {sharp_orig:.4f})")
 show_images(torch.cat([x[:8], recs["l2"][:8], recs["l1"][:8], recs["l1+perceptual"][:8]]), nrow=8,
             title="rows: original · AE trained with L2 · with L1 · with L1 + perceptual")
 plt.show()
