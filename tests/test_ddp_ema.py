@@ -47,16 +47,17 @@ def _run(name: str, rank=None):
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         net = DDP(q, **ddp_kwargs())  # gradients averaged; no buffer broadcast: the quantizer keeps them identical
-    opt = torch.optim.SGD(q.parameters(), lr=0.5) if by_grad else None
     for step in range(STEPS):
         z = _global_batch(step)
         if rank is not None:
             z = z[rank * PER_RANK:(rank + 1) * PER_RANK]
         out = net(z)
-        if by_grad:
-            opt.zero_grad()
+        if by_grad:  # plain SGD, written out (torch.optim would import torch._dynamo: seconds on a busy CPU)
+            q.zero_grad()
             out.loss.backward()
-            opt.step()
+            with torch.no_grad():
+                for p in q.parameters():
+                    p -= 0.5 * p.grad
     return {k: v.detach().clone() for k, v in q.state_dict().items()}, q.restarts
 
 
