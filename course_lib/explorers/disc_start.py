@@ -87,8 +87,9 @@ def draw_disc_start(snapshots: Mapping[str, Mapping[int, torch.Tensor]], origina
     stats = dict(stats) if stats is not None else {m: snapshot_stats(snapshots[m], originals) for m in names}
     shown = nearest_step(snapshots[model], step)
     n = min(n, len(originals))
-    fig = plt.figure(figsize=(max(8.0, 1.1 * n + 6.0), 3.4))
-    grid = fig.add_gridspec(1, 4, width_ratios=[0.55 * n, 0.1, 1.8, 1.8], wspace=0.35)
+    fig = plt.figure(figsize=(max(9.0, 0.9 * n + 6.0), 3.3))
+    grid = fig.add_gridspec(1, 3, width_ratios=[0.45 * n, 1.6, 1.6], wspace=0.3, left=0.02, right=0.98, bottom=0.16,
+                            top=0.86)
     rec = snapshots[model][shown]
     C, H, W = originals.shape[1:]
     gap = max(1, H // 16)
@@ -98,11 +99,11 @@ def draw_disc_start(snapshots: Mapping[str, Mapping[int, torch.Tensor]], origina
         sheet[:, H + gap:, j * (W + gap):j * (W + gap) + W] = rec[j].clamp(0, 1)
     ax = fig.add_subplot(grid[0, 0])
     ax.imshow(_img(sheet), cmap="gray" if C == 1 else None, vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks([]); ax.set_yticks([H / 2, H + gap + H / 2])
-    ax.set_yticklabels(["original", f"{model}\nstep {shown}"], fontsize=8)
+    ax.set_axis_off()
     phase = "before" if shown < disc_start else "after"
-    ax.set_title(f"step {shown}: {phase} the discriminator starts (step {disc_start})", fontsize=9)
-    for col, key, ylabel in ((2, "psnr_db", "PSNR (dB), held out"), (3, "sharpness_ratio", "sharpness / originals")):
+    ax.set_title(f"step {shown}: {phase} the discriminator starts (step {disc_start})\n"
+                 f"top: originals; bottom: {model}", fontsize=9)
+    for col, key, ylabel in ((1, "psnr_db", "PSNR (dB), held out"), (2, "sharpness_ratio", "sharpness / originals")):
         ax = fig.add_subplot(grid[0, col])
         for k, name in enumerate(names):
             s = stats[name]
@@ -114,7 +115,10 @@ def draw_disc_start(snapshots: Mapping[str, Mapping[int, torch.Tensor]], origina
         ax.axvline(disc_start, color="grey", ls="--", lw=1)
         if key == "sharpness_ratio":
             ax.axhline(1.0, color="grey", lw=0.6)
+            later = [v for m in names for st, v in zip(stats[m]["step"], stats[m][key]) if st > 0]
+            if later:  # an untrained model's noise is far "sharper" than any image: keep it from squashing the rest
+                ax.set_ylim(0, max(1.5, 1.15 * max(later)))
         ax.set_xlabel("training step"); ax.set_title(ylabel, fontsize=9); ax.tick_params(labelsize=8)
-        if col == 2:
+        if col == 1:
             ax.legend(fontsize=7, loc="lower right")
     return fig
