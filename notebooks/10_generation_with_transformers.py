@@ -37,17 +37,14 @@ ENV = course_lib.setup_notebook(seed=0)
 from course_lib.profiles import settings
 
 CFG = settings(
-    quick=dict(dataset="fashion-mnist", n_train=2000, n_eval=300, batch_size=32, tok_ch=16, num_codes=64,
-               tok_steps=120, tok_lr=1e-3, perceptual_weight=0.0, disc_start=10**9,
+    quick=dict(dataset="fashion-mnist", n_train=2000, n_eval=300,
                prior_batch=64, d_model=64, n_layers=2, n_heads=4, prior_steps=250, prior_lr=3e-3, n_samples=60,
                per_class=8, n_complete=120, draws=2),
-    standard=dict(dataset="fashion-mnist", n_train=None, n_eval=2000, batch_size=64, tok_ch=64, num_codes=256,
-                  tok_steps=6000, tok_lr=2e-4, perceptual_weight=1.0, disc_start=3000,
+    standard=dict(dataset="fashion-mnist", n_train=None, n_eval=2000,
                   prior_batch=128, d_model=256, n_layers=8, n_heads=8, prior_steps=10000, prior_lr=5e-4,
                   n_samples=500, per_class=8, n_complete=1000, draws=2),
-    # smoke trains 3 steps: start the discriminator so its code path runs too; sampling from the standard-size
-    # prior (49 passes per sequence, no key/value cache) dominates a CPU smoke run, so draw few sequences
-    smoke=dict(disc_start=1, n_samples=16, per_class=2, n_complete=16, draws=1),
+    # sampling from the standard-size prior (49 passes per sequence) dominates a CPU smoke run: draw few sequences
+    smoke=dict(n_samples=16, per_class=2, n_complete=16, draws=1),
 )
 CFG
 
@@ -68,11 +65,15 @@ stage2_diagram();
 # l2-normalised space (Yu et al. 2021, ViT-VQGAN), updates them by exponential moving averages (van den Oord et al.
 # 2017, appendix; Razavi et al. 2019) and restarts dead codes (as SoundStream does, Zeghidour et al. 2021).
 #
-# **What is trained here, honestly.** Under `quick` the tokenizer is tiny and trained for `CFG.tok_steps` steps
+# The tokenizer's set-up lives in `course_lib.tokenizer` (notebook 12 uses the same one): `tokenizer_config()`
+# gives its configuration for the active profile (its sizes are printed below), `build_tokenizer` builds it and
+# `train_tokenizer` trains it with `course_lib.train.fit` and returns it with its history.
+#
+# **What is trained here, honestly.** Under `quick` the tokenizer is tiny and trained for `tok_steps` steps
 # with L1 and the quantizer loss only: the perceptual and adversarial terms (notebooks 07-09) are switched off
 # (`perceptual_weight=0`, `disc_start` beyond the run) to fit a CPU minute. So under `quick` it is the VQ-GAN
 # *architecture* with a VQ-VAE-style objective. Under `standard` the perceptual loss is on and the discriminator
-# starts at step `CFG.disc_start`. The stage-2 recipe below is the same either way. (To use the model you trained
+# starts at step `disc_start`. The stage-2 recipe below is the same either way. (To use the model you trained
 # in notebook 09 instead, load its checkpoint `run_path("09", "vqgan.pt")` into `VQGAN(config)` -- exercise 4.)
 # Checkpoints go to `run_path("10", ...)`, i.e. `runs/<profile>/10/` (or under `COURSE_RUNS`, notebook 00), so a
 # re-run reuses the trained models.
@@ -93,7 +94,8 @@ from course_lib.metrics import psnr
 from course_lib.prior import CodePrior, flatten_grid, unflatten_grid, weight_decay_groups
 from course_lib.train import fit
 from course_lib.viz import show_images, show_pairs
-from course_lib.vqgan import VQGAN, VQGANLoss, make_loss_fn, vqgan_config
+from course_lib.tokenizer import build_tokenizer, decode_all, encode_all, tokenizer_config, tokenizer_settings, \
+    train_tokenizer
 
 T0 = time.time()
 device = ENV.device
@@ -102,45 +104,21 @@ train = load_dataset(CFG.dataset, split="train", n=CFG.n_train)
 test = load_dataset(CFG.dataset, split="test", n=CFG.n_eval)
 print(train.display_name, "|", test.display_name)
 
-tok_cfg = vqgan_config(
-    "quick",
-    model=dict(in_channels=1, resolution=28, ch=CFG.tok_ch, ch_mult=[1, 2, 2], num_res_blocks=1,
-               attn_resolutions=[7], z_channels=32, norm_groups=8,
-               quantizer=dict(kind="ema", num_codes=CFG.num_codes, code_dim=32, lookup_dim=8, cosine=True,
-                              decay=0.99, beta=0.25, restart_dead_after=50)),
-    loss=dict(perceptual_weight=CFG.perceptual_weight, disc_start=CFG.disc_start, perceptual_backend="course"),
-    train=dict(dataset=CFG.dataset, steps=CFG.tok_steps, lr=CFG.tok_lr, batch_size=CFG.batch_size),
-)
-torch.manual_seed(0)
-tokenizer = VQGAN(tok_cfg).to(device)
-tok_loss = VQGANLoss(tok_cfg).to(device)
-opts = {"gen": torch.optim.Adam(tokenizer.parameters(), lr=CFG.tok_lr, betas=(0.5, 0.9)),
-        "disc": torch.optim.Adam(tok_loss.discriminator.parameters(), lr=CFG.tok_lr, betas=(0.5, 0.9))}
-loader = make_loader(train, batch_size=CFG.batch_size, shuffle=True, seed=0)
-tok_history = fit(make_loss_fn(tokenizer, tok_loss), opts, loader, steps=CFG.tok_steps,
-                  model={"vqgan": tokenizer, "loss": tok_loss}, checkpoint=run_path("10", "tokenizer.pt"),
-                  config=dict(tok_cfg["model"], steps=CFG.tok_steps, n_train=len(train)),
-                  grad_clip=1.0, log_every=25, desc="VQ-GAN tokenizer")
-_ = tokenizer.eval()
+tok_cfg = tokenizer_config()          # course_lib.tokenizer: the sizes of the table below, shared with notebook 12
+print(tokenizer_settings())
+tokenizer, tok_history = train_tokenizer(build_tokenizer(tok_cfg, device=device), train, tok_cfg,
+                                         checkpoint=run_path("10", "tokenizer.pt"))
+print(f"tokenizer: {sum(p.numel() for p in tokenizer.parameters()):,} parameters, "
+      f"{tok_cfg['train']['steps']} steps")
 
 # %%
 x_test, y_test = test.x.to(device), test.y.to(device)
 
 
-@torch.no_grad()
-def encode_all(model, images):
-    return torch.cat([model.encode(images[i:i + 256].to(device)) for i in range(0, len(images), 256)])
-
-
-@torch.no_grad()
-def decode_all(model, codes):
-    return torch.cat([model.decode_indices(codes[i:i + 256]).clamp(0, 1) for i in range(0, len(codes), 256)])
-
-
 codes_test = encode_all(tokenizer, x_test)                    # (N, 7, 7)
 recon = decode_all(tokenizer, codes_test)
 h, w = codes_test.shape[-2:]
-K, T = CFG.num_codes, h * w
+K, T = tok_cfg["model"]["quantizer"]["num_codes"], h * w
 used = len(torch.unique(codes_test))
 print(f"{h}x{w} = {T} tokens per image, K = {K}: {T * math.log2(K):.0f} bits per image as raw indices; "
       f"{used} of {K} codes used on the test images; reconstruction PSNR {psnr(recon, x_test):.2f} dB")
@@ -227,18 +205,27 @@ top_k_filter = solved_or_reference(top_k_filter, course_lib.prior.top_k_filter, 
 n_classes = train.num_classes
 per_class = CFG.per_class
 labels = torch.arange(n_classes, device=device).repeat_interleave(per_class)
-gen = torch.Generator(device=device).manual_seed(0)
-samples = prior.sample(len(labels), temperature=1.0, top_k=16, labels=labels, generator=gen)
-x_samples = decode_all(tokenizer, unflatten_grid(samples, h, w))
-ax = show_images(x_samples.cpu(), nrow=per_class, figsize=(6.5, 8), title="class-conditional samples (top-k 16)")
-H_img, pad = x_samples.shape[-2], 2                          # image_grid pads by 2 pixels
-ax.set_axis_on()
-ax.set_xticks([])
-ax.set_yticks([pad + i * (H_img + pad) + H_img / 2 for i in range(n_classes)], train.class_names, fontsize=8)
-ax.tick_params(length=0)
-for spine in ax.spines.values():
-    spine.set_visible(False)
+
+
+def class_grid(prior_model, tok_model, ax, title, seed=0):
+    """Draw per_class samples of each class (one row per class, top-k 16) into ax, rows labelled by class."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    codes = prior_model.sample(len(labels), temperature=1.0, top_k=16, labels=labels, generator=g)
+    images = decode_all(tok_model, unflatten_grid(codes, h, w))
+    show_images(images.cpu(), nrow=per_class, title=title, ax=ax)
+    H_img, pad = images.shape[-2], 2                          # image_grid pads by 2 pixels
+    ax.set_axis_on()
+    ax.set_xticks([])
+    ax.set_yticks([pad + i * (H_img + pad) + H_img / 2 for i in range(n_classes)], train.class_names, fontsize=8)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+fig, ax = plt.subplots(figsize=(6.5, 8))
+class_grid(prior, tokenizer, ax, "class-conditional samples (top-k 16)")
 plt.show()
+gen = torch.Generator(device=device).manual_seed(0)
 
 # %% [markdown]
 # Do the samples belong to the class they were asked for? The course's feature network is a Fashion-MNIST
@@ -257,6 +244,76 @@ with torch.no_grad():
 claim(agree > 3 / n_classes, f"class agreement {agree:.0%} of samples > 3 x chance ({3 / n_classes:.0%})")
 print(f"classifier agrees with the requested class on {agree:.0%} of {n_s} samples "
       f"(on reconstructions of real test images: {acc_recon:.0%}; chance {1 / n_classes:.0%})")
+
+# %% [markdown]
+# **Explore temperature and top-k.** Move the knobs: lower temperature and smaller `k` give likelier, more
+# repetitive codes; a higher temperature gives more varied codes and more broken garments. The title measures it
+# (bits per code of the drawn samples under the prior, how many distinct codes they use); the bar chart shows
+# what temperature and top-k do to the prior's distribution at one position
+# (`course_lib.explorers.sampling.draw_sampling`, shared with notebook 06).
+
+# %%
+from functools import partial
+
+from course_lib.explorers import Choice, IntSlider, Slider, explorer
+from course_lib.explorers.sampling import draw_sampling
+
+explorer(partial(draw_sampling, prior=prior, decode=tokenizer, class_names=train.class_names, grid_shape=(h, w)),
+         temperature=Slider(0.05, 2.0, 1.0, step=0.05, label="temperature"),
+         top_k=Choice({"all": None, "1": 1, "4": 4, "16": 16}, value=None, label="top-k"),
+         label=Choice({"one per class": None, **{n: i for i, n in enumerate(train.class_names)}}, value=None,
+                      label="class"),
+         seed=IntSlider(0, 9, 0, label="seed"));
+
+# %% [markdown]
+# ### Your run beside the same models trained for longer (shipped)
+# Your tokenizer and prior trained for a CPU minute. The course ships **the same two models** (same classes, same
+# `quick` configuration) trained for many more steps by `data/train_course_checkpoints.py`
+# (`course_lib.pretrained`; its card records the data, steps, machine and command). Below, the same measures on
+# the same held-out images, and the same class grid, side by side. The shipped figures are fixed files, so their
+# values are asserted exactly against the card. (`COURSE_PRETRAINED=0` switches this off; under `standard` the
+# notebook's models are bigger than the shipped ones, so it is skipped.)
+
+# %%
+from course_lib import pretrained
+
+if pretrained.available("10_tokenizer") and pretrained.available("10_prior"):
+    long_tok = build_tokenizer(tokenizer_config("quick"))                  # built as yours, then loaded
+    pretrained.load_into(long_tok, "10_tokenizer", config=tok_cfg)
+    long_prior = pretrained.build("10_prior")
+    for name, model, kwargs in (("10_tokenizer", long_tok, {}), ("10_prior", long_prior, dict(tokenizer=long_tok))):
+        measured, promised = pretrained.measure(name, model, **kwargs), pretrained.card(name)["headline"]
+        for key, value in promised.items():                                 # fixed files: the card's figures
+            assert math.isclose(measured[key], value, rel_tol=1e-4, abs_tol=1e-4), \
+                f"{name}: {key} measured {measured[key]:.5f}, the card says {value:.5f}"
+    long_tok, long_prior = long_tok.to(device), long_prior.to(device)
+    long_codes = encode_all(long_tok, x_test)
+    long_recon = decode_all(long_tok, long_codes)
+    with torch.no_grad():
+        long_bits = float(long_prior.bits_per_token(flatten_grid(long_codes), y_test))
+        g = torch.Generator(device=device).manual_seed(0)
+        x_long = decode_all(long_tok, unflatten_grid(long_prior.sample(n_s, top_k=16, labels=s_labels, generator=g),
+                                                     h, w))
+        long_agree = float((clf(x_long).argmax(-1) == s_labels).float().mean())
+    yours = f"your run: tokenizer {tok_cfg['train']['steps']} + prior {CFG.prior_steps} steps, about a minute"
+    rows = [("reconstruction PSNR (dB)", f"{float(psnr(recon, x_test)):.2f}", f"{float(psnr(long_recon, x_test)):.2f}"),
+            ("codes used (of K)", f"{used}", f"{len(torch.unique(long_codes))}"),
+            ("prior: held-out bits per token", f"{bits_per_token:.2f}", f"{long_bits:.2f}"),
+            ("class agreement of samples", f"{agree:.0%}", f"{long_agree:.0%}")]
+    print(f"{'measure':>32} | {'your run':>9} | shipped")
+    for r in rows:
+        print(f"{r[0]:>32} | {r[1]:>9} | {r[2]}")
+    print("shipped tokenizer:", pretrained.describe("10_tokenizer"))
+    print("shipped prior:    ", pretrained.describe("10_prior"))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 8))
+    class_grid(prior, tokenizer, axes[0], yours)
+    class_grid(long_prior, long_tok, axes[1], f"shipped: tokenizer {pretrained.card('10_tokenizer')['steps']:,} + "
+                                              f"prior {pretrained.card('10_prior')['steps']:,} steps")
+    plt.tight_layout()
+    plt.show()
+else:
+    print("the shipped 10_tokenizer / 10_prior are not available here (COURSE_PRETRAINED=0, not shipped, or a profile "
+          "other than quick): nothing to compare.")
 
 # %% [markdown]
 # ## 3. Completion: keep the known tokens, sample the rest
@@ -405,7 +462,7 @@ claim(float(d_mse.mean()) > 2 * se_mse,
 # ## 4. The tokenizer as a compressor: rate and distortion at equal rate
 # A token grid *is* a compressed image: `h * w * log2 K` bits as raw indices, or fewer with an entropy coder
 # driven by the prior (arithmetic coding gets within a few bits of the model's negative log-likelihood per image;
-# we add `log2 10` bits to send the class label). Two tokenizer sizes: the trained codebook (K = `CFG.num_codes`)
+# we add `log2 10` bits to send the class label). Two tokenizer sizes: the trained codebook (K = 64 under `quick`)
 # and a coarser one made by merging its codes into K/8 clusters with k-means (each token replaced by its
 # cluster's representative code, no retraining).
 #
