@@ -225,6 +225,46 @@ show_pairs(x_test[:10], x_hat[:10].clamp(0, 1), n=10);
 claim(nmse_model < 0.3 * nmse_mean, f"test NMSE {nmse_model:.3f} < 0.3 x mean-image baseline {nmse_mean:.3f}");
 
 # %% [markdown]
+# ### The same model, trained for much longer (shipped)
+# Your run above trained for `CFG.steps` steps, about a minute on a CPU. The course ships **the same model** (the
+# same class, the same `quick` configuration and data) trained by `data/train_course_checkpoints.py` for many more
+# steps; its card records the data, the steps, the wall time, the machine and the command. We build the model exactly
+# as in section 2, load the weights (`course_lib.pretrained`), and measure it on the same test images with the same
+# numbers. Only under `quick` (other profiles build a bigger model) and unless `COURSE_PRETRAINED=0`. The claims above
+# are about **your run**; the lines below only describe the shipped one, and check that it reproduces its card.
+
+# %%
+from course_lib import pretrained
+
+long_model = None
+if pretrained.available("04_vqvae"):
+    long_model = VQVAE(EMAVectorQuantizer(num_codes=CFG.num_codes, code_dim=CFG.code_dim, beta=0.25, decay=CFG.decay),
+                       in_channels=C, hidden=CFG.hidden, downsamples=2, res_blocks=CFG.res_blocks,
+                       res_hidden=CFG.res_hidden).to(device)
+    long_card = pretrained.load_into(long_model, "04_vqvae")
+    long_hat, long_indices = reconstruct(x_test, long_model)
+    long_usage = metrics.CodeUsageTracker(K).update(long_indices)
+    your_usage = metrics.CodeUsageTracker(K).update(test_indices)
+    side = [dict(model=f"your run: {CFG.steps} steps (about a minute)", test_nmse=nmse_model, test_psnr_db=psnr_model,
+                 codes_used=your_usage.used(), perplexity=your_usage.perplexity()),
+            dict(model=f"shipped: {long_card['steps']:,} steps", test_nmse=metrics.nmse(x_test, long_hat, data_variance),
+                 test_psnr_db=metrics.psnr(x_test, long_hat.clamp(0, 1)), codes_used=long_usage.used(),
+                 perplexity=long_usage.perplexity())]
+    print(f"shipped: {pretrained.describe('04_vqvae')}")
+    print(format_table(side, floatfmt="{:.3f}"))
+    show_pairs(x_test[:10], (x_hat[:10].clamp(0, 1), long_hat[:10].clamp(0, 1)), n=10,
+               titles=("original", f"your run ({CFG.steps} steps)", f"shipped ({long_card['steps']:,} steps)"));
+    head = long_card["headline"]
+    claim(abs(side[1]["test_nmse"] - head["test_nmse"]) < 1e-3 and side[1]["codes_used"] == head["codes_used"],
+          f"the shipped model reproduces its card: test NMSE {side[1]['test_nmse']:.4f} (card {head['test_nmse']:.4f}), "
+          f"codes used {side[1]['codes_used']} (card {head['codes_used']:.0f})")
+    claim(side[1]["test_nmse"] < side[0]["test_nmse"],
+          f"the long-trained model reconstructs better than the one-minute run: test NMSE {side[1]['test_nmse']:.3f} "
+          f"< {side[0]['test_nmse']:.3f}")
+else:
+    print("No shipped checkpoint here (profile is not quick, COURSE_PRETRAINED=0, or not installed): skipped.")
+
+# %% [markdown]
 # **The reference point, by its own protocol.** The Sonnet example notebook prints, after 10k steps at batch 32 on
 # CIFAR-10, `recon_error: 0.056 perplexity: 326.349` (its output cell, last line). Those two numbers are defined
 # differently from the test-set numbers above:
@@ -353,7 +393,9 @@ print(usage)
 # %% [markdown]
 # Many write-ups log the perplexity of **each training batch** (the Sonnet example does). A batch of `B` images has
 # only `B * h * w` positions, so its perplexity can never exceed that, and it grows with the batch size even when the
-# codebook is exactly the same. Measure it on the trained model, codebook fixed, with several batch sizes:
+# codebook is exactly the same. Measure it on the trained model, codebook fixed: cut the test set into equal batches of
+# `B` images for several `B`; the table and the figure show the mean over those batches and their spread (10th to
+# 90th percentile):
 
 # %%
 positions = h_lat * w_lat
@@ -362,20 +404,32 @@ batch_stats = []
 for b in sizes:
     chunks = [test_indices[i:i + b] for i in range(0, len(test_indices) - b + 1, b)]
     perps = np.array([metrics.perplexity(c, K) for c in chunks])
-    batch_stats.append(dict(batch_size=b, mean_perplexity=perps.mean(), geo_mean_perplexity=float(np.exp(np.log(perps).mean())),
-                            mean_codes_used=float(np.mean([metrics.codes_used(c, K) for c in chunks]))))
+    used = np.array([metrics.codes_used(c, K) for c in chunks], dtype=float)
+    batch_stats.append(dict(batch_size=b, batches=len(chunks), mean_perplexity=perps.mean(),
+                            perplexity_p10=np.percentile(perps, 10), perplexity_p90=np.percentile(perps, 90),
+                            geo_mean_perplexity=float(np.exp(np.log(perps).mean())),
+                            mean_codes_used=used.mean(), codes_used_p10=np.percentile(used, 10),
+                            codes_used_p90=np.percentile(used, 90)))
+print(format_table([{k: r[k] for k in ("batch_size", "batches", "mean_perplexity", "perplexity_p10", "perplexity_p90",
+                                       "mean_codes_used")} for r in batch_stats], floatfmt="{:.1f}"))
 
-fig, ax = plt.subplots(1, 2, figsize=(11, 3.2))
+fig, ax = plt.subplots(1, 2, figsize=(11, 3.4))
 bs = [r["batch_size"] for r in batch_stats]
-ax[0].plot(bs, [r["mean_perplexity"] for r in batch_stats], "o-", label="mean per-batch perplexity")
-ax[0].plot(bs, [r["geo_mean_perplexity"] for r in batch_stats], "x:", label="geometric mean (see below)")
+col = lambda key: np.array([r[key] for r in batch_stats])
+ax[0].fill_between(bs, col("perplexity_p10"), col("perplexity_p90"), color="C0", alpha=0.25,
+                   label="10th-90th percentile over batches")
+ax[0].plot(bs, col("mean_perplexity"), "o-", c="C0", label="mean per-batch perplexity")
+ax[0].plot(bs, col("geo_mean_perplexity"), "x:", c="C1", label="geometric mean (see below)")
 ax[0].axhline(usage.perplexity(), c="C3", ls="--", label=f"whole test set ({usage.perplexity():.1f})")
 ax[0].set_ylim(0, 1.15 * usage.perplexity()); ax[0].set_ylabel("perplexity")
-ax[1].plot(bs, [r["mean_codes_used"] for r in batch_stats], "o-", label="mean codes used per batch")
+ax[1].fill_between(bs, col("codes_used_p10"), col("codes_used_p90"), color="C0", alpha=0.25,
+                   label="10th-90th percentile over batches")
+ax[1].plot(bs, col("mean_codes_used"), "o-", c="C0", label="mean codes used per batch")
 ax[1].axhline(usage.used(), c="C3", ls="--", label=f"whole test set ({usage.used()})")
-ax[1].set_ylabel("codes used")
+ax[1].set_ylim(0, 1.15 * usage.used()); ax[1].set_ylabel("codes used")
 for a in ax:
-    a.set_xscale("log", base=2); a.set_xlabel("batch size B (images)"); a.legend(fontsize=8)
+    a.set_xscale("log", base=2); a.set_xticks(bs); a.set_xticklabels([str(b) for b in bs])
+    a.set_xlabel("batch size B (images)"); a.legend(fontsize=7, loc="lower right")
     a.axvline(CFG.batch_size, c="gray", lw=0.8)
 ax[0].set_title(f"same codebook, only B changes (bound: B x {positions} positions)", fontsize=10)
 ax[1].set_title(f"grey line: the training batch size {CFG.batch_size}", fontsize=10)
@@ -414,15 +468,16 @@ print(verdict(all(r["mean_perplexity"] <= usage.perplexity() + 1e-6 for r in bat
 # %%
 fig, ax = plt.subplots(1, 2, figsize=(11, 3))
 ax[0].plot(history.steps_for("batch_perplexity"), history["batch_perplexity"])
-ax[0].axhline(K, ls="--", c="gray", label=f"K = {K}")
-ax[0].set_xlabel("step"); ax[0].set_ylabel("perplexity of a batch"); ax[0].legend()
-ax[0].set_title(f"per-batch perplexity (batch {CFG.batch_size}: at most {CFG.batch_size * positions} positions)")
+ax[0].set_ylim(0, None)  # K (the most there could be) is in the title: a line at K would squash the curves
+ax[0].set_xlabel("step"); ax[0].set_ylabel("perplexity of a batch")
+ax[0].set_title(f"per-batch perplexity (batch {CFG.batch_size}; K = {K})", fontsize=10)
 if epoch_log:
     s, used_e, perp_e = zip(*epoch_log)
     ax[1].plot(s, used_e, "o-", label="codes used in the epoch")
     ax[1].plot(s, perp_e, "s-", label="perplexity over the epoch")
-ax[1].axhline(K, ls="--", c="gray")
-ax[1].set_xlabel("step"); ax[1].set_ylabel("codes"); ax[1].set_title("usage over each epoch"); ax[1].legend()
+ax[1].set_ylim(0, None)
+ax[1].set_xlabel("step"); ax[1].set_ylabel("codes"); ax[1].set_title(f"usage over each epoch (of K = {K})", fontsize=10)
+ax[1].legend()
 plt.tight_layout(); plt.show()
 
 # %% [markdown]
@@ -453,6 +508,30 @@ for j in range(4):
     axes[1, j].set_axis_off()
 axes[0, 0].set_title("image"); axes[1, 0].set_title(f"its {h_lat}x{w_lat} code map")
 plt.tight_layout(); plt.show()
+
+# %% [markdown]
+# **Explorer: edit the code map.** Pick an image, a position `(row, col)` of its code map and a code index, and see
+# what the decoder draws from the edited map: the decoded original map, the edited one, and their difference, with
+# the edited cell (the 4x4-pixel block it sits above) outlined. The title of the difference says how much of the
+# change stays within one cell of the edit: the decoder is convolutional, so a code describes its own neighbourhood,
+# not the whole image. The default edit writes the test set's most-used code into the centre of the first image.
+# Where `MODELS` offers it, you can also switch to the long-trained model of section 4 (shipped).
+
+# %%
+from course_lib.explorers import Choice, IntSlider, explorer
+from course_lib.explorers.code_map import draw_code_map
+
+x_edit = x_test[:8]
+MODELS = {"your run": model} | ({"shipped (long-trained)": long_model} if long_model is not None else {})
+
+
+def draw_edit(net="your run", image=0, row=h_lat // 2, col=w_lat // 2, code=int(order[0])):
+    return draw_code_map(MODELS[net], images=x_edit, image=image, row=row, col=col, code=code)
+
+
+explorer(draw_edit, net=Choice(list(MODELS), "your run", label="model"), image=IntSlider(0, len(x_edit) - 1, 0),
+         row=IntSlider(0, h_lat - 1, h_lat // 2), col=IntSlider(0, w_lat - 1, w_lat // 2),
+         code=IntSlider(0, K - 1, int(order[0]), label="code index"));
 
 # %% [markdown]
 # ## 8. Exercise: bits per image
