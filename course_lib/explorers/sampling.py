@@ -187,15 +187,15 @@ def draw_sampling(
     ax_bar.bar(x + 0.2, samp[order].numpy(), width=0.4, color="C0", label="sampled from")
     ax_bar.set_xticks(x[::4])
     ax_bar.set_xticklabels([str(int(i)) for i in order[::4]], fontsize=8)
-    where = f"position {position}" + (f" (row {position // grid_shape[1]}, column {position % grid_shape[1]})"
-                                       if grid_shape is not None else "")
-    ax_bar.set_xlabel(f"code (likeliest first) at {where} of sample 0", fontsize=9)
+    where = (f"row {position // grid_shape[1]}, col {position % grid_shape[1]}" if grid_shape is not None
+             else f"position {position}")
+    ax_bar.set_xlabel(f"code, likeliest first ({where} of sample 0)", fontsize=9)
     ax_bar.set_ylabel("probability")
-    ax_bar.set_ylim(0, 1.02)
+    ax_bar.set_ylim(0, min(1.0, 1.15 * float(max(base.max(), samp.max()))) + 0.02)
     ax_bar.legend(fontsize=8, loc="upper right")
-    ax_bar.set_title(f"{stats['bits_per_code']:.2f} bits/code under the prior; code entropy "
-                     f"{stats['code_entropy_bits']:.2f} bits;\n{stats['codes_used']} of {stats['num_codes']} codes used, "
-                     f"{stats['distinct_grids']} of {n} grids distinct", fontsize=9)
+    ax_bar.set_title(f"samples: {stats['bits_per_code']:.2f} bits/code under the prior\n"
+                     f"code entropy {stats['code_entropy_bits']:.2f} bits · {stats['codes_used']}/{stats['num_codes']} "
+                     f"codes used · {stats['distinct_grids']}/{n} distinct", fontsize=9)
     fig.tight_layout()
     fig.sample_stats = stats
     return fig
