@@ -77,7 +77,7 @@ def part3(out: Path):
     ha, hb = pretrained.card(a)["headline"], pretrained.card(b)["headline"]
     _grid([x, m_a(x)[0], m_b(x)[0]], ["held-out", "MSE (VQ-VAE)", "VQ-GAN"],
           f"Part III (notebook 09): same network, same 8x8 codes (K=128); MSE loss vs L1 + perceptual + GAN -- "
-          f"{_label(b)}\nPSNR {ha['psnr_db']:.1f} vs {hb['psnr_db']:.1f} dB, judge KID x1e3 "
+          f"each {_label(b).replace(' (', ' (VQ-GAN ')}\nPSNR {ha['psnr_db']:.1f} vs {hb['psnr_db']:.1f} dB, judge KID x1e3 "
           f"{ha['kid_judge_x1e3']:.1f} vs {hb['kid_judge_x1e3']:.1f} (lower = closer to real), 256 held-out crops",
           out / "part3_vqgan.png", scale=1.0)
 
