@@ -278,3 +278,49 @@ def test_perceptual_term_is_not_clamped():
     L.perceptual_distance(x, x_hat).backward()
     outside = x_hat.detach() > 1
     assert outside.any() and x_hat.grad[outside].abs().sum() > 0
+
+
+def test_small_data_options_spectral_norm_and_diff_augment_reach_both_steps(monkeypatch):
+    """The optional loss keys build a spectrally normalised discriminator and route D's inputs through DiffAugment in
+    the discriminator step AND the generator step (Zhao et al. 2020, eqs. 2-3); off by default."""
+    import torch
+
+    from course_lib import augment
+    from course_lib.vqgan import VQGAN, VQGANLoss, vqgan_config
+
+    plain = VQGANLoss(vqgan_config("quick", loss={"perceptual_weight": 0.0}))
+    assert plain.diff_augment == "" and not any("parametrizations" in n for n, _ in plain.discriminator.named_modules())
+    cfg = vqgan_config("quick", loss={"perceptual_weight": 0.0, "disc_start": 0, "disc_spectral_norm": True,
+                                      "disc_norm": "none", "diff_augment": "translation,cutout"})
+    loss = VQGANLoss(cfg)
+    convs = [m for m in loss.discriminator.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in convs)
+    seen = []
+    real = augment.diff_augment
+
+    def spy(x, policy="color,translation,cutout", generator=None):
+        seen.append((x.shape[0], policy, x.requires_grad))
+        return real(x, policy, generator)
+
+    monkeypatch.setattr(augment, "diff_augment", spy)
+    torch.manual_seed(0)
+    model = VQGAN(cfg)
+    x = torch.rand(4, 3, 32, 32)
+    x_hat, q = model(x)
+    q_loss = q.loss
+    g = loss.generator_loss(x, x_hat, q_loss, step=1, last_layer=model.last_layer)
+    d = loss.discriminator_loss(x, x_hat, step=1)
+    assert torch.isfinite(g["gen"]) and torch.isfinite(d["disc"])
+    # G step: the 4 fakes, with a graph back to the generator; D step: 4 reals + 4 detached fakes in one batch
+    assert seen == [(4, "translation,cutout", True), (8, "translation,cutout", False)]
+
+
+def test_small_data_options_are_validated_with_clear_errors():
+    import pytest as _pytest
+
+    from course_lib.vqgan import validate_config, vqgan_config
+
+    with _pytest.raises(ValueError, match="unknown transforms"):
+        validate_config(vqgan_config("quick", loss={"diff_augment": "colour"}))
+    with _pytest.raises(ValueError, match="True or False"):
+        validate_config(vqgan_config("quick", loss={"disc_spectral_norm": "yes"}))

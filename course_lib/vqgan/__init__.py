@@ -36,7 +36,7 @@ Example::
 """
 from __future__ import annotations
 
-from .config import PRESETS, bits_per_image, latent_size, validate_config, vqgan_config
+from .config import OPTIONAL_LOSS_KEYS, PRESETS, bits_per_image, latent_size, validate_config, vqgan_config
 from .distributed import ddp_kwargs, replica_hashes, state_hash, sync_quantizer
 from .loss import VQGANLoss, make_loss_fn
 from .model import (
@@ -53,6 +53,7 @@ from .model import (
 )
 
 __all__ = [
+    "OPTIONAL_LOSS_KEYS",
     "PRESETS",
     "vqgan_config",
     "validate_config",

@@ -152,7 +152,16 @@ PRESETS: Dict[str, Dict[str, Any]] = {
 }
 
 _MODEL_KEYS = set(PRESETS["quick"]["model"])
-_LOSS_KEYS = set(PRESETS["quick"]["loss"])
+# Optional loss keys, absent from the presets (so the presets, and the configs stored in shipped checkpoints, are
+# unchanged) and off by default. For a discriminator that sees little data (issue: it memorises its training reals):
+#   "disc_spectral_norm": True  -> spectral normalisation on every conv of the discriminator (Miyato et al. 2018,
+#                                  arXiv:1802.05957); set "disc_norm": "none" as well for SN-GAN's plain layout
+#                                  (a GroupNorm after a spectrally normalised conv undoes its Lipschitz bound);
+#   "diff_augment": "color,translation,cutout" -> DiffAugment (Zhao et al. 2020, arXiv:2006.10738): the same random
+#                                  differentiable transforms on real and fake images, in the D and the G step.
+# Notebook 08 section 6 measures both on a small subset (course_lib.augment, course_lib.gan).
+OPTIONAL_LOSS_KEYS = {"disc_spectral_norm": False, "diff_augment": ""}
+_LOSS_KEYS = set(PRESETS["quick"]["loss"]) | set(OPTIONAL_LOSS_KEYS)
 _TRAIN_KEYS = set(PRESETS["quick"]["train"])
 
 
@@ -208,6 +217,19 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
     _check_keys("model", m, _MODEL_KEYS)
     if "loss" in cfg:
         _check_keys("loss", cfg["loss"], _LOSS_KEYS)
+        lc = cfg["loss"]
+        if not isinstance(lc.get("disc_spectral_norm", False), bool):
+            raise ValueError(f"loss.disc_spectral_norm must be True or False, got {lc['disc_spectral_norm']!r}.")
+        policy = lc.get("diff_augment", "")
+        if not isinstance(policy, str):
+            raise ValueError(f"loss.diff_augment must be a policy string such as 'color,translation,cutout' ('' = off), "
+                             f"got {policy!r}.")
+        from ..augment import POLICIES
+
+        unknown = [p.strip() for p in policy.split(",") if p.strip() and p.strip() not in POLICIES]
+        if unknown:
+            raise ValueError(f"loss.diff_augment names unknown transforms {unknown}; choose from {list(POLICIES)}, "
+                             "comma-separated ('' = off).")
     if "train" in cfg:
         _check_keys("train", cfg["train"], _TRAIN_KEYS)
     missing = sorted(k for k in ("ch", "ch_mult", "resolution", "z_channels", "quantizer") if k not in m)

@@ -30,6 +30,10 @@ class VQGANLoss(nn.Module):
     ``[0, max_adaptive_weight]``, no gradient) computed at the decoder's last layer (Esser et al. 2021, eq. 7).
     Discriminator minimises ``hinge_d(D(x), D(sg[x_hat]))`` from ``disc_start`` on; it sees images only.
 
+    For little data, two optional loss keys (off by default; see ``config.OPTIONAL_LOSS_KEYS``):
+    ``"disc_spectral_norm": True`` (spectral norm on every discriminator conv) and ``"diff_augment": "color,translation,
+    cutout"`` (DiffAugment: D sees ``T(x)`` and ``T(x_hat)`` in both steps, see :meth:`disc_input`).
+
     ``loss.perceptual`` (a :class:`course_lib.perceptual.PerceptualLoss`) and ``loss.discriminator``
     (a :class:`course_lib.gan.PatchDiscriminator`) are submodules; ``backend`` says which perceptual network ran.
     """
@@ -50,6 +54,7 @@ class VQGANLoss(nn.Module):
         self.disc_start = int(lc["disc_start"])
         self.delta = float(lc["adaptive_delta"])
         self.max_weight = float(lc["max_adaptive_weight"])
+        self.diff_augment = str(lc.get("diff_augment", "") or "")
         self.discriminator = gan.PatchDiscriminator(**_disc_kwargs(gan.PatchDiscriminator, in_channels, lc))
         if perceptual is None and self.perceptual_weight > 0:
             from ..perceptual import PerceptualLoss
@@ -69,6 +74,15 @@ class VQGANLoss(nn.Module):
         if self.perceptual is not None:
             self.perceptual.eval()  # a frozen feature network stays in eval mode
         return self
+
+    def disc_input(self, images: torch.Tensor) -> torch.Tensor:
+        """What the discriminator sees: ``images``, or their DiffAugment copies when ``loss.diff_augment`` names a
+        policy (one independent random draw per image; the same transforms for reals and fakes, in both steps)."""
+        if not self.diff_augment:
+            return images
+        from ..augment import diff_augment
+
+        return diff_augment(images, self.diff_augment)
 
     def disc_active(self, step: int) -> bool:
         return self.disc_weight > 0 and step >= self.disc_start
@@ -107,7 +121,7 @@ class VQGANLoss(nn.Module):
             disc = self.discriminator if discriminator is None else discriminator
             gan.set_requires_grad(disc, False)
             try:
-                g_loss = gan.hinge_g_loss(disc(x_hat))
+                g_loss = gan.hinge_g_loss(disc(self.disc_input(x_hat)))
             finally:
                 gan.set_requires_grad(disc, True)
             if last_layer is not None and torch.is_grad_enabled():
@@ -132,7 +146,7 @@ class VQGANLoss(nn.Module):
             return {"disc": None}
         disc = self.discriminator if discriminator is None else discriminator
         n = x.shape[0]
-        logits = disc(torch.cat([x, x_hat.detach().to(x.dtype)], dim=0))
+        logits = disc(self.disc_input(torch.cat([x, x_hat.detach().to(x.dtype)], dim=0)))
         logits_real, logits_fake = logits[:n], logits[n:]
         d_loss = gan.hinge_d_loss(logits_real, logits_fake)
         return {
@@ -153,6 +167,7 @@ def _disc_kwargs(cls, in_channels: int, lc: Mapping[str, Any]) -> Dict[str, Any]
         (("base", "ch", "ndf", "base_channels", "width"), int(lc["disc_ch"])),
         (("n_layers", "num_layers", "layers"), int(lc["disc_layers"])),
         (("norm",), str(lc.get("disc_norm", "group"))),
+        (("spectral_norm",), bool(lc.get("disc_spectral_norm", False))),
     ):
         for nm in names:
             if nm in params:
