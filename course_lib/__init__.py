@@ -10,8 +10,13 @@ Each module is one concern, readable in one sitting:
 * ``checkpoint`` -- atomic save, safe load
 * ``viz``      -- image grids, reconstructions, loss curves
 * ``checks``   -- the exercise checks
-* ``models``, ``losses``, ``quantize``, ``metrics``, ``prior``, ``perceptual``, ``image_quality``, ``gan``, ``vqgan``
-  -- what the notebooks build, in its final form
+* ``models``, ``losses``, ``quantize``, ``metrics``, ``prior``, ``perceptual``, ``image_quality``, ``gan``,
+  ``augment`` (DiffAugment), ``vqgan`` (a package: config, model, loss, distributed), ``tokenizer``, ``maskgit``,
+  ``restoration``, ``classical``, ``compression`` -- what the notebooks build, in its final form
+* ``explorers`` -- interactive explorers: a figure drawn directly, then ipywidgets controls
+* ``pretrained`` -- the long-trained course checkpoints shipped in the package (``COURSE_PRETRAINED=0``: off)
+* ``diagrams``, ``site``, ``report``, ``build``, ``colab`` -- drawn diagrams, the HTML edition, smoke/GPU reports,
+  notebook pairs and nbgrader, the Colab set-up cell
 """
 __version__ = "0.2.0"
 
