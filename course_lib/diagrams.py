@@ -86,7 +86,7 @@ def vqvae_diagram(show: bool = True):
 
 def ste_diagram(show: bool = True):
     """The straight-through estimator: forward uses the code, backward copies the gradient past argmin."""
-    fig, ax = _canvas(10, 3.4, "Straight-through: z_q = z + sg[e_k - z]", (0, 12), (-1.4, 2.2))
+    fig, ax = _canvas(10, 3.0, "Straight-through: z_q = z + sg[e_k - z]", (0, 12), (-1.0, 2.2))
     z = _box(ax, (1.2, 1), "z (encoder output)", "data", w=1.9)
     am = _box(ax, (4.4, 1), "argmin_k |z - e_k|\n(no gradient)", "code", w=2.2)
     zq = _box(ax, (7.6, 1), "z_q = z + sg[e_k - z]\n(value: e_k)", "data", w=2.4)
@@ -96,7 +96,7 @@ def ste_diagram(show: bool = True):
     _arrow(ax, zq["right"], dec["left"], "forward")
     _arrow(ax, (dec["bottom"][0], dec["bottom"][1]), (z["bottom"][0] + 0.3, z["bottom"][1]),
            "backward: dL/dz := dL/dz_q (copied past the argmin)", colour="#b03030", style="--", rad=-0.25,
-           offset=(0.0, -0.75))
+           offset=(0.0, -1.4))
     ax.text(6, 2.0, "sg[.] = stop-gradient (.detach()): its value is used forward, its gradient is zero",
             ha="center", fontsize=9)
     if show:
