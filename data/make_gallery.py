@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +49,9 @@ def _grid(rows, row_titles, title, path, scale=0.9, col_titles=None):
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     for i, t in enumerate(col_titles or []):
         axes[0, i].set_title(t, fontsize=8)
-    fig.suptitle(title, fontsize=8.5)
+    # Wrap the title to the figure's width (about 1.7 characters per point of width at this size), so it is never cut.
+    width_chars = int(fig.get_figwidth() * 72 / 8.5 * 1.7)
+    fig.suptitle("\n".join(ln for para in title.split("\n") for ln in textwrap.wrap(para, width_chars)), fontsize=8.5)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=80)
     plt.close(fig)
