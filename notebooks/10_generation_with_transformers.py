@@ -272,7 +272,9 @@ explorer(partial(draw_sampling, prior=prior, decode=tokenizer, class_names=train
 # (`course_lib.pretrained`; its card records the data, steps, machine and command). Below, the same measures on
 # the same held-out images, and the same class grid, side by side. The shipped figures are fixed files, so their
 # values are asserted exactly against the card. (`COURSE_PRETRAINED=0` switches this off; under `standard` the
-# notebook's models are bigger than the shipped ones, so it is skipped.)
+# notebook's models are bigger than the shipped ones, so it is skipped.) Bits per token compare priors only over
+# the **same** tokenizer: the shipped prior models the shipped tokenizer's codes, which carry more detail (a higher
+# reconstruction PSNR), so it may need more bits per token than yours and still be the better model.
 
 # %%
 from course_lib import pretrained
