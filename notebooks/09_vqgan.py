@@ -845,8 +845,11 @@ model.eval();
 # ## 7. Training outside the notebook: one or many GPUs
 # Long runs belong in a script. `python -m course_lib.train_vqgan` trains the same model with the same `fit` loop,
 # from a preset or a JSON config, and runs under `torchrun` with DistributedDataParallel (one process per GPU; rank 0
-# logs and writes the checkpoint, with a barrier around the write; each rank takes its slice of every global batch;
-# the codebook is broadcast from rank 0 so replicas stay identical):
+# logs and writes the checkpoint, with a barrier around the write; each rank takes its slice of every global batch).
+# The EMA codebook needs care under DDP: each rank's forward sees only its own slice. The quantizer therefore sums its
+# EMA statistics and usage counters over all ranks and draws dead-code restarts from every rank's encoder outputs, so
+# each rank makes the same codebook update from the whole global batch and the replicas stay identical without any
+# broadcast (`tests/test_ddp_ema.py` checks that two ranks equal one process on the concatenated batch).
 #
 # ```bash
 # python -m course_lib.train_vqgan --config standard --out runs/cifar               # one GPU, bf16/fp16 autocast
@@ -856,7 +859,9 @@ model.eval();
 # ```
 #
 # It writes `checkpoint.pt`, `config.json`, `history.json` and `summary.json` (images/s, final losses, a hash of
-# every rank's weights). The presets:
+# every rank's weights, taken without synchronising anything first, so `replicas_identical` is a real check). For a
+# small dataset, the loss options `disc_spectral_norm` and `diff_augment` (measured in notebook 08, section 6) go in
+# the config's `loss` section. The presets:
 
 # %%
 for name in ("quick", "standard", "full"):
