@@ -73,15 +73,19 @@ def part2(out: Path):
 
 @torch.no_grad()
 def part3(out: Path):
-    a, b = "09_vqvae", "09_vqgan"
-    m_a, m_b = pretrained.build(a), pretrained.build(b)
-    x, _ = pretrained._eval_data(a)
+    arms = [("09_vqvae", "MSE (VQ-VAE)", "MSE"), ("09_perceptual", "L1 + perceptual", "L1 + perceptual"),
+            ("09_vqgan", "VQ-GAN", "L1 + perceptual + GAN")]
+    arms = [arm for arm in arms if arm[0] in pretrained.list_shipped()]
+    x, _ = pretrained._eval_data(arms[0][0])
     x = x[:N]
-    ha, hb = pretrained.card(a)["headline"], pretrained.card(b)["headline"]
-    _grid([x, m_a(x)[0], m_b(x)[0]], ["held-out", "MSE (VQ-VAE)", "VQ-GAN"],
-          f"Part III (notebook 09): same network, same 8x8 codes (K=128); MSE loss vs L1 + perceptual + GAN -- "
-          f"each {_label(b).replace(' (', ' (VQ-GAN ')}\nPSNR {ha['psnr_db']:.1f} vs {hb['psnr_db']:.1f} dB, judge KID x1e3 "
-          f"{ha['kid_judge_x1e3']:.1f} vs {hb['kid_judge_x1e3']:.1f} (lower = closer to real), 256 held-out crops",
+    heads = [pretrained.card(name)["headline"] for name, _, _ in arms]
+    recs = [pretrained.build(name)(x)[0] for name, _, _ in arms]
+    figures = "; ".join(f"{long}: PSNR {h['psnr_db']:.1f} dB, KID x1e3 {h['kid_judge_x1e3']:.1f}"
+                        for (_, _, long), h in zip(arms, heads))
+    _grid([x] + recs, ["held-out"] + [row for _, row, _ in arms],
+          f"Part III (notebook 09): same network, same 8x8 codes (K=128), three losses -- each "
+          f"{_label('09_vqgan').replace(' (', ' (VQ-GAN ')}\n{figures} (judge KID: lower = closer to real; "
+          f"256 held-out crops)",
           out / "part3_vqgan.png", scale=1.0)
 
 

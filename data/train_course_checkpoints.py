@@ -48,7 +48,9 @@ def machine() -> dict:
     return {"platform": platform.platform(terse=True), "processor": platform.machine(), "cpu_count": os.cpu_count(),
             "threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
             "device": "cpu", "load_average_1min_at_end": round(os.getloadavg()[0], 1),
-            "shared": "wall time on a machine shared with other jobs (about 7 on 2 cores, this one at nice 10)"}
+            "shared": ("wall time on a machine shared with other jobs (load average above this run's threads)"
+                       if os.getloadavg()[0] > torch.get_num_threads() + 0.5 else
+                       "wall time on an otherwise idle machine (load average about this run's threads)")}
 
 
 def progress(name):
