@@ -220,18 +220,19 @@ def explorer(draw: Callable[..., Any], *, live: Optional[bool] = None, display_f
     ex.figure = ex.render()
     if display_figure:
         import matplotlib.pyplot as plt
-        try:
-            from IPython import get_ipython
+
+        from ..viz import _in_ipython
+
+        if _in_ipython():
             from IPython.display import display
-            in_ipython = get_ipython() is not None
-        except ImportError:
-            in_ipython = False
-        if in_ipython:
+
             display(ex.figure)
             plt.close(ex.figure)
         else:
             plt.show()
         if live if live is not None else widgets_available():
+            from IPython.display import display
+
             ex._build_widgets()
             display(ex.widget)
     return ex
