@@ -37,3 +37,38 @@ def test_solved_or_reference(capsys):
     with pytest.raises(ZeroDivisionError):                           # other errors are the student's to see
         solved_or_reference(lambda x: 1 / x, abs, "inv")(0)
     assert issubclass(CheckFailed, AssertionError)
+
+
+def test_a_second_pass_in_the_same_cell_prints_a_short_line(monkeypatch, capsys):
+    """An instructor's solved notebook runs the visible check and the hidden tests in one cell: the second pass
+    says so in a short line instead of repeating the first; a new cell (or another check) prints in full again."""
+    import course_lib.checks as checks
+
+    cell = [7]
+    monkeypatch.setattr(checks, "_cell_id", lambda: cell[0])
+    checks.passed("quantize: nearest code on random inputs")
+    checks.passed("quantize: nearest code on random inputs")
+    checks.passed("vq_loss: both terms")                      # another check in the same cell: in full
+    cell[0] = 8
+    checks.passed("vq_loss: both terms")                      # the next cell: in full again
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("Check passed: quantize: nearest code on random inputs")
+    assert "hidden test cases too" in out[1] and "Check passed" not in out[1]
+    assert out[2].endswith("Check passed: vq_loss: both terms") and out[3].endswith("Check passed: vq_loss: both terms")
+
+
+def test_outside_ipython_every_pass_prints_in_full(capsys):
+    import course_lib.checks as checks
+
+    checks.passed("f: ok")
+    checks.passed("f: ok")
+    assert capsys.readouterr().out.count("Check passed: f: ok") == 2
+
+
+def test_in_a_real_kernel_the_hidden_pass_is_one_short_line():
+    nb = _run(["import course_lib.checks as C\nC.passed('f: visible case')\nC.passed('f: hidden case')",
+               "C.passed('f: visible case')"])
+    first = "".join(o.get("text", "") for o in nb.cells[0].outputs)
+    second = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert first.count("Check passed") == 1 and "hidden test cases too" in first, first
+    assert second.count("Check passed") == 1, second
