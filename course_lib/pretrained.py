@@ -16,6 +16,9 @@ Names (what each notebook loads):
 ``"09_vqgan"``        09         the comparison's full arm: L1 + perceptual + GAN (the model of section 3)
 ``"10_tokenizer"``    10         the stage-1 tokenizer ``VQGAN(tok_cfg)`` of section 1
 ``"10_prior"``        10         the class-conditional ``CodePrior`` of section 2, trained on ``10_tokenizer``'s codes
+``"12_code_predictor"`` 12       the code-prediction restorer ``RestorationNet(num_codes=64)`` of section 3,
+                                 trained on the codes of ``10_tokenizer`` (the tokenizer 12 freezes under quick)
+``"12_l2_regressor"`` 12         the L2 regressor ``RestorationNet(num_codes=None)`` of section 3 (same trunk)
 ====================  =========  ==============================================================================
 
 ``list_shipped()`` says which of them exist in this installation. The API::
@@ -58,6 +61,12 @@ Per notebook (build the second model exactly as the notebook builds its own, the
   sample it and decode with the shipped tokenizer (``tokenize(t, x)`` gives its token sequences). Headline:
   tokenizer ``psnr_db``, ``codes_used``, ``perplexity``; prior ``test_bits_per_token`` (and
   ``uniform_bits_per_token``), all on ``load_dataset("fashion-mnist", "test", n=300)``.
+* 12: ``RestorationNet(num_codes=K, ch=CFG.rest_ch)`` / ``RestorationNet(num_codes=None, ch=CFG.rest_ch)``, then
+  ``load_into(net, "12_code_predictor")`` / ``"12_l2_regressor"``. The code predictor predicts the SHIPPED
+  tokenizer's codes: decode its output with that tokenizer. Headline (super-resolution x4 of
+  ``load_dataset("fashion-mnist", "test", n=300)``, ``course_lib.restoration.degrade``/``restore``/
+  ``measure_restoration``): ``psnr_db``, ``ssim``, ``kid_x1e3`` (course feature net); the code predictor also
+  ``test_ce_nats`` and ``cell_accuracy`` (against the clean images' codes).
 
 The headline figures are measured on fixed files with fixed data (CPU, eval mode): asserting them in a notebook is
 exact, not flaky (``tests/test_pretrained.py`` re-measures them).
@@ -75,7 +84,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
-NAMES = ("04_vqvae", "09_vqvae", "09_perceptual", "09_vqgan", "10_tokenizer", "10_prior")
+RESTORATION_FACTOR = 4  # notebook 12's CFG.factor (super-resolution x4) under quick
+NAMES = ("04_vqvae", "09_vqvae", "09_perceptual", "09_vqgan", "10_tokenizer", "10_prior", "12_code_predictor",
+         "12_l2_regressor")
 ENV_SWITCH = "COURSE_PRETRAINED"
 
 
@@ -214,6 +225,10 @@ def build_from_config(name: str, config: Mapping[str, Any]):
         from .prior import CodePrior
 
         return CodePrior(**cfg)
+    if name.startswith("12_"):
+        from .restoration import RestorationNet
+
+        return RestorationNet(**cfg)
     from .vqgan import VQGAN
 
     return VQGAN(cfg)
@@ -258,14 +273,15 @@ def tokenize(tokenizer, x, batch: int = 256):
         return torch.cat([flatten_grid(tokenizer.encode(x[i:i + batch])) for i in range(0, len(x), batch)])
 
 
-def measure(name: str, model, tokenizer=None) -> Dict[str, float]:
+def measure(name: str, model, tokenizer=None) -> Dict[str, float]:  # noqa: C901 (one branch per checkpoint)
     """The card's headline figures of ``model`` on the held-out data (CPU, eval mode, deterministic).
 
     04: test NMSE (train-set variance of the notebook's 4,000 images), PSNR, codes used and perplexity over the
     notebook's 512 test images. 09: PSNR, SSIM, codes used, perplexity and the judge net's KID x1e3 over the
     notebook's 256 evaluation images vs its 256 reference images. 10_tokenizer: PSNR, codes used, perplexity on
     the notebook's 300 held-out images; 10_prior: held-out NLL in bits per token on their tokens (``tokenizer``: the
-    10_tokenizer model; default the shipped one)."""
+    10_tokenizer model; default the shipped one). 12_*: super-resolution x4 of the same 300 images, as notebook 12
+    section 4 measures it (the code predictor's codes decoded by ``tokenizer``, default the shipped one)."""
     import torch
 
     from . import metrics
@@ -299,6 +315,22 @@ def measure(name: str, model, tokenizer=None) -> Dict[str, float]:
             r = decode_all(model, codes)
             usage = metrics.CodeUsageTracker(model.quantizer.num_codes).update(codes)
             out = {"psnr_db": metrics.psnr(r, x), "codes_used": float(usage.used()), "perplexity": usage.perplexity()}
+        elif name.startswith("12_"):
+            from .restoration import degrade, measure_restoration, restore
+            from .tokenizer import decode_all, encode_all
+
+            x, _ = _eval_data(name)
+            bad = degrade(x, RESTORATION_FACTOR)
+            if model.num_codes is None:
+                restored = restore(model, bad)
+            else:
+                tok = (build("10_tokenizer") if tokenizer is None else tokenizer).cpu().eval()
+                restored, logits = restore(model, bad, decode=lambda c: decode_all(tok, c), return_logits=True)
+                codes = encode_all(tok, x)
+                out = {"test_ce_nats": float(torch.nn.functional.cross_entropy(logits, codes)),
+                       "cell_accuracy": float((logits.argmax(1) == codes).float().mean())}
+            m = measure_restoration(restored, x)
+            out = {"psnr_db": m["psnr"], "ssim": m["ssim"], "kid_x1e3": float(m["kid"].mean * 1e3), **out}
         else:  # 10_prior
             x, y = _eval_data(name)
             tok = build("10_tokenizer") if tokenizer is None else tokenizer

@@ -6,19 +6,25 @@
     loss = code_prediction_loss(net(x_bad), codes_clean)       # cross-entropy over the K codes
     g = gram_matrix(features)                    # (N, C, H, W) -> (N, C, C), averaged over the H W positions
 
+    bad = degrade(clean, factor=4)               # box-filter down x4, bicubic back up: the super-resolution input
+    out = restore(net, bad, decode=decode)       # batched, no grad: decoded argmax codes (or the regressor's pixels)
+    m = measure_restoration(out, clean)          # PSNR (+- s.e.), SSIM and KID (course feature net) vs the clean set
+
 Restoration as code prediction is the recipe of codebook-prior restorers such as CodeFormer (Zhou, Chan, Li, Loy
 2022, arXiv:2206.11253, sec. 3.2: a transformer predicts the code indices of the clean face from the degraded one,
 trained with cross-entropy, and a frozen decoder renders them). Here the predictor is a small CNN.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import math
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["RestorationNet", "code_prediction_loss", "gram_matrix", "style_distance", "content_distance"]
+__all__ = ["RestorationNet", "code_prediction_loss", "gram_matrix", "style_distance", "content_distance", "degrade",
+           "restore", "measure_restoration"]
 
 
 class RestorationNet(nn.Module):
@@ -86,3 +92,51 @@ def style_distance(feats_a: Sequence[torch.Tensor], feats_b: Sequence[torch.Tens
 def content_distance(feat_a: torch.Tensor, feat_b: torch.Tensor) -> torch.Tensor:
     """Per image (B,): the mean squared difference of one layer's feature maps (Gatys et al. 2016, eq. 1)."""
     return (feat_a - feat_b).pow(2).flatten(1).mean(1)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The super-resolution task of notebook 12, in one place (the notebook, the shipped restorers and their cards use it).
+# ------------------------------------------------------------------------------------------------------------------
+
+def degrade(x: torch.Tensor, factor: int = 4) -> torch.Tensor:
+    """The degraded input: average over ``factor`` x ``factor`` blocks (box filter), then bicubic interpolation back
+    to the original size (Keys 1981). ``x`` (N, C, H, W) in [0, 1] with H, W multiples of ``factor``."""
+    from .classical import bicubic_upsample, downsample
+
+    return bicubic_upsample(downsample(x, factor), factor)
+
+
+@torch.no_grad()
+def restore(net: RestorationNet, bad: torch.Tensor, decode: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+            batch: int = 256, return_logits: bool = False):
+    """Run a restorer over ``bad`` in batches (no gradients, eval mode).
+
+    A code predictor (``net.num_codes`` set) needs ``decode`` (code grid (N, h, w) -> images, the frozen tokenizer's
+    decoder): it takes the most likely code per cell and decodes it. A regressor's output is clamped to [0, 1].
+    ``return_logits=True`` also returns the code predictor's logits (N, K, h, w)."""
+    net.eval()
+    device = next(net.parameters()).device
+    outs = torch.cat([net(bad[i:i + batch].to(device)) for i in range(0, len(bad), batch)])
+    if net.num_codes is None:
+        return (outs.clamp(0, 1), None) if return_logits else outs.clamp(0, 1)
+    if decode is None:
+        raise ValueError("restore: a code predictor's output is codes; pass decode= (the frozen tokenizer's "
+                         "code-grid -> image function, e.g. lambda c: course_lib.tokenizer.decode_all(tok, c))")
+    images = decode(outs.argmax(1))
+    return (images, outs) if return_logits else images
+
+
+def measure_restoration(out: torch.Tensor, clean: torch.Tensor, feature_net=None) -> Dict[str, object]:
+    """Distortion and perception of restored images ``out`` against ``clean`` (both (N, 1, H, W) in [0, 1]):
+    ``psnr`` (mean over images, dB) with its standard error ``psnr_se``, ``ssim`` (Wang et al. 2004) and ``kid``
+    (a :class:`course_lib.image_quality.KID` on the course feature net, subsets of min(100, N) images; Binkowski
+    et al. 2018)."""
+    from .image_quality import kernel_feature_distance, load_feature_net, ssim
+    from .metrics import psnr
+
+    if out.shape != clean.shape:
+        raise ValueError(f"measure_restoration: out {tuple(out.shape)} and clean {tuple(clean.shape)} must match")
+    net = feature_net if feature_net is not None else load_feature_net(device=out.device)
+    p = psnr(out, clean, reduction="none")
+    return dict(psnr=float(p.mean()), psnr_se=float(p.std() / math.sqrt(len(p))), ssim=float(ssim(out, clean)),
+                kid=kernel_feature_distance(out, clean, net=net, subset_size=min(100, len(out))))

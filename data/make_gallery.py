@@ -1,6 +1,7 @@
 """The README gallery: one small PNG per part of the course, from the SHIPPED checkpoints only (no training).
 
-    .venv/bin/python data/make_gallery.py            # writes data/gallery/part2_vqvae.png, part3_vqgan.png, part4_prior.png
+    .venv/bin/python data/make_gallery.py            # writes data/gallery/part2_vqvae.png, part3_vqgan.png, part4_prior.png,
+                                                     # and part5_restoration.png
 
 Every image is made on held-out images (the notebooks' own evaluation splits) and titled with the steps and data of
 the checkpoint it shows (from its card, course_lib/assets/pretrained/<name>.json).
@@ -109,11 +110,32 @@ def part4(out: Path):
           out / "part4_prior.png", col_titles=names)
 
 
+@torch.no_grad()
+def part5(out: Path):
+    from course_lib.restoration import degrade, restore
+    from course_lib.tokenizer import decode_all
+
+    tok = pretrained.build("10_tokenizer")
+    code_net, l2_net = pretrained.build("12_code_predictor"), pretrained.build("12_l2_regressor")
+    x, _ = pretrained._eval_data("12_code_predictor")
+    x = x[:N]
+    bad = degrade(x, pretrained.RESTORATION_FACTOR)
+    hc, hl = pretrained.card("12_code_predictor")["headline"], pretrained.card("12_l2_regressor")["headline"]
+    _grid([x, bad, restore(l2_net, bad), restore(code_net, bad, decode=lambda c: decode_all(tok, c))],
+          ["held-out", f"bicubic x{pretrained.RESTORATION_FACTOR}", "L2 regressor", "code predictor"],
+          f"Part V (notebook 12): super-resolution x{pretrained.RESTORATION_FACTOR} from 7x7 pixels -- each restorer "
+          f"{_label('12_code_predictor')}; the code predictor's codes are decoded by the shipped tokenizer\n"
+          f"L2 regressor: PSNR {hl['psnr_db']:.1f} dB, KID x1e3 {hl['kid_x1e3']:.0f}; code predictor: PSNR "
+          f"{hc['psnr_db']:.1f} dB, KID x1e3 {hc['kid_x1e3']:.0f} (course feature net, 300 held-out images)",
+          out / "part5_restoration.png")
+
+
 def main() -> int:
     torch.manual_seed(0)
     OUT.mkdir(parents=True, exist_ok=True)
     shipped = pretrained.list_shipped()
-    for need, fn in ((("04_vqvae",), part2), (("09_vqvae", "09_vqgan"), part3), (("10_tokenizer", "10_prior"), part4)):
+    for need, fn in ((("04_vqvae",), part2), (("09_vqvae", "09_vqgan"), part3), (("10_tokenizer", "10_prior"), part4),
+                     (("10_tokenizer", "12_code_predictor", "12_l2_regressor"), part5)):
         if all(n in shipped for n in need):
             fn(OUT)
         else:

@@ -40,7 +40,7 @@ from course_lib.train import fit  # noqa: E402
 # of 100): the card records that count and the
 # command that reproduces the weights with it (--steps N: no calibration, the same seeded run).
 DEFAULT_MINUTES = {"04_vqvae": 12, "09_vqvae": 8, "09_perceptual": 12, "09_vqgan": 20, "10_tokenizer": 11,
-                   "10_prior": 4}
+                   "10_prior": 4, "12_code_predictor": 4, "12_l2_regressor": 4}
 CALIBRATION_STEPS = 20
 
 
@@ -262,9 +262,71 @@ def train_10_prior(args, steps):
     return wall
 
 
+# ---------------------------------------------------------------------------------------------------- 12
+# Notebook 12, section 3: two RestorationNets on one trunk, super-resolution x4, the shipped tokenizer frozen.
+RESTORER = {"12_code_predictor": 64, "12_l2_regressor": None}  # num_codes (the tokenizer's K) or None (L2 head)
+
+
+def train_12(name, args, steps):
+    from course_lib.restoration import RestorationNet, code_prediction_loss, degrade
+    from course_lib.tokenizer import encode_all
+
+    if not (args.out / "10_tokenizer.pt").is_file():
+        raise SystemExit(f"{name} is trained on the codes of 10_tokenizer: train that first (--only 10_tokenizer).")
+    tok_cfg = json.loads((args.out / "10_tokenizer.json").read_text())["config"]
+    tok = pretrained.build_from_config("10_tokenizer", tok_cfg)
+    tok.load_state_dict(torch.load(args.out / "10_tokenizer.pt", weights_only=True))
+    tok.eval()
+    num_codes = RESTORER[name]
+    if num_codes is not None and num_codes != tok_cfg["model"]["quantizer"]["num_codes"]:
+        raise SystemExit(f"{name}: RESTORER says K={num_codes} but 10_tokenizer has "
+                         f"{tok_cfg['model']['quantizer']['num_codes']} codes")
+    config = dict(num_codes=num_codes, ch=32, in_channels=1)  # notebook 12's quick CFG.rest_ch
+    batch, lr = 32, 2e-3                                       # its CFG.batch_size and CFG.rest_lr
+    train = load_dataset("fashion-mnist", "train", full=False)
+    bad = degrade(train.x, pretrained.RESTORATION_FACTOR)
+    codes = encode_all(tok, train.x)
+    loader = make_loader((torch.cat([bad, train.x], 1), codes), batch_size=batch, shuffle=True, seed=args.seed + 1)
+    torch.manual_seed(args.seed)
+    net = pretrained.build_from_config(name, config)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+
+    def loss_fn(b, step):  # the notebook's train_restorer loss
+        pair, c = b
+        x_bad, clean = pair[:, :1], pair[:, 1:]
+        if num_codes is None:
+            return {"loss": F.mse_loss(net(x_bad), clean)}
+        return {"loss": code_prediction_loss(net(x_bad), c)}
+
+    t0 = time.time()
+    fit(loss_fn, opt, loader, steps=steps, model=net, log_every=max(1, steps // 20), desc=name, progress=False,
+        callback=progress(name))
+    wall = time.time() - t0
+    if args.calibrating:
+        return wall
+    headline = pretrained.measure(name, net, tokenizer=tok)
+    data = {"name": "Fashion-MNIST", "split": "train", "n": len(train),
+            "source": "offline subset (course_lib.data), degraded by course_lib.restoration.degrade (x4)"
+                      + ("; targets: the codes of the shipped 10_tokenizer" if num_codes else ""),
+            "eval": "fashion-mnist test, n=300 (seed 0), degraded x4, as notebook 12 section 4"}
+    if num_codes:
+        data["codes_of"] = "10_tokenizer"
+    what = ("cross-entropy against the clean images' codes under the shipped 10_tokenizer (decode its argmax codes "
+            "with that tokenizer)" if num_codes else "mean squared error against the clean image")
+    card = base_card(name, "12", args, steps, batch, lr, wall, data, config, headline,
+                     "Fashion-MNIST offline test subset n=300 (seed 0), box-filter x4 down + bicubic up; KID on the "
+                     "course feature net (subsets of 100)",
+                     f"As the notebook's train_restorer: Adam (constant lr), {what}; all {len(train):,} offline "
+                     "training images (the notebook uses 2,000).",
+                     f"course_lib.restoration.RestorationNet(num_codes={num_codes}, ch=32) (notebook 12's quick CFG)")
+    write(name, net, card, args.out)
+    return wall
+
+
 TRAINERS = {"04_vqvae": train_04_vqvae,
             **{n: (lambda args, steps, n=n: train_09(n, args, steps)) for n in ARM_LOSS},
-            "10_tokenizer": train_10_tokenizer, "10_prior": train_10_prior}
+            "10_tokenizer": train_10_tokenizer, "10_prior": train_10_prior,
+            **{n: (lambda args, steps, n=n: train_12(n, args, steps)) for n in RESTORER}}
 
 
 def main(argv=None) -> int:

@@ -48,3 +48,53 @@ def test_style_and_content_distances():
     assert (content_distance(a[0], shuffled[0]) > 0).all()
     b = [torch.rand(1, 3, 4, 4) * 3, torch.rand(1, 5, 2, 2) * 3]
     assert style_distance(a, b).shape == (2,) and (style_distance(a, b) > 0).all()
+
+
+def test_degrade_is_box_filter_then_bicubic_and_keeps_the_size():
+    from course_lib.classical import bicubic_upsample, downsample
+    from course_lib.restoration import degrade
+
+    x = torch.rand(3, 1, 28, 28)
+    bad = degrade(x, 4)
+    assert bad.shape == x.shape
+    assert torch.equal(bad, bicubic_upsample(downsample(x, 4), 4))
+    assert torch.allclose(downsample(bad, 4), downsample(x, 4), atol=0.15)   # keeps the coarse content
+
+
+def test_restore_batches_decodes_codes_and_clamps_pixels():
+    from course_lib.restoration import RestorationNet, restore
+
+    torch.manual_seed(0)
+    bad = torch.rand(5, 1, 28, 28)
+    code_net = RestorationNet(num_codes=8, ch=4)
+    with pytest.raises(ValueError, match="decode="):
+        restore(code_net, bad)
+    seen = []
+
+    def decode(codes):
+        seen.append(codes)
+        return codes.float().unsqueeze(1).repeat_interleave(4, -1).repeat_interleave(4, -2) / 8
+
+    images, logits = restore(code_net, bad, decode=decode, batch=2, return_logits=True)
+    assert logits.shape == (5, 8, 7, 7) and images.shape == (5, 1, 28, 28)
+    assert torch.equal(seen[0], logits.argmax(1))                       # argmax per cell, decoded once
+    with torch.no_grad():
+        assert torch.allclose(logits, code_net(bad), atol=1e-6)         # batching changes nothing
+    reg = RestorationNet(num_codes=None, ch=4)
+    with torch.no_grad():
+        reg.head.bias.fill_(5.0)                                        # pushes pixels far above 1
+    out = restore(reg, bad)
+    assert out.max() <= 1.0 and out.min() >= 0.0 and not reg.training
+
+
+def test_measure_restoration_orders_a_better_restoration_first():
+    from course_lib.restoration import measure_restoration
+
+    torch.manual_seed(0)
+    clean = torch.rand(40, 1, 28, 28)
+    near, far = (clean + 0.02 * torch.randn_like(clean)).clamp(0, 1), (clean + 0.3 * torch.randn_like(clean)).clamp(0, 1)
+    a, b = measure_restoration(near, clean), measure_restoration(far, clean)
+    assert a["psnr"] > b["psnr"] + 10 and a["ssim"] > b["ssim"] and a["psnr_se"] > 0
+    assert a["kid"].mean < b["kid"].mean
+    with pytest.raises(ValueError, match="must match"):
+        measure_restoration(near[:5], clean)
