@@ -213,6 +213,7 @@ def settings(
     full: Optional[Mapping[str, Any]] = None,
     *,
     smoke: Optional[Mapping[str, Any]] = None,
+    smoke_full: Optional[Mapping[str, Any]] = None,
     profile: Optional[str] = None,
 ) -> Settings:
     """Declare a notebook's sizes for every profile and get the active column.
@@ -222,6 +223,10 @@ def settings(
 
     ``smoke``: values used under the smoke mode (``COURSE_SMOKE=1``) on top of the automatic cuts of
     :data:`SMOKE_RULES`, for settings tied to the step count (``first_run``, ``disc_start``, ``checkpoint_every``).
+
+    ``smoke_full``: more smoke values for the ``full`` profile only, on top of ``smoke``. The full-shape smoke pass
+    runs a GPU-sized model on a CPU, so a notebook may cut what does not change any shape there (e.g. the batch
+    size: ``smoke_full=dict(batch_size=8)``); the model, image and codebook shapes stay ``full``'s.
     """
     quick, standard = dict(quick), dict(standard)
     full = {**standard, **dict(full or {})}
@@ -234,9 +239,12 @@ def settings(
                 f"settings(): profile {name!r} must name the same settings as 'quick'; "
                 f"missing {sorted(missing)}, extra {sorted(extra)}"
             )
-    smoke = dict(smoke or {})
-    unknown = set(smoke) - keys
-    if unknown:
-        raise ValueError(f"settings(): smoke= names settings that 'quick' does not: {sorted(unknown)}")
+    smoke, smoke_full = dict(smoke or {}), dict(smoke_full or {})
+    for arg, given in (("smoke", smoke), ("smoke_full", smoke_full)):
+        unknown = set(given) - keys
+        if unknown:
+            raise ValueError(f"settings(): {arg}= names settings that 'quick' does not: {sorted(unknown)}")
     chosen = active_profile() if profile is None else _validate(profile, "profile=")
+    if chosen == "full":
+        smoke = {**smoke, **smoke_full}
     return Settings(table, chosen, smoke if smoke_active() else None)
