@@ -87,6 +87,24 @@ def base_card(name, notebook, args, steps, batch, lr, wall, data, config, headli
             "config": config, "headline": headline, "headline_data": headline_data, "notes": notes}
 
 
+def timed_fit(name, loss_fn, opt, loader, steps, model, **kwargs) -> float:
+    """course_lib.train.fit with this script's logging; returns the wall time in seconds."""
+    t0 = time.time()
+    fit(loss_fn, opt, loader, steps=steps, model=model, log_every=max(1, steps // 20), desc=name, progress=False,
+        callback=progress(name), **kwargs)
+    return time.time() - t0
+
+
+def tokenizer_from(out: Path, name: str):
+    """The 10_tokenizer in ``out`` (eval mode): the models trained on its codes (10_prior, 12_code_predictor) read
+    it from there, so that they always match the tokenizer that ships beside them."""
+    if not (out / "10_tokenizer.pt").is_file():
+        raise SystemExit(f"{name} is trained on the codes of 10_tokenizer: train that first (--only 10_tokenizer).")
+    tok = pretrained.build_from_config("10_tokenizer", json.loads((out / "10_tokenizer.json").read_text())["config"])
+    tok.load_state_dict(torch.load(out / "10_tokenizer.pt", weights_only=True))
+    return tok.eval()
+
+
 # ---------------------------------------------------------------------------------------------------- 04
 def train_04_vqvae(args, steps):
     """Notebook 04, section 2-3: VQVAE + EMA quantizer, loss mse/var + vq.loss, Adam lr 2e-3, batch 64."""
@@ -107,10 +125,7 @@ def train_04_vqvae(args, steps):
         rec = F.mse_loss(out.x_hat, x)
         return {"loss": rec / var + out.vq.loss, "rec": rec.detach()}
 
-    t0 = time.time()
-    fit(loss_fn, opt, loader, steps=steps, model=model, log_every=max(1, steps // 20), desc=name, progress=False,
-        callback=progress(name))
-    wall = time.time() - t0
+    wall = timed_fit(name, loss_fn, opt, loader, steps, model)
     if args.calibrating:
         return wall
     headline = pretrained.measure(name, model)
@@ -227,12 +242,7 @@ def train_10_prior(args, steps):
     from course_lib.prior import CodePrior, weight_decay_groups
 
     name = "10_prior"
-    if not (args.out / "10_tokenizer.pt").is_file():
-        raise SystemExit("10_prior is trained on the codes of 10_tokenizer: train that first (--only 10_tokenizer).")
-    tok_cfg = json.loads((args.out / "10_tokenizer.json").read_text())["config"]
-    tok = pretrained.build_from_config("10_tokenizer", tok_cfg)
-    tok.load_state_dict(torch.load(args.out / "10_tokenizer.pt", weights_only=True))
-    tok.eval()
+    tok = tokenizer_from(args.out, name)
     train = load_dataset("fashion-mnist", "train", full=False)
     tokens = pretrained.tokenize(tok, train.x)
     batch, lr = 64, 3e-3
@@ -241,11 +251,8 @@ def train_10_prior(args, steps):
     prior = CodePrior(**PRIOR)
     opt = torch.optim.AdamW(weight_decay_groups(prior, 0.01), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    t0 = time.time()
-    fit(lambda b, step: {"loss": prior.nll(*b)}, opt, loader, steps=steps, model=prior, scheduler=sched,
-        grad_clip=1.0, log_every=max(1, steps // 20), desc=name, progress=False,
-        callback=progress(name))
-    wall = time.time() - t0
+    wall = timed_fit(name, lambda b, step: {"loss": prior.nll(*b)}, opt, loader, steps, prior, scheduler=sched,
+                     grad_clip=1.0)
     if args.calibrating:
         return wall
     headline = pretrained.measure(name, prior, tokenizer=tok)
@@ -271,16 +278,10 @@ def train_12(name, args, steps):
     from course_lib.restoration import RestorationNet, code_prediction_loss, degrade
     from course_lib.tokenizer import encode_all
 
-    if not (args.out / "10_tokenizer.pt").is_file():
-        raise SystemExit(f"{name} is trained on the codes of 10_tokenizer: train that first (--only 10_tokenizer).")
-    tok_cfg = json.loads((args.out / "10_tokenizer.json").read_text())["config"]
-    tok = pretrained.build_from_config("10_tokenizer", tok_cfg)
-    tok.load_state_dict(torch.load(args.out / "10_tokenizer.pt", weights_only=True))
-    tok.eval()
+    tok = tokenizer_from(args.out, name)
     num_codes = RESTORER[name]
-    if num_codes is not None and num_codes != tok_cfg["model"]["quantizer"]["num_codes"]:
-        raise SystemExit(f"{name}: RESTORER says K={num_codes} but 10_tokenizer has "
-                         f"{tok_cfg['model']['quantizer']['num_codes']} codes")
+    if num_codes is not None and num_codes != tok.quantizer.num_codes:
+        raise SystemExit(f"{name}: RESTORER says K={num_codes} but 10_tokenizer has {tok.quantizer.num_codes} codes")
     config = dict(num_codes=num_codes, ch=32, in_channels=1)  # notebook 12's quick CFG.rest_ch
     batch, lr = 32, 2e-3                                       # its CFG.batch_size and CFG.rest_lr
     train = load_dataset("fashion-mnist", "train", full=False)
@@ -298,10 +299,7 @@ def train_12(name, args, steps):
             return {"loss": F.mse_loss(net(x_bad), clean)}
         return {"loss": code_prediction_loss(net(x_bad), c)}
 
-    t0 = time.time()
-    fit(loss_fn, opt, loader, steps=steps, model=net, log_every=max(1, steps // 20), desc=name, progress=False,
-        callback=progress(name))
-    wall = time.time() - t0
+    wall = timed_fit(name, loss_fn, opt, loader, steps, net)
     if args.calibrating:
         return wall
     headline = pretrained.measure(name, net, tokenizer=tok)
