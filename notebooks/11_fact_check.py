@@ -53,7 +53,7 @@ from course_lib.profiles import settings
 
 CFG = settings(
     quick=dict(n_train=2000, n_test=500, batch_size=32, steps=150, disc_start=50, hidden=32, code_dim=16,
-               num_codes=128, lr=1e-3, prior_steps=150, prior_width=64, prior_layers=2, n_samples=128,
+               num_codes=128, lr=1e-3, prior_steps=100, prior_width=64, prior_layers=2, n_samples=128,
                loss_steps=150, loss_seeds=3, gan_steps=200, noise_std=0.4),
     standard=dict(n_train=None, n_test=2000, batch_size=128, steps=3000, disc_start=1000, hidden=64, code_dim=32,
                   num_codes=512, lr=5e-4, prior_steps=3000, prior_width=128, prior_layers=4, n_samples=64,
