@@ -42,7 +42,7 @@ ENV = course_lib.setup_notebook(seed=0)
 from course_lib.profiles import settings
 
 CFG = settings(
-    quick=dict(toy_steps=600, toy_batch=128, ae_steps=150, ae_batch=32, n_train=2000, n_test=256,
+    quick=dict(toy_steps=600, toy_batch=128, ae_steps=100, ae_batch=32, n_train=2000, n_test=256,
                ae_hidden=16, d_base=8, vq_steps=300, seeds=3, n_small=32, small_steps=150),
     standard=dict(toy_steps=1000, toy_batch=128, ae_steps=1500, ae_batch=64, n_train=None, n_test=2000,
                   ae_hidden=32, d_base=32, vq_steps=1000, seeds=5, n_small=32, small_steps=400),
@@ -124,8 +124,9 @@ def train_toy_gan(lr_g, lr_d, steps=CFG.toy_steps, batch_size=CFG.toy_batch, see
     data_gen = torch.Generator().manual_seed(seed)
     G, D = mlp(Z_DIM, 2), mlp(2, 1)
     d_loss_fn, g_loss_fn = LOSSES[loss]
-    opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=(0.5, 0.999))
+    # foreach=True: the same Adam update in fewer calls (faster on a CPU for networks this small)
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=(0.5, 0.999), foreach=True)
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=(0.5, 0.999), foreach=True)
     log = {k: [] for k in ("step", "modes", "quality", "acc_real", "acc_fake")}
     z_snap = torch.randn(500, Z_DIM, generator=torch.Generator().manual_seed(123))  # the same z at every snapshot
     if snapshots is not None:
@@ -560,8 +561,8 @@ def param_distance(module, reference):
 def train_ae_gan(start_step, disc_weight, adaptive, seed=0, desc="AE"):
     ae = make_autoencoder(seed)
     D = PatchDiscriminator(1, base=CFG.d_base, n_layers=1).to(device)
-    opt_g = torch.optim.Adam(ae.parameters(), lr=1e-3, betas=(0.5, 0.9))
-    opt_d = torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    opt_g = torch.optim.Adam(ae.parameters(), lr=1e-3, betas=(0.5, 0.9), foreach=True)
+    opt_d = torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.9), foreach=True)
     D_init = [p.detach().clone() for p in D.parameters()]
     d_moved = []  # (step, how far D's weights are from their initial values)
 
@@ -767,7 +768,7 @@ def train_small_d(spectral, augment, seed, steps=CFG.small_steps, batch=16):
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     D = PatchDiscriminator(1, base=CFG.d_base, n_layers=2, norm="none", spectral_norm=spectral).to(device)
-    opt = torch.optim.Adam(D.parameters(), lr=2e-3, betas=(0.5, 0.9))
+    opt = torch.optim.Adam(D.parameters(), lr=2e-3, betas=(0.5, 0.9), foreach=True)
     for _ in range(steps):
         xr = small_real[torch.randint(len(small_real), (batch,), generator=gen)]
         xf = small_fake[torch.randint(len(small_fake), (batch,), generator=gen)]
@@ -1047,7 +1048,7 @@ def train_toy_vq(loss_fn_, steps=CFG.vq_steps, K=16, seed=0):
     gen = torch.Generator().manual_seed(seed)
     enc, dec = mlp(2, 2, hidden=32), mlp(2, 2, hidden=32)
     codebook = nn.Parameter(0.1 * torch.randn(K, 2))
-    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters(), codebook], lr=3e-3)
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters(), codebook], lr=3e-3, foreach=True)
     for _ in range(steps):
         x = ring_of_gaussians(256, generator=gen)
         z_e = enc(x)
