@@ -53,9 +53,10 @@ test: setup
 	$(MAKE) --no-print-directory test-smoke
 	$(MAKE) --no-print-directory test-installed
 
-# Unit tests two at a time (one test file per worker); the slowest ten are listed.
+# Unit tests two at a time (one test file per worker, one torch thread each: two workers on two cores); the slowest
+# ten are listed.
 test-unit: setup
-	COURSE_PROFILE=quick $(BIN)/python -m pytest tests -q -n $(JOBS) --dist loadfile --durations=10 $(ARGS)
+	OMP_NUM_THREADS=1 COURSE_PROFILE=quick $(BIN)/python -m pytest tests -q -n $(JOBS) --dist loadfile --durations=10 $(ARGS)
 
 # Notebooks run two at a time (one per core, one thread each: small models lose to thread sync otherwise).
 # Checkpoints of test runs go to build/ (COURSE_RUNS), fresh each time, never into your own runs/.

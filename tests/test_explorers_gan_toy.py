@@ -1,5 +1,4 @@
 """Tests for course_lib.explorers.gan_toy (notebook 08's 2-D GAN explorer)."""
-import time
 
 import matplotlib
 
@@ -62,11 +61,9 @@ def test_draw_picks_the_snapshot_at_the_slider_step():
     plt.close(fig)
 
 
-def test_draw_is_fast_and_validates():
+def test_draw_validates():
     runs, ring = _fake_runs()
-    t = time.perf_counter()
     fig = draw_toy_gan(runs, step=50, loss="non-saturating", show_field=False)
-    assert time.perf_counter() - t < 2.0
     assert len(fig.axes) == 2  # no colour bar without the field
     plt.close(fig)
     with pytest.raises(ValueError, match="no run for loss"):
