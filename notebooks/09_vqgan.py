@@ -56,6 +56,8 @@ CFG = settings(
     # smoke: one seed and 2 steps per run (a standard-size step takes ~20 s on one CPU thread): step 1 without the
     # discriminator ends the first run, step 2 resumes it with the discriminator on
     smoke=dict(steps=2, first_run=1, disc_start=1, checkpoint_every=1, seeds=1),
+    # the full-shape smoke pass runs the 65 M-parameter model on a CPU: batch 8 (one step at 64 takes minutes there)
+    smoke_full=dict(batch_size=8),
 )
 CFG
 
