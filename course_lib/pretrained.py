@@ -316,7 +316,7 @@ def measure(name: str, model, tokenizer=None) -> Dict[str, float]:  # noqa: C901
             usage = metrics.CodeUsageTracker(model.quantizer.num_codes).update(codes)
             out = {"psnr_db": metrics.psnr(r, x), "codes_used": float(usage.used()), "perplexity": usage.perplexity()}
         elif name.startswith("12_"):
-            from .restoration import degrade, measure_restoration, restore
+            from .restoration import code_prediction_loss, degrade, measure_restoration, restore
             from .tokenizer import decode_all, encode_all
 
             x, _ = _eval_data(name)
@@ -327,7 +327,7 @@ def measure(name: str, model, tokenizer=None) -> Dict[str, float]:  # noqa: C901
                 tok = (build("10_tokenizer") if tokenizer is None else tokenizer).cpu().eval()
                 restored, logits = restore(model, bad, decode=lambda c: decode_all(tok, c), return_logits=True)
                 codes = encode_all(tok, x)
-                out = {"test_ce_nats": float(torch.nn.functional.cross_entropy(logits, codes)),
+                out = {"test_ce_nats": float(code_prediction_loss(logits, codes)),
                        "cell_accuracy": float((logits.argmax(1) == codes).float().mean())}
             m = measure_restoration(restored, x)
             out = {"psnr_db": m["psnr"], "ssim": m["ssim"], "kid_x1e3": float(m["kid"].mean * 1e3), **out}

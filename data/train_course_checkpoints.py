@@ -271,17 +271,15 @@ def train_10_prior(args, steps):
 
 # ---------------------------------------------------------------------------------------------------- 12
 # Notebook 12, section 3: two RestorationNets on one trunk, super-resolution x4, the shipped tokenizer frozen.
-RESTORER = {"12_code_predictor": 64, "12_l2_regressor": None}  # num_codes (the tokenizer's K) or None (L2 head)
+RESTORERS = ("12_code_predictor", "12_l2_regressor")  # K logits per cell (K: the tokenizer's) / the L2 head
 
 
 def train_12(name, args, steps):
-    from course_lib.restoration import RestorationNet, code_prediction_loss, degrade
+    from course_lib.restoration import code_prediction_loss, degrade
     from course_lib.tokenizer import encode_all
 
     tok = tokenizer_from(args.out, name)
-    num_codes = RESTORER[name]
-    if num_codes is not None and num_codes != tok.quantizer.num_codes:
-        raise SystemExit(f"{name}: RESTORER says K={num_codes} but 10_tokenizer has {tok.quantizer.num_codes} codes")
+    num_codes = tok.quantizer.num_codes if name == "12_code_predictor" else None
     config = dict(num_codes=num_codes, ch=32, in_channels=1)  # notebook 12's quick CFG.rest_ch
     batch, lr = 32, 2e-3                                       # its CFG.batch_size and CFG.rest_lr
     train = load_dataset("fashion-mnist", "train", full=False)
@@ -324,7 +322,7 @@ def train_12(name, args, steps):
 TRAINERS = {"04_vqvae": train_04_vqvae,
             **{n: (lambda args, steps, n=n: train_09(n, args, steps)) for n in ARM_LOSS},
             "10_tokenizer": train_10_tokenizer, "10_prior": train_10_prior,
-            **{n: (lambda args, steps, n=n: train_12(n, args, steps)) for n in RESTORER}}
+            **{n: (lambda args, steps, n=n: train_12(n, args, steps)) for n in RESTORERS}}
 
 
 def main(argv=None) -> int:
