@@ -20,7 +20,7 @@ ARGS ?=
 JOBS ?= 2
 NB ?= notebooks/[0-9][0-9]_*.ipynb
 # Notebooks whose `full` shapes differ from `standard` in a way the smoke pass should also try.
-NB_FULL ?= notebooks/09_vqgan.ipynb
+NB_FULL ?= notebooks/11_vqgan.ipynb
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup lab test test-unit test-notebooks test-smoke test-installed gpu-report course student assignment sync bench clean

@@ -22,6 +22,6 @@ c.ClearSolutions.code_stub = {"python": "raise NotImplementedError()"}
 
 # Autograding executes every submission top to bottom, training cells included: allow a slow cell, and grade under
 # the `quick` profile (small sizes: the checks judge the student's functions, not the trained models) unless the
-# environment says otherwise, e.g. `COURSE_PROFILE=standard nbgrader autograde 09_vqgan` on a GPU.
+# environment says otherwise, e.g. `COURSE_PROFILE=standard nbgrader autograde 11_vqgan` on a GPU.
 c.Execute.timeout = 1200
 os.environ.setdefault("COURSE_PROFILE", "quick")

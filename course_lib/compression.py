@@ -409,7 +409,7 @@ def format_table(rows: Sequence[dict], columns: Optional[Sequence[str]] = None, 
     return "\n".join([line, sep, *body])
 
 
-# ------------------------------------------------------------------------- low rates (appended for notebook 10)
+# ------------------------------------------------------------------------- low rates (appended for notebook 12)
 # Pillow's JPEG bottoms out near 0.28 bits per pixel on 28x28 Fashion-MNIST (quality 1 still spends bits on every
 # 8x8 block's DC term), so a tokenizer at 0.1-0.2 bpp would sit left of JPEG's whole curve, where no comparison at
 # equal rate is possible. Two classical ways to reach lower rates: WebP (VP8 intra coding, 2010), and coding a

@@ -5,7 +5,7 @@ top and refers back to it (as d2l and the UvA notebooks do).
     from course_lib.diagrams import vqvae_diagram
     vqvae_diagram();                                  # notebook 04
 
-``vqvae_diagram`` (04), ``ste_diagram`` (03), ``vqgan_diagram`` (09), ``stage2_diagram`` (10). Each returns its
+``vqvae_diagram`` (04), ``ste_diagram`` (03), ``vqgan_diagram`` (11), ``stage2_diagram`` (12). Each returns its
 matplotlib Figure.
 """
 from __future__ import annotations

@@ -57,10 +57,10 @@ def run_path(*parts: str) -> Path:
     """A checkpoint path for this profile: ``<runs_root()>/<profile>[-smoke]/<parts...>``; its folder is created.
 
     The profile is part of the path, so a ``quick`` checkpoint is never resumed by a ``standard`` run (or a smoke
-    run) of the same notebook: ``run_path("09", "vqgan.pt")`` -> ``runs/quick/09/vqgan.pt``.
+    run) of the same notebook: ``run_path("11", "vqgan.pt")`` -> ``runs/quick/11/vqgan.pt``.
     """
     if not parts:
-        raise ValueError("run_path needs at least one name, e.g. run_path('09', 'vqgan.pt')")
+        raise ValueError("run_path needs at least one name, e.g. run_path('11', 'vqgan.pt')")
     profile = active_profile() + ("-smoke" if smoke_active() else "")
     path = runs_root() / profile / Path(*parts)
     path.parent.mkdir(parents=True, exist_ok=True)

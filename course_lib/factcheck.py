@@ -1,7 +1,7 @@
-"""Small measuring helpers for notebook 11 (fact check): a VAE with the VQ-VAE's convolutional body, KL of
+"""Small measuring helpers for notebook 15 (fact check): a VAE with the VQ-VAE's convolutional body, KL of
 categorical posteriors, scale-free variability, FLOP counts and timings, and distance/diversity statistics.
 
-Everything here is used by ``notebooks/11_fact_check``; the models and losses themselves come from
+Everything here is used by ``notebooks/15_fact_check``; the models and losses themselves come from
 :mod:`course_lib.models`, :mod:`course_lib.quantize` and :mod:`course_lib.gan`.
 
 Shapes: ``B`` batch, ``C, H, W`` image, ``D`` latent channels, ``h, w`` the latent grid, ``K`` codes.
@@ -182,7 +182,7 @@ class SpatialVAE(nn.Module):
 
 # ------------------------------------------------------------------------------------------------ the article's code
 # The article's PyTorch code (its Sec. 5.2, two versions), copied as published except for renamed classes, so that
-# notebook 11 can run it and show what happens. Nothing here is a recommended way to write a VQ-VAE or a VQ-GAN.
+# notebook 15 can run it and show what happens. Nothing here is a recommended way to write a VQ-VAE or a VQ-GAN.
 class ArticleVQVAEv1(nn.Module):
     """The article's first ``VQVAE`` (Sec. 5.2.1), verbatim. ``self.decoder`` is assigned twice, so the soft-max
     "quantizer" is overwritten by a Linear(codebook_size, input_dim) layer."""
@@ -358,7 +358,7 @@ def soft_assignment_entropy(q: torch.Tensor) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------------------ the article's losses
 class GroupedVQAE(nn.Module):
-    """A small MLP VQ-VAE for the loss experiment of notebook 11: the encoder emits ``groups`` vectors of size
+    """A small MLP VQ-VAE for the loss experiment of notebook 15: the encoder emits ``groups`` vectors of size
     ``code_dim`` per image, each replaced by its nearest row of one (K, code_dim) codebook.
 
     ``forward(x, straight_through=True)`` returns ``(x_hat, z, e)``: the decoder input is ``z + (e - z).detach()``

@@ -261,7 +261,7 @@ def load_judge_net(device: Optional[Union[str, torch.device]] = None) -> Feature
     that no model trained with the course's perceptual loss (the course feature net) is graded by its own teacher,
     and so that a colour cast shows in its features. ``embed(x)`` gives its pooled features; use it with
     :func:`kernel_feature_distance` / :func:`frechet_feature_distance` (``net=load_judge_net()``). Eval mode, frozen.
-    Shipped as ``course_lib/assets/weights/judge_net.pt``; its card is :func:`judge_net_info`. Used in notebook 09."""
+    Shipped as ``course_lib/assets/weights/judge_net.pt``; its card is :func:`judge_net_info`. Used in notebook 11."""
     from .data import package_asset
 
     p = package_asset("weights", "judge_net.pt")

@@ -1,4 +1,4 @@
-"""A small bidirectional masked-token model over VQ codes, after MaskGIT (notebook 12, free-form inpainting).
+"""A small bidirectional masked-token model over VQ codes, after MaskGIT (notebook 13, free-form inpainting).
 
     from course_lib.maskgit import (MaskedTokenModel, masked_token_loss, masked_decode_step, maskgit_complete,
                                     cosine_schedule, random_box_masks)
@@ -18,11 +18,11 @@ Transformer", CVPR 2022, arXiv:2202.04200):
   steps predict every masked position at once, keep the most **confident** predictions and mask the rest again,
   so that ``ceil(gamma(s / S) * N)`` positions stay masked after step ``s`` (N masked at the start; none after
   the last step). Known codes are never changed. MaskGIT *samples* each code and adds annealed noise to the
-  confidence (for diversity); here the prediction is the most likely code (greedy), because notebook 12 measures
+  confidence (for diversity); here the prediction is the most likely code (greedy), because notebook 13 measures
   the completion against the true image.
 
 The transformer blocks are those of :class:`course_lib.prior.CodePrior` (pre-LN, the same width and MLP) with a
-full attention mask instead of the causal one, so the two models of notebook 12 differ only in what they see.
+full attention mask instead of the causal one, so the two models of notebook 13 differ only in what they see.
 """
 from __future__ import annotations
 

@@ -11,24 +11,24 @@ Names (what each notebook loads):
 
 ====================  =========  ==============================================================================
 ``"04_vqvae"``        04         ``VQVAE(EMAVectorQuantizer(...))`` of section 2, the notebook's quick ``CFG``
-``"09_vqvae"``        09         the comparison's **MSE arm**: ``VQGAN(cfg)`` trained with MSE + quantizer loss only
-``"09_perceptual"``   09         the comparison's L1 + perceptual arm (no GAN term)  [shipped only if listed]
-``"09_vqgan"``        09         the comparison's full arm: L1 + perceptual + GAN (the model of section 3)
-``"10_tokenizer"``    10         the stage-1 tokenizer ``VQGAN(tok_cfg)`` of section 1
-``"10_prior"``        10         the class-conditional ``CodePrior`` of section 2, trained on ``10_tokenizer``'s codes
-``"12_code_predictor"`` 12       the code-prediction restorer ``RestorationNet(num_codes=64)`` of section 3,
-                                 trained on the codes of ``10_tokenizer`` (the tokenizer 12 freezes under quick)
-``"12_l2_regressor"`` 12         the L2 regressor ``RestorationNet(num_codes=None)`` of section 3 (same trunk)
+``"11_vqvae"``        11         the comparison's **MSE arm**: ``VQGAN(cfg)`` trained with MSE + quantizer loss only
+``"11_perceptual"``   11         the comparison's L1 + perceptual arm (no GAN term)  [shipped only if listed]
+``"11_vqgan"``        11         the comparison's full arm: L1 + perceptual + GAN (the model of section 3)
+``"12_tokenizer"``    12         the stage-1 tokenizer ``VQGAN(tok_cfg)`` of section 1
+``"12_prior"``        12         the class-conditional ``CodePrior`` of section 2, trained on ``12_tokenizer``'s codes
+``"13_code_predictor"`` 13       the code-prediction restorer ``RestorationNet(num_codes=64)`` of section 3,
+                                 trained on the codes of ``12_tokenizer`` (the tokenizer 13 freezes under quick)
+``"13_l2_regressor"`` 13         the L2 regressor ``RestorationNet(num_codes=None)`` of section 3 (same trunk)
 ====================  =========  ==============================================================================
 
 ``list_shipped()`` says which of them exist in this installation. The API::
 
     from course_lib import pretrained
 
-    if pretrained.available("09_vqgan"):                 # False under COURSE_PRETRAINED=0, without the file,
+    if pretrained.available("11_vqgan"):                 # False under COURSE_PRETRAINED=0, without the file,
         long_model = VQGAN(VQ_CFG).to(device)             # or when the active profile is not the card's (quick)
-        card = pretrained.load_into(long_model, "09_vqgan")   # weights in, model in eval mode; returns the card
-        print(pretrained.describe("09_vqgan"))            # "the same model after 3,000 steps ... (shipped; ...)"
+        card = pretrained.load_into(long_model, "11_vqgan")   # weights in, model in eval mode; returns the card
+        print(pretrained.describe("11_vqgan"))            # "the same model after 3,000 steps ... (shipped; ...)"
         card["headline"]                                  # the figures the card promises, e.g. {"psnr_db": ...}
 
     model = pretrained.build("04_vqvae")                  # or: a fresh model built from the card's config + loaded
@@ -51,18 +51,18 @@ Per notebook (build the second model exactly as the notebook builds its own, the
   in_channels=C, hidden=CFG.hidden, downsamples=2, res_blocks=CFG.res_blocks, res_hidden=CFG.res_hidden)`` then
   ``load_into(m, "04_vqvae")``. Card headline: ``test_nmse`` (variance of the notebook's 4,000 training images),
   ``test_psnr_db``, ``codes_used``, ``perplexity`` on ``load_dataset("fashion-mnist", "test", n=512)``.
-* 09: ``VQGAN(VQ_CFG)`` for each arm (all arms share the model section), then ``load_into(m, "09_vqgan")`` /
-  ``"09_vqvae"`` (the MSE arm) / ``"09_perceptual"``. Headline: ``psnr_db``, ``ssim``, ``codes_used``,
+* 11: ``VQGAN(VQ_CFG)`` for each arm (all arms share the model section), then ``load_into(m, "11_vqgan")`` /
+  ``"11_vqvae"`` (the MSE arm) / ``"11_perceptual"``. Headline: ``psnr_db``, ``ssim``, ``codes_used``,
   ``perplexity``, ``kid_judge_x1e3`` (judge net, ``x_eval`` = first 256 of the 512 test crops vs ``x_ref`` = the
   other 256, exactly the notebook's split). Only the autoencoders are shipped, not the discriminators.
-* 10: ``build_tokenizer(tokenizer_config())`` (``course_lib.tokenizer``) then ``load_into(t, "10_tokenizer")``;
+* 12: ``build_tokenizer(tokenizer_config())`` (``course_lib.tokenizer``) then ``load_into(t, "12_tokenizer")``;
   ``CodePrior(num_codes=K, seq_len=T, d_model=CFG.d_model, n_layers=CFG.n_layers, n_heads=CFG.n_heads,
-  num_classes=10)`` then ``load_into(p, "10_prior")``. The shipped prior models the SHIPPED tokenizer's codes:
+  num_classes=10)`` then ``load_into(p, "12_prior")``. The shipped prior models the SHIPPED tokenizer's codes:
   sample it and decode with the shipped tokenizer (``tokenize(t, x)`` gives its token sequences). Headline:
   tokenizer ``psnr_db``, ``codes_used``, ``perplexity``; prior ``test_bits_per_token`` (and
   ``uniform_bits_per_token``), all on ``load_dataset("fashion-mnist", "test", n=300)``.
-* 12: ``RestorationNet(num_codes=K, ch=CFG.rest_ch)`` / ``RestorationNet(num_codes=None, ch=CFG.rest_ch)``, then
-  ``load_into(net, "12_code_predictor")`` / ``"12_l2_regressor"``. The code predictor predicts the SHIPPED
+* 13: ``RestorationNet(num_codes=K, ch=CFG.rest_ch)`` / ``RestorationNet(num_codes=None, ch=CFG.rest_ch)``, then
+  ``load_into(net, "13_code_predictor")`` / ``"13_l2_regressor"``. The code predictor predicts the SHIPPED
   tokenizer's codes: decode its output with that tokenizer. Headline (super-resolution x4 of
   ``load_dataset("fashion-mnist", "test", n=300)``, ``course_lib.restoration.degrade``/``restore``/
   ``measure_restoration``): ``psnr_db``, ``ssim``, ``kid_x1e3`` (course feature net); the code predictor also
@@ -84,9 +84,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
-RESTORATION_FACTOR = 4  # notebook 12's CFG.factor (super-resolution x4) under quick
-NAMES = ("04_vqvae", "09_vqvae", "09_perceptual", "09_vqgan", "10_tokenizer", "10_prior", "12_code_predictor",
-         "12_l2_regressor")
+RESTORATION_FACTOR = 4  # notebook 13's CFG.factor (super-resolution x4) under quick
+NAMES = ("04_vqvae", "11_vqvae", "11_perceptual", "11_vqgan", "12_tokenizer", "12_prior", "13_code_predictor",
+         "13_l2_regressor")
 ENV_SWITCH = "COURSE_PRETRAINED"
 
 
@@ -221,11 +221,11 @@ def build_from_config(name: str, config: Mapping[str, Any]):
         q = EMAVectorQuantizer(num_codes=cfg["num_codes"], code_dim=cfg["code_dim"], beta=cfg["beta"], decay=cfg["decay"])
         return VQVAE(q, in_channels=cfg["in_channels"], hidden=cfg["hidden"], downsamples=cfg["downsamples"],
                      res_blocks=cfg["res_blocks"], res_hidden=cfg["res_hidden"])
-    if name == "10_prior":
+    if name == "12_prior":
         from .prior import CodePrior
 
         return CodePrior(**cfg)
-    if name.startswith("12_"):
+    if name.startswith("13_"):
         from .restoration import RestorationNet
 
         return RestorationNet(**cfg)
@@ -252,7 +252,7 @@ def _eval_data(name: str):
         train = load_dataset("fashion-mnist", "train", n=4000, full=False)
         test = load_dataset("fashion-mnist", "test", n=512, full=False)
         return test.x, float(train.x.var())
-    if name.startswith("09_"):
+    if name.startswith("11_"):
         from .train_vqgan import load_images
         from .vqgan import vqgan_config
 
@@ -278,9 +278,9 @@ def measure(name: str, model, tokenizer=None) -> Dict[str, float]:  # noqa: C901
 
     04: test NMSE (train-set variance of the notebook's 4,000 images), PSNR, codes used and perplexity over the
     notebook's 512 test images. 09: PSNR, SSIM, codes used, perplexity and the judge net's KID x1e3 over the
-    notebook's 256 evaluation images vs its 256 reference images. 10_tokenizer: PSNR, codes used, perplexity on
-    the notebook's 300 held-out images; 10_prior: held-out NLL in bits per token on their tokens (``tokenizer``: the
-    10_tokenizer model; default the shipped one). 12_*: super-resolution x4 of the same 300 images, as notebook 12
+    notebook's 256 evaluation images vs its 256 reference images. 12_tokenizer: PSNR, codes used, perplexity on
+    the notebook's 300 held-out images; 12_prior: held-out NLL in bits per token on their tokens (``tokenizer``: the
+    12_tokenizer model; default the shipped one). 13_*: super-resolution x4 of the same 300 images, as notebook 13
     section 4 measures it (the code predictor's codes decoded by ``tokenizer``, default the shipped one)."""
     import torch
 
@@ -298,7 +298,7 @@ def measure(name: str, model, tokenizer=None) -> Dict[str, float]:  # noqa: C901
             usage = metrics.CodeUsageTracker(model.quantizer.num_codes).update(idx)
             out = {"test_nmse": metrics.nmse(x, x_hat, var), "test_psnr_db": metrics.psnr(x, x_hat.clamp(0, 1)),
                    "codes_used": float(usage.used()), "perplexity": usage.perplexity()}
-        elif name.startswith("09_"):
+        elif name.startswith("11_"):
             from .image_quality import kernel_feature_distance, load_judge_net, ssim
 
             x, ref = _eval_data(name)
@@ -307,7 +307,7 @@ def measure(name: str, model, tokenizer=None) -> Dict[str, float]:  # noqa: C901
             kid = kernel_feature_distance(r, ref, net=load_judge_net("cpu"))
             out = {"psnr_db": metrics.psnr(x, r), "ssim": float(ssim(x, r)), "codes_used": float(usage.used()),
                    "perplexity": usage.perplexity(), "kid_judge_x1e3": float(kid.mean * 1e3)}
-        elif name == "10_tokenizer":
+        elif name == "12_tokenizer":
             from .tokenizer import decode_all, encode_all
 
             x, _ = _eval_data(name)
@@ -315,7 +315,7 @@ def measure(name: str, model, tokenizer=None) -> Dict[str, float]:  # noqa: C901
             r = decode_all(model, codes)
             usage = metrics.CodeUsageTracker(model.quantizer.num_codes).update(codes)
             out = {"psnr_db": metrics.psnr(r, x), "codes_used": float(usage.used()), "perplexity": usage.perplexity()}
-        elif name.startswith("12_"):
+        elif name.startswith("13_"):
             from .restoration import code_prediction_loss, degrade, measure_restoration, restore
             from .tokenizer import decode_all, encode_all
 
@@ -324,16 +324,16 @@ def measure(name: str, model, tokenizer=None) -> Dict[str, float]:  # noqa: C901
             if model.num_codes is None:
                 restored = restore(model, bad)
             else:
-                tok = (build("10_tokenizer") if tokenizer is None else tokenizer).cpu().eval()
+                tok = (build("12_tokenizer") if tokenizer is None else tokenizer).cpu().eval()
                 restored, logits = restore(model, bad, decode=lambda c: decode_all(tok, c), return_logits=True)
                 codes = encode_all(tok, x)
                 out = {"test_ce_nats": float(code_prediction_loss(logits, codes)),
                        "cell_accuracy": float((logits.argmax(1) == codes).float().mean())}
             m = measure_restoration(restored, x)
             out = {"psnr_db": m["psnr"], "ssim": m["ssim"], "kid_x1e3": float(m["kid"].mean * 1e3), **out}
-        else:  # 10_prior
+        else:  # 12_prior
             x, y = _eval_data(name)
-            tok = build("10_tokenizer") if tokenizer is None else tokenizer
+            tok = build("12_tokenizer") if tokenizer is None else tokenizer
             tokens = tokenize(tok, x)
             bits = float(model.bits_per_token(tokens, y))
             out = {"test_bits_per_token": bits, "uniform_bits_per_token": math.log2(model.num_codes)}

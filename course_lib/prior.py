@@ -374,7 +374,7 @@ class CodePrior(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Optimiser parameter groups (appended for notebook 10)
+# Optimiser parameter groups (appended for notebook 12)
 # ----------------------------------------------------------------------------------------------------------------
 def weight_decay_groups(model: nn.Module, weight_decay: float) -> list:
     """AdamW parameter groups that decay only the weight matrices of ``nn.Linear`` layers.

@@ -1,4 +1,4 @@
-"""Restoration with a frozen VQ tokenizer, and Gram-matrix style statistics (notebook 12).
+"""Restoration with a frozen VQ tokenizer, and Gram-matrix style statistics (notebook 13).
 
     from course_lib.restoration import RestorationNet, code_prediction_loss, gram_matrix, style_distance
     net = RestorationNet(num_codes=K)            # degraded image (N, 1, 28, 28) -> code logits (N, K, 7, 7)
@@ -28,7 +28,7 @@ __all__ = ["RestorationNet", "code_prediction_loss", "gram_matrix", "style_dista
 
 
 class RestorationNet(nn.Module):
-    """A small CNN trunk shared by the two restorers of notebook 12.
+    """A small CNN trunk shared by the two restorers of notebook 13.
 
     Trunk: conv3x3 (1 -> ch), two stride-2 convs 4x4 (ch -> 2ch -> 2ch) and a conv3x3, ReLU after each: a
     (2ch, H/4, W/4) feature map. ``num_codes=K`` adds a 1x1 conv to K logits per grid cell (the code predictor);
@@ -95,7 +95,7 @@ def content_distance(feat_a: torch.Tensor, feat_b: torch.Tensor) -> torch.Tensor
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# The super-resolution task of notebook 12, in one place (the notebook, the shipped restorers and their cards use it).
+# The super-resolution task of notebook 13, in one place (the notebook, the shipped restorers and their cards use it).
 # ------------------------------------------------------------------------------------------------------------------
 
 def degrade(x: torch.Tensor, factor: int = 4) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The small Fashion-MNIST VQ-GAN tokenizer shared by notebooks 10 and 12 (and the shipped ``"10_tokenizer"``).
+"""The small Fashion-MNIST VQ-GAN tokenizer shared by notebooks 12 and 13 (and the shipped ``"12_tokenizer"``).
 
 One set-up, one place: its sizes per profile, building it, training it, and encoding/decoding in batches::
 
@@ -6,7 +6,7 @@ One set-up, one place: its sizes per profile, building it, training it, and enco
 
     tok_cfg = tokenizer_config()                  # the active profile (quick / standard / full, smoke cuts applied)
     tokenizer, history = train_tokenizer(build_tokenizer(tok_cfg), train, tok_cfg,
-                                         checkpoint=run_path("10", "tokenizer.pt"))   # eval mode on return
+                                         checkpoint=run_path("12", "tokenizer.pt"))   # eval mode on return
     codes = encode_all(tokenizer, x)              # (N, 1, 28, 28) -> (N, 7, 7) code indices
     images = decode_all(tokenizer, codes)         # -> (N, 1, 28, 28) in [0, 1]
 
@@ -20,7 +20,7 @@ for a 28x28 image) with the course's EMA quantizer (l2-normalised 8-d lookup, de
   discriminator from step 3000 (halfway).
 * smoke (``COURSE_SMOKE=1``): the profile's shapes, 3 steps, the discriminator from step 1 (so its code path runs).
 
-**A long-trained tokenizer (helper script, e.g. ``data/train_course_checkpoints.py`` for ``"10_tokenizer"``).**
+**A long-trained tokenizer (helper script, e.g. ``data/train_course_checkpoints.py`` for ``"12_tokenizer"``).**
 The shipped weights must fit the model the notebooks build, so build it from the same function and change only
 the step count::
 
@@ -31,7 +31,7 @@ the step count::
     model, history = train_tokenizer(build_tokenizer(cfg, seed=0),        #  to ignore COURSE_SMOKE)
                                      load_dataset("fashion-mnist", split="train", n=None), cfg, seed=0,
                                      checkpoint=None, progress=False)
-    torch.save(model.state_dict(), "10_tokenizer.pt")          # cfg["model"] is the configuration to record
+    torch.save(model.state_dict(), "12_tokenizer.pt")          # cfg["model"] is the configuration to record
 
 The notebooks then build ``build_tokenizer(tokenizer_config("quick"))`` and ``pretrained.load_into`` it:
 ``cfg["model"]`` does not depend on the step count, so the state dicts match.

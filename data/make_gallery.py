@@ -74,8 +74,8 @@ def part2(out: Path):
 
 @torch.no_grad()
 def part3(out: Path):
-    arms = [("09_vqvae", "MSE (VQ-VAE)", "MSE"), ("09_perceptual", "L1 + perceptual", "L1 + perceptual"),
-            ("09_vqgan", "VQ-GAN", "L1 + perceptual + GAN")]
+    arms = [("11_vqvae", "MSE (VQ-VAE)", "MSE"), ("11_perceptual", "L1 + perceptual", "L1 + perceptual"),
+            ("11_vqgan", "VQ-GAN", "L1 + perceptual + GAN")]
     arms = [arm for arm in arms if arm[0] in pretrained.list_shipped()]
     x, _ = pretrained._eval_data(arms[0][0])
     x = x[:N]
@@ -84,8 +84,8 @@ def part3(out: Path):
     figures = "; ".join(f"{long}: PSNR {h['psnr_db']:.1f} dB, KID x1e3 {h['kid_judge_x1e3']:.1f}"
                         for (_, _, long), h in zip(arms, heads))
     _grid([x] + recs, ["held-out"] + [row for _, row, _ in arms],
-          f"Part III (notebook 09): same network, same 8x8 codes (K=128), three losses -- each "
-          f"{_label('09_vqgan').replace(' (', ' (VQ-GAN ')}\n{figures} (judge KID: lower = closer to real; "
+          f"Part III (notebook 11): same network, same 8x8 codes (K=128), three losses -- each "
+          f"{_label('11_vqgan').replace(' (', ' (VQ-GAN ')}\n{figures} (judge KID: lower = closer to real; "
           f"256 held-out crops)",
           out / "part3_vqgan.png", scale=1.0)
 
@@ -94,7 +94,7 @@ def part3(out: Path):
 def part4(out: Path):
     from course_lib.prior import unflatten_grid
 
-    tok, prior = pretrained.build("10_tokenizer"), pretrained.build("10_prior")
+    tok, prior = pretrained.build("12_tokenizer"), pretrained.build("12_prior")
     names = ["T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
     gen = torch.Generator().manual_seed(0)
     rows = []
@@ -102,10 +102,10 @@ def part4(out: Path):
         labels = torch.arange(10)
         tokens = prior.sample(10, temperature=1.0, top_k=16, labels=labels, generator=gen)
         rows.append(tok.decode_indices(unflatten_grid(tokens, 7, 7)))
-    h = pretrained.card("10_prior")["headline"]
+    h = pretrained.card("12_prior")["headline"]
     _grid(rows, [f"sample {r + 1}" for r in range(3)],
-          f"Part IV (notebook 10): class-conditional samples (one column per class, top-k 16) -- prior: "
-          f"{_label('10_prior')};\ntokenizer: {_label('10_tokenizer')}; held-out "
+          f"Part IV (notebook 12): class-conditional samples (one column per class, top-k 16) -- prior: "
+          f"{_label('12_prior')};\ntokenizer: {_label('12_tokenizer')}; held-out "
           f"{h['test_bits_per_token']:.2f} bits/token (uniform {h['uniform_bits_per_token']:.0f})",
           out / "part4_prior.png", col_titles=names)
 
@@ -115,16 +115,16 @@ def part5(out: Path):
     from course_lib.restoration import degrade, restore
     from course_lib.tokenizer import decode_all
 
-    tok = pretrained.build("10_tokenizer")
-    code_net, l2_net = pretrained.build("12_code_predictor"), pretrained.build("12_l2_regressor")
-    x, _ = pretrained._eval_data("12_code_predictor")
+    tok = pretrained.build("12_tokenizer")
+    code_net, l2_net = pretrained.build("13_code_predictor"), pretrained.build("13_l2_regressor")
+    x, _ = pretrained._eval_data("13_code_predictor")
     x = x[:N]
     bad = degrade(x, pretrained.RESTORATION_FACTOR)
-    hc, hl = pretrained.card("12_code_predictor")["headline"], pretrained.card("12_l2_regressor")["headline"]
+    hc, hl = pretrained.card("13_code_predictor")["headline"], pretrained.card("13_l2_regressor")["headline"]
     _grid([x, bad, restore(l2_net, bad), restore(code_net, bad, decode=lambda c: decode_all(tok, c))],
           ["held-out", f"bicubic x{pretrained.RESTORATION_FACTOR}", "L2 regressor", "code predictor"],
-          f"Part V (notebook 12): super-resolution x{pretrained.RESTORATION_FACTOR} from 7x7 pixels -- each restorer "
-          f"{_label('12_code_predictor')}; the code predictor's codes are decoded by the shipped tokenizer\n"
+          f"Part V (notebook 13): super-resolution x{pretrained.RESTORATION_FACTOR} from 7x7 pixels -- each restorer "
+          f"{_label('13_code_predictor')}; the code predictor's codes are decoded by the shipped tokenizer\n"
           f"L2 regressor: PSNR {hl['psnr_db']:.1f} dB, KID x1e3 {hl['kid_x1e3']:.0f}; code predictor: PSNR "
           f"{hc['psnr_db']:.1f} dB, KID x1e3 {hc['kid_x1e3']:.0f} (course feature net, 300 held-out images)",
           out / "part5_restoration.png")
@@ -134,8 +134,8 @@ def main() -> int:
     torch.manual_seed(0)
     OUT.mkdir(parents=True, exist_ok=True)
     shipped = pretrained.list_shipped()
-    for need, fn in ((("04_vqvae",), part2), (("09_vqvae", "09_vqgan"), part3), (("10_tokenizer", "10_prior"), part4),
-                     (("10_tokenizer", "12_code_predictor", "12_l2_regressor"), part5)):
+    for need, fn in ((("04_vqvae",), part2), (("11_vqvae", "11_vqgan"), part3), (("12_tokenizer", "12_prior"), part4),
+                     (("12_tokenizer", "13_code_predictor", "13_l2_regressor"), part5)):
         if all(n in shipped for n in need):
             fn(OUT)
         else:

@@ -170,7 +170,7 @@ def main(argv=None):
     print(f"KID x1e3, course net: {sens_course}")
 
     write_float16(plain, args.out, "judge_net", {
-        "purpose": "an independent judge for notebook 09's loss ablation: no arm trains against it",
+        "purpose": "an independent judge for notebook 11's loss ablation: no arm trains against it",
         "architecture": f"course_lib.image_quality.FeatureNet (4 x conv3x3 + ReLU, widths {'-'.join(map(str, widths))}, "
                         f"max-pool between stages, global average pool) + linear {widths[-1]}->{args.proj_dim} projection "
                         f"head (used by the loss only); BatchNorm folded into the convs; embed() = pooled {widths[-1]}-d "

@@ -39,8 +39,8 @@ from course_lib.train import fit  # noqa: E402
 # fixed step count (60% of the budget at the measured rate, the machine being shared; rounded down to a multiple
 # of 100): the card records that count and the
 # command that reproduces the weights with it (--steps N: no calibration, the same seeded run).
-DEFAULT_MINUTES = {"04_vqvae": 12, "09_vqvae": 8, "09_perceptual": 12, "09_vqgan": 20, "10_tokenizer": 11,
-                   "10_prior": 4, "12_code_predictor": 4, "12_l2_regressor": 4}
+DEFAULT_MINUTES = {"04_vqvae": 12, "11_vqvae": 8, "11_perceptual": 12, "11_vqgan": 20, "12_tokenizer": 11,
+                   "12_prior": 4, "13_code_predictor": 4, "13_l2_regressor": 4}
 CALIBRATION_STEPS = 20
 
 
@@ -96,12 +96,12 @@ def timed_fit(name, loss_fn, opt, loader, steps, model, **kwargs) -> float:
 
 
 def tokenizer_from(out: Path, name: str):
-    """The 10_tokenizer in ``out`` (eval mode): the models trained on its codes (10_prior, 12_code_predictor) read
+    """The 12_tokenizer in ``out`` (eval mode): the models trained on its codes (12_prior, 13_code_predictor) read
     it from there, so that they always match the tokenizer that ships beside them."""
-    if not (out / "10_tokenizer.pt").is_file():
-        raise SystemExit(f"{name} is trained on the codes of 10_tokenizer: train that first (--only 10_tokenizer).")
-    tok = pretrained.build_from_config("10_tokenizer", json.loads((out / "10_tokenizer.json").read_text())["config"])
-    tok.load_state_dict(torch.load(out / "10_tokenizer.pt", weights_only=True))
+    if not (out / "12_tokenizer.pt").is_file():
+        raise SystemExit(f"{name} is trained on the codes of 12_tokenizer: train that first (--only 12_tokenizer).")
+    tok = pretrained.build_from_config("12_tokenizer", json.loads((out / "12_tokenizer.json").read_text())["config"])
+    tok.load_state_dict(torch.load(out / "12_tokenizer.pt", weights_only=True))
     return tok.eval()
 
 
@@ -140,25 +140,25 @@ def train_04_vqvae(args, steps):
     return wall
 
 
-# ---------------------------------------------------------------------------------------------------- 09
-# Notebook 09, section 5 (the comparison at equal bits): three arms of the same VQGAN(vqgan_config("quick")).
-ARM_LOSS = {"09_vqvae": {"l1_weight": 0.0, "perceptual_weight": 0.0, "disc_weight": 0.0},  # the MSE arm
-            "09_perceptual": {"disc_weight": 0.0},                                            # L1 + perceptual
-            "09_vqgan": {}}                                                                   # + GAN (section 3)
-ARM_TITLE = {"09_vqvae": "MSE", "09_perceptual": "L1 + perceptual", "09_vqgan": "L1 + perceptual + GAN"}
+# ---------------------------------------------------------------------------------------------------- 11
+# Notebook 11, section 5 (the comparison at equal bits): three arms of the same VQGAN(vqgan_config("quick")).
+ARM_LOSS = {"11_vqvae": {"l1_weight": 0.0, "perceptual_weight": 0.0, "disc_weight": 0.0},  # the MSE arm
+            "11_perceptual": {"disc_weight": 0.0},                                            # L1 + perceptual
+            "11_vqgan": {}}                                                                   # + GAN (section 3)
+ARM_TITLE = {"11_vqvae": "MSE", "11_perceptual": "L1 + perceptual", "11_vqgan": "L1 + perceptual + GAN"}
 
 
-DISC_START_09 = 100  # the notebook's quick run starts its discriminator at step 50 of 100; fixed, so that the
+DISC_START_11 = 100  # the notebook's quick run starts its discriminator at step 50 of 100; fixed, so that the
 #                     run does not depend on its length (a --minutes run and its --steps N re-run are the same)
 
 
-def train_09(name, args, steps):
+def train_11(name, args, steps):
     """steps=None: train for args.minutes of wall time (time budget), then record the steps reached."""
     from course_lib.train_vqgan import load_images
     from course_lib.vqgan import VQGAN, VQGANLoss, make_loss_fn, vqgan_config
 
-    batch, lr = 16, 5e-4  # notebook 09's quick CFG
-    disc_start = DISC_START_09
+    batch, lr = 16, 5e-4  # notebook 11's quick CFG
+    disc_start = DISC_START_11
     cfg = vqgan_config("quick", loss={"disc_start": disc_start, **ARM_LOSS[name]},
                        train={"n_train": None, "batch_size": batch, "lr": lr, "steps": steps or 0})
     x_train = load_images(cfg, "train", allow_stand_in=True)
@@ -169,7 +169,7 @@ def train_09(name, args, steps):
     opts = {"gen": torch.optim.Adam(net.parameters(), lr=lr, betas=betas),
             "disc": torch.optim.Adam(lm.discriminator.parameters(), lr=lr, betas=betas)}
     loader = make_loader(x_train, batch_size=batch, seed=args.seed)
-    if name == "09_vqvae":
+    if name == "11_vqvae":
         def loss_fn(b, step):  # the notebook's arm_loss_fn("MSE", ...)
             x = b[0]
             x_hat, q = net(x)
@@ -195,25 +195,25 @@ def train_09(name, args, steps):
     headline = pretrained.measure(name, net)
     data = {"name": "natural-photo 32x32", "split": "train", "n": len(x_train),
             "source": "course_lib.train_vqgan.load_images(vqgan_config('quick'), 'train') (offline natural crops)",
-            "eval": "first 256 of the natural test crops (n=512) vs the other 256 as the KID reference, as notebook 09"}
-    notes = (f"Arm '{ARM_TITLE[name]}' of notebook 09's comparison (same VQGAN, same bits per image); "
+            "eval": "first 256 of the natural test crops (n=512) vs the other 256 as the KID reference, as notebook 11"}
+    notes = (f"Arm '{ARM_TITLE[name]}' of notebook 11's comparison (same VQGAN, same bits per image); "
              f"perceptual backend {lm.backend!r}; discriminator from step {disc_start}"
              + (" (unused: disc_weight 0)" if ARM_LOSS[name].get("disc_weight") == 0.0 else "")
              + f"; all {len(x_train):,} offline training crops (the notebook uses 2,000). Only the autoencoder is "
                "shipped (not the discriminator). Arms shipped: see course_lib.pretrained.list_shipped().")
-    card = base_card(name, "09", args, steps, batch, lr, wall, data, cfg, headline,
+    card = base_card(name, "11", args, steps, batch, lr, wall, data, cfg, headline,
                      "natural test crops: x_test[:256] (evaluated) vs x_test[256:512] (KID reference, judge net)",
                      notes, f"course_lib.vqgan.VQGAN(vqgan_config('quick')) -- {ARM_TITLE[name]} arm")
     write(name, net, card, args.out)
     return wall
 
 
-# ---------------------------------------------------------------------------------------------------- 10
-# Notebook 10: the tokenizer of course_lib.tokenizer (shared with notebook 12) and the class-conditional prior.
-def train_10_tokenizer(args, steps):
+# ---------------------------------------------------------------------------------------------------- 12
+# Notebook 12: the tokenizer of course_lib.tokenizer (shared with notebook 13) and the class-conditional prior.
+def train_12_tokenizer(args, steps):
     from course_lib.tokenizer import build_tokenizer, tokenizer_config, train_tokenizer
 
-    name = "10_tokenizer"
+    name = "12_tokenizer"
     cfg = tokenizer_config("quick", steps=steps, smoke=False)
     train = load_dataset("fashion-mnist", "train", full=False)
     t0 = time.time()
@@ -224,8 +224,8 @@ def train_10_tokenizer(args, steps):
         return wall
     headline = pretrained.measure(name, model)
     data = {"name": "Fashion-MNIST", "split": "train", "n": len(train), "source": "offline subset (course_lib.data)",
-            "eval": "fashion-mnist test, n=300 (seed 0), as notebook 10"}
-    card = base_card(name, "10", args, steps, cfg["train"]["batch_size"], cfg["train"]["lr"], wall, data, cfg,
+            "eval": "fashion-mnist test, n=300 (seed 0), as notebook 12"}
+    card = base_card(name, "12", args, steps, cfg["train"]["batch_size"], cfg["train"]["lr"], wall, data, cfg,
                      headline, "Fashion-MNIST offline test subset n=300 (seed 0): encode_all then decode_all",
                      "course_lib.tokenizer.train_tokenizer with tokenizer_config('quick', steps=...): L1 + quantizer "
                      f"loss (perceptual weight 0, no discriminator), as the notebook; all {len(train):,} offline "
@@ -235,13 +235,13 @@ def train_10_tokenizer(args, steps):
     return wall
 
 
-PRIOR = dict(num_codes=64, seq_len=49, d_model=64, n_layers=2, n_heads=4, num_classes=10)  # notebook 10's quick CFG
+PRIOR = dict(num_codes=64, seq_len=49, d_model=64, n_layers=2, n_heads=4, num_classes=10)  # notebook 12's quick CFG
 
 
-def train_10_prior(args, steps):
+def train_12_prior(args, steps):
     from course_lib.prior import CodePrior, weight_decay_groups
 
-    name = "10_prior"
+    name = "12_prior"
     tok = tokenizer_from(args.out, name)
     train = load_dataset("fashion-mnist", "train", full=False)
     tokens = pretrained.tokenize(tok, train.x)
@@ -256,31 +256,31 @@ def train_10_prior(args, steps):
     if args.calibrating:
         return wall
     headline = pretrained.measure(name, prior, tokenizer=tok)
-    data = {"name": "Fashion-MNIST", "split": "train", "n": len(train), "tokens_of": "10_tokenizer",
-            "source": "offline subset (course_lib.data), encoded by the shipped 10_tokenizer",
-            "eval": "fashion-mnist test, n=300 (seed 0), encoded by 10_tokenizer, with labels"}
-    card = base_card(name, "10", args, steps, batch, lr, wall, data, dict(PRIOR), headline,
-                     "Fashion-MNIST offline test subset n=300 (seed 0), tokens of the shipped 10_tokenizer",
+    data = {"name": "Fashion-MNIST", "split": "train", "n": len(train), "tokens_of": "12_tokenizer",
+            "source": "offline subset (course_lib.data), encoded by the shipped 12_tokenizer",
+            "eval": "fashion-mnist test, n=300 (seed 0), encoded by 12_tokenizer, with labels"}
+    card = base_card(name, "12", args, steps, batch, lr, wall, data, dict(PRIOR), headline,
+                     "Fashion-MNIST offline test subset n=300 (seed 0), tokens of the shipped 12_tokenizer",
                      "As the notebook: AdamW (weight decay 0.01 on linear weights only), OneCycle (pct_start 0.1), "
-                     f"grad clip 1; all {len(train):,} offline training images' tokens. Use it with 10_tokenizer "
+                     f"grad clip 1; all {len(train):,} offline training images' tokens. Use it with 12_tokenizer "
                      "(it models that tokenizer's codes, not those of a tokenizer you trained).",
-                     "course_lib.prior.CodePrior, class-conditional (notebook 10's quick CFG)")
+                     "course_lib.prior.CodePrior, class-conditional (notebook 12's quick CFG)")
     write(name, prior, card, args.out)
     return wall
 
 
-# ---------------------------------------------------------------------------------------------------- 12
-# Notebook 12, section 3: two RestorationNets on one trunk, super-resolution x4, the shipped tokenizer frozen.
-RESTORERS = ("12_code_predictor", "12_l2_regressor")  # K logits per cell (K: the tokenizer's) / the L2 head
+# ---------------------------------------------------------------------------------------------------- 13
+# Notebook 13, section 3: two RestorationNets on one trunk, super-resolution x4, the shipped tokenizer frozen.
+RESTORERS = ("13_code_predictor", "13_l2_regressor")  # K logits per cell (K: the tokenizer's) / the L2 head
 
 
-def train_12(name, args, steps):
+def train_13(name, args, steps):
     from course_lib.restoration import code_prediction_loss, degrade
     from course_lib.tokenizer import encode_all
 
     tok = tokenizer_from(args.out, name)
-    num_codes = tok.quantizer.num_codes if name == "12_code_predictor" else None
-    config = dict(num_codes=num_codes, ch=32, in_channels=1)  # notebook 12's quick CFG.rest_ch
+    num_codes = tok.quantizer.num_codes if name == "13_code_predictor" else None
+    config = dict(num_codes=num_codes, ch=32, in_channels=1)  # notebook 13's quick CFG.rest_ch
     batch, lr = 32, 2e-3                                       # its CFG.batch_size and CFG.rest_lr
     train = load_dataset("fashion-mnist", "train", full=False)
     bad = degrade(train.x, pretrained.RESTORATION_FACTOR)
@@ -303,26 +303,26 @@ def train_12(name, args, steps):
     headline = pretrained.measure(name, net, tokenizer=tok)
     data = {"name": "Fashion-MNIST", "split": "train", "n": len(train),
             "source": "offline subset (course_lib.data), degraded by course_lib.restoration.degrade (x4)"
-                      + ("; targets: the codes of the shipped 10_tokenizer" if num_codes else ""),
-            "eval": "fashion-mnist test, n=300 (seed 0), degraded x4, as notebook 12 section 4"}
+                      + ("; targets: the codes of the shipped 12_tokenizer" if num_codes else ""),
+            "eval": "fashion-mnist test, n=300 (seed 0), degraded x4, as notebook 13 section 4"}
     if num_codes:
-        data["codes_of"] = "10_tokenizer"
-    what = ("cross-entropy against the clean images' codes under the shipped 10_tokenizer (decode its argmax codes "
+        data["codes_of"] = "12_tokenizer"
+    what = ("cross-entropy against the clean images' codes under the shipped 12_tokenizer (decode its argmax codes "
             "with that tokenizer)" if num_codes else "mean squared error against the clean image")
-    card = base_card(name, "12", args, steps, batch, lr, wall, data, config, headline,
+    card = base_card(name, "13", args, steps, batch, lr, wall, data, config, headline,
                      "Fashion-MNIST offline test subset n=300 (seed 0), box-filter x4 down + bicubic up; KID on the "
                      "course feature net (subsets of 100)",
                      f"As the notebook's train_restorer: Adam (constant lr), {what}; all {len(train):,} offline "
                      "training images (the notebook uses 2,000).",
-                     f"course_lib.restoration.RestorationNet(num_codes={num_codes}, ch=32) (notebook 12's quick CFG)")
+                     f"course_lib.restoration.RestorationNet(num_codes={num_codes}, ch=32) (notebook 13's quick CFG)")
     write(name, net, card, args.out)
     return wall
 
 
 TRAINERS = {"04_vqvae": train_04_vqvae,
-            **{n: (lambda args, steps, n=n: train_09(n, args, steps)) for n in ARM_LOSS},
-            "10_tokenizer": train_10_tokenizer, "10_prior": train_10_prior,
-            **{n: (lambda args, steps, n=n: train_12(n, args, steps)) for n in RESTORERS}}
+            **{n: (lambda args, steps, n=n: train_11(n, args, steps)) for n in ARM_LOSS},
+            "12_tokenizer": train_12_tokenizer, "12_prior": train_12_prior,
+            **{n: (lambda args, steps, n=n: train_13(n, args, steps)) for n in RESTORERS}}
 
 
 def main(argv=None) -> int:
@@ -337,7 +337,7 @@ def main(argv=None) -> int:
     for name in names:
         NAME[0], SEED[0] = name, args.seed
         steps = args.steps
-        if steps is None and name.startswith("09_"):  # a wall budget (see train_09)
+        if steps is None and name.startswith("11_"):  # a wall budget (see train_11)
             args.minutes = args.minutes or DEFAULT_MINUTES[name]
             print(f"== {name}: {args.minutes} min of training", flush=True)
         elif steps is None:

@@ -12,7 +12,7 @@
 # - measure two weaknesses of this Gaussian VAE: **blurry samples** (with a sharpness measure that does not confuse
 #   blur with low contrast) and **inactive latent units** under a large KL weight (beta-VAE, active units);
 # - say what the discrete latents of the rest of the course change (a fixed rate, tokens for a prior) and what they
-#   do not (blur is fixed by the losses of notebooks 07-09, and codebooks can collapse too, notebook 05).
+#   do not (blur is fixed by the losses of notebooks 07-11, and codebooks can collapse too, notebook 05).
 #
 # **Prerequisites.** Notebook 00 (set-up, profiles, how checks work); PyTorch modules, autograd and optimisers;
 # Gaussians, expectations and the KL divergence at the level of a first probability course.
@@ -605,18 +605,18 @@ plt.show()
 # and a one-hot (deterministic) posterior, the KL term becomes the constant $\log K$ per position (notebook 03),
 # so no KL weight pushes codes towards the prior, and van den Oord et al. report no posterior collapse even with
 # a powerful decoder. What discrete latents bring is a **fixed rate** ($\log_2 K$ bits per position: compression,
-# notebook 04) and a grid of **tokens** that a powerful prior can model (notebooks 06 and 10).
+# notebook 04) and a grid of **tokens** that a powerful prior can model (notebooks 06 and 12).
 #
 # What they do not fix by themselves:
 #
 # - **Blur.** A VQ-VAE trained with a pixel loss (MSE) is blurry too (notebook 04 shows it): blur comes from
 #   averaging plausible images under a pixel loss. Perceptual and adversarial losses (notebooks 07 and 08),
-#   combined in the VQ-GAN (09), are what sharpen reconstructions.
+#   combined in the VQ-GAN (11), are what sharpen reconstructions.
 # - **Collapse.** A codebook has its own failure mode: **codebook collapse**, where most codes are never chosen
 #   and the rate is far below $\log_2 K$ (notebook 05 reproduces it and compares cures).
 #
 # The price of discrete codes: there is no Gaussian prior to sample from any more, so a second model learns the
-# distribution of code grids (notebooks 06 and 10). The next notebook builds the core operation: assigning vectors
+# distribution of code grids (notebooks 06 and 12). The next notebook builds the core operation: assigning vectors
 # to their nearest codebook entry, and learning a codebook with k-means.
 #
 # ## Summary

@@ -534,7 +534,7 @@ assert in_top_k == 1.0
 # conditional at temperature 1 (grey): a low temperature piles the mass on the likeliest code, top-k cuts the tail
 # off. The title measures the samples: bits
 # per code under the prior (as in the table above), the entropy of the drawn codes' histogram, and how many grids
-# differ. `course_lib.explorers.sampling` holds the draw function (notebook 10 reuses it); sampling is fast because
+# differ. `course_lib.explorers.sampling` holds the draw function (notebook 12 reuses it); sampling is fast because
 # `CodePrior.sample` keeps a key/value cache (each step runs the transformer on one new position only).
 
 # %%
@@ -629,7 +629,7 @@ print(f"notebook ran in {time.time() - T0:.0f} s")
 # - Sampling is a loop of `T` steps; **temperature** trades likelihood against diversity, **top-k** removes the
 #   tail. Both were measured above.
 # - The two-stage model (tokenizer + prior) gave sharper samples, closer to the data by KID, than the VAE trained
-#   here (parameter counts printed in section 6; they are not matched), and follows the class token. Notebooks 07-09 make the tokenizer better (perceptual and adversarial losses); notebook 10
+#   here (parameter counts printed in section 6; they are not matched), and follows the class token. Notebooks 07-11 make the tokenizer better (perceptual and adversarial losses); notebook 12
 #   trains this prior on VQ-GAN tokens.
 #
 # ## Exercises
@@ -641,7 +641,7 @@ print(f"notebook ran in {time.time() - T0:.0f} s")
 # 4. Change the order: column-major instead of raster. Does the held-out NLL change? (The chain rule holds for
 #    any order; the difficulty of the conditionals does not.)
 # 5. Use `prior.sample(..., known=(mask, tokens))` to complete the lower half of a test image from its upper half.
-#    Why can the completion of the upper half *not* use a known lower half in raster order? (Notebook 10.)
+#    Why can the completion of the upper half *not* use a known lower half in raster order? (Notebook 12.)
 #
 # ## Further reading
 # - A. van den Oord, O. Vinyals, K. Kavukcuoglu (2017). *Neural Discrete Representation Learning.* arXiv:1711.00937

@@ -505,7 +505,7 @@ print(verdict(ratio_l1 > 1.05, "the perceptual term sharpens the reconstructions
 #   float32 keeps float16 features from rounding to NaN.
 # - At equal MSE, the perceptual distance ranked a one-pixel shift closer than a blur or noise; L2 cannot.
 # - An autoencoder trained with L1 + perceptual loss reconstructed sharper images than one trained with L2 or with
-#   L1 alone, with edges where the originals have them (the printed verdicts say by how much, for this run). VQ-GAN (notebook 09) uses exactly this reconstruction loss, plus an adversarial term
+#   L1 alone, with edges where the originals have them (the printed verdicts say by how much, for this run). VQ-GAN (notebook 11) uses exactly this reconstruction loss, plus an adversarial term
 #   (notebook 08).
 # - Honesty about the network: offline, the course's own small Fashion-MNIST network with uniform channel weights
 #   stands in for LPIPS-VGG; with `pip install lpips` and a network, `backend="auto"` uses the real one. Numbers from

@@ -677,7 +677,7 @@ plt.show()
 # Exercise 4 separates "too early" from "too strong".
 #
 # Be honest about what this shows: at this tiny scale the adversarial term only *costs* pixel error; its benefit
-# (sharper, more realistic texture, measured by LPIPS and Frechet distances in notebook 09) needs longer training
+# (sharper, more realistic texture, measured by LPIPS and Frechet distances in notebook 11) needs longer training
 # and a decoder that has learnt to reconstruct first, which is exactly why the warm-up exists.
 
 # %%
@@ -1126,7 +1126,7 @@ assert torch.isfinite(safe).all() and torch.isfinite(g_safe).all() and torch.all
 
 # %% [markdown]
 # The fix used by `course_lib`: compute the norm in float32 (`x.float()`), with eps **inside** the square root
-# (`x * rsqrt(sum x^2 + eps)`); notebook 09 computes the whole perceptual loss in float32 inside an autocast region.
+# (`x * rsqrt(sum x^2 + eps)`); notebook 11 computes the whole perceptual loss in float32 inside an autocast region.
 #
 # **The adaptive weight in half precision.** $\lambda$ is a ratio of two gradients taken with `torch.autograd.grad`
 # through the (autocast) graph, *not* through GradScaler: the gradient of a mean over $N$ pixels is $1/N$ per pixel,

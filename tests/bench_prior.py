@@ -3,12 +3,12 @@
 Without the cache each of the T sampling steps re-runs the transformer on the whole prefix (1 + 2 + ... + T
 position-evaluations per sequence); with it each step runs one new position against the stored keys and values
 (T position-evaluations). Sizes: notebook 06's prior (K=64 codes, a 7x7 grid, d_model=128, 4 layers) and notebook
-10's (K=256, a 16x16 grid, d_model=256, 6 layers), 64 and 8 samples (the uncached 16x16 run takes minutes).
+12's (K=256, a 16x16 grid, d_model=256, 6 layers), 64 and 8 samples (the uncached 16x16 run takes minutes).
 Also checks that both paths draw the same codes for the same generator.
 
 Usage: ``python tests/bench_prior.py [--n N] [--repeats 3] [--threads N] [--only 06|10]``. Prints median times and
 ratios (the 10-like case is timed once). No assertions. Measured on the course machine (2 shared CPU cores, 1 thread,
-under load): x8.6 at 06's size (16.9 s -> 1.9 s for 64 samples), x29 at 10's size (572 s -> 19.5 s for 8 samples).
+under load): x8.6 at 06's size (16.9 s -> 1.9 s for 64 samples), x29 at 12's size (572 s -> 19.5 s for 8 samples).
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=None, help="samples per case (default 64 and 8)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--only", choices=["06", "10"], default=None)
+    ap.add_argument("--only", choices=["06", "12"], default=None)
     args, _ = ap.parse_known_args(argv)  # make bench passes the same ARGS to every benchmark
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,4 +1,4 @@
-"""The check of notebook 11 passes correct answers, rejects the stub, and names plausible mistakes."""
+"""The check of notebook 15 passes correct answers, rejects the stub, and names plausible mistakes."""
 import math
 
 import pytest

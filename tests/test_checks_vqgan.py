@@ -18,7 +18,7 @@ def _hard_coded_disc_weight(x, x_hat, q_loss, logits_fake, last_layer, step, dis
 
 
 def test_discriminator_check_rejects_detaching_the_logits_instead_of_the_input():
-    """Issue 11 (09): hinge_d_loss(disc(x), disc(x_hat).detach()) has the right value and no decoder gradient, but D
+    """Issue 11 (11): hinge_d_loss(disc(x), disc(x_hat).detach()) has the right value and no decoder gradient, but D
     never learns from the fakes. The check compares D's gradients with the reference and says so."""
     with pytest.raises(CheckFailed, match="only from the real images"):
         ck.check_discriminator_loss(lambda d, x, xh: gan.hinge_d_loss(d(x), d(xh).detach()))

@@ -73,11 +73,11 @@ def test_run_path_separates_profiles_and_smoke(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_RUNS", str(tmp_path))
     monkeypatch.setenv("COURSE_PROFILE", "quick")
     monkeypatch.delenv("COURSE_SMOKE", raising=False)
-    quick = env.run_path("09", "vqgan.pt")
+    quick = env.run_path("11", "vqgan.pt")
     monkeypatch.setenv("COURSE_PROFILE", "standard")
     monkeypatch.setenv("COURSE_SMOKE", "1")
-    smoke_path = env.run_path("09", "vqgan.pt")
-    assert quick == tmp_path / "quick" / "09" / "vqgan.pt" and quick.parent.is_dir()
-    assert smoke_path == tmp_path / "standard-smoke" / "09" / "vqgan.pt"
+    smoke_path = env.run_path("11", "vqgan.pt")
+    assert quick == tmp_path / "quick" / "11" / "vqgan.pt" and quick.parent.is_dir()
+    assert smoke_path == tmp_path / "standard-smoke" / "11" / "vqgan.pt"
     with pytest.raises(ValueError):
         env.run_path()

@@ -1,4 +1,4 @@
-"""Low-rate codecs for notebook 10's rate-distortion comparison at equal rate (course_lib.compression.mosaic_codec)."""
+"""Low-rate codecs for notebook 12's rate-distortion comparison at equal rate (course_lib.compression.mosaic_codec)."""
 import pytest
 import torch
 

@@ -1,4 +1,4 @@
-"""Notebook 09's disc-start explorer: the recorder stores eval-mode reconstructions without changing the model, the
+"""Notebook 11's disc-start explorer: the recorder stores eval-mode reconstructions without changing the model, the
 draw is fast, and its curves are the measured PSNR / sharpness of the snapshots it shows."""
 
 import matplotlib

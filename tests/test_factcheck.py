@@ -1,4 +1,4 @@
-"""course_lib.factcheck: the measuring helpers of notebook 11."""
+"""course_lib.factcheck: the measuring helpers of notebook 15."""
 import math
 
 import pytest

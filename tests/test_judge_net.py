@@ -1,4 +1,4 @@
-"""The shipped judge network of notebook 09 (data/make_judge_net.py) and the 64x64 synthetic stand-in."""
+"""The shipped judge network of notebook 11 (data/make_judge_net.py) and the 64x64 synthetic stand-in."""
 import json
 
 import pytest

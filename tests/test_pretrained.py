@@ -21,8 +21,8 @@ from course_lib.checkpoint import CheckpointMismatchError
 
 ROOT = Path(__file__).resolve().parents[1]
 # What this version of the course ships (the .pt files are committed: no skips).
-SHIPPED = ["04_vqvae", "09_vqvae", "09_perceptual", "09_vqgan", "10_tokenizer", "10_prior", "12_code_predictor",
-           "12_l2_regressor"]
+SHIPPED = ["04_vqvae", "11_vqvae", "11_perceptual", "11_vqgan", "12_tokenizer", "12_prior", "13_code_predictor",
+           "13_l2_regressor"]
 
 
 @pytest.fixture(autouse=True)
@@ -54,26 +54,26 @@ def notebook_model(name: str):
         q = EMAVectorQuantizer(num_codes=cfg.num_codes, code_dim=cfg.code_dim, beta=0.25, decay=cfg.decay)
         return VQVAE(q, in_channels=1, hidden=cfg.hidden, downsamples=2, res_blocks=cfg.res_blocks,
                      res_hidden=cfg.res_hidden)
-    if name.startswith("09_"):
+    if name.startswith("11_"):
         from course_lib.vqgan import VQGAN, vqgan_config
 
-        cfg = notebook_cfg("09_vqgan")
+        cfg = notebook_cfg("11_vqgan")
         return VQGAN(vqgan_config(cfg.preset, loss={"disc_start": cfg.disc_start},
                                   train={"n_train": cfg.n_train, "batch_size": cfg.batch_size, "lr": cfg.lr}))
     from course_lib.tokenizer import build_tokenizer, tokenizer_config
 
     tok_cfg = tokenizer_config("quick", smoke=False)
-    if name.startswith("12_"):  # notebook 12: RestorationNet(num_codes=K or None, ch=CFG.rest_ch)
+    if name.startswith("13_"):  # notebook 13: RestorationNet(num_codes=K or None, ch=CFG.rest_ch)
         from course_lib.restoration import RestorationNet
 
-        cfg = notebook_cfg("12_restoration_and_editing")
+        cfg = notebook_cfg("13_restoration_and_editing")
         k = tok_cfg["model"]["quantizer"]["num_codes"]
-        return RestorationNet(num_codes=k if name == "12_code_predictor" else None, ch=cfg.rest_ch)
-    if name == "10_tokenizer":
+        return RestorationNet(num_codes=k if name == "13_code_predictor" else None, ch=cfg.rest_ch)
+    if name == "12_tokenizer":
         return build_tokenizer(tok_cfg)
     from course_lib.prior import CodePrior
 
-    cfg = notebook_cfg("10_generation_with_transformers")
+    cfg = notebook_cfg("12_generation_with_transformers")
     side = 28 // 4
     return CodePrior(num_codes=tok_cfg["model"]["quantizer"]["num_codes"], seq_len=side * side,
                      d_model=cfg.d_model, n_layers=cfg.n_layers, n_heads=cfg.n_heads, num_classes=10)
@@ -116,15 +116,15 @@ def test_headline_figures_are_better_than_a_fresh_model():
 
 
 def test_shipped_restorers_are_trained_on_the_shipped_tokenizers_codes():
-    """12's code predictor predicts 10_tokenizer's codes far better than chance, and a fresh one does not."""
-    card = pretrained.card("12_code_predictor")
-    assert card["data"]["codes_of"] == "10_tokenizer"
+    """13's code predictor predicts 12_tokenizer's codes far better than chance, and a fresh one does not."""
+    card = pretrained.card("13_code_predictor")
+    assert card["data"]["codes_of"] == "12_tokenizer"
     k = card["config"]["num_codes"]
-    assert k == pretrained.card("10_tokenizer")["config"]["model"]["quantizer"]["num_codes"]
-    fresh = pretrained.measure("12_code_predictor", notebook_model("12_code_predictor"))
+    assert k == pretrained.card("12_tokenizer")["config"]["model"]["quantizer"]["num_codes"]
+    fresh = pretrained.measure("13_code_predictor", notebook_model("13_code_predictor"))
     assert card["headline"]["cell_accuracy"] > fresh["cell_accuracy"] + 0.2
     assert card["headline"]["test_ce_nats"] < math.log(k) - 1.0
-    assert pretrained.card("12_l2_regressor")["headline"]["psnr_db"] > fresh["psnr_db"] + 3
+    assert pretrained.card("13_l2_regressor")["headline"]["psnr_db"] > fresh["psnr_db"] + 3
 
 
 def test_wrong_configuration_gets_the_mismatch_error_naming_the_checkpoints_config():
@@ -139,15 +139,15 @@ def test_wrong_configuration_gets_the_mismatch_error_naming_the_checkpoints_conf
 
     from course_lib.vqgan import VQGAN, vqgan_config
 
-    for name in (n for n in SHIPPED if n.startswith("09_")):
+    for name in (n for n in SHIPPED if n.startswith("11_")):
         with pytest.raises(CheckpointMismatchError, match="configuration"):
             pretrained.load_into(VQGAN(vqgan_config("quick", model={"ch": 32})), name)
     from course_lib.restoration import RestorationNet
 
     with pytest.raises(CheckpointMismatchError, match="configuration"):    # another K than the shipped tokenizer's
-        pretrained.load_into(RestorationNet(num_codes=128, ch=32), "12_code_predictor")
+        pretrained.load_into(RestorationNet(num_codes=128, ch=32), "13_code_predictor")
     with pytest.raises(CheckpointMismatchError, match="configuration"):    # the heads are not interchangeable
-        pretrained.load_into(RestorationNet(num_codes=None, ch=32), "12_code_predictor")
+        pretrained.load_into(RestorationNet(num_codes=None, ch=32), "13_code_predictor")
     # a setting that changes no weight shape is caught when the config is passed
     model = notebook_model("04_vqvae")
     cfg = dict(pretrained.card("04_vqvae")["config"], decay=0.99)

@@ -1,4 +1,4 @@
-"""course_lib.prior.weight_decay_groups: AdamW decays only the linear layers' weight matrices (issue 11, notebook 10)."""
+"""course_lib.prior.weight_decay_groups: AdamW decays only the linear layers' weight matrices (issue 11, notebook 12)."""
 import pytest
 import torch
 

@@ -1,4 +1,4 @@
-"""course_lib.tokenizer: the shared tokenizer set-up of notebooks 10 and 12."""
+"""course_lib.tokenizer: the shared tokenizer set-up of notebooks 12 and 13."""
 import pytest
 import torch
 

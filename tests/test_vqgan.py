@@ -197,7 +197,7 @@ def test_bf16_autocast_forward_is_finite():
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Exercise checks of notebook 09: they pass the solution, reject the stub and plausible wrong answers with a hint.
+# Exercise checks of notebook 11: they pass the solution, reject the stub and plausible wrong answers with a hint.
 # ----------------------------------------------------------------------------------------------------------------------
 from course_lib.checks import CheckFailed  # noqa: E402
 from course_lib.checks import vqgan as ck  # noqa: E402
@@ -259,7 +259,7 @@ def test_check_discriminator_loss(capsys):
 
 
 def test_presets_discriminator_sees_patches_not_the_whole_image():
-    """Issue 11 (09): with 2 stride-2 layers a logit sees 34 px, more than a 32-px image; the presets use fewer."""
+    """Issue 11 (11): with 2 stride-2 layers a logit sees 34 px, more than a 32-px image; the presets use fewer."""
     for name in PRESETS:
         cfg = vqgan_config(name)
         disc = VQGANLoss(cfg, perceptual=L1Perceptual()).discriminator
@@ -269,7 +269,7 @@ def test_presets_discriminator_sees_patches_not_the_whole_image():
 
 
 def test_perceptual_term_is_not_clamped():
-    """Issue 11 (09): clamping x_hat to [0, 1] before the perceptual loss zeroed its gradient for overshooting pixels
+    """Issue 11 (11): clamping x_hat to [0, 1] before the perceptual loss zeroed its gradient for overshooting pixels
     (taming does not clamp). Pixels outside [0, 1] must get a perceptual gradient."""
     cfg = tiny_cfg()
     L = VQGANLoss(cfg, perceptual=L1Perceptual())

@@ -1,4 +1,4 @@
-"""Checks for notebook 11 (fact check).
+"""Checks for notebook 15 (fact check).
 
 * :func:`check_categorical_kl` -- ``KL(q || p) = sum_k q_k log(q_k / p_k)`` over the last dimension, in nats,
   with ``0 log 0 = 0`` so that a one-hot posterior (the VQ-VAE's) gives a finite value. Tested on batches that mix

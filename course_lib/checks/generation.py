@@ -1,4 +1,4 @@
-"""Checks for notebook 10 (generation with transformers): completing a code sequence around known codes, and the
+"""Checks for notebook 12 (generation with transformers): completing a code sequence around known codes, and the
 top-k filter on logits. The top-k *probabilities* and the plain sampling loop are checked in
 :mod:`course_lib.checks.prior` (notebook 06); they are re-exported here.
 

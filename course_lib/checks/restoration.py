@@ -1,4 +1,4 @@
-"""Checks for notebook 12 (restoration and editing): the code-prediction loss and the Gram matrix.
+"""Checks for notebook 13 (restoration and editing): the code-prediction loss and the Gram matrix.
 
     from course_lib.checks.restoration import check_code_prediction_loss, check_gram_matrix
     check_code_prediction_loss(code_prediction_loss)   # (logits (B, K, h, w), targets (B, h, w)) -> scalar

@@ -1,4 +1,4 @@
-"""Checks for notebook 09 (VQ-GAN): the generator-side loss assembly and the discriminator step.
+"""Checks for notebook 11 (VQ-GAN): the generator-side loss assembly and the discriminator step.
 
 * :func:`check_generator_loss` -- ``student_fn(x, x_hat, q_loss, logits_fake, last_layer, step, disc_start,
   perceptual_fn, perceptual_weight, disc_weight)`` must return
@@ -195,7 +195,7 @@ def check_generator_loss(student_fn: Callable, seeds=(0, 1, 2), disc_start: int 
                          size: int = 8) -> None:
     """Check the VQ-GAN generator loss: values and gradients before, at and after ``disc_start``.
 
-    The hidden tests of notebook 09 call it again with other ``seeds``, ``disc_start``, weights and image ``size``."""
+    The hidden tests of notebook 11 call it again with other ``seeds``, ``disc_start``, weights and image ``size``."""
     if not callable(student_fn):
         raise CheckFailed(f"generator_loss: expected a function, got {type(student_fn).__name__}.")
     problem = dict(disc_start=int(disc_start), perceptual_weight=perceptual_weight, disc_weight=disc_weight,

@@ -1,6 +1,6 @@
-"""Notebook 09's explorer: reconstructions before and after the discriminator starts.
+"""Notebook 11's explorer: reconstructions before and after the discriminator starts.
 
-During its own training runs notebook 09 records, every few steps, the reconstructions of a few fixed held-out
+During its own training runs notebook 11 records, every few steps, the reconstructions of a few fixed held-out
 images (:class:`SnapshotRecorder`, passed to ``fit(sample_fn=..., sample_every=...)``: eval mode, no gradients, so
 recording changes nothing in the run). No extra training happens here: the explorer only scrubs through what was
 recorded. A slider picks the step, a choice picks the model (the VQ-VAE-style MSE arm or the VQ-GAN), and the figure

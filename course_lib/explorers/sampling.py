@@ -1,4 +1,4 @@
-"""Explorer for notebooks 06 and 10: temperature and top-k on an autoregressive prior's samples.
+"""Explorer for notebooks 06 and 12: temperature and top-k on an autoregressive prior's samples.
 
 A prior over code grids (``course_lib.prior.CodePrior``, or anything with the same ``sample`` method) draws codes
 one at a time from ``softmax(logits / temperature)`` restricted to the ``top_k`` most likely codes. Lower
@@ -18,7 +18,7 @@ Notebook 06 (a class-conditional prior over a VQ-VAE's 7x7 grids)::
              label=Choice({"one per class": None, **{n: i for i, n in enumerate(train.class_names)}}),
              seed=IntSlider(0, 9, 0))
 
-Notebook 10 reuses it with its own prior and tokenizer: ``decode`` is either a function from tokens (n, seq_len) to
+Notebook 12 reuses it with its own prior and tokenizer: ``decode`` is either a function from tokens (n, seq_len) to
 images (n, C, H, W) in [0, 1], or a tokenizer object with ``decode_indices(grid (n, h, w))`` (then ``grid_shape``
 gives (h, w); default a square grid). Extra keyword arguments of the prior's ``sample`` (a ``prefix``, ``known``
 codes) go in ``sample_kwargs``. With the key/value cache of ``CodePrior.sample``, 16 samples of 49 codes take a few

@@ -1,6 +1,6 @@
 # %% [markdown]
-# # 10 · Generation with transformers: stage 2 of VQ-GAN
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/10_generation_with_transformers.ipynb)
+# # 12 · Generation with transformers: stage 2 of VQ-GAN
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/12_generation_with_transformers.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - run the second stage of "Taming Transformers" (Esser, Rombach, Ommer 2021): tokenize images with a VQ-GAN, then
@@ -13,7 +13,7 @@
 #   reach low rates (WebP, JPEG of a downsampled image), and what such a rate leaves out;
 # - test the tokenizer as a **denoiser** against Gaussian and median filtering.
 #
-# **Prerequisites.** Notebook 06 (the causal prior `course_lib.prior.CodePrior`, sampling) and notebook 09 (the
+# **Prerequisites.** Notebook 06 (the causal prior `course_lib.prior.CodePrior`, sampling) and notebook 11 (the
 # VQ-GAN, `course_lib.vqgan`).
 #
 # **Estimated time.** quick (2 CPU cores): about a minute to run, 45 minutes to read and solve ·
@@ -38,7 +38,7 @@ from course_lib.profiles import settings
 
 CFG = settings(
     # tok_steps: how long this notebook trains the tokenizer (its sizes come from course_lib.tokenizer, whose own
-    # quick default is 120 steps, used by notebook 12; standard: the same 6000 steps as there)
+    # quick default is 120 steps, used by notebook 13; standard: the same 6000 steps as there)
     quick=dict(dataset="fashion-mnist", n_train=2000, n_eval=300, tok_steps=80,
                prior_batch=64, d_model=64, n_layers=2, n_heads=4, prior_steps=150, prior_lr=3e-3, n_samples=60,
                per_class=8, n_complete=120, draws=2),
@@ -67,18 +67,18 @@ stage2_diagram();
 # l2-normalised space (Yu et al. 2021, ViT-VQGAN), updates them by exponential moving averages (van den Oord et al.
 # 2017, appendix; Razavi et al. 2019) and restarts dead codes (as SoundStream does, Zeghidour et al. 2021).
 #
-# The tokenizer's set-up lives in `course_lib.tokenizer` (notebook 12 uses the same one): `tokenizer_config()`
+# The tokenizer's set-up lives in `course_lib.tokenizer` (notebook 13 uses the same one): `tokenizer_config()`
 # gives its configuration for the active profile (its sizes are printed below; `steps=CFG.tok_steps` sets only how
 # long this notebook trains it, never its shapes), `build_tokenizer` builds it and
 # `train_tokenizer` trains it with `course_lib.train.fit` and returns it with its history.
 #
 # **What is trained here, honestly.** Under `quick` the tokenizer is tiny and trained for `CFG.tok_steps` steps
-# with L1 and the quantizer loss only: the perceptual and adversarial terms (notebooks 07-09) are switched off
+# with L1 and the quantizer loss only: the perceptual and adversarial terms (notebooks 07-11) are switched off
 # (`perceptual_weight=0`, `disc_start` beyond the run) to fit a CPU minute. So under `quick` it is the VQ-GAN
 # *architecture* with a VQ-VAE-style objective. Under `standard` the perceptual loss is on and the discriminator
 # starts at step `disc_start`. The stage-2 recipe below is the same either way. (To use the model you trained
-# in notebook 09 instead, load its checkpoint `run_path("09", "vqgan.pt")` into `VQGAN(config)` -- exercise 4.)
-# Checkpoints go to `run_path("10", ...)`, i.e. `runs/<profile>/10/` (or under `COURSE_RUNS`, notebook 00), so a
+# in notebook 11 instead, load its checkpoint `run_path("11", "vqgan.pt")` into `VQGAN(config)` -- exercise 4.)
+# Checkpoints go to `run_path("12", ...)`, i.e. `runs/<profile>/12/` (or under `COURSE_RUNS`, notebook 00), so a
 # re-run reuses the trained models.
 
 # %%
@@ -108,9 +108,9 @@ test = load_dataset(CFG.dataset, split="test", n=CFG.n_eval)
 print(train.display_name, "|", test.display_name)
 
 tok_cfg = tokenizer_config(steps=CFG.tok_steps)   # course_lib.tokenizer: the sizes of the table below (shared with
-print(tokenizer_settings())                      # notebook 12); this notebook's step count is CFG.tok_steps
+print(tokenizer_settings())                      # notebook 13); this notebook's step count is CFG.tok_steps
 tokenizer, tok_history = train_tokenizer(build_tokenizer(tok_cfg, device=device), train, tok_cfg,
-                                         checkpoint=run_path("10", "tokenizer.pt"))
+                                         checkpoint=run_path("12", "tokenizer.pt"))
 print(f"tokenizer: {sum(p.numel() for p in tokenizer.parameters()):,} parameters, "
       f"{tok_cfg['train']['steps']} steps")
 
@@ -151,7 +151,7 @@ prior_opt = torch.optim.AdamW(weight_decay_groups(prior, 0.01), lr=CFG.prior_lr)
 prior_sched = torch.optim.lr_scheduler.OneCycleLR(prior_opt, max_lr=CFG.prior_lr, total_steps=CFG.prior_steps,
                                                   pct_start=0.1)
 prior_history = fit(lambda batch, step: {"loss": prior.nll(*batch)}, prior_opt, token_loader,
-                    steps=CFG.prior_steps, model=prior, scheduler=prior_sched, checkpoint=run_path("10", "prior.pt"),
+                    steps=CFG.prior_steps, model=prior, scheduler=prior_sched, checkpoint=run_path("12", "prior.pt"),
                     config=dict(K=K, T=T, d_model=CFG.d_model, n_layers=CFG.n_layers, steps=CFG.prior_steps),
                     grad_clip=1.0, log_every=25, desc="class-conditional prior")
 _ = prior.eval()
@@ -282,11 +282,11 @@ explorer(partial(draw_sampling, prior=prior, decode=tokenizer, class_names=train
 # %%
 from course_lib import pretrained
 
-if pretrained.available("10_tokenizer") and pretrained.available("10_prior"):
+if pretrained.available("12_tokenizer") and pretrained.available("12_prior"):
     long_tok = build_tokenizer(tokenizer_config("quick"))                  # built as yours, then loaded
-    pretrained.load_into(long_tok, "10_tokenizer", config=tok_cfg)
-    long_prior = pretrained.build("10_prior")
-    for name, model, kwargs in (("10_tokenizer", long_tok, {}), ("10_prior", long_prior, dict(tokenizer=long_tok))):
+    pretrained.load_into(long_tok, "12_tokenizer", config=tok_cfg)
+    long_prior = pretrained.build("12_prior")
+    for name, model, kwargs in (("12_tokenizer", long_tok, {}), ("12_prior", long_prior, dict(tokenizer=long_tok))):
         measured, promised = pretrained.measure(name, model, **kwargs), pretrained.card(name)["headline"]
         for key, value in promised.items():                                 # fixed files: the card's figures
             assert math.isclose(measured[key], value, rel_tol=1e-4, abs_tol=1e-4), \
@@ -308,16 +308,16 @@ if pretrained.available("10_tokenizer") and pretrained.available("10_prior"):
     print(f"{'measure':>32} | {'your run':>9} | shipped")
     for r in rows:
         print(f"{r[0]:>32} | {r[1]:>9} | {r[2]}")
-    print("shipped tokenizer:", pretrained.describe("10_tokenizer"))
-    print("shipped prior:    ", pretrained.describe("10_prior"))
+    print("shipped tokenizer:", pretrained.describe("12_tokenizer"))
+    print("shipped prior:    ", pretrained.describe("12_prior"))
     fig, axes = plt.subplots(1, 2, figsize=(12, 8))
     class_grid(prior, tokenizer, axes[0], yours)
-    class_grid(long_prior, long_tok, axes[1], f"shipped: tokenizer {pretrained.card('10_tokenizer')['steps']:,} + "
-                                              f"prior {pretrained.card('10_prior')['steps']:,} steps")
+    class_grid(long_prior, long_tok, axes[1], f"shipped: tokenizer {pretrained.card('12_tokenizer')['steps']:,} + "
+                                              f"prior {pretrained.card('12_prior')['steps']:,} steps")
     plt.tight_layout()
     plt.show()
 else:
-    print("the shipped 10_tokenizer / 10_prior are not available here (COURSE_PRETRAINED=0, not shipped, or a profile "
+    print("the shipped 12_tokenizer / 12_prior are not available here (COURSE_PRETRAINED=0, not shipped, or a profile "
           "other than quick): nothing to compare.")
 
 # %% [markdown]
@@ -328,7 +328,7 @@ else:
 # (2021) complete images from VQ-GAN tokens. One limit of raster order: token `t` sees only tokens before it, so a
 # known *lower* half cannot steer the upper half. Completing the bottom from the top is natural; the reverse needs
 # another order or a **bidirectional** model that predicts masked tokens from both sides, as MaskGIT does
-# (Chang et al. 2022; notebook 12 builds one).
+# (Chang et al. 2022; notebook 13 builds one).
 #
 # ### Exercise 2: conditioning on known tokens
 # `tokens` holds the known codes (anything where `keep` is False), `keep` is a `(n, T)` bool mask. Fill every
@@ -750,11 +750,11 @@ print(f"notebook ran in {time.time() - T0:.0f} s")
 # 1. (in the notebook) `top_k_filter` and `complete_codes`, each with its check.
 # 2. Complete the **top** from a known bottom. Measure the same two tests as in section 3 and explain the result
 #    with the causal mask. Then train a prior on the grids flipped upside down and try again (or see MaskGIT's
-#    bidirectional answer in notebook 12).
+#    bidirectional answer in notebook 13).
 # 3. Plot held-out bits per token against `CFG.prior_steps` (three runs). Where does the prior's point of section 4
 #    move if the prior keeps improving, and does it cross the classical frontier?
-# 4. Load your notebook-09 VQ-GAN (`run_path("09", "vqgan.pt")`, a `fit` checkpoint: its `models["vqgan"]`
-#    state dict, with the config stored by notebook 09) and repeat stage 2 on its tokens. Unlabelled data: build the
+# 4. Load your notebook-11 VQ-GAN (`run_path("11", "vqgan.pt")`, a `fit` checkpoint: its `models["vqgan"]`
+#    state dict, with the config stored by notebook 11) and repeat stage 2 on its tokens. Unlabelled data: build the
 #    prior with `num_classes=None`.
 # 5. Replace top-k with nucleus (top-p) sampling (Holtzman et al. 2019) and compare classifier agreement.
 #

@@ -1,6 +1,6 @@
 # %% [markdown]
-# # 12 · Restoration and editing: code prediction with a frozen tokenizer, and what style transfer takes
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/12_restoration_and_editing.ipynb)
+# # 13 · Restoration and editing: code prediction with a frozen tokenizer, and what style transfer takes
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/13_restoration_and_editing.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - restore an image the way codebook-prior restorers do (CodeFormer, Zhou et al. 2022): freeze a VQ tokenizer
@@ -13,9 +13,9 @@
 #   style moved and the content stayed, instead of judging by eye;
 # - fill **free-form holes** with a bidirectional masked-token model over the codes (MaskGIT, Chang et al. 2022:
 #   cosine mask schedule, iterative decoding that keeps the most confident predictions), and measure it against
-#   notebook 10's raster-order prior and a paste-in baseline on fixed holes, over seeds.
+#   notebook 12's raster-order prior and a paste-in baseline on fixed holes, over seeds.
 #
-# **Prerequisites.** Notebook 09 (the VQ-GAN, `course_lib.vqgan`) and notebook 10 (training a small tokenizer
+# **Prerequisites.** Notebook 11 (the VQ-GAN, `course_lib.vqgan`) and notebook 12 (training a small tokenizer
 # on Fashion-MNIST, the course feature net and KID).
 #
 # **Estimated time.** quick (2 CPU cores): about 1.5 minutes to run, 30 minutes to read and solve ·
@@ -53,12 +53,12 @@ CFG
 
 # %% [markdown]
 # ## 1. A frozen tokenizer, trained on clean images
-# The same small VQ-GAN tokenizer as notebook 10, from the same set-up (`course_lib.tokenizer`: a
+# The same small VQ-GAN tokenizer as notebook 12, from the same set-up (`course_lib.tokenizer`: a
 # `course_lib.vqgan.VQGAN` with a 7×7 grid of codes for a 28×28 image, the course's EMA quantizer with l2-normalised
 # lookup and dead-code restarts; its sizes are printed below).
 #
 # **Which tokenizer.** Under `quick`, when the course's long-trained copy of exactly this tokenizer is installed
-# (`course_lib.pretrained`, `"10_tokenizer"`: notebook 10's model trained for many more steps on clean images), the
+# (`course_lib.pretrained`, `"12_tokenizer"`: notebook 12's model trained for many more steps on clean images), the
 # notebook freezes that one: the restorers below can never do better than the tokenizer's own reconstruction, and a
 # one-minute tokenizer (about 17 dB) would cap them. Set `COURSE_PRETRAINED=0` to train your own instead: `tok_steps`
 # steps with L1 and the quantizer loss only (no perceptual or adversarial term: the VQ-GAN architecture with a
@@ -93,17 +93,17 @@ train = load_dataset(CFG.dataset, split="train", n=CFG.n_train)
 test = load_dataset(CFG.dataset, split="test", n=CFG.n_eval)
 print(train.display_name, "|", test.display_name)
 
-tok_cfg = tokenizer_config()          # course_lib.tokenizer: notebook 10's tokenizer, same sizes per profile
+tok_cfg = tokenizer_config()          # course_lib.tokenizer: notebook 12's tokenizer, same sizes per profile
 print(tokenizer_settings())
-SHIPPED_TOKENIZER = pretrained.available("10_tokenizer")
+SHIPPED_TOKENIZER = pretrained.available("12_tokenizer")
 if SHIPPED_TOKENIZER:                  # quick, installed, COURSE_PRETRAINED not 0: the long-trained one
     tokenizer = build_tokenizer(tok_cfg)
-    pretrained.load_into(tokenizer, "10_tokenizer", config=tok_cfg)
+    pretrained.load_into(tokenizer, "12_tokenizer", config=tok_cfg)
     tokenizer = tokenizer.to(device)
-    print("frozen tokenizer:", pretrained.describe("10_tokenizer"))
+    print("frozen tokenizer:", pretrained.describe("12_tokenizer"))
 else:                                  # train one here (COURSE_PRETRAINED=0, standard/full, or not shipped)
     tokenizer, _ = train_tokenizer(build_tokenizer(tok_cfg, device=device), train, tok_cfg,
-                                   checkpoint=run_path("12", "tokenizer.pt"), log_every=50)
+                                   checkpoint=run_path("13", "tokenizer.pt"), log_every=50)
     print(f"frozen tokenizer: trained here for {tok_cfg['train']['steps']} steps")
 _ = tokenizer.eval().requires_grad_(False)           # frozen from here on
 
@@ -200,7 +200,7 @@ def train_restorer(num_codes, name):
             return {"loss": F.mse_loss(net(bad), clean)}
         return {"loss": code_prediction_loss(net(bad), codes)}
 
-    fit(loss_fn, opt, rest_loader, steps=CFG.rest_steps, model=net, checkpoint=run_path("12", f"{name}.pt"),
+    fit(loss_fn, opt, rest_loader, steps=CFG.rest_steps, model=net, checkpoint=run_path("13", f"{name}.pt"),
         config=dict(num_codes=num_codes, ch=CFG.rest_ch, steps=CFG.rest_steps), log_every=100, desc=name)
     return net.eval()
 
@@ -304,7 +304,7 @@ print(verdict(r_code["psnr"] > r_bic["psnr"],
 # Your two restorers trained for `CFG.rest_steps` steps on 2,000 images. The course ships **the same two networks**
 # (same `RestorationNet`, same heads, losses, batch and learning rate) trained for many more steps on all 8,000
 # offline training images by `data/train_course_checkpoints.py` (`course_lib.pretrained`, names
-# `"12_code_predictor"` and `"12_l2_regressor"`; each card records the data, steps, machine and command). The code
+# `"13_code_predictor"` and `"13_l2_regressor"`; each card records the data, steps, machine and command). The code
 # predictor was trained on the codes of the shipped tokenizer, so this comparison runs only when section 1 froze that
 # tokenizer (under `quick` with `COURSE_PRETRAINED` not 0). Below, the same measures on the same test images, side
 # by side. The shipped figures come from fixed files, so they are asserted against the cards; the verdicts about
@@ -312,13 +312,13 @@ print(verdict(r_code["psnr"] > r_bic["psnr"],
 # restorer, and the question is whether the order of the two changes.
 
 # %%
-SHIPPED_RESTORERS = SHIPPED_TOKENIZER and all(pretrained.available(n) for n in ("12_code_predictor",
-                                                                                "12_l2_regressor"))
+SHIPPED_RESTORERS = SHIPPED_TOKENIZER and all(pretrained.available(n) for n in ("13_code_predictor",
+                                                                                "13_l2_regressor"))
 if SHIPPED_RESTORERS:
     long_code = RestorationNet(num_codes=K, ch=CFG.rest_ch)            # built as yours, then loaded
-    pretrained.load_into(long_code, "12_code_predictor", config=dict(num_codes=K, ch=CFG.rest_ch))
+    pretrained.load_into(long_code, "13_code_predictor", config=dict(num_codes=K, ch=CFG.rest_ch))
     long_l2 = RestorationNet(num_codes=None, ch=CFG.rest_ch)
-    pretrained.load_into(long_l2, "12_l2_regressor", config=dict(num_codes=None, ch=CFG.rest_ch))
+    pretrained.load_into(long_l2, "13_l2_regressor", config=dict(num_codes=None, ch=CFG.rest_ch))
     long_code, long_l2 = long_code.to(device), long_l2.to(device)
     long_out_code, long_logits = restore(long_code, bad_test, decode=decode, return_logits=True)
     long_out_l2 = restore(long_l2, bad_test)
@@ -326,7 +326,7 @@ if SHIPPED_RESTORERS:
                     "L2 regressor": measure_restoration(long_out_l2, x_test, feature_net=feature_net)}
     long_ce = float(code_prediction_loss(long_logits, codes_test))
     long_acc = float((long_logits.argmax(1) == codes_test).float().mean())
-    for name, key in (("12_code_predictor", "code predictor"), ("12_l2_regressor", "L2 regressor")):
+    for name, key in (("13_code_predictor", "code predictor"), ("13_l2_regressor", "L2 regressor")):
         r, promised = long_results[key], pretrained.card(name)["headline"]      # fixed files: the card's figures
         measured = dict(psnr_db=r["psnr"], ssim=r["ssim"], kid_x1e3=r["kid"].mean * 1e3)
         if key == "code predictor":
@@ -334,7 +334,7 @@ if SHIPPED_RESTORERS:
         for k, value in promised.items():
             assert math.isclose(measured[k], value, rel_tol=1e-3, abs_tol=1e-3), \
                 f"{name}: {k} measured {measured[k]:.5f}, the card says {value:.5f}"
-    steps_long = pretrained.card("12_code_predictor")["steps"]
+    steps_long = pretrained.card("13_code_predictor")["steps"]
     runs = [results["code predictor"], long_results["code predictor"], results["L2 regressor"],
             long_results["L2 regressor"]]
     show_table([["PSNR (dB), higher is better"] + [f"{r['psnr']:.2f}" for r in runs],
@@ -346,8 +346,8 @@ if SHIPPED_RESTORERS:
                         f"shipped ({steps_long:,})", f"L2 regressor: yours ({CFG.rest_steps})",
                         f"shipped ({steps_long:,})"],
                title="your restorers beside the same two trained for longer")
-    print("shipped code predictor:", pretrained.describe("12_code_predictor"))
-    print("shipped L2 regressor:  ", pretrained.describe("12_l2_regressor"))
+    print("shipped code predictor:", pretrained.describe("13_code_predictor"))
+    print("shipped L2 regressor:  ", pretrained.describe("13_l2_regressor"))
     show_pairs(x_test[:10].cpu(), [bad_test[:10].cpu(), out_l2[:10].cpu(), long_out_l2[:10].cpu(),
                                    out_code[:10].cpu(), long_out_code[:10].cpu()], n=10,
                titles=("clean", f"bicubic x{CFG.factor}", f"L2, yours ({CFG.rest_steps} steps)",
@@ -355,7 +355,7 @@ if SHIPPED_RESTORERS:
                        f"codes, shipped ({steps_long:,})"))
     plt.show()
 else:
-    print("the shipped 12_code_predictor / 12_l2_regressor are not used here (COURSE_PRETRAINED=0, not shipped, a "
+    print("the shipped 13_code_predictor / 13_l2_regressor are not used here (COURSE_PRETRAINED=0, not shipped, a "
           "profile other than quick, or a tokenizer trained in this notebook, whose codes they do not predict).")
 
 # %% [markdown]
@@ -404,7 +404,7 @@ if SHIPPED_RESTORERS:
 
 # %% [markdown]
 # Two things bound the code predictor. Its **ceiling** is the tokenizer: even the clean image's own codes decode to
-# the "clean codes" point, so a better tokenizer (notebook 09, `standard`) lifts the whole method. And **argmax per
+# the "clean codes" point, so a better tokenizer (notebook 11, `standard`) lifts the whole method. And **argmax per
 # cell** picks each code independently; CodeFormer predicts the codes with a transformer over the whole grid, so
 # that neighbouring cells agree (a small version of that is an exercise below).
 #
@@ -521,7 +521,7 @@ print(verdict(float(s_ratio.mean()) < 0.5 and float(c_ratio.max()) < 1.0 and sam
 # instead of pixels (so that the result stays on the tokenizer's image manifold) is left as an exercise.
 #
 # ## 6. Free-form inpainting: a masked-token model against the raster-order prior
-# Notebook 10 completed images from the top: a causal prior samples the unknown codes in raster order, so a code
+# Notebook 12 completed images from the top: a causal prior samples the unknown codes in raster order, so a code
 # sees only the codes **above and to the left** of it. A hole in the middle of a garment has context on every
 # side, and the prior ignores everything below the hole's first row. **MaskGIT** (Chang et al. 2022,
 # arXiv:2202.04200) trains a **bidirectional** transformer instead (`course_lib.maskgit.MaskedTokenModel`, the same
@@ -541,7 +541,7 @@ print(verdict(float(s_ratio.mean()) < 0.5 and float(c_ratio.max()) < 1.0 and sam
 # optimiser, batch and number of steps, over `CFG.ip_seeds` training seeds:
 #
 # - **MaskGIT**: iterative decoding in `CFG.ip_decode_steps` steps (and, to see what the iteration buys, in 1 step);
-# - **raster prior** (notebook 10's `CodePrior`, unconditional): the hole's codes in raster order with the known
+# - **raster prior** (notebook 12's `CodePrior`, unconditional): the hole's codes in raster order with the known
 #   codes in the sequence (`CodePrior.sample(known=...)`);
 # - **paste-in**: a free sample of the raster prior pasted into the hole (it never sees the image).
 #
@@ -622,7 +622,7 @@ def train_filler(kind, seed):
         return {"loss": masked_token_loss(model, codes, generator=gen) if kind == "maskgit" else model.nll(codes)}
 
     fit(loss_fn, opt, make_loader(tok_train, batch_size=CFG.ip_batch, shuffle=True, seed=seed), steps=CFG.ip_steps,
-        model=model, scheduler=sched, checkpoint=run_path("12", f"inpaint_{kind}_seed{seed}.pt"),
+        model=model, scheduler=sched, checkpoint=run_path("13", f"inpaint_{kind}_seed{seed}.pt"),
         config=dict(kind=kind, K=K, T=T, d_model=CFG.ip_d_model, n_layers=CFG.ip_layers, steps=CFG.ip_steps,
                     seed=seed), grad_clip=1.0, log_every=100, desc=f"{kind} (seed {seed})", progress=False)
     return model.eval()

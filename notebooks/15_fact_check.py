@@ -1,6 +1,6 @@
 # %% [markdown]
-# # 11 · Fact check: a popular article on VQ-VAE vs VQ-GAN, claim by claim
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/11_fact_check.ipynb)
+# # 15 · Fact check: a popular article on VQ-VAE vs VQ-GAN, claim by claim
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/15_fact_check.ipynb)
 #
 # A widely shared Chinese-language article compares "VQVAE" and "VQGAN" (it is signed 禅与计算机程序设计艺术, "Zen and the
 # Art of Computer Programming"; the course keeps a copy as `shared/000_2596fdc3be18e920.txt`). It reads fluently and is
@@ -26,7 +26,7 @@
 # - check a reading list against the literature.
 #
 # **Prerequisites.** Notebooks 01 (VAE), 03 (straight-through estimator), 04 (VQ-VAE), 05 (codebook collapse),
-# 06 (priors and sampling) and 08-09 (adversarial training, VQ-GAN).
+# 06 (priors and sampling) and 08-11 (adversarial training, VQ-GAN).
 #
 # **Estimated time.** quick (2 CPU cores): about 1 minute to run, 40 minutes to read · standard (Colab T4): about
 # 5 minutes · full: about 5 minutes.
@@ -76,10 +76,10 @@ CFG
 # | VQ-VAE | `VectorQuantizer` (vanilla: uniform init, no restarts) | MSE + codebook + 0.25 · commitment |
 # | VQ-GAN (small) | `VectorQuantizer` with a k-means initialisation (notebook 05) | VQ-VAE loss + adaptive-weighted hinge loss of a `PatchDiscriminator` from step `disc_start` |
 #
-# The "small VQ-GAN" keeps the VQ-VAE's body (the real VQ-GAN of notebook 09 also has residual/attention blocks and
+# The "small VQ-GAN" keeps the VQ-VAE's body (the real VQ-GAN of notebook 11 also has residual/attention blocks and
 # a perceptual loss); its codebook starts from k-means on the first batch's encoder outputs (one of the cures of
 # notebook 05); a prior is trained on its tokens in claims 6-7. (Dead-code
-# restarts every 20 steps, as in notebook 09, cost reconstruction quality in a run this short, so the bench leaves
+# restarts every 20 steps, as in notebook 11, cost reconstruction quality in a run this short, so the bench leaves
 # them out.) The vanilla VQ-VAE keeps the plain quantizer, to show what happens without the cures (claim 4). `fit` logs every step
 # (`log_every=1`), including the gradient norm of each optimiser's parameters (`grad_norm/<name>`).
 
@@ -402,7 +402,7 @@ print("claim 2:", RESULTS[2][0])
 #
 # We check this on the course's own VQ-GAN (`course_lib.vqgan`, a tiny grey-scale configuration, untrained: the
 # wiring does not depend on training) by hooking the quantizer and the discriminator during one training step of
-# `make_loss_fn`, the loss function notebook 09 trains with. Fashion-MNIST is padded from 28 to 32 pixels.
+# `make_loss_fn`, the loss function notebook 11 trains with. Fashion-MNIST is padded from 28 to 32 pixels.
 
 # %%
 from course_lib.vqgan import VQGAN, VQGANLoss, make_loss_fn, vqgan_config
@@ -737,7 +737,7 @@ print("claim 6:", RESULTS[6][0])
 # reconstruct, so it cannot map different inputs to one output without paying in reconstruction loss; the
 # adversarial term only sharpens reconstructions (Esser et al. 2021, arXiv:2012.09841, Sec. 3.1). Diversity of
 # *generated* images is a property of the stage-2 prior and of how it is sampled (temperature, top-k; Sec. 3.2 and
-# notebook 06 and 10).
+# notebook 06 and 12).
 
 # %% [markdown]
 # ---
@@ -815,7 +815,7 @@ print("claim 7:", RESULTS[7][0])
 # **Verdict: false.** A VQ-VAE, like the VQ-GAN autoencoder, is a tokenizer: it needs a prior over code grids to generate. van den Oord et al.
 # 2017 (arXiv:1711.00937, Sec. 3.3) fit a PixelCNN over the latents after training; VQ-VAE-2 (Razavi et al. 2019,
 # arXiv:1906.00446) uses hierarchical PixelCNN priors; VQ-GAN uses a transformer (Esser et al. 2021, Sec. 3.2;
-# notebooks 06 and 10).
+# notebooks 06 and 12).
 
 # %% [markdown]
 # ---
@@ -1088,7 +1088,7 @@ print("claim 9:", RESULTS[9][0])
 # **Verdict (printed above): false.** The published code does not run; rebuilt as described, its "VQ-VAE" is a
 # soft-attention autoencoder whose decoder relies on blends of codes (no discrete bottleneck, no bits-per-image), and
 # its "VQ-GAN" is an unconditional GAN with no encoder and an unused `quantize` module: neither is the model of van den
-# Oord et al. 2017 or Esser et al. 2021 (notebooks 04 and 09 build those).
+# Oord et al. 2017 or Esser et al. 2021 (notebooks 04 and 11 build those).
 
 # %% [markdown]
 # ---
@@ -1155,13 +1155,13 @@ print("claim 10:", RESULTS[10][0])
 # > (second version, §3.3.5) · *"super-resolution: VQGAN can produce higher-resolution images, while VQVAE may lose
 # > detail through quantization"*
 #
-# Both are the same kind of model, an encoder, a codebook and a decoder (notebook 09); they differ in losses and
+# Both are the same kind of model, an encoder, a codebook and a decoder (notebook 11); they differ in losses and
 # recipe. **A small measurement** of the first half: the bench's VQ-VAE and small VQ-GAN have the same body and the
 # same code grid, hence **the same rate** ($7 \times 7$ codes of $\log_2 K$ bits). We measure their test PSNR as
 # compressors at that rate, and as denoisers of images with zero-mean Gaussian noise (`course_lib.classical`, with
 # the best Gaussian and median filters as classical baselines). Per-image PSNR differences give a spread. Note the
 # confound, as in claim 4: the small VQ-GAN also has a k-means initialised codebook. Super-resolution and style transfer are
-# tested in notebook 12 (`12_restoration_and_editing`): restoration as code prediction with a frozen VQ-GAN against
+# tested in notebook 13 (`13_restoration_and_editing`): restoration as code prediction with a frozen VQ-GAN against
 # classical baselines, and what style transfer really needs (a Gram loss, Gatys et al. 2016).
 
 # %%
@@ -1205,7 +1205,7 @@ vqgan_better = all(gap > 2 * se for gap, se in split_gap.values())
 RESULTS[11] = (verdict(vqvae_better, "consistent at this size (1 seed)",
                        verdict(vqgan_better, "contradicted at this size (1 seed)", "no clear split")), "measurement",
                f"equal rate ({rate:.0f} bits): VQ-GAN - VQ-VAE PSNR {split_gap['compress'][0]:+.2f} dB (compression), "
-               f"{split_gap['denoise'][0]:+.2f} dB (denoising); SR and style transfer: notebook 12")
+               f"{split_gap['denoise'][0]:+.2f} dB (denoising); SR and style transfer: notebook 13")
 print("claim 11:", RESULTS[11][0])
 
 # %% [markdown]
@@ -1213,7 +1213,7 @@ print("claim 11:", RESULTS[11][0])
 # and either can be used for compression, denoising or generation; which does better at a given rate depends on how
 # it was trained, and the printed verdict says which won here, on one seed of each. The adversarial and perceptual
 # terms of VQ-GAN (Esser et al. 2021, Sec. 3.1) aim at reconstructions that *look* sharp at a low rate, not at a higher
-# PSNR. Notebook 12 (`12_restoration_and_editing`) tests the other half, super-resolution (as code prediction with a
+# PSNR. Notebook 13 (`13_restoration_and_editing`) tests the other half, super-resolution (as code prediction with a
 # frozen VQ-GAN, against a plain regressor) and style transfer, and prints its own verdicts from its measurements.
 
 # %% [markdown]

@@ -1,6 +1,6 @@
 # %% [markdown]
-# # 09 · VQ-GAN: a sharper tokenizer with perceptual and adversarial losses
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/09_vqgan.ipynb)
+# # 11 · VQ-GAN: a sharper tokenizer with perceptual and adversarial losses
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/11_vqgan.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - describe the VQ-GAN autoencoder of Esser et al. (2021): residual blocks with GroupNorm, self-attention only at the
@@ -309,14 +309,14 @@ assert torch.allclose(ours, mine, rtol=1e-4, atol=1e-5) and torch.allclose(d_our
 # * **Checkpoints**: every `checkpoint_every` steps and at the end, `fit` writes weights, optimiser states, the
 #   gradient scaler, the history, the random state and the position in the data to one file, atomically (a temporary
 #   file renamed over the old one). Calling `fit` again with the same path **resumes** that run: after a Colab
-#   disconnect, just re-run the training cells. The path comes from `run_path("09", ...)`:
-#   `runs/<profile>/09/` (set `COURSE_RUNS` to keep it on a mounted Drive, notebook 00). Set `FRESH = True` to
+#   disconnect, just re-run the training cells. The path comes from `run_path("11", ...)`:
+#   `runs/<profile>/11/` (set `COURSE_RUNS` to keep it on a mounted Drive, notebook 00). Set `FRESH = True` to
 #   delete this notebook's checkpoints and train from scratch.
 #
 # We train to `first_run` steps, then call `fit` a second time with the same checkpoint to continue to `steps`.
 
 # %%
-CKPT = run_path("09", "vqgan.pt")  # runs/<profile>/09/vqgan.pt
+CKPT = run_path("11", "vqgan.pt")  # runs/<profile>/11/vqgan.pt
 FRESH = False  # True: delete this notebook's checkpoints (the main run and the ablation's) and start over
 if FRESH:
     for old in CKPT.parent.glob("*.pt"):
@@ -338,7 +338,7 @@ from course_lib.explorers.disc_start import SnapshotRecorder
 
 x_show = x_eval[:8]
 SNAP_EVERY = max(1, CFG.steps // 20)
-snap_file = run_path("09", "snapshots.pt")  # kept beside the checkpoints, so that a resumed run keeps its history
+snap_file = run_path("11", "snapshots.pt")  # kept beside the checkpoints, so that a resumed run keeps its history
 recorders = {"L1 + perceptual + GAN": SnapshotRecorder(model, x_show)}
 if snap_file.exists() and CKPT.exists():
     recorders["L1 + perceptual + GAN"].snapshots = torch.load(snap_file)["L1 + perceptual + GAN"]
@@ -403,7 +403,7 @@ history.plot(keys=["l1", "perceptual", "q", "g_adv", "adaptive_weight", "disc"],
 # (same weights, same batches, the adversarial term still off), so it starts from that arm's checkpoint at
 # `disc_start` (`fit` resumes a run bit for bit: weights, optimisers, random state, position in the data) and trains
 # only the remaining steps. The explorer of section 5 checks this on seed 0, where both arms were trained from
-# scratch. Every run writes a checkpoint under `runs/<profile>/09/`, so a re-run of the notebook reuses it.
+# scratch. Every run writes a checkpoint under `runs/<profile>/11/`, so a re-run of the notebook reuses it.
 
 # %%
 ARMS = ("MSE", "L1 + perceptual", "L1 + perceptual + GAN")
@@ -464,7 +464,7 @@ def train_arm(arm, seed, branch_to=None):
 
 
 def arm_checkpoint(arm, seed):
-    return run_path("09", f"ablation_{arm.lower().replace(' + ', '_').replace(' ', '_')}_seed{seed}.pt")
+    return run_path("11", f"ablation_{arm.lower().replace(' + ', '_').replace(' ', '_')}_seed{seed}.pt")
 
 
 PERC_ARM, GAN_ARM = ARMS[1], ARMS[2]
@@ -777,7 +777,7 @@ claim(all(v == len(SEEDS) for v in above.values()),
 # %%
 from course_lib import pretrained
 
-SHIPPED = {"09_vqvae": MSE_, "09_perceptual": PERC, "09_vqgan": FULL}
+SHIPPED = {"11_vqvae": MSE_, "11_perceptual": PERC, "11_vqgan": FULL}
 shipped = {}
 for name, arm in SHIPPED.items():
     if pretrained.available(name):
