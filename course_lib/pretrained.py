@@ -35,9 +35,11 @@ Names (what each notebook loads):
     pretrained.card("04_vqvae")                           # the card as a dict (no torch needed)
     pretrained.measure("04_vqvae", model)                 # recompute the card's headline figures (held-out data)
 
-* ``available(name)``: True when the file is shipped, loading is not switched off (``COURSE_PRETRAINED=0``), and
-  the active profile is the card's (``quick``; under ``standard``/``full`` the notebook builds a bigger model that
-  these weights do not fit). ``COURSE_SMOKE=1`` does not change it.
+* ``available(name, config=None)``: True when the file is shipped, loading is not switched off
+  (``COURSE_PRETRAINED=0``), and the active profile is the card's (``quick``; under ``standard``/``full`` the
+  notebook builds a bigger model that these weights do not fit). ``COURSE_SMOKE=1`` does not change it. With
+  ``config`` (the settings the notebook builds its model from), settings that differ from the card's print one
+  line and give False: a student who changed ``num_codes`` for an exercise sees the section skipped, not an error.
 * ``load_into(model, name, config=None)``: loads with :func:`course_lib.checkpoint.load_state`; a model built with
   another configuration raises :class:`course_lib.checkpoint.CheckpointMismatchError` whose message names the
   checkpoint's configuration and how to build a matching model. Pass ``config=`` (the dict you built the model
@@ -132,13 +134,39 @@ def card(name: str) -> Dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def available(name: str) -> bool:
-    """True when ``name`` is shipped, loading is on, and the active profile is the one its model was built for."""
+def available(name: str, config: Optional[Mapping[str, Any]] = None) -> bool:
+    """True when ``name`` is shipped, loading is on, the active profile is the one its model was built for, and (when
+    ``config`` is given: the settings the notebook builds its model from) those settings match the card's.
+
+    With ``config``, a mismatch prints one line saying which settings differ and returns False, so that a notebook's
+    shipped-model section is skipped, not broken, when a student changes a setting for an exercise."""
     if not enabled() or _check_name(name) not in list_shipped():
         return False
     from .profiles import active_profile
 
-    return active_profile() == card(name).get("profile", "quick")
+    c = card(name)
+    if active_profile() != c.get("profile", "quick"):
+        return False
+    if config is not None:
+        diffs = _config_diffs(c, config)
+        if diffs:
+            print(f"The shipped {name!r} checkpoint is skipped: your settings differ from the ones it was trained with "
+                  f"({_shown(diffs)}). Put them back to see it beside your run.")
+            return False
+    return True
+
+
+def _config_diffs(c: Mapping[str, Any], config: Mapping[str, Any]) -> Dict[str, Any]:
+    from .checkpoint import config_differences
+
+    saved = c.get("config") or {}
+    if "model" in saved and "model" in config:  # a VQ-GAN config: only the model section fixes the weights
+        saved, config = saved["model"], config["model"]
+    return {k: v for k, v in config_differences(saved, config).items() if k in saved and k in config}
+
+
+def _shown(diffs: Mapping[str, Any]) -> str:
+    return "; ".join(f"{k}: checkpoint {a!r} vs yours {b!r}" for k, (a, b) in list(diffs.items())[:4])
 
 
 def _minutes(seconds: float) -> str:
@@ -178,7 +206,7 @@ def load_into(model, name: str, config: Optional[Mapping[str, Any]] = None) -> D
     ``config`` must agree (catches settings that do not change any weight's shape)."""
     import torch
 
-    from .checkpoint import CheckpointMismatchError, config_differences, load_state
+    from .checkpoint import CheckpointMismatchError, load_state
 
     _check_name(name)
     if not enabled():
@@ -190,13 +218,9 @@ def load_into(model, name: str, config: Optional[Mapping[str, Any]] = None) -> D
                                 f"shipped: {list_shipped() or 'none'}.")
     c = card(name)
     if config is not None:
-        saved = c.get("config") or {}
-        if "model" in saved and "model" in config:  # a VQ-GAN config: only the model section fixes the weights
-            saved, config = saved["model"], config["model"]
-        diffs = {k: v for k, v in config_differences(saved, config).items() if k in saved and k in config}
+        diffs = _config_diffs(c, config)
         if diffs:
-            shown = "; ".join(f"{k}: checkpoint {a!r} vs yours {b!r}" for k, (a, b) in list(diffs.items())[:4])
-            raise _mismatch(name, c, f"settings differ ({shown})")
+            raise _mismatch(name, c, f"settings differ ({_shown(diffs)})")
     state = torch.load(path, map_location="cpu", weights_only=True)
     try:
         load_state(model, state, what=f"shipped {name!r} model")

@@ -41,7 +41,7 @@ from course_lib import claims as _claims, train as _train
 print({MARK!r} + _json.dumps({{
     "peak_rss_mib": round(_resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     "peak_cuda_mib": round(_torch.cuda.max_memory_allocated() / 2**20, 1) if _torch.cuda.is_available() else None,
-    "claims": [{{"held": h, "message": m, "asserted": a}} for h, m, a in _claims.recorded_claims()],
+    "claims": _claims.recorded_claims(),
     "fits": _train.FLOP_LOG,
 }}))'''
 
@@ -115,7 +115,9 @@ def markdown(report: Dict) -> str:
     for r in report["notebooks"]:
         if r["claims"]:
             lines.append(f"**{r['notebook']}**")
-            lines += [f"- {'holds' if c['held'] else 'does NOT hold'}: {c['message']}" for c in r["claims"]]
+            lines += [f"- {'holds' if c['held'] else 'does NOT hold'}"
+                      f"{'' if c.get('kind', 'measured') == 'measured' else ' (' + c['kind'] + ')'}: {c['message']}"
+                      for c in r["claims"]]
             lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -128,6 +130,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="notebooks run at the same time")
     ap.add_argument("--vqgan-steps", type=int, default=0, help="also time train_vqgan for this many steps")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "gpu-report")
+    ap.add_argument("--null-screen", action="store_true",
+                    help="this run is a null run (smoke: nothing trained): fail when a 'measured' claim holds in it")
     args = ap.parse_args(argv)
     if args.profile:
         os.environ["COURSE_PROFILE"] = args.profile
@@ -162,7 +166,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     failed = [r for r in rows if r["error"]] + ([report["train_vqgan"]] if report.get("train_vqgan", {}).get("error") else [])
     print(f"report: {args.out / 'report.md'} ({report['total_seconds']:.0f} s)")
     print(f"{len(rows) + bool(report.get('train_vqgan')) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    screened = []
+    if args.null_screen:
+        from .claims import null_screen
+
+        screened = null_screen(rows)
+        (args.out / "null-screen.txt").write_text("".join(f"{n}: {m}\n" for n, m in screened))
+        kinds = [c.get("kind", "measured") for r in rows for c in r["claims"]]
+        print(f"null screen: {len(kinds)} claims ({kinds.count('measured')} measured, "
+              f"{kinds.count('demonstration')} demonstrations, {kinds.count('sanity')} sanity checks); "
+              f"{len(screened)} measured claim(s) held in this null run" + (":" if screened else ""))
+        for n, m in screened:
+            print(f"  {n}: {m}")
+        if screened:
+            print("A measured claim that holds when nothing was trained is not evidence: rewrite it so that it can "
+                  "fail, or declare it with claim(..., kind='demonstration') or kind='sanity'.")
+    return 1 if failed or screened else 0
 
 
 if __name__ == "__main__":

@@ -65,6 +65,44 @@ def test_claim_reports_under_smoke(smoke, capsys):
     assert claims.reported_claims()[before:] == [(False, "VQ-GAN beats VQ-VAE"), (True, "loss falls")]
 
 
+def test_claim_kinds_are_recorded_and_printed(monkeypatch, capsys):
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    monkeypatch.delenv("COURSE_CLAIMS", raising=False)
+    before = len(claims.recorded_claims())
+    claim(True, "L2 prefers the blurry average", kind="demonstration")
+    claim(True, "64 codes", kind="sanity")
+    claim(True, "FD falls")
+    got = claims.recorded_claims()[before:]
+    assert [c["kind"] for c in got] == ["demonstration", "sanity", "measured"]
+    out = capsys.readouterr().out
+    assert "[demonstration] L2 prefers" in out and "[sanity] 64 codes" in out and "FD falls" not in out
+    with pytest.raises(ValueError, match="claim kind 'evidence'"):
+        claim(True, "x", kind="evidence")
+
+
+def test_report_mode_turns_failures_into_lines(monkeypatch, capsys):
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    monkeypatch.setenv("COURSE_CLAIMS", "report")
+    assert claim(False, "EMA keeps 90% of the codes") is False
+    assert "COURSE_CLAIMS=report] does NOT hold: EMA keeps 90% of the codes" in capsys.readouterr().out
+    monkeypatch.setenv("COURSE_CLAIMS", "assert")
+    with pytest.raises(ClaimFailed, match="COURSE_CLAIMS"):       # the error says how to explore safely
+        claim(False, "EMA keeps 90% of the codes")
+    monkeypatch.setenv("COURSE_CLAIMS", "maybe")
+    with pytest.raises(ValueError, match="report"):
+        claim(True, "x")
+
+
+def test_null_screen_lists_measured_claims_that_held():
+    rows = [{"notebook": "07", "claims": [
+                {"held": True, "message": "L2 blurs", "kind": "demonstration"},
+                {"held": True, "message": "perceptual sharper", "kind": "measured"},
+                {"held": False, "message": "FD falls", "kind": "measured"},
+                {"held": True, "message": "old row without a kind"}]},
+            {"notebook": "09", "claims": [{"held": True, "message": "64 codes", "kind": "sanity"}]}]
+    assert claims.null_screen(rows) == [("07", "perceptual sharper"), ("07", "old row without a kind")]
+
+
 def test_verdict_follows_the_numbers():
     assert verdict(1 < 2, "yes", "no") == "yes" and verdict(torch.tensor(False), "yes", "no") == "no"
 

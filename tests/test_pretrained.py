@@ -170,3 +170,14 @@ def test_available_only_for_the_profile_the_weights_fit(monkeypatch):
     assert not pretrained.available("04_vqvae")
     with pytest.raises(KeyError, match="04_vqvae"):
         pretrained.card("04_vqae")
+
+
+def test_available_skips_with_one_line_when_settings_differ(capsys):
+    """Issue 21: an open exercise that changes num_codes makes the shipped-model section skip, not raise."""
+    c = pretrained.card("04_vqvae")
+    assert pretrained.available("04_vqvae", config=dict(c["config"])) is True
+    assert capsys.readouterr().out == ""
+    changed = dict(c["config"], num_codes=c["config"]["num_codes"] // 2)
+    assert pretrained.available("04_vqvae", config=changed) is False
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "skipped" in out and "num_codes" in out
