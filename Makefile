@@ -5,7 +5,9 @@
 #   make course [COURSE_PROFILE=quick]           execute every notebook into build/executed/ (with outputs)
 #   make student                                 write student versions (solutions, hidden tests stripped) to build/student/
 #   make assignment                              nbgrader source and release versions of every notebook in build/nbgrader/
-#   make sync                                    regenerate each .ipynb from its .py source
+#   make sync                                    regenerate each .ipynb from its .py source, the student edition
+#                                                (notebooks/student/), each header's estimated time and the README syllabus
+#   make stats                                   the student's estimated time per lesson (core path, deep dives)
 #   make bench                                   speed benchmarks (not tests)
 #   make gpu-report [GPU_PROFILE=standard]       on a CUDA machine: run the course, write build/gpu-report/report.md
 SHELL := /bin/bash
@@ -23,7 +25,7 @@ NB ?= notebooks/[0-9][0-9]_*.ipynb
 NB_FULL ?= notebooks/11_vqgan.ipynb
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup lab test test-unit test-notebooks test-smoke test-installed gpu-report course student assignment sync bench clean
+.PHONY: stats setup lab test test-unit test-notebooks test-smoke test-installed gpu-report course student assignment sync bench clean
 
 setup: $(STAMP)
 
@@ -109,6 +111,9 @@ assignment: setup
 
 sync: setup
 	$(BIN)/python -m course_lib.build sync
+
+stats: setup
+	@$(BIN)/python -m course_lib.build stats
 
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[bench]'

@@ -42,7 +42,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from . import colab
 
@@ -109,6 +109,7 @@ def canonical_py(py_path: Path, text: Optional[str] = None) -> str:
     py_path = Path(py_path)
     text = py_path.read_text(encoding="utf-8") if text is None else text
     fixed = canonical_source(text, py_path.with_suffix(".ipynb").name)
+    fixed = with_estimate(fixed, py_path)
     config = jupytext_config(py_path)
     nb = jupytext.reads(fixed, fmt="py:percent", config=config)
     out = jupytext.writes(nb, fmt="py:percent", config=config)
@@ -282,9 +283,11 @@ def strip_outputs(text: str) -> str:
 
 
 def sync(root: Path = NOTEBOOKS, only: Optional[Iterable[Path]] = None) -> List[Path]:
-    """Regenerate the .ipynb of every source (or of ``only``), tidying the .py; returns the files rewritten.
+    """Regenerate the .ipynb of every source (or of ``only``), tidying the .py and its "Estimated time" paragraph;
+    write the student edition (``notebooks/student/``) and the README's syllabus; returns the files rewritten.
 
-    Raises ValueError (naming notebook, cell and line) when a line would break nbgrader.
+    Raises ValueError (naming notebook, cell and line) when a line would break nbgrader or a deep dive's heading
+    does not follow the convention.
     """
     written = []
     wanted = None if not only else {Path(p).with_suffix(".py").resolve() for p in only}
@@ -299,13 +302,31 @@ def sync(root: Path = NOTEBOOKS, only: Optional[Iterable[Path]] = None) -> List[
             py.write_text(fixed, encoding="utf-8")
             written.append(py)
         nb = notebook_from_source(py)
-        problems += marker_problems(nb, py.name)
+        problems += marker_problems(nb, py.name) + deep_dive_problems(nb, py.name)
         new = ipynb_text(nb)
         if not ipynb.exists() or ipynb.read_text(encoding="utf-8") != new:
             ipynb.write_text(new, encoding="utf-8")
             written.append(ipynb)
+        if Path(root).resolve() == NOTEBOOKS.resolve():
+            student = STUDENT_DIR / ipynb.name
+            new = ipynb_text(student_notebook(py)[0])
+            if not student.exists() or student.read_text(encoding="utf-8") != new:
+                student.parent.mkdir(parents=True, exist_ok=True)
+                student.write_text(new, encoding="utf-8")
+                written.append(student)
+    if Path(root).resolve() == NOTEBOOKS.resolve():
+        for stale in sorted(STUDENT_DIR.glob("*.ipynb")):
+            if not (NOTEBOOKS / stale.name).with_suffix(".py").exists():
+                stale.unlink()
+                written.append(stale)
+        if README.is_file():
+            text = README.read_text(encoding="utf-8")
+            new = readme_with_syllabus(text, syllabus_table())
+            if new != text:
+                README.write_text(new, encoding="utf-8")
+                written.append(README)
     if problems:
-        raise ValueError("lines that break nbgrader:\n" + "\n".join(problems))
+        raise ValueError("lines that break nbgrader or the course's conventions:\n" + "\n".join(problems))
     return written
 
 
@@ -324,7 +345,7 @@ def check(root: Path = NOTEBOOKS) -> List[str]:
         elif canonical_py(py, text) != text:
             problems.append(f"{py.name} is not what jupytext writes for it (run `make sync`)")
         nb = notebook_from_source(py)
-        problems += marker_problems(nb, py.name)
+        problems += marker_problems(nb, py.name) + deep_dive_problems(nb, py.name)
         if not ipynb.exists():
             problems.append(f"{py.name}: no paired {ipynb.name} (run `make sync`)")
         elif strip_outputs(ipynb.read_text(encoding="utf-8")) != ipynb_text(nb):
@@ -332,7 +353,331 @@ def check(root: Path = NOTEBOOKS) -> List[str]:
     for ipynb in sorted(Path(root).glob("[0-9][0-9]_*.ipynb")):
         if not ipynb.with_suffix(".py").exists():
             problems.append(f"{ipynb.name} has no .py source")
+    if Path(root).resolve() == NOTEBOOKS.resolve():
+        problems += student_edition_problems()
+        if README.is_file() and readme_with_syllabus(README.read_text(encoding="utf-8"), syllabus_table()) \
+                != README.read_text(encoding="utf-8"):
+            problems.append("README.md: the syllabus table is out of date (run `make sync`)")
     return problems
+
+
+def student_edition_problems(root: Path = NOTEBOOKS) -> List[str]:
+    """Differences between the committed student edition (``notebooks/student/``) and a fresh build."""
+    problems = []
+    for py in notebook_sources(root):
+        target = STUDENT_DIR / f"{py.stem}.ipynb"
+        if not target.exists():
+            problems.append(f"notebooks/student/{target.name} is missing (run `make sync`)")
+        elif strip_outputs(target.read_text(encoding="utf-8")) != ipynb_text(student_notebook(py)[0]):
+            problems.append(f"notebooks/student/{target.name} differs from the student build of {py.name} "
+                            f"(run `make sync`)")
+    for stale in sorted(STUDENT_DIR.glob("*.ipynb")):
+        if not (root / stale.name).with_suffix(".py").exists():
+            problems.append(f"notebooks/student/{stale.name} has no source notebook (run `make sync`)")
+    return problems
+
+
+# ------------------------------------------------------------------------------------------- the student's time
+
+#: Reading and solving rates of :func:`lesson_stats`. The reading rates are the ones the learning-design review of
+#: 2026-12-06 used to measure this course against d2l and the UvA tutorials (``shared/reviews``): technical prose with
+#: maths at 100 words a minute, given code at 15 lines a minute, under a minute per figure and a minute per printed
+#: table. A graded exercise takes 2 minutes to read and check plus 0.75 minute per line of its reference solution,
+#: within the review's 2-25 minutes by difficulty (a 1-line answer about 3 minutes, a 30-line one about 25).
+RATES = dict(words_per_min=100.0, code_lines_per_min=15.0, min_per_figure=0.75, min_per_table=1.0,
+             exercise_base_min=2.0, exercise_min_per_line=0.75, exercise_max_min=25.0)
+#: What a display formula, an inline formula and a code span count as, in words.
+DISPLAY_MATH_WORDS, INLINE_MATH_WORDS, CODE_SPAN_WORDS = 10, 1, 1
+#: The core-path budget of one lesson and of the whole course, in estimated minutes (COURSE_DESIGN.md).
+CORE_BUDGET_MIN, COURSE_BUDGET_MIN = 60, 600
+DEEP_DIVE_RE = re.compile(r"^(#{2,4})\s+Deep dive:\s*\S", re.M)
+HEADING_RE = re.compile(r"^(#{1,4})\s+(\S.*)$", re.M)
+NOT_COUNTED_RE = re.compile(r"^(further reading|references|reading)\b", re.I)
+ESTIMATE_RE = re.compile(r"^\*\*Estimated time\.\*\*.*?(?=\n\s*\n|\Z)", re.M | re.S)
+FIGURE_CALL_RE = re.compile(r"\b(show_images|show_pairs|plot_history|plot_latents|draw_\w+|\w+_diagram)\(")
+WORD_RE = re.compile(r"[A-Za-z0-9\u00c0-\u024f][\w'\u2019.-]*")
+
+
+def _prose_words(md: str) -> int:
+    md = re.sub(r"<!--.*?-->", " ", md, flags=re.S)
+    n = DISPLAY_MATH_WORDS * len(re.findall(r"\$\$.*?\$\$", md, flags=re.S))
+    md = re.sub(r"\$\$.*?\$\$", " ", md, flags=re.S)
+    n += INLINE_MATH_WORDS * len(re.findall(r"\$[^$\n]+\$", md))
+    md = re.sub(r"\$[^$\n]+\$", " ", md)
+    n += CODE_SPAN_WORDS * len(re.findall(r"`[^`\n]+`", md))
+    md = re.sub(r"`[^`\n]+`", " ", md)
+    md = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", md)           # images count as figures
+    md = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", md)         # links: their text
+    md = "\n".join(line for line in md.split("\n") if not re.match(r"^\s*\|?\s*:?-{3,}", line))
+    return n + len(WORD_RE.findall(md))
+
+
+def _exercise_minutes(solution_lines: int) -> float:
+    r = RATES
+    return min(r["exercise_max_min"], r["exercise_base_min"] + r["exercise_min_per_line"] * solution_lines)
+
+
+def _solution_lines(source: str) -> int:
+    n, inside = 0, False
+    for line in source.split("\n"):
+        if BEGIN[4:] in line:
+            inside = True
+        elif END[4:] in line:
+            inside = False
+        elif inside and line.strip() and not line.strip().startswith("#"):
+            n += 1
+    return n
+
+
+def _empty_counts() -> Dict[str, float]:
+    return dict(words=0, code_lines=0, figures=0, tables=0, exercises=0, solution_lines=0, exercise_min=0.0)
+
+
+def _minutes(c: Dict[str, float]) -> float:
+    r = RATES
+    return (c["words"] / r["words_per_min"] + c["code_lines"] / r["code_lines_per_min"]
+            + c["figures"] * r["min_per_figure"] + c["tables"] * r["min_per_table"] + c["exercise_min"])
+
+
+def deep_dive_problems(nb, name: str) -> List[str]:
+    """The deep-dive convention: a heading "Deep dive: <title>" (level 2-4) whose cell also says, in one line,
+    what the deep dive adds and where the core path resumes (the words "core path")."""
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown" and DEEP_DIVE_RE.search(cell.source) and "core path" not in cell.source.lower():
+            problems.append(f"{name}, cell {i}: a deep dive's heading cell must say in one line what it adds and where "
+                            f"the core path resumes (e.g. '*Adds the codec comparison. The core path resumes at "
+                            f"section 6.*')")
+        if cell.cell_type == "markdown" and re.search(r"^#{1,4}\s+deep[ -]dive", cell.source, re.I | re.M) \
+                and not DEEP_DIVE_RE.search(cell.source):
+            problems.append(f"{name}, cell {i}: write a deep dive's heading exactly as '## Deep dive: <title>'")
+    return problems
+
+
+def lesson_stats(py_path: Path) -> Dict[str, Any]:
+    """Count what a student reads and does in one notebook and estimate the time, for the core path and the deep
+    dives separately (:data:`RATES`).
+
+    The student version is counted: solutions and hidden tests stripped. A deep dive is every cell from a markdown
+    heading "Deep dive: ..." up to the next heading of the same or a higher level. Counted: prose words of the
+    markdown (a display formula counts as 10 words, an inline formula or code span as one) and of comment lines,
+    non-blank non-comment code lines, figures (each ``plt.subplots``/``plt.figure``, each drawing helper of
+    ``course_lib`` not drawn into an existing ``ax=``, each explorer, each markdown image), tables (each
+    ``show_table``/``format_table`` call and each markdown table) and graded exercises (timed by the length of
+    their reference solution). Not counted: the "Estimated time" paragraph itself, the further-reading list, the
+    time the machine takes (listed beside it) and the ungraded "More to try" exercises' work (their text is).
+    """
+    nb = notebook_from_source(Path(py_path))
+    parts = {"core": _empty_counts(), "deep": _empty_counts()}
+    deep_level = skip_level = None
+    deep_titles = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            m = HEADING_RE.search(cell.source)
+            if m:
+                level = len(m.group(1))
+                if deep_level is not None and level <= deep_level:
+                    deep_level = None
+                if skip_level is not None and level <= skip_level:
+                    skip_level = None
+                d = DEEP_DIVE_RE.search(cell.source)
+                if d and len(d.group(1)) == level:
+                    deep_level = level
+                    deep_titles.append(m.group(2).split(":", 1)[1].strip())
+                if NOT_COUNTED_RE.match(m.group(2).lstrip("0123456789. ")):
+                    skip_level = level
+        if skip_level is not None:
+            continue
+        c = parts["deep" if deep_level is not None else "core"]
+        if cell.cell_type == "markdown":
+            text = ESTIMATE_RE.sub(" ", cell.source)
+            c["words"] += _prose_words(text)
+            c["figures"] += len(re.findall(r"!\[[^\]]*\]\(", text))
+            c["tables"] += len(re.findall(r"(?:^\|.*\|\s*\n)+", text + "\n", flags=re.M))
+            continue
+        if cell.cell_type != "code":
+            continue
+        sol = _solution_lines(cell.source)
+        if sol or _has(cell.source, BEGIN):
+            c["exercises"] += 1
+            c["solution_lines"] += sol
+            c["exercise_min"] += _exercise_minutes(sol)
+        student, _ = strip_solutions(cell.source)
+        student, _ = strip_hidden_tests(student)
+        for line in student.split("\n"):
+            s = line.strip()
+            if not s:
+                continue
+            if s.startswith("#"):
+                c["words"] += len(WORD_RE.findall(s.lstrip("#")))
+                continue
+            c["code_lines"] += 1
+            if s.startswith(("def ", "class ")):
+                continue
+            c["figures"] += s.count("plt.subplots(") + s.count("plt.figure(") + len(re.findall(r"\bexplorer\(", s))
+            c["figures"] += sum(1 for fm in FIGURE_CALL_RE.finditer(s) if "ax=" not in s[fm.end():])
+            c["tables"] += len(re.findall(r"\b(show_table|format_table)\(", s))
+    out = {"notebook": Path(py_path).stem, "deep_dives": deep_titles}
+    for key, c in parts.items():
+        out[key] = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in c.items()}
+        out[key]["minutes"] = round(_minutes(c), 1)
+    return out
+
+
+def course_stats(root: Path = NOTEBOOKS) -> List[Dict[str, Any]]:
+    return [lesson_stats(py) for py in notebook_sources(root)]
+
+
+MACHINE_TIMES = NOTEBOOKS / "machine_times.json"
+
+
+def machine_times(path: Path = MACHINE_TIMES) -> Dict[str, Dict[str, Any]]:
+    """Measured and estimated machine times per notebook (``notebooks/machine_times.json``): ``quick_seconds``
+    (measured under nbval in a clean-clone ``make test`` on 2 CPU cores) and ``t4_train_minutes`` (an estimate from
+    training FLOPs, until ``make gpu-report`` measures it), with where each came from."""
+    path = Path(path)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _fmt_min(m: float) -> str:
+    return f"about {m:.0f} min" if m >= 1 else "under 1 min"
+
+
+def _machine_phrase(t: Mapping[str, Any]) -> str:
+    quick = t.get("quick_seconds")
+    run = (f"{_fmt_min(quick / 60) if quick >= 60 else f'about {quick:.0f} s'} under `quick` on 2 CPU cores"
+           if quick is not None else "`quick` not yet timed")
+    t4 = t.get("t4_train_minutes")
+    if t.get("t4_measured"):
+        gpu = f"{_fmt_min(t4)} under `standard` on a {t.get('gpu', 'GPU')} (measured)"
+    elif t4 is not None:
+        gpu = f"{_fmt_min(t4)} of training under `standard` on a T4 (estimated from FLOPs, not yet timed)"
+    else:
+        gpu = "`standard` not yet estimated"
+    return f"{run}; {gpu}"
+
+
+def estimate_paragraph(stats: Mapping[str, Any], times: Mapping[str, Any]) -> str:
+    """The notebook header's "Estimated time" paragraph, written by ``make sync`` from :func:`lesson_stats`."""
+    core, deep = stats["core"]["minutes"], stats["deep"]["minutes"]
+    text = f"**Estimated time.** Core path about {max(1, round(core))} min"
+    if stats["deep_dives"]:
+        n = len(stats["deep_dives"])
+        text += f"; {'the deep dive' if n == 1 else f'{n} deep dives'} about {max(1, round(deep))} min more"
+    text += (" (estimated from this notebook by `make stats`). Machine: "
+             + _machine_phrase(times.get(stats["notebook"], {})) + ".")
+    return text
+
+
+def _wrap_md_comment(text: str, width: int = 118) -> List[str]:
+    import textwrap
+
+    return ["# " + line for line in textwrap.wrap(text, width=width - 2, break_on_hyphens=False)]
+
+
+def with_estimate(py_text: str, py_path: Path, times: Optional[Mapping[str, Any]] = None) -> str:
+    """``py_text`` with its "Estimated time" paragraph (in the first markdown cell) regenerated."""
+    times = machine_times() if times is None else times
+    lines = py_text.split("\n")
+    start = next((i for i, l in enumerate(lines) if l.startswith("# **Estimated time.**")), None)
+    if start is None:
+        return py_text
+    end = start + 1
+    while end < len(lines) and lines[end].startswith("#") and lines[end].strip() != "#" and not lines[end].startswith("# %%"):
+        end += 1
+    tmp = Path(py_path)
+    # the estimate does not count its own paragraph, so counting the current text is exact
+    stats = _stats_of_text(py_text, tmp)
+    new = _wrap_md_comment(estimate_paragraph(stats, times))
+    return "\n".join(lines[:start] + new + lines[end:])
+
+
+def _stats_of_text(py_text: str, py_path: Path) -> Dict[str, Any]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d) / Path(py_path).name
+        tmp.write_text(py_text, encoding="utf-8")
+        for cfg in ("jupytext.toml",):
+            src = Path(py_path).parent / cfg
+            if src.is_file():
+                shutil.copy(src, Path(d) / cfg)
+        return lesson_stats(tmp)
+
+
+def stats_table(rows: List[Dict[str, Any]], times: Optional[Mapping[str, Any]] = None) -> str:
+    """The ``make stats`` table: per lesson the core path and the deep dives, then the course."""
+    times = machine_times() if times is None else times
+    head = ("| lesson | core min | deep-dive min | core: words / code lines / figures / tables / exercises "
+            "(solution lines) | deep dives | quick run |")
+    lines = [head, "|---|---|---|---|---|---|"]
+    for r in rows:
+        c = r["core"]
+        over = " **over 60**" if c["minutes"] > CORE_BUDGET_MIN else ""
+        q = times.get(r["notebook"], {}).get("quick_seconds")
+        lines.append(f"| {r['notebook']} | {c['minutes']:.0f}{over} | {r['deep']['minutes']:.0f} | "
+                     f"{c['words']} / {c['code_lines']} / {c['figures']} / {c['tables']} / {c['exercises']} "
+                     f"({c['solution_lines']}) | {len(r['deep_dives'])} | {'-' if q is None else f'{q:.0f} s'} |")
+    core = sum(r["core"]["minutes"] for r in rows)
+    deep = sum(r["deep"]["minutes"] for r in rows)
+    ex = sum(r["core"]["exercises"] + r["deep"]["exercises"] for r in rows)
+    sol = sum(r["core"]["solution_lines"] + r["deep"]["solution_lines"] for r in rows)
+    lines.append(f"| **course** | **{core:.0f}** ({core / 60:.1f} h) | {deep:.0f} ({deep / 60:.1f} h) | "
+                 f"graded exercises {ex}, {sol} solution lines | {sum(len(r['deep_dives']) for r in rows)} | |")
+    r = RATES
+    lines += ["", f"Rates: {r['words_per_min']:g} words/min, {r['code_lines_per_min']:g} code lines/min, "
+                  f"{r['min_per_figure']:g} min a figure, {r['min_per_table']:g} min a table, an exercise "
+                  f"{r['exercise_base_min']:g} + {r['exercise_min_per_line']:g} min per solution line (at most "
+                  f"{r['exercise_max_min']:g}). Budgets: {CORE_BUDGET_MIN} min per core path, "
+                  f"{COURSE_BUDGET_MIN / 60:g} h for the whole core path."]
+    return "\n".join(lines)
+
+
+README = ROOT / "README.md"
+SYLLABUS_BEGIN, SYLLABUS_END = "<!-- syllabus: written by make sync -->", "<!-- end of syllabus -->"
+STUDENT_DIR = NOTEBOOKS / "student"
+
+
+def lesson_title(py_path: Path) -> str:
+    """The title after "NN · " in the notebook's first heading."""
+    for line in Path(py_path).read_text(encoding="utf-8").split("\n"):
+        m = re.match(r"^# # \d\d\s*·\s*(.+)$", line)
+        if m:
+            return m.group(1).strip()
+    return Path(py_path).stem[3:].replace("_", " ")
+
+
+def syllabus_table(rows: Optional[List[Dict[str, Any]]] = None, times: Optional[Mapping[str, Any]] = None,
+                   root: Path = NOTEBOOKS) -> str:
+    """The README's syllabus: each lesson (the student version, its Colab badge), the student's estimated time for
+    the core path and the deep dives (:func:`lesson_stats`), and the machine times (:func:`machine_times`)."""
+    sources = notebook_sources(root)
+    rows = course_stats(root) if rows is None else rows
+    times = machine_times() if times is None else times
+    lines = ["| # | lesson (student version) | core path | deep dives | `quick`, 2 CPU cores | `standard`, T4 training |",
+             "|---|---|---|---|---|---|"]
+    for py, r in zip(sources, rows):
+        t = times.get(py.stem, {})
+        q = t.get("quick_seconds")
+        t4 = t.get("t4_train_minutes")
+        t4s = "-" if t4 is None else (f"{t4:g} min" + ("" if t.get("t4_measured") else " (est.)"))
+        deep = f"{r['deep']['minutes']:.0f} min ({len(r['deep_dives'])})" if r["deep_dives"] else "-"
+        lines.append(f"| {py.stem[:2]} | [{lesson_title(py)}](notebooks/student/{py.stem}.ipynb) "
+                     f"{colab.badge_markdown(py.stem + '.ipynb')} | {r['core']['minutes']:.0f} min | {deep} | "
+                     f"{'-' if q is None else f'{q:.0f} s'} | {t4s} |")
+    core = sum(r["core"]["minutes"] for r in rows)
+    deep = sum(r["deep"]["minutes"] for r in rows)
+    lines.append(f"| | **the course** | **{core / 60:.1f} h** | {deep / 60:.1f} h | "
+                 f"{sum(times.get(p.stem, {}).get('quick_seconds') or 0 for p in sources) / 60:.0f} min | |")
+    return "\n".join(lines)
+
+
+def readme_with_syllabus(text: str, table: str) -> str:
+    if SYLLABUS_BEGIN not in text or SYLLABUS_END not in text:
+        return text
+    head, rest = text.split(SYLLABUS_BEGIN, 1)
+    _, tail = rest.split(SYLLABUS_END, 1)
+    return f"{head}{SYLLABUS_BEGIN}\n{table}\n{SYLLABUS_END}{tail}"
 
 
 # ---------------------------------------------------------------------------------------------- student versions
@@ -485,6 +830,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = sub.add_parser("sync", help="regenerate each .ipynb from its .py (and the set-up cell/badge from course_lib.colab)")
     p.add_argument("notebooks", nargs="*", type=Path, help="only these notebooks (.py or .ipynb); default: all")
     sub.add_parser("check", help="fail if a notebook pair is out of sync")
+    p = sub.add_parser("stats", help="the student's estimated time per lesson: core path and deep dives")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p = sub.add_parser("student", help="write student versions with the solutions and hidden tests stripped")
     p.add_argument("--out", type=Path, default=ROOT / "build" / "student")
     p = sub.add_parser("assignment", help="nbgrader source and release versions (nbgrader generate_assignment)")
@@ -501,7 +848,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        print(f"synced {len(args.notebooks) or len(notebook_sources())} notebooks; rewrote {len(written)}: " + ", ".join(p.name for p in written))
+        print(f"synced {len(args.notebooks) or len(notebook_sources())} notebooks; rewrote {len(written)}: "
+              + ", ".join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else p.name for p in written))
+        return 0
+    if args.cmd == "stats":
+        rows = course_stats()
+        if args.json:
+            print(json.dumps(rows, indent=1))
+            return 0
+        print(stats_table(rows))
+        over = [r["notebook"] for r in rows if r["core"]["minutes"] > CORE_BUDGET_MIN]
+        total = sum(r["core"]["minutes"] for r in rows)
+        print(f"\n{len(over)} lesson(s) over the {CORE_BUDGET_MIN}-minute core budget{': ' + ', '.join(over) if over else ''}; "
+              f"whole core path {total / 60:.1f} h (budget about {COURSE_BUDGET_MIN / 60:g} h)")
         return 0
     if args.cmd == "check":
         problems = check()

@@ -17,8 +17,9 @@ PIP_SPEC = f"course-lib[metrics] @ git+{REPO_URL}@{REF}"
 
 
 def colab_url(notebook_filename: str) -> str:
-    """The "Open in Colab" address of a notebook in ``notebooks/``."""
-    return f"https://colab.research.google.com/github/{REPO}/blob/{REF}/notebooks/{notebook_filename}"
+    """The "Open in Colab" address of a lesson: its student version (``notebooks/student/``, solutions and hidden
+    tests stripped, written by ``make sync``), never the instructor's source notebook."""
+    return f"https://colab.research.google.com/github/{REPO}/blob/{REF}/notebooks/student/{notebook_filename}"
 
 
 def badge_markdown(notebook_filename: str) -> str:

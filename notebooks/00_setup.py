@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 00 · Set-up: your environment, profiles, data and how exercises work
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/00_setup.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/student/00_setup.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - check that your machine (laptop CPU, Colab GPU, workstation) runs the course, and see which device it uses;
@@ -11,7 +11,8 @@
 #
 # **Prerequisites.** Python and a first contact with PyTorch tensors.
 #
-# **Estimated time.** quick (2 CPU cores): under 1 minute to run, 15 minutes to read · standard (Colab T4): 2 minutes · full: 2 minutes.
+# **Estimated time.** Core path about 26 min (estimated from this notebook by `make stats`). Machine: about 7 s under
+# `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
 # Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.

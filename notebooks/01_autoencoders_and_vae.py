@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 01 · Autoencoders and the VAE
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/01_autoencoders_and_vae.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/student/01_autoencoders_and_vae.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - train a deterministic autoencoder and explain why it gives no way to *sample* new images;
@@ -17,8 +17,8 @@
 # **Prerequisites.** Notebook 00 (set-up, profiles, how checks work); PyTorch modules, autograd and optimisers;
 # Gaussians, expectations and the KL divergence at the level of a first probability course.
 #
-# **Estimated time.** Reading and exercises: about 60 minutes. Compute: `quick` about 1 minute on a laptop CPU;
-# `standard` about 5 minutes on a Colab T4; `full` about 10 minutes on an A100/H100.
+# **Estimated time.** Core path about 62 min (estimated from this notebook by `make stats`). Machine: about 44 s under
+# `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
 # Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 03 · The straight-through estimator: training through a quantizer
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/03_straight_through.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/student/03_straight_through.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - show, with finite differences, that nearest-code assignment (an `argmin`) has zero gradient almost everywhere;
@@ -13,8 +13,8 @@
 #
 # **Prerequisites.** Notebook 02 (codebooks, nearest-code assignment, k-means); autograd and `.detach()` in PyTorch.
 #
-# **Estimated time.** quick (2 CPU cores): about 30 s to run, 45 minutes to read and solve · standard (Colab T4):
-# about 1 minute · full: about 2 minutes.
+# **Estimated time.** Core path about 56 min (estimated from this notebook by `make stats`). Machine: about 14 s under
+# `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
 # Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.

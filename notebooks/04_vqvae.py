@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 04 · VQ-VAE: a discrete bottleneck that reconstructs images
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/04_vqvae.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/student/04_vqvae.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - build a VQ-VAE (van den Oord et al. 2017) from a convolutional encoder, a quantizer and a decoder, and train it;
@@ -16,9 +16,8 @@
 # **Prerequisites.** Notebooks 02 (codebooks, k-means) and 03 (straight-through estimator, codebook and
 # commitment losses).
 #
-# **Estimated time.** quick (2 CPU cores): about 1 minute to run, 45 minutes to read and solve · standard
-# (Colab T4, CIFAR-10, 10k steps plus the codebook comparison): about 25-30 minutes (not yet timed on a T4) · full:
-# as standard with 3x the steps.
+# **Estimated time.** Core path about 80 min (estimated from this notebook by `make stats`). Machine: about 44 s under
+# `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
 # Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.

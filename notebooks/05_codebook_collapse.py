@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 05 · Codebook collapse: reproduce it, diagnose it, cure it
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/05_codebook_collapse.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/student/05_codebook_collapse.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - make a VQ-VAE collapse on purpose (large codebook, poor initialisation) and see it in numbers: codes used,
@@ -15,8 +15,9 @@
 #
 # **Prerequisites.** Notebook 04 (VQ-VAE, perplexity, codes used over a data set); notebook 02 (k-means).
 #
-# **Estimated time.** quick (2 CPU cores): a little over a minute to run, 45 minutes to read and solve · standard
-# (one GPU): not timed yet (one VQ-VAE and about 90 short patch-model runs) · full: longer.
+# **Estimated time.** Core path about 84 min (estimated from this notebook by `make stats`). Machine: about 1 min
+# under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet
+# timed).
 
 # %% tags=["setup"]
 # Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.

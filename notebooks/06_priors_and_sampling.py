@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 06 · Priors and sampling: a transformer over code grids
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/06_priors_and_sampling.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/student/06_priors_and_sampling.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - explain, and show by measurement, why a trained VQ-VAE on its own cannot generate images: decoding
@@ -14,8 +14,8 @@
 # **Prerequisites.** Notebook 04 (the VQ-VAE: encoder, quantizer, decoder, code grid) and a first idea of
 # attention (Vaswani et al. 2017). Notebook 01 for the VAE.
 #
-# **Estimated time.** quick (2 CPU cores): about 1 minute to run, 40 minutes to read and solve ·
-# standard (Colab T4): not timed yet (sized for about 10-15 minutes) · full: as standard.
+# **Estimated time.** Core path about 68 min (estimated from this notebook by `make stats`). Machine: about 42 s under
+# `quick` on 2 CPU cores; about 3 min of training under `standard` on a T4 (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
 # Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 07 · Perceptual loss: why pixel losses blur, and distances in a feature space
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/07_perceptual_loss.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/student/07_perceptual_loss.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - explain, and show with a measurement, why an L2 (or L1) pixel loss rewards a blurry average over a sharp
@@ -13,8 +13,8 @@
 #
 # **Prerequisites.** Notebook 01 (autoencoders) and 04 (VQ-VAE reconstructions); convolutions and ReLU.
 #
-# **Estimated time.** quick (2 CPU cores): about 1 minute to run, 30 minutes to read and solve · standard (Colab T4):
-# about 3 minutes · full: about 3 minutes.
+# **Estimated time.** Core path about 52 min (estimated from this notebook by `make stats`). Machine: about 29 s under
+# `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
 # Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.

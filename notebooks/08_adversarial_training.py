@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 08 · Adversarial training: GANs, PatchGAN, hinge loss and the adaptive weight
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/08_adversarial_training.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/student/08_adversarial_training.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - write the two-player training loop of a GAN by hand (a discriminator step on *detached* fakes, a generator
@@ -18,8 +18,9 @@
 #
 # **Prerequisites.** Notebooks 01 (autoencoders), 03-04 (VQ-VAE losses) and 07 (perceptual loss).
 #
-# **Estimated time.** quick (2 CPU cores): about 1 minute to run, 60 minutes to read and solve ·
-# standard (Colab T4): about 5 minutes to run · full: about 5 minutes.
+# **Estimated time.** Core path about 105 min (estimated from this notebook by `make stats`). Machine: about 59 s
+# under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet
+# timed).
 
 # %% tags=["setup"]
 # Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.

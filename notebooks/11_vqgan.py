@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 11 · VQ-GAN: a sharper tokenizer with perceptual and adversarial losses
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/11_vqgan.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/student/11_vqgan.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - describe the VQ-GAN autoencoder of Esser et al. (2021): residual blocks with GroupNorm, self-attention only at the
@@ -17,11 +17,9 @@
 # **Prerequisites.** Notebooks 04 (VQ-VAE), 05 (codebook collapse and its cures), 07 (perceptual loss) and
 # 08 (adversarial training: PatchGAN, hinge loss, the adaptive weight).
 #
-# **Estimated time.** quick (2 CPU cores): about 3 minutes to run (tiny models, 80 steps of 16 images per run, three arms x
-# two seeds: the *mechanics* and an honest small-budget measurement, not pretty pictures; section 5b shows the same
-# models after long training, shipped with the course) · standard (Colab T4):
-# not timed yet (CIFAR-10, 10k steps for the main run plus the ablation's runs) · full (A100/H100): not timed yet
-# (64x64 Oxford Flowers-102; for long runs use the script of section 7).
+# **Estimated time.** Core path about 83 min (estimated from this notebook by `make stats`). Machine: about 2 min
+# under `quick` on 2 CPU cores; about 61 min of training under `standard` on a T4 (estimated from FLOPs, not yet
+# timed).
 
 # %% tags=["setup"]
 # Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 12 · Generation with transformers: stage 2 of VQ-GAN
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/12_generation_with_transformers.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/student/12_generation_with_transformers.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - run the second stage of "Taming Transformers" (Esser, Rombach, Ommer 2021): tokenize images with a VQ-GAN, then
@@ -16,8 +16,9 @@
 # **Prerequisites.** Notebook 06 (the causal prior `course_lib.prior.CodePrior`, sampling) and notebook 11 (the
 # VQ-GAN, `course_lib.vqgan`).
 #
-# **Estimated time.** quick (2 CPU cores): about a minute to run, 45 minutes to read and solve ·
-# standard (Colab T4): not timed yet (sized for about 15-20 minutes) · full: as standard.
+# **Estimated time.** Core path about 74 min (estimated from this notebook by `make stats`). Machine: about 1 min
+# under `quick` on 2 CPU cores; about 8 min of training under `standard` on a T4 (estimated from FLOPs, not yet
+# timed).
 
 # %% tags=["setup"]
 # Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.

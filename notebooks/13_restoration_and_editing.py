@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 13 · Restoration and editing: code prediction with a frozen tokenizer, and what style transfer takes
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/13_restoration_and_editing.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/student/13_restoration_and_editing.ipynb)
 #
 # **Learning objectives.** After this notebook you can
 # - restore an image the way codebook-prior restorers do (CodeFormer, Zhou et al. 2022): freeze a VQ tokenizer
@@ -18,8 +18,9 @@
 # **Prerequisites.** Notebook 11 (the VQ-GAN, `course_lib.vqgan`) and notebook 12 (training a small tokenizer
 # on Fashion-MNIST, the course feature net and KID).
 #
-# **Estimated time.** quick (2 CPU cores): about 1.5 minutes to run, 30 minutes to read and solve ·
-# standard (Colab T4): not timed yet (sized for about 10 minutes) · full: as standard.
+# **Estimated time.** Core path about 76 min (estimated from this notebook by `make stats`). Machine: about 1 min
+# under `quick` on 2 CPU cores; about 4 min of training under `standard` on a T4 (estimated from FLOPs, not yet
+# timed).
 
 # %% tags=["setup"]
 # Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 15 · Fact check: a popular article on VQ-VAE vs VQ-GAN, claim by claim
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/15_fact_check.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/student/15_fact_check.ipynb)
 #
 # A widely shared Chinese-language article compares "VQVAE" and "VQGAN" (it is signed 禅与计算机程序设计艺术, "Zen and the
 # Art of Computer Programming"; the course keeps a copy as `shared/000_2596fdc3be18e920.txt`). It reads fluently and is
@@ -28,8 +28,9 @@
 # **Prerequisites.** Notebooks 01 (VAE), 03 (straight-through estimator), 04 (VQ-VAE), 05 (codebook collapse),
 # 06 (priors and sampling) and 08-11 (adversarial training, VQ-GAN).
 #
-# **Estimated time.** quick (2 CPU cores): about 1 minute to run, 40 minutes to read · standard (Colab T4): about
-# 5 minutes · full: about 5 minutes.
+# **Estimated time.** Core path about 114 min (estimated from this notebook by `make stats`). Machine: about 55 s
+# under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet
+# timed).
 
 # %% tags=["setup"]
 # Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.

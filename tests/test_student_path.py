@@ -1,0 +1,153 @@
+"""The student's path (issue 21): the time estimator behind `make stats`, the deep-dive convention, the committed
+student edition behind every badge."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from course_lib import build, colab
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = (ROOT / "notebooks" / "jupytext.toml").read_text()
+
+
+def _lesson(tmp_path, body: str, name: str = "07_toy.py") -> Path:
+    (tmp_path / "jupytext.toml").write_text(CONFIG)
+    py = tmp_path / name
+    py.write_text(body)
+    return py
+
+
+TOY = '''# %% [markdown]
+# # 07 · A toy lesson
+# **Estimated time.** anything at all, it is not counted and gets rewritten.
+
+# %% [markdown]
+# ## 1. Core
+# one two three four five six seven eight nine ten, with `code` and $x$.
+
+# %%
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots()
+show_images(x, ax=ax)   # drawn into the figure above: not a second figure
+
+# %%
+def f(x):
+    ### BEGIN SOLUTION
+    y = x + 1
+    return y
+    ### END SOLUTION
+
+# %%
+check_f(f)
+
+# %% [markdown]
+# ## Deep dive: a longer experiment
+# *Adds a multi-seed table. The core path resumes at section 2.*
+
+# %%
+a = 1
+b = 2
+show_table(rows)
+
+# %% [markdown]
+# ### a sub-heading inside the deep dive
+# words inside
+
+# %% [markdown]
+# ## 2. Back on the core path
+# three more words
+
+# %% [markdown]
+# ## Further reading
+# - A. Author (2020). Not counted at all, however long this list grows.
+'''
+
+
+def test_lesson_stats_splits_core_and_deep_dives(tmp_path):
+    s = build.lesson_stats(_lesson(tmp_path, TOY))
+    core, deep = s["core"], s["deep"]
+    assert s["deep_dives"] == ["a longer experiment"]
+    assert core["figures"] == 1 and core["exercises"] == 1 and core["solution_lines"] == 2
+    assert core["code_lines"] == 6           # import, subplots, show_images, def, raise NotImplementedError, check_f
+    assert deep["code_lines"] == 3 and deep["tables"] == 1 and deep["figures"] == 0
+    assert deep["words"] > 0 and "Further" not in json.dumps(s)
+    # the header's estimate and the reading list are not counted; the core prose is
+    assert 20 < core["words"] < 40
+    expected = (core["words"] / 100 + core["code_lines"] / 15 + 0.75 * core["figures"]
+                + build._exercise_minutes(2))
+    assert core["minutes"] == pytest.approx(expected, abs=0.06)
+
+
+def test_exercise_minutes_follow_the_stated_rates():
+    assert build._exercise_minutes(1) == pytest.approx(2.75)
+    assert build._exercise_minutes(10) == pytest.approx(9.5)
+    assert build._exercise_minutes(100) == 25.0
+
+
+def test_estimate_paragraph_is_generated_and_stable(tmp_path):
+    py = _lesson(tmp_path, TOY)
+    times = {"07_toy": {"quick_seconds": 44, "t4_train_minutes": 0.5}}
+    once = build.with_estimate(TOY, py, times)
+    assert "anything at all" not in once and "Core path about" in once and "1 deep dive" not in once
+    assert "the deep dive about" in once and "44 s under `quick`" in once and "estimated from FLOPs" in once
+    assert build.with_estimate(once, py, times) == once
+
+
+def test_deep_dive_heading_must_say_where_the_core_path_resumes(tmp_path):
+    bad = TOY.replace("# *Adds a multi-seed table. The core path resumes at section 2.*\n", "# More.\n")
+    nb = build.notebook_from_source(_lesson(tmp_path, bad))
+    assert any("core path resumes" in p for p in build.deep_dive_problems(nb, "07_toy.py"))
+    odd = TOY.replace("## Deep dive: a longer", "## Deep-dive -- a longer")
+    nb = build.notebook_from_source(_lesson(tmp_path, odd, "08_toy.py"))
+    assert any("exactly as '## Deep dive: <title>'" in p for p in build.deep_dive_problems(nb, "08_toy.py"))
+
+
+def test_make_stats_prints_every_lesson_and_the_course(capsys):
+    assert build.main(["stats"]) == 0
+    out = capsys.readouterr().out
+    for py in build.notebook_sources():
+        assert f"| {py.stem} |" in out
+    assert "**course**" in out and "whole core path" in out
+
+
+def test_headers_and_readme_carry_the_generated_estimate():
+    times = build.machine_times()
+    readme = (ROOT / "README.md").read_text()
+    for py, stats in zip(build.notebook_sources(), build.course_stats()):
+        text = py.read_text()
+        assert "# **Estimated time.** Core path about" in text, py.name
+        assert build.estimate_paragraph(stats, times).split(" (estimated")[0] in " ".join(
+            l[2:] for l in text.split("\n") if l.startswith("# ")), py.name
+        assert f"notebooks/student/{py.stem}.ipynb" in readme
+
+
+def test_no_badge_opens_a_notebook_with_a_solution():
+    """Every Colab badge and link, in the README and in every notebook (both editions), opens the student version,
+    and the student version holds no solution and no hidden test."""
+    texts = {"README.md": (ROOT / "README.md").read_text()}
+    for p in sorted((ROOT / "notebooks").glob("**/*.ipynb")) + build.notebook_sources():
+        texts[str(p.relative_to(ROOT))] = p.read_text()
+    targets = set()
+    for where, text in texts.items():
+        for url in re.findall(r"https://colab\.research\.google\.com/github/[^)\s\"\\]+", text):
+            m = re.search(r"/blob/[^/]+/(notebooks/.+\.ipynb)$", url)
+            assert m, f"{where}: a Colab link that opens no notebook: {url}"
+            assert m.group(1).startswith("notebooks/student/"), f"{where}: a badge opens {m.group(1)}"
+            targets.add(m.group(1))
+    assert len(targets) == len(build.notebook_sources())
+    for t in targets:
+        text = (ROOT / t).read_text()
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text, t
+        assert '"output_type"' not in text, t
+
+
+def test_committed_student_edition_equals_a_fresh_build():
+    assert build.student_edition_problems() == []
+    made = sorted(p.name for p in (ROOT / "notebooks" / "student").glob("*.ipynb"))
+    assert made == sorted(f"{p.stem}.ipynb" for p in build.notebook_sources())
+
+
+def test_colab_url_points_at_the_student_edition():
+    assert colab.colab_url("04_vqvae.ipynb").endswith(f"/blob/{colab.REF}/notebooks/student/04_vqvae.ipynb")
