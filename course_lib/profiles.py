@@ -27,6 +27,9 @@ from typing import Any, Dict, Mapping, Optional
 PROFILES = ("quick", "standard", "full")
 ENV_VAR = "COURSE_PROFILE"
 SMOKE_ENV_VAR = "COURSE_SMOKE"
+#: For tests that try an open exercise: a JSON object of settings that replace the active column's values (after the
+#: smoke cuts), e.g. ``COURSE_SETTINGS='{"num_codes": 64}'``. Names a notebook does not have are an error.
+SETTINGS_ENV_VAR = "COURSE_SETTINGS"
 
 # Smoke cuts, by setting name: (pattern, cap). A value is cut to the cap when it is larger (None, "all", counts as
 # larger). Training lengths first, then evaluation and data sizes; shapes (widths, batch sizes, K) are never cut.
@@ -136,6 +139,8 @@ class Settings(Mapping[str, Any]):
                 if new != value:
                     self._smoke_changed[key] = new
             self._values.update(self._smoke_changed)
+        self._overridden = _env_overrides(self._values)
+        self._values.update(self._overridden)
 
     def __getattr__(self, key: str) -> Any:
         if key.startswith("_"):
@@ -180,6 +185,8 @@ class Settings(Mapping[str, Any]):
             cut = ", ".join(f"{k}={v!r}" for k, v in self._smoke_changed.items()) or "nothing"
             lines.append(f"SMOKE mode ({SMOKE_ENV_VAR}=1): {self.profile} shapes, cut to: {cut}. "
                          f"Measured claims are reported, not asserted.")
+        if self._overridden:
+            lines.append(f"{SETTINGS_ENV_VAR} sets: " + ", ".join(f"{k}={v!r}" for k, v in self._overridden.items()))
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -204,7 +211,29 @@ class Settings(Mapping[str, Any]):
             cut = ", ".join(f"{k}={v!r}" for k, v in self._smoke_changed.items()) or "nothing"
             note = (f"<p><b>SMOKE mode</b> ({SMOKE_ENV_VAR}=1): {self.profile} shapes, cut to: {cut}. "
                     f"Measured claims are reported, not asserted.</p>")
+        if self._overridden:
+            note += (f"<p>{SETTINGS_ENV_VAR} sets: "
+                     + ", ".join(f"{k}={v!r}" for k, v in self._overridden.items()) + "</p>")
         return f"<table><tr><th>setting</th>{th}</tr>{rows}</table>{note}"
+
+
+def _env_overrides(values: Mapping[str, Any]) -> Dict[str, Any]:
+    raw = os.environ.get(SETTINGS_ENV_VAR, "").strip()
+    if not raw:
+        return {}
+    import json
+
+    try:
+        given = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"${SETTINGS_ENV_VAR} must be a JSON object, e.g. '{{\"num_codes\": 64}}': {exc}") from None
+    if not isinstance(given, dict):
+        raise ValueError(f"${SETTINGS_ENV_VAR} must be a JSON object of setting names and values, got {raw!r}")
+    unknown = sorted(set(given) - set(values))
+    if unknown:
+        raise ValueError(f"${SETTINGS_ENV_VAR} names settings this notebook does not have: {unknown}; "
+                         f"known: {', '.join(values)}")
+    return {k: tuple(v) if isinstance(v, list) and isinstance(values[k], tuple) else v for k, v in given.items()}
 
 
 def settings(

@@ -119,3 +119,14 @@ def test_run_path_separates_profiles_and_smoke(monkeypatch, tmp_path):
     assert smoke_path == tmp_path / "standard-smoke" / "11" / "vqgan.pt"
     with pytest.raises(ValueError):
         env.run_path()
+
+
+def test_course_settings_overrides_named_values(monkeypatch):
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    monkeypatch.setenv("COURSE_SETTINGS", '{"hidden": 8, "beta": 2.0}')
+    cfg = settings(**TABLE, profile="quick")
+    assert (cfg.hidden, cfg.beta, cfg.steps) == (8, 2.0, 300)
+    assert "COURSE_SETTINGS sets: hidden=8, beta=2.0" in repr(cfg)
+    monkeypatch.setenv("COURSE_SETTINGS", '{"hiden": 8}')
+    with pytest.raises(ValueError, match="hiden"):
+        settings(**TABLE, profile="quick")
