@@ -12,7 +12,7 @@
 # **Prerequisites.** Notebooks 02 (codebooks, fast distances) and 03 (straight-through estimator, codebook and
 # commitment losses).
 #
-# **Estimated time.** Core path about 50 min; 6 deep dives about 35 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 49 min; 6 deep dives about 35 min more (estimated from this notebook by `make
 # stats`). Machine: about 44 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
@@ -722,7 +722,8 @@ print(verdict(psnr_vq > psnr_best + 0.5,
 # 7. In the gradient-versus-EMA deep dive, give both arms the cures of notebook 05 (`kmeans_init=True,
 #    restart_dead_after=20`). Does the gap survive?
 # 8. Raise `noise_sigma` in `CFG` until denoising stops helping. Why does it fail for strong noise?
-#
+
+# %% [markdown]
 # ## Further reading
 # - A. van den Oord, O. Vinyals, K. Kavukcuoglu (2017). *Neural Discrete Representation Learning*. arXiv:1711.00937
 #   (section 4.1: architecture; appendix A.1: EMA codebook updates).
