@@ -21,7 +21,7 @@ TRIES = [
     ("04_vqvae", {"num_codes": 256}, "double num_codes"),
     ("04_vqvae", {"beta": 1.0}, "a larger commitment weight beta"),
     ("04_vqvae", {"noise_sigma": 0.4}, "stronger noise in the denoising deep dive"),
-    ("05_codebook_collapse", {"bench_steps": 400}, "double bench_steps"),
+    ("05_codebook_collapse", {"bench_steps": 6}, "double bench_steps (smoke runs 3 steps: 6 doubles them)"),
     ("11_vqgan", {"num_codes": 16}, "a smaller codebook (fewer bits per code)"),
 ]
 
