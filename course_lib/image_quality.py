@@ -45,6 +45,9 @@ __all__ = [
     "JUDGE_NET_SCRIPT",
     "kid_all_pairs",
     "kid_bootstrap",
+    "kid_on_rows",
+    "sample_size_curve",
+    "equal_psnr_degradations",
     "frechet_distance_interval",
     "radial_log_spectrum",
     "log_spectrum_distance",
@@ -491,6 +494,35 @@ def kid_bootstrap(feats_a: torch.Tensor, feats_b: torch.Tensor, n_boot: int = 20
     return _weighted_mmd2(kxx, kyy, kxy, w, v)
 
 
+def kid_on_rows(feats_a: torch.Tensor, feats_b: torch.Tensor):
+    """A function ``kid(rows_a, rows_b) -> float``: the unbiased KID (cubic kernel) of the rows ``rows_a`` of
+    ``feats_a`` against the rows ``rows_b`` of ``feats_b``, where the row indices may repeat (a bootstrap resample).
+
+    It takes row *indices*, not resampled features, so that it can tell two draws of the same row from two different
+    rows: a pair of a row with its own copy is skipped, as the estimator skips k(x, x) on its diagonal (counting it
+    would push every resample's KID up). The kernel matrices are computed once, so each call costs O(n^2) additions.
+    ``kid(torch.arange(n_a), torch.arange(n_b))`` equals :func:`kid_all_pairs`. Built in notebook 10 (section 3)."""
+    a, b = _feature_pair(feats_a, feats_b)
+    kxx, kyy, kxy = _cubic_kernels(a, b)
+    n_a, n_b = a.shape[0], b.shape[0]
+
+    def kid(rows_a, rows_b) -> float:
+        ra = torch.as_tensor(rows_a).reshape(-1).long()
+        rb = torch.as_tensor(rows_b).reshape(-1).long()
+        for name, r, n in (("rows_a", ra, n_a), ("rows_b", rb, n_b)):
+            if r.numel() < 2 or int(r.min()) < 0 or int(r.max()) >= n:
+                raise ValueError(f"{name} must hold at least 2 row indices in [0, {n}), got {r.numel()} indices"
+                                 + (f" in [{int(r.min())}, {int(r.max())}]" if r.numel() else ""))
+        w = torch.bincount(ra, minlength=n_a).double()[None]
+        v = torch.bincount(rb, minlength=n_b).double()[None]
+        if float((w * w).sum()) == float(w.sum()) ** 2 or float((v * v).sum()) == float(v.sum()) ** 2:
+            raise ValueError("each resample needs at least two different rows")
+        return float(_weighted_mmd2(kxx, kyy, kxy, w, v)[0])
+
+    kid.n_a, kid.n_b = n_a, n_b
+    return kid
+
+
 def kernel_distance(feats_a: torch.Tensor, feats_b: torch.Tensor, subsets: int = 50, subset_size: int = 100,
                     seed: int = 0, n_boot: int = 200, level: float = 0.95) -> KID:
     """Kernel Inception Distance recipe (Binkowski et al. 2018, "Demystifying MMD GANs", arXiv:1801.01401, sec. 4)
@@ -686,19 +718,30 @@ def _gradient_magnitudes(x: torch.Tensor) -> torch.Tensor:
     return torch.hypot(dx, dy).reshape(-1)
 
 
-def _wasserstein_1d(u: torch.Tensor, v: torch.Tensor) -> float:
-    """Exact 1-D Wasserstein-1 distance between the empirical distributions of ``u`` and ``v`` (any sizes):
-    the integral of |F_u - F_v| over the merged sorted values (what ``scipy.stats.wasserstein_distance`` computes)."""
-    u, v = u.reshape(-1).double(), v.reshape(-1).double()
-    if u.numel() == 0 or v.numel() == 0:
+def _sorted_values(u: torch.Tensor) -> torch.Tensor:
+    return torch.sort(u.reshape(-1).float()).values
+
+
+def _wasserstein_sorted(su: torch.Tensor, sv: torch.Tensor) -> float:
+    """W1 between the empirical distributions of two SORTED 1-D tensors: the integral over q in (0, 1) of
+    |Q_u(q) - Q_v(q)|, the quantile functions being step functions that change at q = i/n and j/m."""
+    n, m = su.numel(), sv.numel()
+    if n == 0 or m == 0:
         raise ValueError("a Wasserstein distance needs at least one value in each set")
-    su, _ = torch.sort(u)
-    sv, _ = torch.sort(v)
-    allv, _ = torch.sort(torch.cat([su, sv]))
-    deltas = allv[1:] - allv[:-1]
-    cu = torch.searchsorted(su, allv[:-1], right=True).double() / su.numel()
-    cv = torch.searchsorted(sv, allv[:-1], right=True).double() / sv.numel()
-    return float(((cu - cv).abs() * deltas).sum())
+    if n == m:
+        return float((su.double() - sv.double()).abs().mean())
+    levels = torch.unique(torch.cat([torch.arange(1, n + 1, dtype=torch.float64) / n,
+                                     torch.arange(1, m + 1, dtype=torch.float64) / m]))   # sorted, ends at 1
+    widths = torch.diff(levels, prepend=torch.zeros(1, dtype=torch.float64))
+    iu = (torch.ceil(levels * n - 1e-9).long() - 1).clamp(0, n - 1)   # Q_u on (levels[k-1], levels[k]]
+    iv = (torch.ceil(levels * m - 1e-9).long() - 1).clamp(0, m - 1)
+    return float((widths * (su.double()[iu] - sv.double()[iv]).abs()).sum())
+
+
+def _wasserstein_1d(u: torch.Tensor, v: torch.Tensor) -> float:
+    """Exact 1-D Wasserstein-1 distance between the empirical distributions of ``u`` and ``v`` (any sizes), what
+    ``scipy.stats.wasserstein_distance`` computes (values sorted in float32)."""
+    return _wasserstein_sorted(_sorted_values(u), _sorted_values(v))
 
 
 def gradient_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -810,6 +853,10 @@ def realism_table(real_eval: torch.Tensor, candidates: dict, real_ref: Optional[
     if judge:
         nets["KID"] = judge_net if judge_net is not None else load_judge_net()
     ref_feats = {k: _embed_all(net, real_ref.float(), batch_size) for k, net in nets.items()}
+    ref = real_ref.detach().float().clamp(0, 1).cpu()   # the reference's statistics, computed once
+    ref_spectrum = radial_log_spectrum(ref).mean(0)
+    ref_grad = _sorted_values(_gradient_magnitudes(ref.double()))
+    ref_pix = [_sorted_values(ref[:, c]) for c in range(ref.shape[1])]
     kid_h, fd_h = "judge KID x1e3 [95% CI]", "FD course net [95% CI]"
     headers = ["images"] + ([kid_h] if judge else []) + [fd_h, "spectrum L1", "gradient W1", "colour W1",
                                                          "sharpness ratio"]
@@ -824,9 +871,9 @@ def realism_table(real_eval: torch.Tensor, candidates: dict, real_ref: Optional[
         f = _embed_all(nets["FD"], x, batch_size)
         r["FD"] = (frechet_distance_interval(f, ref_feats["FD"], n_boot=n_boot, seed=seed) if n_boot >= 2
                    else frechet_distance(f, ref_feats["FD"]))
-        r["spectrum"] = log_spectrum_distance(x, real_ref)
-        r["gradient"] = gradient_distance(x, real_ref)
-        r["colour"] = colour_distance(x, real_ref)
+        r["spectrum"] = float((radial_log_spectrum(x).mean(0) - ref_spectrum).abs().mean())
+        r["gradient"] = _wasserstein_sorted(_sorted_values(_gradient_magnitudes(x.double())), ref_grad)
+        r["colour"] = sum(_wasserstein_sorted(_sorted_values(x[:, c]), ref_pix[c]) for c in range(x.shape[1])) / x.shape[1]
         r["sharpness ratio"] = sharpness_ratio(x, real_ref)
         raw[name] = r
         row = {"images": name}
@@ -837,3 +884,87 @@ def realism_table(real_eval: torch.Tensor, candidates: dict, real_ref: Optional[
                     "sharpness ratio": r["sharpness ratio"]})
         rows.append(row)
     return RealismRows(rows, raw, headers)
+
+
+# ------------------------------------------------------------------------------- helpers of notebook 10
+def sample_size_curve(feats_a: torch.Tensor, feats_b: Optional[torch.Tensor] = None,
+                      sizes: Sequence[int] = (25, 50, 100, 200, 400), repeats: int = 5, seed: int = 0) -> dict:
+    """FD and KID of two sets of n rows each, for each n in ``sizes``, ``repeats`` times with fresh rows.
+
+    With ``feats_b=None`` both sets are disjoint draws from ``feats_a`` (one distribution: the true FD and KID are
+    0, so whatever is measured is the estimators' bias and noise); otherwise set A comes from ``feats_a`` and set B
+    from ``feats_b``. Returns ``{"n": [...], "FD": (R, len(sizes)) tensor, "KID": (R, len(sizes)) tensor}``: the
+    FD falls with n (its bias), the unbiased KID scatters around its true value at every n."""
+    a = feats_a.detach().double().cpu()
+    b = None if feats_b is None else feats_b.detach().double().cpu()
+    sizes = [int(n) for n in sizes]
+    need = 2 * max(sizes) if b is None else max(sizes)
+    if a.shape[0] < need or (b is not None and b.shape[0] < max(sizes)):
+        raise ValueError(f"sample_size_curve needs {need} rows in feats_a for sizes up to {max(sizes)}"
+                         + ("" if b is None else f" and {max(sizes)} in feats_b"))
+    g = torch.Generator().manual_seed(int(seed))
+    fd = torch.zeros(int(repeats), len(sizes), dtype=torch.float64)
+    kid = torch.zeros_like(fd)
+    for r in range(int(repeats)):
+        for j, n in enumerate(sizes):
+            pa = torch.randperm(a.shape[0], generator=g)
+            xa = a[pa[:n]]
+            xb = a[pa[n:2 * n]] if b is None else b[torch.randperm(b.shape[0], generator=g)[:n]]
+            fd[r, j] = frechet_distance(xa, xb)
+            kid[r, j] = kid_all_pairs(xa, xb)
+    return {"n": sizes, "FD": fd, "KID": kid}
+
+
+def _cast(x: torch.Tensor, s: float) -> torch.Tensor:
+    if x.shape[1] == 1:   # grey: a brightness shift
+        return (x + 0.1 * s).clamp(0, 1)
+    gains = torch.tensor([1.0, 1 - 0.2 * s, 1 - 0.3 * s], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * gains).clamp(0, 1)
+
+
+def equal_psnr_degradations(x: torch.Tensor, psnr_db: float = 26.0, kinds: Sequence[str] = ("blur", "noise", "cast"),
+                            seed: int = 0, tol_db: float = 0.02) -> dict:
+    """Copies of ``x`` degraded in different ways, each with its strength chosen (by bisection) so that the mean
+    per-image PSNR against ``x`` is ``psnr_db`` (within ``tol_db``): at equal PSNR, pixel error cannot tell them apart.
+
+    kinds: ``"blur"`` (Gaussian blur, sigma in pixels), ``"noise"`` (Gaussian noise, clipped to [0, 1]),
+    ``"cast"`` (colour: a salmon cast, the gains (1, 1 - 0.2 s, 1 - 0.3 s) with s = 1 the judge card's cast; grey:
+    a brightness shift of 0.1 s), ``"contrast"`` (contrast reduced towards each image's mean by a factor 1 - s).
+    Returns ``{label: images}`` with the strength in the label, e.g. ``"blur (sigma 0.81 px)"``. (Wang & Bovik 2009,
+    "Mean squared error: love it or leave it?", fig. 2, makes the same point.)"""
+    from .classical import gaussian_denoise
+    from .metrics import psnr
+
+    _check_images(x, "x")
+    x = x.detach().float().cpu()
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(int(seed)))
+    makers = {
+        "blur": (lambda s: gaussian_denoise(x, s).clamp(0, 1), (0.05, 4.0), "blur (sigma {:.2f} px)"),
+        "noise": (lambda s: (x + s * noise).clamp(0, 1), (1e-4, 1.0), "noise (std {:.3f})"),
+        "cast": (lambda s: _cast(x, s), (1e-3, 5.0 if x.shape[1] == 3 else 10.0),
+                 "colour cast (s {:.2f})" if x.shape[1] == 3 else "brightness +{:.3f}"),
+        "contrast": (lambda s: (x.mean(dim=(1, 2, 3), keepdim=True) * s + x * (1 - s)).clamp(0, 1), (1e-3, 1.0),
+                     "contrast x{:.2f}"),   # shown as the factor 1 - s
+    }
+    out = {}
+    for kind in kinds:
+        if kind not in makers:
+            raise ValueError(f"unknown degradation {kind!r}; choose from {sorted(makers)}")
+        make, (lo, hi), label = makers[kind]
+        if psnr(make(hi), x) > psnr_db:
+            raise ValueError(f"{kind}: even the strongest setting stays above {psnr_db} dB; ask for a lower PSNR")
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if psnr(make(mid), x) > psnr_db:
+                lo = mid
+            else:
+                hi = mid
+            if hi - lo < 1e-6 * max(1.0, hi):
+                break
+        s = (lo + hi) / 2
+        y = make(s)
+        if abs(psnr(y, x) - psnr_db) > tol_db:
+            raise ValueError(f"{kind}: could not reach {psnr_db} dB within {tol_db} dB (got {psnr(y, x):.3f})")
+        shown = 0.1 * s if (kind == "cast" and x.shape[1] == 1) else (1 - s if kind == "contrast" else s)
+        out[label.format(shown)] = y
+    return out
