@@ -342,6 +342,7 @@ import time
 import torch.nn as nn
 from IPython.display import Markdown, display
 
+from course_lib.evidence import paired_difference
 from course_lib.quantize import EMAVectorQuantizer, FactorizedVectorQuantizer, RotationVectorQuantizer
 
 
@@ -498,11 +499,11 @@ for arm in ARMS:
 print(f"{sum(len(v) for v in runs.values())} runs of {CFG.bench_steps} steps in {time.perf_counter() - start_time:.0f} s")
 
 # %% [markdown]
-# **How each row is judged.** Against vanilla VQ from the same start, with the same seeds, the paired per-seed
-# differences in usage decide "better" or "worse": a mean difference larger than twice its standard error
-# (`CFG.seeds` - 1 degrees of freedom). A cure that is better is then graded against the ceiling: "near the ceiling"
-# at 90% or more of k-means' usage, else "helps" with its share of the ceiling. Expect the restarts to reach the
-# ceiling and most other cures to help little in so few steps.
+# **How each row is judged.** Against vanilla VQ from the same start and the same seeds: a paired t-test on the
+# per-seed differences in usage (`course_lib.evidence.paired_difference`, `CFG.seeds` - 1 degrees of freedom,
+# two-sided, 5%) says "better", "worse" or "no clear difference". A better cure is then graded against the ceiling:
+# "near the ceiling" at 90% or more of k-means' usage, else "helps" with its share of the ceiling. Expect the
+# restarts to reach the ceiling and most other cures to help little in so few steps.
 
 # %%
 def stats(results, key):
@@ -511,21 +512,20 @@ def stats(results, key):
 
 
 def paired(arm, start, key="used"):
-    """Per-seed differences arm - vanilla (same start, same seeds): (mean, standard error)."""
+    """Paired t-test of arm - vanilla (same start, same seeds) on `key`."""
     base = runs["vanilla", "tiny" if start == "own" else start]
-    d = np.array([r[key] - b[key] for r, b in zip(runs[arm, start], base)])
-    return d.mean(), (d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else float("inf"))
+    return paired_difference([r[key] for r in runs[arm, start]], [b[key] for b in base], unit="seeds")
 
 
 def judge(arm, start):
     if arm == "vanilla":
         return "(the reference)"
-    mean, se = paired(arm, start)
+    t = paired(arm, start)
     share = summary[arm, start]["used"] / ceiling[K]["used"]
-    if mean < -2 * se:
-        return f"worse than vanilla ({100 * mean:+.0f} points)"
-    if mean <= 2 * se:
-        return f"no clear difference from vanilla ({100 * mean:+.0f} points)"
+    if not t.significant():
+        return f"no clear difference from vanilla ({100 * t.mean_diff:+.0f} points, p = {t.p:.2f})"
+    if t.mean_diff < 0:
+        return f"worse than vanilla ({100 * t.mean_diff:+.0f} points, p = {t.p:.2g})"
     return (f"near the ceiling ({100 * share:.0f}% of k-means' usage)" if share >= 0.9 else
             f"helps: {100 * share:.0f}% of k-means' usage")
 
@@ -640,11 +640,12 @@ claim(van_tiny["used"] < 0.5, f"vanilla (tiny start) leaves most codes dead: {10
       f"(± {100 * van_tiny['used_sd']:.1f})", kind="demonstration")
 claim(min(r["used_min"] for r in restarts) >= 0.9,
       f"restarts keep >= 90% of codes in use on every seed: worst seeds {[round(100 * r['used_min'], 1) for r in restarts]}%")
-gain, gain_se = paired("dead-code restarts", "tiny", "nmse")
-claim(gain < -2 * gain_se, f"restarts reconstruct better than vanilla (tiny start): NMSE {gain:+.3f} per seed "
-      f"(standard error {gain_se:.3f}, {CFG.seeds - 1} degrees of freedom)")
-start_gain = np.array([d["used"] - t["used"] for d, t in zip(runs["vanilla", "data-scaled"], runs["vanilla", "tiny"])])
-print(verdict(start_gain.mean() > 2 * start_gain.std(ddof=1) / math.sqrt(len(start_gain)),
+gain = paired("dead-code restarts", "tiny", "nmse")
+claim(gain.high < 0, f"restarts reconstruct better than vanilla (tiny start): NMSE difference {gain.mean_diff:+.3f} "
+      f"[{gain.low:+.3f}, {gain.high:+.3f}] ({gain.dof} degrees of freedom)")
+start_gain = paired_difference([r["used"] for r in runs["vanilla", "data-scaled"]],
+                               [r["used"] for r in runs["vanilla", "tiny"]], unit="seeds")
+print(verdict(start_gain.significant() and start_gain.mean_diff > 0,
               f"A data-scaled start helps vanilla VQ: {100 * van_data['used']:.0f}% of codes used vs "
               f"{100 * van_tiny['used']:.0f}% from tiny codes" + ("; most codes still die." if van_data["used"] < 0.5 else "."),
               f"The start barely changes vanilla VQ: {100 * van_tiny['used']:.0f}% (tiny) vs "
