@@ -134,22 +134,26 @@ def draw_code_map(model, images=None, image: int = 0, row: int = 0, col: int = 0
     return fig
 
 
-def code_map_colours(code_maps, n_colours: int = 10):
-    """One RGBA colour per code index for drawing ``code_maps`` (any shape of int indices): the ``n_colours`` most
-    frequent codes get the distinct colours of matplotlib's ``tab10`` (no two alike, unlike ``tab20``'s pairs of
-    light and dark hues), every other code a light grey. Returns ``(colour_of, coloured)``: an array (max index + 1,
+_TAB10_NOT_GREY = (0, 1, 2, 3, 4, 5, 6, 8, 9)  # tab10 without its grey, which the other codes use
+
+
+def code_map_colours(code_maps, n_colours: int = 9):
+    """One RGBA colour per code index for drawing ``code_maps`` (any shape of int indices): the ``n_colours`` (at most
+    9) most frequent codes get distinct colours of matplotlib's ``tab10`` (no two alike, unlike ``tab20``'s pairs of
+    light and dark hues; its grey left out), every other code a light grey. Returns ``(colour_of, coloured)``: an array (max index + 1,
     4) and the list of the coloured codes, most frequent first."""
     import matplotlib.pyplot as plt
 
     flat = np.asarray(torch.as_tensor(code_maps).reshape(-1))
     counts = np.bincount(flat)
-    coloured = [int(c) for c in np.argsort(-counts, kind="stable")[: min(n_colours, int((counts > 0).sum()))]]
+    n = min(n_colours, len(_TAB10_NOT_GREY), int((counts > 0).sum()))
+    coloured = [int(c) for c in np.argsort(-counts, kind="stable")[:n]]
     colour_of = np.tile(np.array([0.88, 0.88, 0.88, 1.0]), (len(counts), 1))
-    colour_of[coloured] = plt.cm.tab10(np.arange(len(coloured)))
+    colour_of[coloured] = plt.cm.tab10(np.array(_TAB10_NOT_GREY[:n]))
     return colour_of, coloured
 
 
-def draw_code_maps(images: torch.Tensor, code_maps: torch.Tensor, n_colours: int = 10):
+def draw_code_maps(images: torch.Tensor, code_maps: torch.Tensor, n_colours: int = 9):
     """Figure: each image (N, C, H, W) above its (N, h, w) code map, every cell labelled with its index. The
     ``n_colours`` most used codes of these maps have their own colour, the rest are grey (see
     :func:`code_map_colours`)."""
