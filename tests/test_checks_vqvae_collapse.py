@@ -1,6 +1,5 @@
-"""The checks of notebooks 04 (VQ-VAE: perplexity, EMA update) and 05 (codebook collapse: restarts, FSQ) pass the reference and reject the stub and
+"""The checks of notebooks 04 (VQ-VAE: the EMA update; the VQ layer and perplexity are in test_checks_vqvae.py) and 05 (codebook collapse: restarts, FSQ) pass the reference and reject the stub and
 plausible wrong answers with a specific hint."""
-import math
 from pathlib import Path
 
 import pytest
@@ -9,7 +8,7 @@ import torch
 from course_lib.checks import CheckFailed
 from course_lib.checks import collapse as C
 from course_lib.checks import vqvae as V
-from course_lib import metrics, quantize
+from course_lib import quantize
 
 
 def stub(*args, **kwargs):
@@ -19,38 +18,6 @@ def stub(*args, **kwargs):
 def rejects(check, fn, match):
     with pytest.raises(CheckFailed, match=match):
         check(fn)
-
-
-# ------------------------------------------------------------------------------------- 04 perplexity
-def test_perplexity_reference_passes_and_matches_metrics(capsys):
-    V.check_perplexity(V.reference_perplexity)
-    assert "Check passed" in capsys.readouterr().out
-    idx, k = V._perplexity_inputs(1)
-    assert V.reference_perplexity(idx, k) == pytest.approx(metrics.perplexity(idx, k))
-
-
-def _nan_perplexity(idx, k):
-    p = torch.bincount(idx.reshape(-1), minlength=k).double()
-    p = p / p.sum()
-    return float(torch.exp(-(p * torch.log(p)).sum()))
-
-
-def _batch0_only(idx, k):
-    return V.reference_perplexity(idx[0], k)
-
-
-@pytest.mark.parametrize("wrong, match", [
-    (stub, "not implemented"),
-    (_nan_perplexity, "0 \\* log\\(0\\)"),
-    (V._entropy_nats, "returned the entropy"),
-    (V._log2_then_exp, "mixed log bases"),
-    (V._unnormalised, "forgot to normalise"),
-    (V._per_image_mean, "per-image"),
-    (V._codes_used, "distinct codes"),
-    (_batch0_only, "differs|is "),
-])
-def test_perplexity_rejects(wrong, match):
-    rejects(V.check_perplexity, wrong, match)
 
 
 # ------------------------------------------------------------------------------- 04 EMA (moved from 05)
