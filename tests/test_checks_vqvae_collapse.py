@@ -1,5 +1,5 @@
-"""The checks of notebooks 04 (VQ-VAE: the EMA update; the VQ layer and perplexity are in test_checks_vqvae.py) and 05 (codebook collapse: restarts, FSQ) pass the reference and reject the stub and
-plausible wrong answers with a specific hint."""
+"""The checks of notebooks 04 (the EMA update; the VQ layer and perplexity: test_checks_vqvae.py) and 05 (codebook
+collapse: restarts, FSQ) pass the reference and reject the stub and plausible wrong answers with a specific hint."""
 from pathlib import Path
 
 import pytest
