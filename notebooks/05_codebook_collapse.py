@@ -61,12 +61,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_lib import metrics, quantize
+from course_lib import metrics
 from course_lib.checks import solved_or_reference
 from course_lib.claims import claim, verdict
 from course_lib.data import load_dataset, make_loader
 from course_lib.models import VQVAE
-from course_lib.quantize import FSQ, VectorQuantizer, nearest_code, squared_distances
+from course_lib.quantize import VectorQuantizer, nearest_code, squared_distances
 from course_lib.train import fit
 
 device = ENV.device
@@ -115,9 +115,8 @@ def train_vqvae(quantizer, seed=ENV.seed):
 
 # %% [markdown]
 # ## 2. Collapse, on purpose
-# Take the VQ layer of notebook 04 with the paper's codebook loss (no EMA), and two choices that are common in VQ-VAE
-# code and bad together: a **large codebook**, K = 512, and codes initialised **tiny**, uniform in (-1/K, 1/K),
-# while the encoder's outputs have norms of order 1.
+# Take notebook 04's VQ layer with the codebook loss (no EMA), a **large codebook** (K = 512), and codes initialised
+# **tiny**, uniform in (-1/K, 1/K), while the encoder's outputs have norms of order 1.
 #
 # When `|z|` is much larger than every `|e|`, `argmin |z - e|^2` is almost `argmax z.e`: only the codes at the corners
 # of the tiny cloud can ever win. Those few move towards the data, become nearer still, and win again. A code gets a
@@ -197,11 +196,10 @@ claim(nearest[~live].median() > 2 * nearest[live].median(),
 
 # %% [markdown]
 # ## 4. Exercise: restart dead codes
-# A dead code will never be chosen where it is, so move it where the data is: replace every code whose usage count
-# is 0 by a **random** recent encoder output. Random restarts come from Jukebox (Dhariwal et al. 2020), which
-# restarts a code when its average usage falls below a threshold. SoundStream (Zeghidour et al. 2021, section III-C)
-# adopts them for codes unused for several batches. Use a **different** row for each dead code (draw without
-# replacement) and leave the live codes alone: a code chosen once is live.
+# A dead code is never chosen where it is, so move it to the data: replace every code with usage count 0 by a
+# **random** recent encoder output. Random restarts come from Jukebox (Dhariwal et al. 2020); SoundStream (Zeghidour
+# et al. 2021, section III-C) adopts them for codes unused for several batches. Use a **different** row for each dead
+# code (draw without replacement) and leave the live codes alone: a code chosen once is live.
 
 # %%
 def restart_dead_codes(codebook, counts, z_recent):
@@ -223,14 +221,16 @@ check_restart_dead_codes(restart_dead_codes, seed=5, num_codes=64, code_dim=3)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# `VectorQuantizer(..., restart_dead_after=n)` does this in training, for codes unused for `n` steps.
-# `vq.attach_optimizer(optimizer)` also zeroes Adam's moments for a restarted row; Adam's step count is shared, so its
-# bias correction does not restart, and after a long run the row's first steps are several times the learning rate.
+# `VectorQuantizer(..., restart_dead_after=n)` does this in training. `vq.attach_optimizer(optimizer)` also zeroes
+# Adam's moments for a restarted row, but Adam's step count is shared: bias correction does not restart, so after a
+# long run the row's first steps are several times the learning rate.
 #
 # One restart of the collapsed codebook onto **training** outputs, measured on **held-out** images: expect most dead
 # codes back, since a code placed on a training output wins the held-out outputs near it.
 
 # %%
+from course_lib import quantize
+
 restart_dead_codes = solved_or_reference(restart_dead_codes, quantize.restart_dead_codes, "restart_dead_codes")
 
 with torch.no_grad():
@@ -252,13 +252,12 @@ claim(used_after > 2 * used_before, f"one restart onto training outputs revives 
 # channel `i` with `L` levels and `eps = 1e-3`:
 #
 # * `half_l = (L - 1) * (1 + eps) / 2`, `offset = 0.5` if `L` is even else `0`, `shift = atanh(offset / half_l)`;
-# * `bounded = tanh(z + shift) * half_l - offset` (takes values in a range that rounds to exactly `L` integers);
+# * `bounded = tanh(z + shift) * half_l - offset`, whose range rounds to exactly `L` integers;
 # * `rounded = round(bounded)` **with the straight-through estimator**: value of the rounding, gradient of `bounded`;
 # * return `rounded / (L // 2)`, in [-1, 1].
 #
-# (These are the constants of `vector-quantize-pytorch`. The paper's own code, appendix A.1, writes
-# `half_l = (L - 1) * (1 - eps) / 2` and `shift = tan(offset / half_l)`: the same grid, a gradient about 0.2%
-# smaller. The check accepts both.)
+# These are the constants of `vector-quantize-pytorch`. The check also accepts the paper's own (appendix A.1):
+# `(1 - eps)` and `tan` in place of `(1 + eps)` and `atanh`.
 
 # %%
 def fsq_quantize(z, levels, eps=1e-3):
@@ -287,6 +286,8 @@ check_fsq_quantize(fsq_quantize, seed=3, levels=(7, 6, 5))
 # projections from and to `code_dim`. Its values, against your `fsq_quantize`:
 
 # %%
+from course_lib.quantize import FSQ
+
 fsq_quantize = solved_or_reference(fsq_quantize, quantize.fsq_quantize, "fsq_quantize")
 
 fsq = FSQ(CFG.fsq_levels)
