@@ -48,6 +48,7 @@ __all__ = [
     "kid_on_rows",
     "sample_size_curve",
     "equal_psnr_degradations",
+    "draw_perception_distortion",
     "frechet_distance_interval",
     "radial_log_spectrum",
     "log_spectrum_distance",
@@ -809,11 +810,29 @@ class RealismRows(list):
 
         show_table(self, self.headers, title=title, **kwargs)
 
+    def sees(self, factor: float = 2.0) -> dict:
+        """{measure: [candidates it tells apart from real]}, by one stated rule per measure against the floor row
+        (the first): an interval (judge KID, FD) entirely above the floor's interval; a model-free distance more than
+        ``factor`` times the floor's; a sharpness ratio further from 1 than the floor's by more than 0.1. Candidate
+        names are cut at " (" (``"blur (sigma 3 px)"`` -> ``"blur"``)."""
+        names = list(self.raw)
+        floor, cands = self.raw[names[0]], names[1:]
+        rules = {}
+        if "judge KID" in floor:
+            rules["judge KID"] = lambda r: r["judge KID"].low > floor["judge KID"].high
+        if "FD" in floor:
+            rules["FD course net"] = (lambda r: r["FD"].low > floor["FD"].high) if hasattr(floor["FD"], "low") \
+                else (lambda r: r["FD"] > factor * floor["FD"])
+        for k in ("spectrum", "gradient", "colour"):
+            rules[k] = lambda r, k=k: r[k] > factor * floor[k]
+        rules["sharpness ratio"] = lambda r: abs(r["sharpness ratio"] - 1) > 0.1 + abs(floor["sharpness ratio"] - 1)
+        return {m: [c.split(" (")[0] for c in cands if rule(self.raw[c])] for m, rule in rules.items()}
+
 
 def realism_table(real_eval: torch.Tensor, candidates: dict, real_ref: Optional[torch.Tensor] = None,
                   judge: bool = True, n_boot: int = 200, feature_net: Optional[nn.Module] = None,
                   judge_net: Optional[nn.Module] = None, seed: int = 0, floor_name: str = "real vs real (floor)",
-                  batch_size: int = 256) -> RealismRows:
+                  batch_size: int = 256, fd: bool = True) -> RealismRows:
     """Realism measured more than one way: one row per candidate image set and a real-vs-real floor row.
 
     Args:
@@ -826,6 +845,7 @@ def realism_table(real_eval: torch.Tensor, candidates: dict, real_ref: Optional[
             :func:`judge_net_info` for its blind spots).
         n_boot: bootstrap resamples for the KID and FD intervals (0: no intervals).
         feature_net / judge_net: networks with ``embed(x)`` (default: the course feature net and the judge).
+        fd: include the FD column (``False`` skips the course net and its bootstrap: faster).
     Returns:
         :class:`RealismRows` with columns ``images``, ``judge KID x1e3 [95% CI]`` (if ``judge``),
         ``FD course net [95% CI]``, ``spectrum L1``, ``gradient W1``, ``colour W1``, ``sharpness ratio``; lower is
@@ -848,8 +868,9 @@ def realism_table(real_eval: torch.Tensor, candidates: dict, real_ref: Optional[
         if x.shape[1:] != real_ref.shape[1:]:
             raise ValueError(f"candidates[{name!r}] has shape {tuple(x.shape[1:])} per image, the real images "
                              f"{tuple(real_ref.shape[1:])}; realism_table compares like with like")
-    feature_net = feature_net if feature_net is not None else load_feature_net()
-    nets = {"FD": feature_net}
+    nets = {}
+    if fd:
+        nets["FD"] = feature_net if feature_net is not None else load_feature_net()
     if judge:
         nets["KID"] = judge_net if judge_net is not None else load_judge_net()
     ref_feats = {k: _embed_all(net, real_ref.float(), batch_size) for k, net in nets.items()}
@@ -858,8 +879,8 @@ def realism_table(real_eval: torch.Tensor, candidates: dict, real_ref: Optional[
     ref_grad = _sorted_values(_gradient_magnitudes(ref.double()))
     ref_pix = [_sorted_values(ref[:, c]) for c in range(ref.shape[1])]
     kid_h, fd_h = "judge KID x1e3 [95% CI]", "FD course net [95% CI]"
-    headers = ["images"] + ([kid_h] if judge else []) + [fd_h, "spectrum L1", "gradient W1", "colour W1",
-                                                         "sharpness ratio"]
+    headers = ["images"] + ([kid_h] if judge else []) + ([fd_h] if fd else []) + [
+        "spectrum L1", "gradient W1", "colour W1", "sharpness ratio"]
     rows, raw = [], {}
     for name, x in sets.items():
         x = x.detach().float().clamp(0, 1).cpu()
@@ -868,9 +889,10 @@ def realism_table(real_eval: torch.Tensor, candidates: dict, real_ref: Optional[
             kid = kernel_distance(_embed_all(nets["KID"], x, batch_size), ref_feats["KID"], n_boot=n_boot,
                                   seed=seed, subset_size=min(100, x.shape[0], real_ref.shape[0]))
             r["judge KID"] = kid
-        f = _embed_all(nets["FD"], x, batch_size)
-        r["FD"] = (frechet_distance_interval(f, ref_feats["FD"], n_boot=n_boot, seed=seed) if n_boot >= 2
-                   else frechet_distance(f, ref_feats["FD"]))
+        if fd:
+            f = _embed_all(nets["FD"], x, batch_size)
+            r["FD"] = (frechet_distance_interval(f, ref_feats["FD"], n_boot=n_boot, seed=seed) if n_boot >= 2
+                       else frechet_distance(f, ref_feats["FD"]))
         r["spectrum"] = float((radial_log_spectrum(x).mean(0) - ref_spectrum).abs().mean())
         r["gradient"] = _wasserstein_sorted(_sorted_values(_gradient_magnitudes(x.double())), ref_grad)
         r["colour"] = sum(_wasserstein_sorted(_sorted_values(x[:, c]), ref_pix[c]) for c in range(x.shape[1])) / x.shape[1]
@@ -879,7 +901,8 @@ def realism_table(real_eval: torch.Tensor, candidates: dict, real_ref: Optional[
         row = {"images": name}
         if judge:
             row[kid_h] = r["judge KID"].scaled(1e3).short(".1f") if n_boot >= 2 else f"{r['judge KID'].mean * 1e3:.1f}"
-        row[fd_h] = r["FD"].short(".2f") if n_boot >= 2 else f"{r['FD']:.2f}"
+        if fd:
+            row[fd_h] = r["FD"].short(".2f") if n_boot >= 2 else f"{r['FD']:.2f}"
         row.update({"spectrum L1": r["spectrum"], "gradient W1": r["gradient"], "colour W1": r["colour"],
                     "sharpness ratio": r["sharpness ratio"]})
         rows.append(row)
@@ -968,3 +991,37 @@ def equal_psnr_degradations(x: torch.Tensor, psnr_db: float = 26.0, kinds: Seque
         shown = 0.1 * s if (kind == "cast" and x.shape[1] == 1) else (1 - s if kind == "contrast" else s)
         out[label.format(shown)] = y
     return out
+
+
+def draw_sample_size_curve(curve: dict, title: str = "real vs real (true value 0)"):
+    """The two panels of :func:`sample_size_curve`: FD and KID (mean and standard deviation over the draws) against
+    the number of images per set, log scale. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for ax, key in zip(axes, ("FD", "KID")):
+        ax.errorbar(curve["n"], curve[key].mean(0), yerr=curve[key].std(0), fmt="o-", capsize=3)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set(xscale="log", xlabel="images per set", title=f"{key}, {title}, {curve[key].shape[0]} draws")
+    return fig
+
+
+def draw_perception_distortion(points: Sequence[tuple], keys: Sequence[str] = ("judge KID", "gradient"),
+                               title: str = "", label: str = "width"):
+    """Perception-distortion planes of a family of outputs: for each key, one panel with PSNR (x, higher = less
+    distortion) against that realism measure (y, lower = more real), each point labelled with its parameter.
+
+    points: ``[(parameter, psnr_db, raw_row), ...]`` where ``raw_row`` is a :class:`RealismRows` ``.raw`` entry
+    (KIDs are shown x 1000). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        ys = [1e3 * r[key].mean if key == "judge KID" else float(r[key]) for _, _, r in points]
+        ax.plot([p for _, p, _ in points], ys, "o-")
+        for (w, p, _), y in zip(points, ys):
+            ax.annotate(f"{w:g}", (p, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.set(xlabel="PSNR (dB), higher = less distortion",
+               ylabel=f"{key}{' x 1000' if key == 'judge KID' else ''}, lower = more real")
+    fig.suptitle(title or f"{label} of each output (labels)")
+    return fig
