@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TRIES = [
     ("04_vqvae", {"num_codes": 64}, "halve num_codes"),
+    ("10_judging_image_models", {"n_eval": 128}, "half the images per set: wider intervals"),
+    ("10_judging_image_models", {"noise_std": 0.2}, "stronger noise in the perception-distortion sweep"),
     ("11_vqgan", {"num_codes": 16}, "a smaller codebook (fewer bits per code)"),
 ]
 
