@@ -1,4 +1,5 @@
-"""Image-quality measures: SSIM, a small feature network, and Frechet distances.
+"""Image-quality measures: SSIM, feature networks, Frechet and kernel distances with real intervals, model-free
+realism statistics. Built up in notebook 10 (judging image models).
 
 Everything here runs offline in pure torch:
 
@@ -6,15 +7,21 @@ Everything here runs offline in pure torch:
   (PSNR lives in :mod:`course_lib.metrics`).
 * :class:`FeatureNet` / :func:`load_feature_net` -- the course's own small convolutional network
   (a Fashion-MNIST classifier trained with colour tinting and random crops by ``data/make_feature_net.py``,
-  shipped inside the package as ``course_lib/assets/weights/feature_net.pt``). It stands in for ImageNet networks (VGG, Inception), whose
-  weights cannot be downloaded offline. It is used by the perceptual loss (:mod:`course_lib.perceptual`) and
-  by :func:`frechet_feature_distance`.
+  shipped inside the package as ``course_lib/assets/weights/feature_net.pt``). It stands in for ImageNet networks
+  (VGG, Inception), whose weights cannot be downloaded offline. It is used by the perceptual loss
+  (:mod:`course_lib.perceptual`) and by :func:`frechet_feature_distance`.
+* :func:`load_judge_net` / :func:`judge_net_info` -- the judge (a network no model trains against) and its card:
+  training data and measured blind spots.
 * :func:`frechet_distance` -- the Frechet distance between two Gaussians fitted to feature sets
-  (Heusel et al. 2017, arXiv:1706.08500), computed in float64 with a symmetric matrix square root.
+  (Heusel et al. 2017, arXiv:1706.08500), computed in float64 with a symmetric matrix square root;
+  :func:`frechet_distance_interval` adds a bootstrap interval (FD is biased upwards at small N).
 * :func:`frechet_feature_distance` -- "FD (course feature net)": the same recipe as FID but with the course
   network's features. It is NOT FID: numbers are comparable only with other numbers from the same network.
+* :func:`kernel_distance` -- KID (Binkowski et al. 2018), unbiased, with a bootstrap confidence interval over images.
+* Model-free measures: :func:`log_spectrum_distance`, :func:`gradient_distance`, :func:`colour_distance`,
+  :func:`sharpness_ratio`; all of them and both networks in one table: :func:`realism_table`.
 * :func:`try_inception_fid` -- the real FID through ``torchmetrics`` when it is installed and its Inception
-  weights can be downloaded (e.g. on Colab); otherwise ``None`` with a message.
+  weights can be downloaded (e.g. on Colab); otherwise (and always under ``COURSE_OFFLINE=1``) ``None`` with a message.
 """
 from __future__ import annotations
 
@@ -271,12 +278,16 @@ JUDGE_NET_SCRIPT = "data/make_judge_net.py"
 
 
 def load_judge_net(device: Optional[Union[str, torch.device]] = None) -> FeatureNet:
-    """The course's *independent judge*: a :class:`FeatureNet`-shaped network trained by ``data/make_judge_net.py``
-    with a self-supervised contrastive objective (SimCLR, no colour jitter) on the offline natural colour crops, so
-    that no model trained with the course's perceptual loss (the course feature net) is graded by its own teacher,
-    and so that a colour cast shows in its features. ``embed(x)`` gives its pooled features; use it with
-    :func:`kernel_feature_distance` / :func:`frechet_feature_distance` (``net=load_judge_net()``). Eval mode, frozen.
-    Shipped as ``course_lib/assets/weights/judge_net.pt``; its card is :func:`judge_net_info`. Used in notebook 11."""
+    """The course's judge: a small (64k-parameter) :class:`FeatureNet`-shaped network trained by
+    ``data/make_judge_net.py`` for 400 steps with a self-supervised contrastive objective (SimCLR, no colour jitter)
+    on 32x32 crops of six scikit-image photographs (the offline natural set), so that no model trained with the
+    course's perceptual loss (the course feature net) is graded by its own teacher, and so that a colour cast shows
+    in its features. It is independent of the models it grades, not a general judge of realism: it weighs a colour
+    cast above a blur and a blur above noise, and it has never seen grey images (:func:`judge_net_info` gives its
+    training data and measured blind spots). Report its KID beside a model-free measure (:func:`realism_table`).
+    ``embed(x)`` gives its pooled features; use it with :func:`kernel_feature_distance` /
+    :func:`frechet_feature_distance` (``net=load_judge_net()``). Eval mode, frozen. Shipped as
+    ``course_lib/assets/weights/judge_net.pt``. Its blind spots are shown in notebook 10; used from notebook 11 on."""
     from .data import package_asset
 
     p = package_asset("weights", "judge_net.pt")
@@ -994,34 +1005,46 @@ def equal_psnr_degradations(x: torch.Tensor, psnr_db: float = 26.0, kinds: Seque
 
 
 def draw_sample_size_curve(curve: dict, title: str = "real vs real (true value 0)"):
-    """The two panels of :func:`sample_size_curve`: FD and KID (mean and standard deviation over the draws) against
-    the number of images per set, log scale. Returns the figure."""
+    """The two panels of :func:`sample_size_curve`: FD and KID x 1000 (mean and standard deviation over the draws)
+    against the number of images per set, log scale. Returns the figure."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
     for ax, key in zip(axes, ("FD", "KID")):
-        ax.errorbar(curve["n"], curve[key].mean(0), yerr=curve[key].std(0), fmt="o-", capsize=3)
+        v = curve[key] * (1e3 if key == "KID" else 1)
+        ax.errorbar(curve["n"], v.mean(0), yerr=v.std(0), fmt="o-", capsize=3)
         ax.axhline(0, color="grey", lw=0.8)
-        ax.set(xscale="log", xlabel="images per set", title=f"{key}, {title}, {curve[key].shape[0]} draws")
+        ax.set_xscale("log")
+        ax.set_xticks(curve["n"], [str(n) for n in curve["n"]])
+        ax.minorticks_off()
+        ax.set(xlabel="images per set", title=f"{key}{' x 1000' if key == 'KID' else ''}, {title}, "
+                                              f"{curve[key].shape[0]} draws")
     return fig
 
 
 def draw_perception_distortion(points: Sequence[tuple], keys: Sequence[str] = ("judge KID", "gradient"),
-                               title: str = "", label: str = "width"):
+                               title: str = "", label: str = "width", floor: Optional[dict] = None):
     """Perception-distortion planes of a family of outputs: for each key, one panel with PSNR (x, higher = less
     distortion) against that realism measure (y, lower = more real), each point labelled with its parameter.
 
     points: ``[(parameter, psnr_db, raw_row), ...]`` where ``raw_row`` is a :class:`RealismRows` ``.raw`` entry
-    (KIDs are shown x 1000). Returns the figure."""
+    (KIDs are shown x 1000); ``floor``: the real-vs-real ``.raw`` entry, drawn as a dashed line. Returns the figure."""
     import matplotlib.pyplot as plt
+
+    def val(r, key):
+        return 1e3 * r[key].mean if key == "judge KID" else float(r[key])
 
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.4), squeeze=False)
     for ax, key in zip(axes[0], keys):
-        ys = [1e3 * r[key].mean if key == "judge KID" else float(r[key]) for _, _, r in points]
+        ys = [val(r, key) for _, _, r in points]
         ax.plot([p for _, p, _ in points], ys, "o-")
         for (w, p, _), y in zip(points, ys):
             ax.annotate(f"{w:g}", (p, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        if floor is not None:
+            ax.axhline(val(floor, key), color="grey", ls="--", lw=0.8, label="real vs real")
+            ax.legend(loc="best", fontsize=8)
         ax.set(xlabel="PSNR (dB), higher = less distortion",
-               ylabel=f"{key}{' x 1000' if key == 'judge KID' else ''}, lower = more real")
+               ylabel=f"{key}{' x 1000' if key == 'judge KID' else ' W1' if key == 'gradient' else ''}, "
+                      f"lower = more real")
     fig.suptitle(title or f"{label} of each output (labels)")
     return fig
