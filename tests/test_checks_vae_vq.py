@@ -24,6 +24,9 @@ def rejects(check, fn, *fragments):
 # ---------------------------------------------------------------- reparameterize
 def test_reparameterize_check_passes_reference(capsys):
     cv.check_reparameterize(reparameterize)
+    # float64 noise used to crash the check with a traceback (review: exercise-checks R2); now it passes
+    cv.check_reparameterize(lambda mu, lv: mu + lv.exp().sqrt() * torch.randn(mu.shape, dtype=torch.float64))
+    cv.check_reparameterize(lambda mu, lv: torch.distributions.Normal(mu, (0.5 * lv).exp()).rsample(), seed=3)
     cv.check_reparameterize(lambda mu, lv: mu + torch.randn_like(mu) * torch.exp(0.5 * lv))
     cv.check_reparameterize(lambda mu, lv: mu + torch.randn(mu.shape) * lv.exp().sqrt())
     assert "Check passed" in capsys.readouterr().out
@@ -35,10 +38,14 @@ def test_reparameterize_check_passes_reference(capsys):
         (stub, "not implemented"),
         (lambda mu, lv: mu + torch.randn_like(mu) * lv.exp(), "variance"),
         (lambda mu, lv: mu + torch.randn_like(mu) * lv, "logvar itself"),
-        (lambda mu, lv: mu.clone(), "no randomness"),
+        (lambda mu, lv: mu.clone(), "no noise was added"),
         (lambda mu, lv: torch.randn_like(mu) * (0.5 * lv).exp(), "centred at 0"),
         (lambda mu, lv: mu + torch.randn_like(mu), "unit spread"),
-        (lambda mu, lv: torch.normal(mu.detach(), (0.5 * lv.detach()).exp()), "differentiabl"),
+        (lambda mu, lv: torch.normal(mu.detach(), (0.5 * lv.detach()).exp()), "torch.normal"),
+        (lambda mu, lv: torch.normal(mu, (0.5 * lv).exp()), "torch.normal"),          # requires grad, zero gradient
+        (lambda mu, lv: mu + torch.randn(mu.shape[1]) * (0.5 * lv).exp(), "same noise"),   # one eps for the batch
+        (lambda mu, lv: mu + torch.randn(mu.shape, generator=torch.Generator().manual_seed(0)) * (0.5 * lv).exp(),
+         "fresh"),                                                                       # the same eps every call
         (lambda mu, lv: mu + torch.randn_like(mu) * (0.5 * lv).exp().detach(), "dz/dlogvar"),
     ],
 )
