@@ -17,7 +17,7 @@
 # **Prerequisites.** Notebook 00 (set-up, profiles, how checks work); PyTorch modules, autograd and optimisers;
 # Gaussians, expectations and the KL divergence at the level of a first probability course.
 #
-# **Estimated time.** Core path about 62 min (estimated from this notebook by `make stats`). Machine: about 44 s under
+# **Estimated time.** Core path about 61 min (estimated from this notebook by `make stats`). Machine: about 44 s under
 # `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
@@ -648,7 +648,8 @@ plt.show()
 #    that it is above the ELBO on average over the test images. (The IWAE bound is above the ELBO in expectation;
 #    single Monte Carlo estimates can fall below it for an image. And with grey pixels under a Bernoulli likelihood
 #    both numbers are approximate, see section 1.)
-#
+
+# %% [markdown]
 # ## Further reading
 #
 # - D. P. Kingma, M. Welling (2013). *Auto-Encoding Variational Bayes.* arXiv:1312.6114.

@@ -12,7 +12,7 @@
 #
 # **Prerequisites.** Notebook 01 (why discrete latents); matrix multiplication and broadcasting in PyTorch.
 #
-# **Estimated time.** Core path about 52 min (estimated from this notebook by `make stats`). Machine: about 8 s under
+# **Estimated time.** Core path about 51 min (estimated from this notebook by `make stats`). Machine: about 8 s under
 # `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
@@ -524,7 +524,8 @@ explorer(partial(draw_codebook_size, rd=rd, images=test_images.x[:8], patch=P),
 #    count the empty clusters and the final distortion. (`course_lib.quantize.kmeans(..., init=...)` re-seeds empty
 #    clusters, so it never ends with one: compare its final distortion for both inits instead.)
 # 7. Process the naive version in chunks of rows: how large can the chunk be for a 100 MiB memory budget?
-#
+
+# %% [markdown]
 # ## Further reading
 #
 # - S. P. Lloyd (1982). *Least squares quantization in PCM.* IEEE Transactions on Information Theory 28(2).

@@ -13,7 +13,7 @@
 #
 # **Prerequisites.** Notebook 02 (codebooks, nearest-code assignment, k-means); autograd and `.detach()` in PyTorch.
 #
-# **Estimated time.** Core path about 56 min (estimated from this notebook by `make stats`). Machine: about 14 s under
+# **Estimated time.** Core path about 54 min (estimated from this notebook by `make stats`). Machine: about 14 s under
 # `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
@@ -635,7 +635,8 @@ print(verdict(mse_annealed_own < 0.9 * mse_hard,
 #    fewer codes? Count the codes used.
 # 5. Replace `straight_through` by `rotation_trick` in the gradient check of section 2. Which of the three
 #    gradients still agree, and why?
-#
+
+# %% [markdown]
 # ## Further reading
 # - Y. Bengio, N. Léonard, A. Courville (2013), *Estimating or Propagating Gradients Through Stochastic Neurons for
 #   Conditional Computation*, arXiv:1308.3432 (the straight-through estimator analysed; credited there to G. Hinton's
