@@ -28,7 +28,8 @@ ENV = course_lib.setup_notebook(seed=0)
 # %% [markdown]
 # Every notebook starts with that cell. It installs `course_lib`, the course's helper package, where it is missing
 # (Colab, Kaggle), seeds every random generator and picks the device.
-#
+
+# %% [markdown]
 # ## 1. The environment
 # The course needs Python 3.10 and PyTorch 2.3 or newer. If the next cell fails, run `make lab` again.
 
@@ -210,7 +211,7 @@ plt.show()
 # %%
 assert history.steps_for("loss")[-1] == CFG.demo_steps
 acc = history.mean("accuracy", last=2)
-claim(acc > 0.5, f"accuracy {acc:.2f} > 0.5 after {CFG.demo_steps} steps")
+claim(acc > 0.5, f"accuracy {acc:.2f} > 0.5 after {CFG.demo_steps} steps");
 
 # %% [markdown]
 # **Checkpoints on Colab.** `fit` writes checkpoints under `runs/`, one folder per profile. A Colab VM and its files

@@ -240,3 +240,21 @@ def test_messages_name_the_students_function():
 
     rejects(cq.check_squared_distances, squared_distances_fast, "squared_distances_fast is not implemented")
     rejects(cq.check_nearest_code, stub, "stub is not implemented")
+
+
+def test_squared_distances_check_rejects_the_forbidden_broadcast():
+    """exercise-checks review 1c: the (N, K, D) broadcast used to pass an exercise that forbids it."""
+    rejects(cq.check_squared_distances, lambda z, e: ((z[:, None, :] - e[None, :, :]) ** 2).sum(-1), "(N, K, D)")
+    rejects(cq.check_squared_distances, lambda z, e: (z.unsqueeze(1) - e.unsqueeze(0)).pow(2).sum(2), "(N, K, D)")
+
+
+def test_lloyd_hint_from_the_notebook_works_on_float64_inputs(capsys):
+    """exercise-checks review R3: the notebook's hint (now torch.zeros_like(centroids)) must pass on float64 inputs."""
+    def lloyd(x, c):
+        assign = fast_sqdist(x, c).argmin(1)
+        sums = torch.zeros_like(c).index_add_(0, assign, x)
+        counts = torch.bincount(assign, minlength=len(c)).to(x.dtype)[:, None]
+        return torch.where(counts > 0, sums / counts.clamp_min(1), c)
+
+    cq.check_lloyd_step(lloyd)
+    assert "Check passed" in capsys.readouterr().out
