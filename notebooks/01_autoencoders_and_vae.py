@@ -401,7 +401,7 @@ def draw_traversal(z1=0.0, z2=0.0):
     return fig
 
 
-lim = float(mu2.abs().max()) + 0.5
+lim = max(3.0, float(mu2.abs().max()) + 0.5)   # the slider covers every code, and at least +-3
 explorer(draw_traversal, z1=Slider(-lim, lim, 0.5, step=0.1, label="$z_1$"),
          z2=Slider(-lim, lim, -1.0, step=0.1, label="$z_2$"));
 

@@ -102,7 +102,7 @@ assert frac_zero > 0.99 and grad_z is None
 # %%
 from course_lib.diagrams import ste_diagram
 
-ste_diagram();
+ste_diagram(formula=False);
 
 # %% [markdown]
 # In PyTorch this takes one line, built from `.detach()`, which is the *stop-gradient* $\text{sg}[\cdot]$: autograd
@@ -494,7 +494,7 @@ ends = [temperature_sweep(p, codes_2d, [1e-3, 10.0]) for p in x_test[:200]]
 cold_ratio = float(np.median([e["soft_grad"][0] / e["ste_grad"][0] for e in ends]))
 hot_soft, hot_hard = float(np.mean([e["soft_error"][1] for e in ends])), float(np.mean([e["hard_error"][1] for e in ends]))
 print(verdict(cold_ratio < 1e-3,
-              f"Cold (tau = 0.001): the weights are one-hot (in float32, exactly), the read-back is the hard code, "
+              f"Cold (tau = 0.001): the weights are one-hot to many digits, the read-back is the hard code, "
               f"and the gradient through the soft-max vanishes ({cold_ratio:.0e} of the straight-through one).",
               f"Cold (tau = 0.001): the soft gradient is still {cold_ratio:.2g} of the straight-through one."))
 print(verdict(hot_soft > 2 * hot_hard,
@@ -529,8 +529,9 @@ print(verdict(mse_annealed_own < 0.9 * mse_hard,
               f"At tau = 0.01 no leak is measurable here ({mse_annealed_own:.4f} vs {mse_hard:.4f} on hard codes)."))
 
 # %% [markdown]
-# In exact arithmetic, soft weights at any finite `tau` carry more than the code. In float32 they become exactly
-# one-hot once the distance gaps exceed about 100 `tau`, as the cold end above shows.
+# In exact arithmetic, soft weights at any finite `tau` carry more than the code. In practice nothing is left once the
+# distance gaps exceed about 100 `tau`: the weights then differ from one-hot by less than $e^{-100}$, below float32's
+# resolution, and the soft gradient vanishes, as the cold end above shows.
 
 # %% [markdown]
 # ## Summary
