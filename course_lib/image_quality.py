@@ -607,8 +607,9 @@ def frechet_distance_interval(feats_a: torch.Tensor, feats_b: torch.Tensor, n_bo
     value = frechet_distance(a, b)
     g = torch.Generator().manual_seed(int(seed))
     boots = []
-    for start in range(0, int(n_boot), 50):
-        nb = min(50, int(n_boot) - start)
+    chunk = max(1, min(50, int(2e7 // (max(a.shape[0], b.shape[0]) * a.shape[1]))))   # about 160 MB at most
+    for start in range(0, int(n_boot), chunk):
+        nb = min(chunk, int(n_boot) - start)
         boots.append(_frechet_resampled(a, b, _resample_counts(a.shape[0], nb, g), _resample_counts(b.shape[0], nb, g)))
     boots = torch.cat(boots)
     bias = float(boots.mean()) - value
