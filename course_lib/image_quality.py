@@ -415,7 +415,10 @@ class KID(NamedTuple):
     * ``low, high`` -- a real ``level`` (95%) confidence interval: the percentile bootstrap over images, both sets
       resampled with replacement, ``n_boot`` times, of the all-pairs unbiased estimate (``all_pairs``), skipping the
       pairs of a row with its own copy (see :func:`kid_bootstrap`). It describes which images happened to be drawn,
-      not which training run produced them: for a claim across runs, repeat the run.
+      not which training run produced them: for a claim across runs, repeat the run. Measured coverage (60
+      synthetic data sets each, ``tests/test_image_quality.py``): 57 of 60 for a true KID > 0; 60 of 60 when the two
+      distributions are equal, where the bootstrap of this degenerate U-statistic is wider than the estimator's own
+      spread, i.e. conservative (it errs towards "no difference").
     * ``std`` -- the spread of the subset values: the old "interval" (mean +- 1.96 std / sqrt(subsets)) came from it;
       the subsets overlap, so it measures the subset-to-subset noise, NOT the uncertainty of the comparison.
     * ``se`` -- the bootstrap standard error; ``method`` -- the interval in words (printed by ``str``)."""

@@ -495,3 +495,16 @@ def test_draw_helpers_make_figures():
                                       floor=row(0.0, 0.01))
     assert len(fig2.axes) == 2 and len(fig2.axes[0].lines) == 2     # the curve and the real-vs-real line
     plt.close("all")
+
+
+def test_frechet_distance_matches_the_scipy_sqrtm_recipe():
+    """The pytorch-fid / torchmetrics recipe: ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 sqrtm(S_a S_b)) with scipy's sqrtm."""
+    from scipy import linalg
+    from course_lib.image_quality import frechet_distance
+    g = torch.Generator().manual_seed(23)
+    a = torch.randn(300, 12, generator=g, dtype=torch.float64) @ torch.randn(12, 12, generator=g, dtype=torch.float64)
+    b = torch.randn(250, 12, generator=g, dtype=torch.float64) + 0.3
+    sa, sb = np.cov(a.numpy(), rowvar=False), np.cov(b.numpy(), rowvar=False)
+    covmean = linalg.sqrtm(sa @ sb).real
+    ref = float(((a.mean(0) - b.mean(0)) ** 2).sum()) + np.trace(sa) + np.trace(sb) - 2 * np.trace(covmean)
+    assert frechet_distance(a, b) == pytest.approx(ref, rel=1e-6)
