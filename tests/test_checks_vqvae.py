@@ -231,3 +231,15 @@ def test_perplexity_hidden_case_catches_a_hard_coded_answer():
     visible = V.reference_perplexity(idx, k)
     with pytest.raises(CheckFailed):
         V.check_perplexity(lambda i, kk: visible, seed=7)
+
+
+def test_a_wrong_vq_layer_falls_back_to_the_reference_in_later_cells(capsys):
+    """After its check fails, solved_or_reference uses the reference (the notebook's training still runs)."""
+    from course_lib.checks import solved_or_reference
+
+    with pytest.raises(CheckFailed):
+        V.check_vq_layer(_argmax)
+    layer = solved_or_reference(_argmax, V.reference_vq_layer, "vq_layer")
+    z, codebook, beta, _ = V._vq_layer_inputs(3)
+    assert torch.equal(layer(z, codebook, beta)[1], V.reference_vq_layer(z, codebook, beta)[1])
+    assert "does not pass its check" in capsys.readouterr().out

@@ -18,7 +18,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from . import CheckFailed, call_student, check_function, passed
+from . import CheckFailed, call_student, check_function, passed, records_result
 
 __all__ = [
     "reference_restart_dead_codes",
@@ -56,6 +56,7 @@ def _restart_inputs(trial: int, num_codes: int = 32, code_dim: int = 4):
     return codebook, counts, z_recent
 
 
+@records_result
 def check_restart_dead_codes(student_fn: Callable, *, seed: int = 0, num_codes: int = 32, code_dim: int = 4) -> None:
     """``student_fn(codebook (K, D), counts (K,), z_recent (N, D)) -> new codebook (K, D)``.
 
@@ -257,6 +258,7 @@ def _fsq_inputs(seed: int, levels: Optional[Sequence[int]] = None):
     return z, [int(l) for l in levels], w
 
 
+@records_result
 def check_fsq_quantize(student_fn: Callable, *, seed: int = 0, levels: Optional[Sequence[int]] = None) -> None:
     """``student_fn(z (N, d), levels (list of d ints)) -> (N, d)`` values in [-1, 1] with a straight-through gradient.
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from ..losses import vq_loss
 from ..quantize import squared_distances, straight_through
-from . import CheckFailed, call_student, check_function, passed
+from . import CheckFailed, call_student, check_function, passed, records_result
 
 __all__ = ["reference_vq_layer", "check_vq_layer", "reference_ema_update", "check_ema_update",
            "reference_perplexity", "check_perplexity"]
@@ -231,6 +231,7 @@ def _vq_layer_inputs(seed: int, beta: Optional[float] = None):
     return z, codebook, float(_VQ_BETAS[seed % len(_VQ_BETAS)] if beta is None else beta), grad
 
 
+@records_result
 def check_vq_layer(student_fn: Callable, seed: int = 0, beta: Optional[float] = None) -> None:
     """``student_fn(z (B, D, H, W), codebook (K, D), beta) -> (z_q, indices, loss)``: the VQ layer's forward pass.
 
@@ -360,6 +361,7 @@ def _named_ema(fn: Callable) -> Callable:
     return named
 
 
+@records_result
 def check_ema_update(student_fn: Callable, *, seed: int = 0, decay: Optional[float] = None,
                      eps: Optional[float] = None) -> None:
     """``student_fn(cluster_size, embed_sum, z, indices, decay, eps) -> (cluster_size, embed_sum, codebook)``.
@@ -465,6 +467,7 @@ def _perplexity_inputs(seed: int, shape=(8, 7, 7)):
     return idx, k
 
 
+@records_result
 def check_perplexity(student_fn: Callable[[torch.Tensor, int], float], seed: int = 0) -> None:
     """``student_fn(indices (B, h, w) int64, num_codes) -> float``: exp of the entropy of code usage over all positions.
 
