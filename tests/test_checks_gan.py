@@ -1,4 +1,4 @@
-"""The checks of notebook 08 pass the reference, reject the stub and name plausible mistakes."""
+"""The checks of notebooks 08 and 09 pass the reference, reject the stub and name plausible mistakes."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -20,7 +20,8 @@ def test_hinge_reference_passes(capsys):
 
 
 @pytest.mark.parametrize("check", [checks.check_hinge_d_loss, checks.check_hinge_g_loss,
-                                   checks.check_adaptive_weight, checks.check_receptive_field])
+                                   checks.check_adaptive_weight, checks.check_receptive_field,
+                                   checks.check_gan_step])
 def test_stub_rejected(check):
     with pytest.raises(CheckFailed, match="not implemented"):
         check(stub)
@@ -230,3 +231,240 @@ def test_hinge_hidden_cases_and_numpy_forms(capsys):
     with pytest.raises(CheckFailed, match="signs are swapped"):
         checks.check_hinge_d_loss(lambda r, f: 0.5 * (F.relu(1 + r).mean() + F.relu(1 - f).mean()), seed=7,
                                   shape=(2, 1, 5, 5))
+
+
+# ------------------------------------------------------------------ one GAN training step (notebook 08, issue 21)
+from course_lib.gan import set_requires_grad  # noqa: E402
+
+
+def step_right_other_form(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
+    """Right, written differently: both gradients cleared at the top, fakes made under no_grad and again for G,
+    D frozen with requires_grad_, losses returned as tensors."""
+    opt_d.zero_grad()
+    opt_g.zero_grad()
+    with torch.no_grad():
+        fake = G(z)
+    d_loss = d_loss_fn(D(x), D(fake))
+    d_loss.backward()
+    opt_d.step()
+    D.requires_grad_(False)
+    g_loss = g_loss_fn(D(G(z)))
+    g_loss.backward()
+    opt_g.step()
+    D.requires_grad_(True)
+    return d_loss.detach(), g_loss.detach()
+
+
+def step_not_frozen_but_cleared(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
+    """Right too: D is not frozen, but its gradients from the generator step are cleared before D's next backward
+    and opt_d does not step in the generator's step."""
+    fake = G(z)
+    opt_d.zero_grad()
+    d_loss = d_loss_fn(D(x), D(fake.detach()))
+    d_loss.backward()
+    opt_d.step()
+    opt_g.zero_grad()
+    g_loss = g_loss_fn(D(fake))
+    g_loss.backward()
+    opt_g.step()
+    return d_loss.item(), g_loss.item()
+
+
+def step_not_detached(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
+    fake = G(z)
+    opt_d.zero_grad()
+    opt_g.zero_grad()
+    d_loss = d_loss_fn(D(x), D(fake))       # WRONG: not detached, L_D reaches G
+    d_loss.backward(retain_graph=True)
+    opt_d.step()
+    set_requires_grad(D, False)
+    g_loss = g_loss_fn(D(fake))
+    g_loss.backward()
+    opt_g.step()
+    set_requires_grad(D, True)
+    return d_loss.item(), g_loss.item()
+
+
+def step_not_detached_but_cleared(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
+    """Not detached; G's gradient happens to be cleared before its own backward: same weights, still rejected."""
+    fake = G(z)
+    opt_d.zero_grad()
+    d_loss = d_loss_fn(D(x), D(fake))
+    d_loss.backward(retain_graph=True)
+    opt_d.step()
+    set_requires_grad(D, False)
+    opt_g.zero_grad()
+    g_loss = g_loss_fn(D(fake))
+    g_loss.backward()
+    opt_g.step()
+    set_requires_grad(D, True)
+    return d_loss.item(), g_loss.item()
+
+
+def step_one_optimiser(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
+    """The generator step with one optimiser over both networks (D not frozen)."""
+    fake = G(z)
+    opt_d.zero_grad()
+    d_loss = d_loss_fn(D(x), D(fake.detach()))
+    d_loss.backward()
+    opt_d.step()
+    opt_both = torch.optim.SGD([*G.parameters(), *D.parameters()], lr=0.1)
+    opt_both.zero_grad()
+    g_loss = g_loss_fn(D(fake))
+    g_loss.backward()
+    opt_both.step()
+    return d_loss.item(), g_loss.item()
+
+
+def step_opt_d_again(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
+    fake = G(z)
+    opt_d.zero_grad()
+    d_loss = d_loss_fn(D(x), D(fake.detach()))
+    d_loss.backward()
+    opt_d.step()
+    opt_g.zero_grad()
+    g_loss = g_loss_fn(D(fake))
+    g_loss.backward()
+    opt_g.step()
+    opt_d.step()                                 # WRONG: D steps on the generator's gradients
+    return d_loss.item(), g_loss.item()
+
+
+def step_d_grads_left(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
+    """D not frozen and opt_d.zero_grad() never called: the G step's gradients on D reach D's next update."""
+    fake = G(z)
+    d_loss = d_loss_fn(D(x), D(fake.detach()))
+    d_loss.backward()
+    opt_d.step()
+    opt_g.zero_grad()
+    g_loss = g_loss_fn(D(fake))
+    g_loss.backward()
+    opt_g.step()
+    return d_loss.item(), g_loss.item()
+
+
+def step_zero_grad_after_backward(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
+    fake = G(z)
+    d_loss = d_loss_fn(D(x), D(fake.detach()))
+    d_loss.backward()
+    opt_d.zero_grad()                            # WRONG: wipes the gradient before the step
+    opt_d.step()
+    set_requires_grad(D, False)
+    opt_g.zero_grad()
+    g_loss = g_loss_fn(D(fake))
+    g_loss.backward()
+    opt_g.step()
+    set_requires_grad(D, True)
+    return d_loss.item(), g_loss.item()
+
+
+def step_g_sign(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
+    fake = G(z)
+    opt_d.zero_grad()
+    d_loss = d_loss_fn(D(x), D(fake.detach()))
+    d_loss.backward()
+    opt_d.step()
+    set_requires_grad(D, False)
+    opt_g.zero_grad()
+    g_loss = -g_loss_fn(D(fake))                 # WRONG: G maximises its loss
+    g_loss.backward()
+    opt_g.step()
+    set_requires_grad(D, True)
+    return d_loss.item(), g_loss.item()
+
+
+def step_d_swapped(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
+    fake = G(z)
+    opt_d.zero_grad()
+    d_loss = d_loss_fn(D(fake.detach()), D(x))   # WRONG: real and fake swapped
+    d_loss.backward()
+    opt_d.step()
+    set_requires_grad(D, False)
+    opt_g.zero_grad()
+    g_loss = g_loss_fn(D(fake))
+    g_loss.backward()
+    opt_g.step()
+    set_requires_grad(D, True)
+    return d_loss.item(), g_loss.item()
+
+
+def step_left_frozen(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
+    fake = G(z)
+    opt_d.zero_grad()
+    d_loss = d_loss_fn(D(x), D(fake.detach()))
+    d_loss.backward()
+    opt_d.step()
+    set_requires_grad(D, False)                  # WRONG: never unfrozen
+    opt_g.zero_grad()
+    g_loss = g_loss_fn(D(fake))
+    g_loss.backward()
+    opt_g.step()
+    return d_loss.item(), g_loss.item()
+
+
+def step_g_first(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
+    set_requires_grad(D, False)
+    opt_g.zero_grad()
+    g_loss = g_loss_fn(D(G(z)))
+    g_loss.backward()
+    opt_g.step()
+    set_requires_grad(D, True)
+    opt_d.zero_grad()
+    d_loss = d_loss_fn(D(x), D(G(z).detach()))
+    d_loss.backward()
+    opt_d.step()
+    return d_loss.item(), g_loss.item()
+
+
+def step_logits_before_d_step(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
+    """D's logits on the fakes computed once, before D's step, and reused for G's loss."""
+    fake = G(z)
+    logits_fake = D(fake)
+    opt_d.zero_grad()
+    d_loss = d_loss_fn(D(x), logits_fake.detach())
+    d_loss.backward()
+    opt_d.step()
+    opt_g.zero_grad()
+    g_loss = g_loss_fn(logits_fake)
+    g_loss.backward()
+    opt_g.step()
+    return d_loss.item(), g_loss.item()
+
+
+def step_returns_swapped(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
+    d, g = gan.gan_step(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn)
+    return g, d
+
+
+@pytest.mark.parametrize("optimiser, loss", [("sgd", "non-saturating"), ("adam", "hinge")])
+def test_gan_step_right_answers_pass(optimiser, loss, capsys):
+    for fn in (gan.gan_step, step_right_other_form, step_not_frozen_but_cleared):
+        checks.check_gan_step(fn, seed=3, optimiser=optimiser, loss=loss)
+    checks.check_gan_step(gan.gan_step)
+    assert capsys.readouterr().out.count("Check passed") == 4
+
+
+@pytest.mark.parametrize("wrong,hint", [
+    (step_not_detached, "detach the fakes"),
+    (step_not_detached_but_cleared, "detach the fakes"),
+    (step_one_optimiser, "one optimiser stepping both"),
+    (step_opt_d_again, "one optimiser stepping both"),
+    (step_d_grads_left, "left from the previous generator step"),
+    (step_zero_grad_after_backward, "came after d_loss.backward"),
+    (step_g_sign, "generator's loss has the wrong sign"),
+    (step_d_swapped, "real and fake swapped"),
+    (step_left_frozen, "still frozen"),
+    (step_g_first, "generator stepped before"),
+    (step_logits_before_d_step, "BEFORE opt_d.step"),
+    (step_returns_swapped, "discriminator's loss first"),
+])
+def test_gan_step_named_mistakes(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_gan_step(wrong)
+
+
+def test_gan_step_hidden_cases_reject_too():
+    with pytest.raises(CheckFailed, match="detach the fakes"):
+        checks.check_gan_step(step_not_detached, seed=3, optimiser="adam", loss="hinge")
+    with pytest.raises(CheckFailed, match="left from the previous generator step"):
+        checks.check_gan_step(step_d_grads_left, seed=3, optimiser="adam", loss="hinge")
