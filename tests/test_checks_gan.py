@@ -187,14 +187,40 @@ def test_adaptive_backward_and_grad_rejected():
         checks.check_adaptive_weight(aw_backward_grad)
 
 
+def aw_delta_hard_coded(rec, g_loss, w, delta=1e-4, max_weight=1e4):
+    """Review exercise-checks W6: delta hard-coded at its default (the visible check used to pass it)."""
+    gr, gg = _grads(rec, g_loss, w)
+    return torch.clamp(gr.norm() / (gg.norm() + 1e-4), 0.0, max_weight).detach()
+
+
+def aw_clamp_hard_coded(rec, g_loss, w, delta=1e-4, max_weight=1e4):
+    """Review exercise-checks W5: the clamp hard-coded at 1e4 (the visible check used to pass it)."""
+    gr, gg = _grads(rec, g_loss, w)
+    return torch.clamp(gr.norm() / (gg.norm() + delta), 0.0, 1e4).detach()
+
+
+def aw_paper_delta(rec, g_loss, w, delta=1e-4, max_weight=1e4):
+    """Review exercise-checks W2: the paper's delta = 1e-6 as a constant."""
+    gr, gg = _grads(rec, g_loss, w)
+    return torch.clamp(gr.norm() / (gg.norm() + 1e-6), 0.0, max_weight).detach()
+
+
+@pytest.mark.parametrize("wrong,hint", [(aw_delta_hard_coded, "hard-coded delta"), (aw_clamp_hard_coded, "max_weight"),
+                                        (aw_paper_delta, "paper's delta")])
+def test_adaptive_visible_check_tries_non_default_arguments(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_adaptive_weight(wrong)
+
+
 def test_adaptive_hidden_cases_catch_hard_coded_constants(capsys):
-    checks.check_adaptive_weight(aw_hard_coded)  # the visible case cannot tell
+    with pytest.raises(CheckFailed, match="hard-coded delta"):
+        checks.check_adaptive_weight(aw_hard_coded)  # the visible check now tries other values too
     with pytest.raises(CheckFailed, match="hard-coded delta"):
         checks.check_adaptive_weight(aw_hard_coded, seed=5, delta=1e-3)
     with pytest.raises(CheckFailed, match="max_weight"):
         checks.check_adaptive_weight(aw_hard_coded, seed=3, max_weight=50.0)
     checks.check_adaptive_weight(gan.adaptive_weight, seed=5, delta=1e-3, max_weight=50.0)
-    assert capsys.readouterr().out.count("Check passed") == 2
+    assert capsys.readouterr().out.count("Check passed") == 1
 
 
 def test_adaptive_create_graph_without_detach_is_the_case_the_detach_branch_catches():

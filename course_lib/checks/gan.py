@@ -142,8 +142,18 @@ def check_adaptive_weight(student_fn: Callable, seed: int = 0, delta: float = 1e
     """student_fn(rec_loss, g_loss, last_layer_weight, delta=1e-4, max_weight=1e4) -> detached scalar tensor.
 
     The check calls ``student_fn(rec, g_loss, w, delta, max_weight)`` (positionally) on random problems from
-    ``seed``; the hidden tests use other seeds and other ``delta`` / ``max_weight`` values, so hard-coded
-    constants fail there. It also looks at side effects: no ``.grad`` may be left on any parameter."""
+    ``seed``, with the given ``delta`` / ``max_weight`` and once more with other values (so a hard-coded delta or
+    clamp fails here, where the student sees it); the hidden tests use other seeds and values again. It also looks at
+    side effects: no ``.grad`` may be left on any parameter."""
+    other = (1e-3, 50.0) if (delta, max_weight) == (1e-4, 1e4) else (1e-4, 1e4)
+    for d, m in ((delta, max_weight), other):
+        _check_adaptive_once(student_fn, seed, d, m)
+    name = "adaptive_weight"
+    passed(f"{name} = ||grad rec|| / (||grad gan|| + delta), clamped and detached (delta={delta:g}, "
+           f"max_weight={max_weight:g}, and delta={other[0]:g}, max_weight={other[1]:g}).")
+
+
+def _check_adaptive_once(student_fn: Callable, seed: int, delta: float, max_weight: float) -> None:
     name = "adaptive_weight"
     for s in range(seed, seed + 3):
         rec, g_loss, w, params = problem = _adaptive_problem(s)
@@ -167,6 +177,9 @@ def check_adaptive_weight(student_fn: Callable, seed: int = 0, delta: float = 1e
             }
             if delta != 1e-4:
                 candidates["you hard-coded delta = 1e-4: use the `delta` argument."] = gr / (gg + 1e-4)
+            if delta != 1e-6:
+                candidates["you used the paper's delta = 1e-6 as a constant: use the `delta` argument (its default, "
+                           "1e-4, is taming-transformers' value)."] = gr / (gg + 1e-6)
             if max_weight != 1e4:
                 candidates["lambda is not clamped to `max_weight` (hard-coded 1e4, or no clamp): "
                            "torch.clamp(lam, 0.0, max_weight)."] = min(gr / (gg + delta), 1e4)
@@ -206,9 +219,6 @@ def check_adaptive_weight(student_fn: Callable, seed: int = 0, delta: float = 1e
                 hint = " You hard-coded the clamp at 1e4: use the `max_weight` argument."
             raise CheckFailed(f"{name}: with a near-zero GAN gradient you return {gv:.6g}, expected "
                               f"{expected:.6g} (delta={delta:g}, max_weight={max_weight:g}).{hint}")
-    passed(f"{name} = ||grad rec|| / (||grad gan|| + delta), clamped and detached (delta={delta:g}, "
-           f"max_weight={max_weight:g}).")
-
 
 def _as_int(value):
     """A right receptive field may come back as numpy.int64, a 0-d tensor or an integral float: compare it as an int."""
