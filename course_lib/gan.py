@@ -42,7 +42,9 @@ __all__ = [
     "modes_covered",
     "gan_step",
     "toy_mlp",
+    "toy_eval_noise",
     "train_toy_gan",
+    "logit_support",
     "kernel_spectral_norm",
     "conv_operator_norm",
 ]
@@ -429,21 +431,27 @@ def toy_mlp(n_in: int, n_out: int, hidden: int = 64) -> nn.Sequential:
                          nn.Linear(hidden, n_out))
 
 
+def toy_eval_noise(n_eval: int = 2000, z_dim: int = 2) -> torch.Tensor:
+    """The fixed evaluation noise of the toy GAN (seeded): every curve, title and snapshot is measured on it."""
+    return torch.randn(n_eval, z_dim, generator=torch.Generator().manual_seed(123))
+
+
 TOY_LOSSES = {"non-saturating": (non_saturating_d_loss, non_saturating_g_loss), "hinge": (hinge_d_loss, hinge_g_loss)}
 
 
 def train_toy_gan(step_fn=gan_step, lr_g: float = 5e-4, lr_d: float = 2e-3, steps: int = 600, batch_size: int = 128,
                   seed: int = 0, loss: str = "non-saturating", d_per_g: int = 1, losses=None, eval_every=None,
-                  n_eval: int = 5000, snapshots: list | None = None, z_dim: int = 2):
+                  n_eval: int = 2000, snapshots: list | None = None, z_dim: int = 2):
     """Train a toy GAN (:func:`toy_mlp` networks, Adam with betas (0.5, 0.999)) on :func:`ring_of_gaussians`.
 
     Each step calls ``step_fn(G, D, opt_g, opt_d, x_real, z, d_loss_fn, g_loss_fn)`` (:func:`gan_step`, or a
     student's version of it), after ``d_per_g - 1`` extra discriminator-only steps. ``loss`` names the pair of losses
     in :data:`TOY_LOSSES`; ``losses=(d_loss_fn, g_loss_fn)`` overrides it. Every ``eval_every`` steps (12 points by
-    default) the log records the modes covered by G on one FIXED set of ``n_eval`` noise vectors (the same at every
-    evaluation, in every run with the same ``n_eval``), so that curves, titles and snapshots agree. ``snapshots``: a
+    default) the log records the modes covered by G on one FIXED set of ``n_eval`` noise vectors
+    (:func:`toy_eval_noise`, the same at every evaluation and in every run), so that curves, titles and snapshots
+    agree. ``snapshots``: a
     list to append :func:`course_lib.explorers.gan_toy.snapshot` dicts to (step 0 and every evaluation).
-    Returns (G, D, log) with log keys step, modes, quality, d_loss, g_loss.
+    Returns (G, D, log) with log keys step, modes, quality, d_loss, g_loss (lists) and n_eval.
     """
     from .explorers.gan_toy import snapshot
 
@@ -459,7 +467,7 @@ def train_toy_gan(step_fn=gan_step, lr_g: float = 5e-4, lr_d: float = 2e-3, step
     opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=(0.5, 0.999), foreach=True)
     opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=(0.5, 0.999), foreach=True)
     centres = ring_centres()
-    z_eval = torch.randn(n_eval, z_dim, generator=torch.Generator().manual_seed(123))
+    z_eval = toy_eval_noise(n_eval, z_dim)
     log = {k: [] for k in ("step", "modes", "quality", "d_loss", "g_loss")}
     if snapshots is not None:
         snapshots.append(dict(step=0, **snapshot(G, D, z_eval, centres)))
@@ -479,9 +487,28 @@ def train_toy_gan(step_fn=gan_step, lr_g: float = 5e-4, lr_d: float = 2e-3, step
                 snapshots.append(dict(step=step, **snap))
             with torch.no_grad():
                 modes, quality = modes_covered(G(z_eval), centres)
-            for k, v in zip(log, (step, modes, quality, float(d_loss), float(g_loss))):
+            for k, v in zip(("step", "modes", "quality", "d_loss", "g_loss"),
+                            (step, modes, quality, float(d_loss), float(g_loss))):
                 log[k].append(v)
+    log["n_eval"] = n_eval
     return G, D, log
+
+
+def logit_support(D: nn.Module, image: torch.Tensor, i: int, j: int) -> tuple[int, int, int, int]:
+    """The input pixels that logit (i, j) of ``D(image)`` depends on, found with a gradient: (first row, last row,
+    first column, last column) of the non-zero support of d logit / d image. ``image``: (1, C, H, W). D is copied and
+    put in eval() mode in float64 (in train() mode BatchNorm mixes the whole batch into every logit). Its side is
+    :meth:`PatchDiscriminator.receptive_field` where the patch is not clipped by the image border."""
+    import copy
+
+    if not (isinstance(image, torch.Tensor) and image.dim() == 4 and image.shape[0] == 1):
+        raise ValueError(f"image must be one image of shape (1, C, H, W), got {getattr(image, 'shape', image)}")
+    D = copy.deepcopy(D).double().eval()
+    x = image.detach().double().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(D(x)[0, 0, i, j], x)
+    g = g[0].abs().sum(dim=0)
+    rows, cols = g.sum(dim=1).nonzero().flatten(), g.sum(dim=0).nonzero().flatten()
+    return int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())
 
 
 # ----------------------------------------------------------------------------------------------

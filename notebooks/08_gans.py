@@ -2,16 +2,21 @@
 # # 08 · GANs: two networks, one training loop
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/student/08_gans.ipynb)
 #
-# **Learning objectives.** After this notebook you # **Learning objectives.** After this notebook you can
-# - write the two-player training loop of a GAN by hand (a discriminator step on *detached* fakes, a generator
-#   step with the discriminator frozen) and see **mode collapse** happen, measured as modes covered over time;
-# - compare the **hinge** and **non-saturating** losses as functions of the logit, with their gradients;
-# - recognise the generator step leaking gradients into the discriminator, and the reverse.
+# VQ-GAN adds a second network to the autoencoder: a discriminator that learns to tell real images from
+# reconstructions, while the decoder learns to fool it. This lesson builds that game on the smallest possible
+# example, points in the plane, where every sample can be drawn.
 #
-# 3-04 (VQ-VAE losses) and 07 (perceptual loss).
+# **Learning objectives.** After this notebook you can
+# - write one training step of a GAN with two optimisers: the discriminator on detached fakes, then the generator
+#   through a discriminator that does not move;
+# - see mode collapse on a 2-D toy, measured as modes covered during training, and one cure;
+# - compare the hinge and non-saturating losses as functions of the logit, with their gradients.
 #
-# **Estimated time.** Core path about 38 min (estimated from this notebook by `make stats`). Machine: about 59 s under
-# `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet timed).
+# **Prerequisites.** Notebook 01 (training a network in PyTorch). No GAN background is needed.
+#
+# **Estimated time.** Core path about 36 min; the deep dive about 3 min more (estimated from this notebook by `make
+# stats`). Machine: about 59 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
+# (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
 # Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.
@@ -25,291 +30,184 @@ except ImportError:
 ENV = course_lib.setup_notebook(seed=0)
 
 # %% [markdown]
-# Every size in this notebook comes from this table. `toy_*` is the 2-D GAN, `ae_*` the tiny autoencoder that gets
-# a discriminator in section 5, `n_small` and `small_steps` the small-data discriminators of section 6, `vq_steps` the
-# toy of pitfall (d). GAN dynamics vary from seed to seed, so every
-# training experiment runs `seeds` seeds and its claim is made on the mean or the majority, with the spread shown.
+# Every size in this notebook comes from this table. GAN training varies from seed to seed, so each experiment
+# runs `seeds` seeds and shows the spread.
 
 # %%
 from course_lib.profiles import settings
 
 CFG = settings(
-    quick=dict(toy_steps=600, toy_batch=128, ae_steps=100, ae_batch=32, n_train=2000, n_test=256,
-               ae_hidden=16, d_base=8, vq_steps=300, seeds=3, n_small=32, small_steps=150),
-    standard=dict(toy_steps=1000, toy_batch=128, ae_steps=1500, ae_batch=64, n_train=None, n_test=2000,
-                  ae_hidden=32, d_base=32, vq_steps=1000, seeds=5, n_small=32, small_steps=400),
+    quick=dict(toy_steps=600, toy_batch=128, seeds=3, lr_fast=2e-3, lr_slow=5e-4, d_per_g=1, toy_loss="non-saturating"),
+    standard=dict(toy_steps=1000, toy_batch=128, seeds=5, lr_fast=2e-3, lr_slow=5e-4, d_per_g=1,
+                  toy_loss="non-saturating"),
     smoke=dict(seeds=2),
 )
 CFG
 
 # %%
-import copy
-import math
 import statistics
-import time
+from functools import partial
 
-import matplotlib.pyplot as plt
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-from course_lib.gan import (PatchDiscriminator, adaptive_weight, adopt_weight, discriminator_accuracy,
-                            hinge_d_loss, hinge_g_loss, modes_covered, non_saturating_d_loss,
-                            non_saturating_g_loss, receptive_field, ring_centres, ring_of_gaussians,
-                            set_requires_grad)
 from course_lib.claims import claim, verdict
 from course_lib.explorers import Choice, IntSlider, Toggle, explorer
-from course_lib.explorers.gan_toy import draw_toy_gan, snapshot
+from course_lib.explorers.gan_toy import draw_gan_losses, draw_mode_collapse, draw_toy_gan, runs_from_snapshots
+from course_lib.gan import (modes_covered, non_saturating_d_loss, non_saturating_g_loss, ring_centres,
+                            ring_of_gaussians, set_requires_grad, toy_mlp, train_toy_gan)
 
-device = ENV.device
-if device.type == "cpu":
-    # The networks of this notebook are tiny: on a CPU one thread is faster than several (synchronising threads
-    # costs more than the work), and it makes the runs reproducible across machines.
-    torch.set_num_threads(1)
-T0 = time.perf_counter()
+torch.set_num_threads(1)  # tiny networks: one CPU thread is faster, and the runs reproduce across machines
 
 # %% [markdown]
-# ## 1. A GAN on a 2-D toy, and mode collapse
+# ## 1. Two players
 #
 # A GAN (Goodfellow et al. 2014) trains two networks against each other. The **discriminator** $D$ maps a sample
-# to a logit (high = "looks real"); the **generator** $G$ maps noise $z$ to a sample. With $\sigma$ the sigmoid:
+# to a logit: high means "looks real". The **generator** $G$ maps noise $z$ to a sample. With $\sigma$ the sigmoid,
+# $D$ is a classifier trained with cross-entropy, and $G$ is trained to make $D$ call its samples real:
 #
-# $$L_D = -\mathbb{E}_x \log \sigma(D(x)) - \mathbb{E}_z \log(1-\sigma(D(G(z)))), \qquad
-#   L_G = -\mathbb{E}_z \log \sigma(D(G(z))) \quad\text{(the "non-saturating" generator loss)}.$$
+# $$L_D = -\mathbb{E}_x \log \sigma(D(x)) - \mathbb{E}_z \log\bigl(1-\sigma(D(G(z)))\bigr), \qquad
+#   L_G = -\mathbb{E}_z \log \sigma(D(G(z))).$$
 #
-# The data: a ring of 8 Gaussians, the classic toy for **mode collapse**, where the generator puts all its samples
-# on a few modes (Metz et al. 2016). We count a mode as *covered* when it gets at least a quarter of its fair share
-# of samples within 4 standard deviations of its centre (`course_lib.gan.modes_covered`).
+# This $L_G$ is the *non-saturating* generator loss; section 4 says why. `course_lib.gan` has both losses, written
+# with `softplus` on logits. The data is a ring of 8 Gaussians, the classic toy for **mode collapse**: a generator
+# that puts all its samples on a few of the modes (Metz et al. 2016). A mode counts as *covered* when it gets at
+# least a quarter of its fair share of samples near its centre (`modes_covered`).
 
 # %%
 CENTRES = ring_centres()
 real = ring_of_gaussians(2000, generator=torch.Generator().manual_seed(0))
-print("modes covered by real data:", modes_covered(real, CENTRES))
-assert modes_covered(real, CENTRES)[0] == 8
+G, D = toy_mlp(2, 2), toy_mlp(2, 1)  # generator: noise (2-D) -> point; discriminator: point -> logit
+print("real data covers", modes_covered(real, CENTRES)[0], "modes; an untrained G covers",
+      modes_covered(G(torch.randn(2000, 2)), CENTRES)[0])
 
 # %% [markdown]
-# Here is the training loop, written out once in full. Read the two halves carefully; the pitfalls in section 7
-# are about getting them wrong.
+# ## 2. One training step
 #
-# * **Discriminator step**: the fakes are `fake.detach()`, so $L_D$ sends no gradient into $G$; only `opt_d` steps.
-# * **Generator step**: $D$ is frozen with `set_requires_grad(D, False)`, so $L_G$ writes no gradient into $D$;
-#   only `opt_g` steps.
+# Each step has two halves, each with its own optimiser.
+#
+# * **Discriminator step.** Score real samples and fakes, and step `opt_d` on $L_D$. The fakes enter as
+#   `fake.detach()`: $L_D$ must not send gradients into $G$. Without the detach, $G$ would receive $D$'s wish
+#   that its samples look *more* fake.
+# * **Generator step.** Score the fakes again with the *updated* $D$ and step `opt_g` on $L_G$. $D$ takes no part:
+#   freeze it with `set_requires_grad(D, False)` so that $L_G$ writes nothing into $D$'s `.grad`, and unfreeze it
+#   afterwards. Only `opt_g` steps.
+# * **Fresh gradients.** `.backward()` *adds* to `.grad`. Clear each optimiser's gradients (`zero_grad()`) before its
+#   backward, or old gradients join the update.
+#
+# ### Exercise 1: one GAN training step
+# Write `my_gan_step`. `d_loss_fn(logits_real, logits_fake)` and `g_loss_fn(logits_fake)` are the two losses, so the
+# same step serves every GAN loss. Do the discriminator's step first, then the generator's, and return the two loss
+# values as floats. The check runs two steps in a row on small networks and looks at the gradients each optimiser
+# steps with; the hidden tests use another optimiser and another loss.
 
 # %%
-Z_DIM = 2
+def my_gan_step(G, D, opt_g, opt_d, x_real, z, d_loss_fn, g_loss_fn):
+    """One step: D on real and detached fakes (opt_d), then G through a frozen D (opt_g). Returns (d_loss, g_loss)."""
+    ### BEGIN SOLUTION
+    fake = G(z)
+    d_loss = d_loss_fn(D(x_real), D(fake.detach()))  # detached: L_D stops at the fakes
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    set_requires_grad(D, False)  # frozen: L_G writes nothing into D
+    g_loss = g_loss_fn(D(fake))  # D's new weights judge the same fakes
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+    set_requires_grad(D, True)
+    return d_loss.item(), g_loss.item()
+    ### END SOLUTION
 
 
-def mlp(n_in, n_out, hidden=64):
-    return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                         nn.Linear(hidden, n_out))
+# %%
+from course_lib.checks.gan import check_gan_step
 
-
-LOSSES = {"non-saturating": (non_saturating_d_loss, non_saturating_g_loss), "hinge": (hinge_d_loss, hinge_g_loss)}
-
-
-def train_toy_gan(lr_g, lr_d, steps=CFG.toy_steps, batch_size=CFG.toy_batch, seed=0, eval_every=None,
-                  loss="non-saturating", snapshots=None):
-    """The plain two-optimiser GAN loop on the ring of Gaussians. Returns G, D and a log of diagnostics.
-    snapshots: a list to append course_lib.explorers.gan_toy.snapshot()s to (step 0 and every eval_every steps)."""
-    eval_every = eval_every or max(1, steps // 12)  # 12 points on the coverage curve, whatever the step count
-    torch.manual_seed(seed)
-    data_gen = torch.Generator().manual_seed(seed)
-    G, D = mlp(Z_DIM, 2), mlp(2, 1)
-    d_loss_fn, g_loss_fn = LOSSES[loss]
-    # foreach=True: the same Adam update in fewer calls (faster on a CPU for networks this small)
-    opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=(0.5, 0.999), foreach=True)
-    opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=(0.5, 0.999), foreach=True)
-    log = {k: [] for k in ("step", "modes", "quality", "acc_real", "acc_fake")}
-    z_snap = torch.randn(500, Z_DIM, generator=torch.Generator().manual_seed(123))  # the same z at every snapshot
-    if snapshots is not None:
-        snapshots.append(dict(step=0, **snapshot(G, D, z_snap, CENTRES)))
-    for step in range(1, steps + 1):
-        # ---- discriminator step: fakes DETACHED, only opt_d steps
-        x = ring_of_gaussians(batch_size, generator=data_gen)
-        fake = G(torch.randn(batch_size, Z_DIM))
-        logits_real, logits_fake = D(x), D(fake.detach())
-        d_loss = d_loss_fn(logits_real, logits_fake)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        # ---- generator step: D FROZEN, only opt_g steps
-        set_requires_grad(D, False)
-        g_loss = g_loss_fn(D(G(torch.randn(batch_size, Z_DIM))))
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        set_requires_grad(D, True)
-        if step % eval_every == 0:
-            with torch.no_grad():
-                modes, quality = modes_covered(G(torch.randn(2000, Z_DIM)), CENTRES)
-            acc_r, acc_f = discriminator_accuracy(logits_real, logits_fake)
-            for k, v in zip(log, (step, modes, quality, acc_r, acc_f)):
-                log[k].append(v)
-            if snapshots is not None:
-                snapshots.append(dict(step=step, **snapshot(G, D, z_snap, CENTRES)))
-    return G, D, log
-
+check_gan_step(my_gan_step)
+### BEGIN HIDDEN TESTS
+check_gan_step(my_gan_step, seed=4, optimiser="adam", loss="hinge")
+### END HIDDEN TESTS
 
 # %% [markdown]
-# Two runs that differ only in who learns faster. In the first, the generator's learning rate is 4x the
-# discriminator's: $G$ finds a mode that fools the current $D$, piles its samples there, $D$ slowly catches up, $G$
-# jumps to another mode... In the second the two learning rates are swapped, so $D$ keeps up (the idea behind the
-# *two time-scale update rule* of Heusel et al. 2017: a discriminator that learns faster than the generator).
-# Each runs with `CFG.seeds` seeds; the figure shows seed 0, the curves and the table every seed.
+# From here on the notebook trains with your step. While it is unsolved, the cells below use
+# `course_lib.gan.gan_step` instead and say so once.
 
 # %%
-SEEDS = list(range(CFG.seeds))
-t = time.perf_counter()
-snaps = {"non-saturating": [], "hinge": []}  # for the explorer of section 2 (seed 0 of the D-faster setting)
-toy = {"G faster": [train_toy_gan(lr_g=2e-3, lr_d=5e-4, seed=sd) for sd in SEEDS],
-       "D faster": [train_toy_gan(lr_g=5e-4, lr_d=2e-3, seed=sd, snapshots=snaps["non-saturating"] if sd == 0 else None)
-                    for sd in SEEDS]}
-toy_seconds = time.perf_counter() - t
-G_collapse, _, log_collapse = toy["G faster"][0]
-G_fixed, _, log_fixed = toy["D faster"][0]
-print(f"{2 * len(SEEDS)} toy GANs of {CFG.toy_steps} steps in {toy_seconds:.1f} s")
-for name, runs_ in toy.items():
-    for sd, (_, _, lg) in zip(SEEDS, runs_):
-        print(f"{name}, seed {sd}: modes covered over steps {lg['modes']}")
+import course_lib.gan
+from course_lib.checks import solved_or_reference
 
-# %%
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
-with torch.no_grad():
-    zs = torch.randn(1000, Z_DIM)
-    samples = {"G faster (collapse)": G_collapse(zs), "D faster (fixed)": G_fixed(zs)}
-for ax, (name, s) in zip(axes[:2], samples.items()):
-    ax.scatter(real[:, 0], real[:, 1], s=2, c="lightgray", label="data")
-    ax.scatter(s[:, 0], s[:, 1], s=2, c="C3", label="generator")
-    ax.set(title=f"{name}: {modes_covered(s, CENTRES)[0]} of 8 modes\n(on these 1000 samples)", xlim=(-3, 3), ylim=(-3, 3),
-           xlabel="x1", ylabel="x2", aspect="equal")
-    ax.legend(loc="upper right", markerscale=4, fontsize=8)
-for (name, runs_), style in zip(toy.items(), ("o-", "s-")):
-    for sd, (_, _, lg) in zip(SEEDS, runs_):
-        axes[2].plot(lg["step"], lg["modes"], style, color="C0" if name == "G faster" else "C1", ms=3,
-                     alpha=1.0 if sd == 0 else 0.35, label=name + (" (lr_g 2e-3, lr_d 5e-4)" if name == "G faster"
-                     else " (lr_g 5e-4, lr_d 2e-3)") if sd == 0 else None)
-axes[2].set(xlabel="step", ylabel="modes covered (of 8)", title=f"mode coverage over training, {len(SEEDS)} seeds",
-            ylim=(-0.3, 8.3))
-axes[2].legend(fontsize=8)
-plt.tight_layout()
-plt.show()
+gan_step = solved_or_reference(my_gan_step, course_lib.gan.gan_step, "gan_step")
 
 # %% [markdown]
-# **Check.** The claims, over seeds: the generator-faster run stays collapsed (at most 3 modes at any evaluation,
-# in most seeds), and the run with the faster discriminator ends with clearly more modes (at least 3 more on
-# average, and more in most seeds). The table below prints what each seed did. Neither run need reach all 8 modes
-# cleanly at this budget: the fixed generator can leave a thin trail of samples between modes.
+# ## 3. Mode collapse, and a faster discriminator
+#
+# `train_toy_gan` runs your step in a loop with Adam and records the modes covered on one fixed set of 2,000 noise
+# vectors. Two settings differ only in who learns faster. With the generator 4x faster, $G$ finds a spot that fools
+# the current $D$ and piles its samples there; $D$ catches up, and $G$ jumps elsewhere. With the rates swapped, $D$
+# keeps up, which is the idea of the *two time-scale update rule* (Heusel et al. 2017).
+#
+# Expect the first setting to stay on 0-3 modes for the whole run, and the second to spread over clearly more.
 
 # %%
-final = {name: [lg["modes"][-1] for _, _, lg in runs_] for name, runs_ in toy.items()}
-peak_collapse = [max(lg["modes"]) for _, _, lg in toy["G faster"]]
+toy_kw = dict(step_fn=gan_step, steps=CFG.toy_steps, batch_size=CFG.toy_batch, loss=CFG.toy_loss, d_per_g=CFG.d_per_g)
+snaps = {CFG.toy_loss: []}  # seed 0 of the D-faster setting, for the explorer of section 4
+toy = {"G faster": [train_toy_gan(lr_g=CFG.lr_fast, lr_d=CFG.lr_slow, seed=s, **toy_kw) for s in range(CFG.seeds)],
+       "D faster": [train_toy_gan(lr_g=CFG.lr_slow, lr_d=CFG.lr_fast, seed=s, snapshots=snaps[CFG.toy_loss] if s == 0
+                                  else None, **toy_kw) for s in range(CFG.seeds)]}
+fig = draw_mode_collapse(toy, real, labels={"G faster": f"G faster (lr_g {CFG.lr_fast:g}, lr_d {CFG.lr_slow:g})",
+                                            "D faster": f"D faster (lr_g {CFG.lr_slow:g}, lr_d {CFG.lr_fast:g})"})
+
+# %%
+final = {k: [lg["modes"][-1] for _, _, lg in runs] for k, runs in toy.items()}
+peak = [max(lg["modes"]) for _, _, lg in toy["G faster"]]
 mean_sd = lambda v: f"{statistics.mean(v):.1f} ± {statistics.stdev(v) if len(v) > 1 else 0.0:.1f}"
-print(f"{'seed':>6} {'G faster: final (peak)':>24} {'D faster: final':>16}")
-for i, sd in enumerate(SEEDS):
-    print(f"{sd:>6} {final['G faster'][i]:>17} ({peak_collapse[i]}) {final['D faster'][i]:>16}")
-print(f"{'mean':>6} {mean_sd(final['G faster']):>24} {mean_sd(final['D faster']):>16}")
-majority = len(SEEDS) // 2 + 1
+print(f"{'seed':>5} {'G faster: final (peak)':>23} {'D faster: final':>16}")
+for s in range(CFG.seeds):
+    print(f"{s:>5} {final['G faster'][s]:>16} ({peak[s]}) {final['D faster'][s]:>16}")
+print(f"{'mean':>5} {mean_sd(final['G faster']):>23} {mean_sd(final['D faster']):>16}   (± sd over seeds)")
 wins = sum(f > c for f, c in zip(final["D faster"], final["G faster"]))
-claim(sum(p <= 3 for p in peak_collapse) >= majority,
-      f"G-faster runs never exceed 3 modes in most seeds: peaks {peak_collapse}")
-claim(statistics.mean(final["D faster"]) >= statistics.mean(final["G faster"]) + 3 and wins >= majority,
-      f"D-faster runs end with >= 3 more modes on average ({mean_sd(final['D faster'])} vs "
-      f"{mean_sd(final['G faster'])}) and more in {wins} of {len(SEEDS)} seeds")
-print(verdict(wins == len(SEEDS), f"the faster discriminator covered more modes in every seed ({wins} of {len(SEEDS)})",
-              f"the faster discriminator covered more modes in {wins} of {len(SEEDS)} seeds"))
+majority = CFG.seeds // 2 + 1
+claim(statistics.mean(final["D faster"]) >= statistics.mean(final["G faster"]) + 3 and wins >= majority
+      and sum(p <= 3 for p in peak) >= majority,
+      f"G faster stays collapsed (peak <= 3 modes in most seeds: {peak}) while D faster ends with >= 3 more modes "
+      f"on average ({mean_sd(final['D faster'])} vs {mean_sd(final['G faster'])}), more in {wins} of {CFG.seeds} seeds")
+print(verdict(wins == CFG.seeds, f"The faster discriminator covered more modes in every seed ({wins} of {CFG.seeds}).",
+              f"The faster discriminator covered more modes in {wins} of {CFG.seeds} seeds."))
 
 # %% [markdown]
-# Other cures for mode collapse, beyond the scope of this notebook: unrolled GANs (Metz et al. 2016), minibatch
-# discrimination (Salimans et al. 2016), showing the discriminator several samples at once (PacGAN, Lin et al. 2018).
-# In VQ-GAN collapse is much less of a concern: the generator is a *decoder* that must also reconstruct its input,
-# so it cannot drop whole modes without paying in reconstruction loss.
+# Neither setting need reach all 8 modes at this budget; the D-faster generator often leaves a thin trail between
+# modes. Other cures exist: unrolled GANs (Metz et al. 2016), minibatch discrimination (Salimans et al. 2016), or
+# showing $D$ several samples at once (PacGAN, Lin et al. 2018). In a VQ-GAN collapse matters much less. Its
+# generator is a decoder that must also reconstruct its input, so it cannot drop whole modes for free.
 #
-# ## 2. Hinge vs non-saturating loss
+# ## 4. Hinge vs non-saturating loss
 #
-# VQ-GAN (Esser et al. 2021) uses the **hinge** loss (Lim & Ye 2017):
+# The VQ-GAN paper writes the log-likelihood loss above (Esser et al. 2021, eq. 5). Its code, taming-transformers,
+# trains with the **hinge** loss by default (`disc_loss="hinge"`; Lim & Ye 2017):
 #
-# $$L_D = \tfrac12\left(\mathbb{E}\,\mathrm{relu}(1 - D(x)) + \mathbb{E}\,\mathrm{relu}(1 + D(\hat x))\right), \qquad
+# $$L_D = \tfrac12\bigl(\mathbb{E}\,\mathrm{relu}(1 - D(x)) + \mathbb{E}\,\mathrm{relu}(1 + D(\hat x))\bigr), \qquad
 #   L_G = -\mathbb{E}\, D(\hat x).$$
 #
-# Let us plot each loss as a function of one logit $\ell$, and the size of its gradient $|\partial L / \partial \ell|$.
-# For the generator we add the original *minimax* loss $\log(1-\sigma(\ell))$ that the non-saturating loss replaced.
+# The plots show each loss against one logit $\ell$, and the generator's gradient $|\partial L / \partial \ell|$. They
+# add the original *minimax* generator loss $\log(1-\sigma(\ell))$, which the non-saturating loss replaced. Early in
+# training $D$ rejects fakes confidently ($\ell \ll 0$). Expect the minimax loss to be flat there, with almost no
+# gradient, while the other two give a gradient of about 1.
 
 # %%
-l = torch.linspace(-5, 5, 201, requires_grad=True)
-curves = {
-    "D, real sample: hinge relu(1 - l)": F.relu(1 - l),
-    "D, real sample: non-saturating softplus(-l)": F.softplus(-l),
-    "D, fake sample: hinge relu(1 + l)": F.relu(1 + l),
-    "D, fake sample: non-saturating softplus(l)": F.softplus(l),
-    "G: hinge -l": -l,
-    "G: non-saturating softplus(-l)": F.softplus(-l),
-    "G: minimax log(1 - sigmoid(l))": -F.softplus(l),
-}
-grads = {k: torch.autograd.grad(v.sum(), l)[0].abs() for k, v in curves.items()}
-
-# the per-logit curves average to the course_lib losses
-assert torch.allclose(hinge_d_loss(l, l), 0.5 * (F.relu(1 - l).mean() + F.relu(1 + l).mean()))
-assert torch.allclose(non_saturating_g_loss(l), F.softplus(-l).mean())
-
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-ld = l.detach()
-for k, v in curves.items():
-    ax = axes[0] if k.startswith("D") else axes[1]
-    ax.plot(ld, v.detach(), "--" if "non-sat" in k or "minimax" in k else "-", label=k.split(": ")[-1] + (" (real)" if "real" in k else " (fake)" if "fake" in k else ""))
-for k in [k for k in curves if k.startswith("G")]:
-    axes[2].plot(ld, grads[k], label=k[3:])
-axes[0].set(title="discriminator losses", xlabel="logit l = D(sample)", ylabel="loss")
-axes[1].set(title="generator losses", xlabel="logit l = D(x_hat)", ylabel="loss")
-axes[2].set(title="generator: gradient size |dL/dl|", xlabel="logit l = D(x_hat)", ylabel="|dL/dl|")
-for ax in axes:
-    ax.legend(fontsize=7)
-    ax.axvline(0, color="gray", lw=0.5)
-plt.tight_layout()
-plt.show()
+fig, grads = draw_gan_losses()
+at = lambda name, value: float(grads[name][int((grads["l"] - value).abs().argmin())])
+print(f"generator gradient at l = -5: minimax {at('G: minimax log(1 - sigmoid(l))', -5):.4f}, "
+      f"non-saturating {at('G: non-saturating softplus(-l)', -5):.4f}, hinge {at('G: hinge -l', -5):.4f}")
+claim(at("G: minimax log(1 - sigmoid(l))", -5) < 0.01 < 0.99 < at("G: non-saturating softplus(-l)", -5),
+      "the minimax loss saturates where D rejects the fakes; the non-saturating one does not", kind="demonstration")
 
 # %% [markdown]
-# **What the plots show** (a demonstration: these are exact functions of one logit). Early in training the discriminator rejects fakes confidently ($\ell \ll 0$).
-# There the minimax generator loss is flat (it *saturates*: almost no gradient), while the non-saturating loss and
-# the hinge loss give a gradient of about 1. The hinge *discriminator* loss is exactly 0 for real logits above +1 and
-# fake logits below -1: a confident, correct discriminator stops pushing its logits further, which keeps them bounded.
-
-# %%
-i = int((ld + 5).abs().argmin())  # l = -5
-g_at = {k.split(": ")[1]: round(float(grads[k][i]), 4) for k in curves if k.startswith("G")}
-print("generator gradient |dL/dl| at l = -5:", g_at)
-assert g_at["minimax log(1 - sigmoid(l))"] < 0.01 and g_at["non-saturating softplus(-l)"] > 0.99
-assert g_at["hinge -l"] == 1.0
-j = int((ld - 2).abs().argmin())  # a real sample with logit 2: hinge is satisfied, non-saturating still pushes
-assert grads["D, real sample: hinge relu(1 - l)"][j] == 0 and grads["D, real sample: non-saturating softplus(-l)"][j] > 0.1
-
-# %% [markdown]
-# **Explore: the two losses in training.** The toy GAN of section 1 (the D-faster learning rates, seed 0), trained
-# once with the non-saturating pair of losses (that run is section 1's) and once with the hinge pair, with a snapshot
-# every few steps: the generator's samples (black) on the data (grey) over the discriminator's logit field (red: $D$
-# says "real", blue: "fake"; the black line is $D = 0$). Move the step to watch the generator's samples chase the
-# red regions and the field re-shape itself after them; switch the loss to compare. One seed: a demonstration of the
-# dynamics, not a comparison of the losses (that would need the seeds of section 1).
-
-# %%
-from functools import partial
-
-t = time.perf_counter()
-train_toy_gan(lr_g=5e-4, lr_d=2e-3, seed=0, loss="hinge", snapshots=snaps["hinge"])
-toy_seconds += time.perf_counter() - t
-toy_runs = {name: {k: [sn[k] for sn in ss] for k in ("step", "samples", "field", "modes")} for name, ss in snaps.items()}
-for r in toy_runs.values():
-    r["steps"] = r.pop("step")
-for name, r in toy_runs.items():
-    print(f"{name}: modes covered at the snapshots {r['modes']} (steps {r['steps'][0]}..{r['steps'][-1]})")
-explorer(partial(draw_toy_gan, toy_runs, real=real[:1000]),
-         step=IntSlider(0, CFG.toy_steps, CFG.toy_steps, step=max(1, CFG.toy_steps // 12), label="training step"),
-         loss=Choice(list(toy_runs), "non-saturating", label="loss"),
-         show_field=Toggle(True, label="show D's logit field"))
-
-# %% [markdown]
-# ### Exercise 1: the hinge losses
-# Write both hinge losses. `logits_real` and `logits_fake` are discriminator outputs of any shape (for a PatchGAN:
-# one logit per patch, $(B, 1, h, w)$); return scalars (means over all logits).
+# The hinge *discriminator* loss is exactly 0 for real logits above +1 and fake logits below -1. A confident, correct
+# discriminator stops pushing its logits further, which keeps them bounded.
+#
+# ### Exercise 2: the hinge losses
+# Write both hinge losses. `logits_real` and `logits_fake` are discriminator outputs of any shape (for an image
+# discriminator, one logit per patch: $(B, 1, h, w)$). Return scalars: means over all logits.
 
 # %%
 def my_hinge_d_loss(logits_real, logits_fake):
@@ -340,112 +238,96 @@ check_hinge_g_loss(my_hinge_g_loss)
 check_hinge_g_loss(my_hinge_g_loss, seed=7, shape=(2, 1, 5, 5))
 ### END HIDDEN TESTS
 
-# ## 3. Pitfall: the generator step leaking gradients into the discriminator
-#
-# `g_loss.backward()` computes gradients for **every** parameter that requires grad, $D$'s included. If one
-# optimiser steps both networks (or $D$'s gradients are not cleared), the generator step also moves $D$ -- in the
-# direction that makes the fakes look *more real* to it: the discriminator helps the generator cheat.
+# %% [markdown]
+# **Explore: the two losses in training.** Seed 0 of the D-faster setting, trained once more with your hinge losses,
+# beside its run from section 3. Each snapshot shows the generator's samples (black) on the data (grey), over the
+# discriminator's logit field: red where $D$ says "real", blue where it says "fake", the black line at $D = 0$. Move
+# the step to watch the samples chase the red regions, and switch the loss. One seed shows the dynamics; it does not
+# rank the losses.
 
 # %%
-def param_distance(module, reference):
-    return sum((p - q).abs().sum().item() for p, q in zip(module.parameters(), reference))
+from course_lib.gan import hinge_d_loss, hinge_g_loss
 
+other = "hinge" if CFG.toy_loss != "hinge" else "non-saturating"
+hinge_pair = (solved_or_reference(my_hinge_d_loss, hinge_d_loss, "hinge_d_loss"),
+              solved_or_reference(my_hinge_g_loss, hinge_g_loss, "hinge_g_loss"))
+snaps[other] = []
+train_toy_gan(lr_g=CFG.lr_slow, lr_d=CFG.lr_fast, seed=0, snapshots=snaps[other], **{**toy_kw, "loss": other},
+              losses=hinge_pair if other == "hinge" else None)
+toy_runs = runs_from_snapshots(snaps)
+explorer(partial(draw_toy_gan, toy_runs, real=real[:1000]),
+         step=IntSlider(0, CFG.toy_steps, CFG.toy_steps, step=max(1, CFG.toy_steps // 12), label="training step"),
+         loss=Choice(list(toy_runs), "hinge", label="loss"), show_field=Toggle(True, label="show D's logit field"))
+
+# %% [markdown]
+# ## Deep dive: what the two leaks do
+# *Adds a measurement of the two mistakes the step's check names. The core path resumes at the Summary.*
+#
+# **One optimiser stepping both.** `g_loss.backward()` computes gradients for every parameter that requires them,
+# $D$'s included. If one optimiser steps both networks, the generator step also moves $D$, in the direction that
+# makes the fakes look *more real* to it: the discriminator helps the generator cheat.
+
+# %%
+import copy
 
 torch.manual_seed(0)
-G_a, D_a = mlp(Z_DIM, 2), mlp(2, 1)
-G_b, D_b = copy.deepcopy(G_a), copy.deepcopy(D_a)
-z = torch.randn(256, Z_DIM)
+G_a, D_a = toy_mlp(2, 2), toy_mlp(2, 1)
+z = torch.randn(256, 2)
 fakes = G_a(z).detach()
-
-# WRONG: one optimiser over both networks, D not frozen
 D_before = copy.deepcopy(D_a)
-opt_both = torch.optim.Adam(list(G_a.parameters()) + list(D_a.parameters()), lr=1e-3)
+opt_both = torch.optim.Adam([*G_a.parameters(), *D_a.parameters()], lr=1e-3)  # WRONG: one optimiser, D not frozen
 opt_both.zero_grad()
 hinge_g_loss(D_a(G_a(z))).backward()
 opt_both.step()
-moved_wrong = param_distance(D_a, list(D_before.parameters()))
 with torch.no_grad():
     shift = (D_a(fakes).mean() - D_before(fakes).mean()).item()
-
-# RIGHT: D frozen during the generator step, and an optimiser for G only
-D_b_before = copy.deepcopy(D_b)
-opt_g = torch.optim.Adam(G_b.parameters(), lr=1e-3)
-set_requires_grad(D_b, False)
-opt_g.zero_grad()
-hinge_g_loss(D_b(G_b(z))).backward()
-opt_g.step()
-set_requires_grad(D_b, True)
-moved_right = param_distance(D_b, list(D_b_before.parameters()))
-print(f"D's weights moved by {moved_wrong:.4g} during the leaky generator step (mean D(fake) changed by "
-      f"{shift:+.4f}: D now rates the same fakes as more real); with the fix: {moved_right}")
-assert moved_wrong > 0 and shift > 0 and moved_right == 0
+print(f"after one leaky generator step, D rates the same fakes {shift:+.4f} more real (mean logit)")
+claim(shift > 0, "a generator step through an unfrozen D, stepped by a shared optimiser, raises D's logits on the fakes",
+      kind="demonstration")
 
 # %% [markdown]
-# The mirror image: a discriminator step on fakes that are **not detached** sends $L_D$'s gradient into $G$.
-# With the hinge loss that gradient points exactly *against* the generator's own gradient (cosine -1 while the fake
-# logits are above -1): if it is not cleared before $G$'s update, or one optimiser steps both, $G$ is pushed to make
-# its samples look *more* fake.
+# **Fakes not detached.** A discriminator step on fakes that are not detached sends $L_D$'s gradient into $G$. With
+# the hinge loss that gradient points exactly *against* the generator's own. While the fake logits are above -1,
+# $\partial L_D/\partial \ell = +\tfrac12$ and $\partial L_G/\partial \ell = -1$ per logit, so the cosine is -1 by
+# algebra. If the leak is not cleared before $G$'s update, $G$ is pushed to make its samples look more fake.
 
 # %%
 torch.manual_seed(0)
-G_c, D_c = mlp(Z_DIM, 2), mlp(2, 1)
+G_c, D_c = toy_mlp(2, 2), toy_mlp(2, 1)
 x_real = ring_of_gaussians(256, generator=torch.Generator().manual_seed(1))
 hinge_d_loss(D_c(x_real), D_c(G_c(z))).backward()  # WRONG: no .detach() on the fakes
 leak = torch.cat([p.grad.flatten() for p in G_c.parameters()])
-true_g = torch.cat([g.flatten() for g in torch.autograd.grad(hinge_g_loss(D_c(G_c(z))), list(G_c.parameters()))])
-cos = F.cosine_similarity(leak, true_g, dim=0).item()
-for p in G_c.parameters():
-    p.grad = None
-hinge_d_loss(D_c(x_real), D_c(G_c(z).detach())).backward()  # RIGHT
-print(f"without detach: G gets a gradient of norm {leak.norm():.4g}, cosine with G's own gradient {cos:.4f}; "
-      f"with detach: G's grads are {[p.grad for p in G_c.parameters()][:1]}...")
-assert leak.norm() > 0 and cos < -0.99
-assert all(p.grad is None for p in G_c.parameters())
+own = torch.cat([g.flatten() for g in torch.autograd.grad(hinge_g_loss(D_c(G_c(z))), list(G_c.parameters()))])
+cos = F.cosine_similarity(leak, own, dim=0).item()
+print(f"without detach G receives a gradient of norm {leak.norm():.3g}; its cosine with G's own gradient: {cos:.4f}")
+claim(cos < -0.99, "the leaked gradient opposes the generator's own (fake logits above -1)", kind="demonstration")
 
 # %% [markdown]
-#
-# %%
-total = time.perf_counter() - T0
-print(f"notebook body ran in {total:.0f} s")
-
 # ## Summary
-# - A GAN is two optimisers in one loop: the discriminator step uses **detached** fakes, the generator step a
-#   **frozen** discriminator. A generator that out-ran its discriminator stayed collapsed on a few of 8 modes
-#   here, while a faster discriminator covered clearly more, over several seeds (table in section 1).
-# - VQ-GAN's discriminator is a **PatchGAN**: one logit per patch; the receptive field $1 + \sum (k_i-1)\prod_{m<i}
-#   s_m$ (70 px in the papers, 16 px here) is exactly where one logit's gradient reaches.
-# - The **hinge** loss stops pushing confident logits; hinge and non-saturating generator losses keep a gradient of
-#   about 1 where the minimax loss saturates.
-# - The **adaptive weight** matches the GAN gradient to the reconstruction gradient at the decoder's last layer;
-#   compute it with `torch.autograd.grad` (no `.grad` side effects), keep it a constant, and guard it with `delta`
-#   (1e-6 in the paper, 1e-4 in taming's code) and a clamp, or it explodes when the GAN gradient vanishes.
-# - A **warm-up** keeps the discriminator off (not even trained) until the autoencoder reconstructs; starting too
-#   early with too strong a weight ruined reconstructions here, in every seed.
-# - Swapped VQ weights train a different model than the paper's; float16 square roots need float32 and an eps.
+# - A GAN is two optimisers in one loop. The discriminator steps on **detached** fakes; the generator steps through a
+#   discriminator that does not move; each clears its gradients before its backward.
+# - A generator that out-ran its discriminator stayed collapsed on a few of the 8 modes, while a faster discriminator
+#   covered clearly more, over several seeds (the table in section 3).
+# - The minimax generator loss saturates where the discriminator rejects the fakes. The non-saturating and hinge
+#   losses keep a gradient of about 1 there. The hinge discriminator loss stops pushing confident logits.
+# - Notebook 09 puts a discriminator on images and trains it against an autoencoder.
 #
-# ## Exercises
-# 1. (graded above) hinge losses, receptive field, adaptive weight.
-# 2. Give the collapsed toy GAN of section 1 two discriminator steps per generator step instead of swapping the
-#    learning rates. How many modes does it cover after the same number of generator steps?
-# 3. Build `PatchDiscriminator(n_layers=2)` for 28x28 images: what is its receptive field, and what does that mean
-#    for a "patch" discriminator on such small images?
-# 4. Separate "too early" from "too strong": train with the warm-up but a fixed $\lambda = 1$, and from step 0 with
-#    the adaptive weight and `disc_weight=1`. Where do their test MSEs land between runs A and B?
-# 5. In pitfall (c), replace the non-saturating generator loss by the hinge loss $-D(\hat x)$. Does shifting the
-#    discriminator's output still make $\lambda$ explode? Why (look at the gradient plot of section 2)?
+# ## More to try
+# 1. Give the collapsing setting two discriminator steps per generator step instead of swapping the learning
+#    rates: set `d_per_g` to 2 in the settings table. How many modes does "G faster" cover now?
+# 2. Run section 3 with the hinge losses: set `toy_loss` to `"hinge"`. Does the faster discriminator still win?
+# 3. Make both players equally fast: set `lr_slow` to `2e-3`. Which setting collapses now?
+# 4. Pass the minimax generator loss, `lambda l: -F.softplus(l).mean()`, as `g_loss_fn` and train the D-faster
+#    setting. Does the generator learn? Compare with the gradient plot of section 4.
 #
 # ## Further reading
 # - Goodfellow et al. 2014, "Generative Adversarial Networks", arXiv:1406.2661.
-# - Isola, Zhu, Zhou, Efros 2017, "Image-to-Image Translation with Conditional Adversarial Networks" (pix2pix,
-#   PatchGAN), arXiv:1611.07004.
-# - Esser, Rombach, Ommer 2021, "Taming Transformers for High-Resolution Image Synthesis" (VQ-GAN, eq. 7), arXiv:2012.09841.
 # - Lim & Ye 2017, "Geometric GAN" (hinge loss), arXiv:1705.02894.
-# - Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash Equilibrium" (TTUR,
-#   FID), arXiv:1706.08500.
+# - Esser, Rombach, Ommer 2021, "Taming Transformers for High-Resolution Image Synthesis" (VQ-GAN, eq. 5),
+#   arXiv:2012.09841; the hinge default is in taming-transformers' `taming/modules/losses/vqperceptual.py`.
+# - Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash Equilibrium" (TTUR),
+#   arXiv:1706.08500.
 # - Metz, Poole, Pfau, Sohl-Dickstein 2016, "Unrolled Generative Adversarial Networks", arXiv:1611.02163.
 # - Salimans et al. 2016, "Improved Techniques for Training GANs", arXiv:1606.03498.
-# - Lin, Khetan, Fanti, Oh 2018, "PacGAN: The power of two samples in generative adversarial networks", arXiv:1712.04086.
-# - Radford, Metz, Chintala 2015, "Unsupervised Representation Learning with Deep Convolutional GANs" (DCGAN
-#   initialisation), arXiv:1511.06434.
-# - van den Oord, Vinyals, Kavukcuoglu 2017, "Neural Discrete Representation Learning", arXiv:1711.00937.
-# - Zhang et al. 2018, "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric" (LPIPS), arXiv:1801.03924.
+# - Lin, Khetan, Fanti, Oh 2018, "PacGAN: The power of two samples in generative adversarial networks",
+#   arXiv:1712.04086.
