@@ -18,6 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TRIES = [
     ("04_vqvae", {"num_codes": 64}, "halve num_codes"),
+    ("08_gans", {"d_per_g": 2}, "two discriminator steps per generator step"),
+    ("08_gans", {"toy_loss": "hinge"}, "section 3 with the hinge losses"),
+    ("08_gans", {"lr_slow": 2e-3}, "both players equally fast"),
+    ("09_discriminators", {"disc_weight": 0.8}, "taming-transformers' disc_weight"),
+    ("09_discriminators", {"early_weight": 0.1}, "too early but not too strong"),
+    ("09_discriminators", {"n_small": 64}, "more images for the small-data discriminators"),
     ("11_vqgan", {"num_codes": 16}, "a smaller codebook (fewer bits per code)"),
 ]
 
