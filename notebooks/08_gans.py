@@ -199,7 +199,7 @@ at = lambda name, value: float(grads[name][int((grads["l"] - value).abs().argmin
 print(f"generator gradient at l = -5: minimax {at('G: minimax log(1 - sigmoid(l))', -5):.4f}, "
       f"non-saturating {at('G: non-saturating softplus(-l)', -5):.4f}, hinge {at('G: hinge -l', -5):.4f}")
 claim(at("G: minimax log(1 - sigmoid(l))", -5) < 0.01 < 0.99 < at("G: non-saturating softplus(-l)", -5),
-      "the minimax loss saturates where D rejects the fakes; the non-saturating one does not", kind="demonstration")
+      "the minimax loss saturates where D rejects the fakes; the non-saturating one does not", kind="demonstration");
 
 # %% [markdown]
 # The hinge *discriminator* loss is exactly 0 for real logits above +1 and fake logits below -1. A confident, correct
@@ -257,7 +257,7 @@ train_toy_gan(lr_g=CFG.lr_slow, lr_d=CFG.lr_fast, seed=0, snapshots=snaps[other]
 toy_runs = runs_from_snapshots(snaps)
 explorer(partial(draw_toy_gan, toy_runs, real=real[:1000]),
          step=IntSlider(0, CFG.toy_steps, CFG.toy_steps, step=max(1, CFG.toy_steps // 12), label="training step"),
-         loss=Choice(list(toy_runs), "hinge", label="loss"), show_field=Toggle(True, label="show D's logit field"))
+         loss=Choice(list(toy_runs), "hinge", label="loss"), show_field=Toggle(True, label="show D's logit field"));
 
 # %% [markdown]
 # ## Deep dive: what the two leaks do
@@ -283,7 +283,7 @@ with torch.no_grad():
     shift = (D_a(fakes).mean() - D_before(fakes).mean()).item()
 print(f"after one leaky generator step, D rates the same fakes {shift:+.4f} more real (mean logit)")
 claim(shift > 0, "a generator step through an unfrozen D, stepped by a shared optimiser, raises D's logits on the fakes",
-      kind="demonstration")
+      kind="demonstration");
 
 # %% [markdown]
 # **Fakes not detached.** A discriminator step on fakes that are not detached sends $L_D$'s gradient into $G$. With
@@ -300,7 +300,7 @@ leak = torch.cat([p.grad.flatten() for p in G_c.parameters()])
 own = torch.cat([g.flatten() for g in torch.autograd.grad(hinge_g_loss(D_c(G_c(z))), list(G_c.parameters()))])
 cos = F.cosine_similarity(leak, own, dim=0).item()
 print(f"without detach G receives a gradient of norm {leak.norm():.3g}; its cosine with G's own gradient: {cos:.4f}")
-claim(cos < -0.99, "the leaked gradient opposes the generator's own (fake logits above -1)", kind="demonstration")
+claim(cos < -0.99, "the leaked gradient opposes the generator's own (fake logits above -1)", kind="demonstration");
 
 # %% [markdown]
 # ## Summary

@@ -283,7 +283,7 @@ claim(m["B"] > 1.5 * m["A"] and all(b > a for a, b in zip(mse["A"], mse["B"])),
       f"too early + too strong hurts: mean MSE B {m['B']:.4f} > 1.5 x A {m['A']:.4f}, and B > A in every seed")
 claim(m["C"] < 1.25 * m["A"], f"warm-up + adaptive weight x {CFG.disc_weight:g} stays close: mean MSE C "
       f"{m['C']:.4f} < 1.25 x A {m['A']:.4f} (the GAN gradient is capped at a tenth by construction)",
-      kind="demonstration")
+      kind="demonstration");
 
 # %%
 from course_lib.viz import show_images
@@ -552,7 +552,7 @@ for w in (1.0, 1e-4):
     print(f"reconstruction weight {w:g} (N = {x_p.numel():,} pixels): "
           + ", ".join(f"{k} {v:+.2%}" for k, v in errs[w].items()))
 claim(abs(errs[1.0]["float16 scaled"]) < 0.03 and errs[1e-4]["float16 unscaled"] == -1,
-      "loss-scaled float16 lambda within 3% of float32; unscaled, 1e-4 / N underflows to 0", kind="demonstration")
+      "loss-scaled float16 lambda within 3% of float32; unscaled, 1e-4 / N underflows to 0", kind="demonstration");
 
 # %% [markdown]
 # bfloat16 has float32's exponent range, so nothing underflows there, but its 8-bit mantissa rounds the backward
