@@ -70,7 +70,8 @@ torch.set_num_threads(1)  # tiny networks: one CPU thread is faster, and the run
 #   L_G = -\mathbb{E}_z \log \sigma(D(G(z))).$$
 #
 # This $L_G$ is the *non-saturating* generator loss; section 4 says why. `course_lib.gan` has both losses, written
-# with `softplus` on logits. The data is a ring of 8 Gaussians, the classic toy for **mode collapse**: a generator
+# with `softplus` on logits; its $L_D$ is halved, as in taming-transformers. The data is a ring of 8 Gaussians, the
+# classic toy for **mode collapse**: a generator
 # that puts all its samples on a few of the modes (Metz et al. 2016). A mode counts as *covered* when it gets at
 # least a quarter of its fair share of samples near its centre (`modes_covered`).
 
@@ -288,8 +289,9 @@ claim(shift > 0, "a generator step through an unfrozen D, stepped by a shared op
 # %% [markdown]
 # **Fakes not detached.** A discriminator step on fakes that are not detached sends $L_D$'s gradient into $G$. With
 # the hinge loss that gradient points exactly *against* the generator's own. While the fake logits are above -1,
-# $\partial L_D/\partial \ell = +\tfrac12$ and $\partial L_G/\partial \ell = -1$ per logit, so the cosine is -1 by
-# algebra. If the leak is not cleared before $G$'s update, $G$ is pushed to make its samples look more fake.
+# $\partial L_D/\partial \ell_i = +\tfrac{1}{2N}$ and $\partial L_G/\partial \ell_i = -\tfrac1N$ for each of the $N$
+# fake logits, so the cosine is -1 by algebra. If the leak is not cleared before $G$'s update, $G$ is pushed to make
+# its samples look more fake.
 
 # %%
 torch.manual_seed(0)

@@ -123,7 +123,7 @@ fig, boxes = draw_logit_support(D_demo, test_ds.x[:1])
 r0, r1, c0, c1 = next(iter(boxes.values()))
 print(f"formula: {rf} px; gradient support of the middle logit: {r1 - r0 + 1} x {c1 - c0 + 1} px; "
       f"the papers' PatchGAN: {PatchDiscriminator(base=8, n_layers=3).receptive_field()} px")
-assert r1 - r0 + 1 == rf == c1 - c0 + 1 == my_receptive_field(D_demo.conv_layers())
+assert r1 - r0 + 1 == rf == c1 - c0 + 1, "the gradient support should match the receptive field"
 
 # %% [markdown]
 # ## 2. The adaptive weight
@@ -223,7 +223,8 @@ def train_ae_gan(start_step, weight, adaptive, seed, desc):
         return {"g": rec + weight * lam * g_loss, "d": hinge_d_loss(logits_real, logits_fake), "rec": rec,
                 "lambda": lam, "acc_real": acc_real, "acc_fake": acc_fake}
 
-    opts = {k: torch.optim.Adam(m.parameters(), lr=1e-3, betas=(0.5, 0.9), foreach=True) for k, m in (("g", ae), ("d", D))}
+    opts = {k: torch.optim.Adam(m.parameters(), lr=1e-3, betas=(0.5, 0.9), foreach=True)
+            for k, m in (("g", ae), ("d", D))}
     moved = []  # (step, how far D's weights are from their initial values)
     history = fit(loss_fn, opts, train_loader, steps=CFG.ae_steps, model={"ae": ae, "d": D},
                   log_every=max(1, min(5, CFG.ae_steps // 30)), desc=desc, callback=lambda step, *_: moved.append(
@@ -312,7 +313,8 @@ plt.show()
 #   That $\sigma$ is not the convolution's operator norm: the kernel is applied at overlapping positions. For stride
 #   $s$ the norm lies between $\sigma$ and $\lceil k/s \rceil\,\sigma$, since each input pixel sits in at most
 #   $\lceil k/s \rceil^2$ patches. So spectral normalisation bounds how fast $D$ can change only approximately
-#   (Sedghi, Gupta, Long 2019 compute the exact values). Measured below on a fresh discriminator.
+#   (Sedghi, Gupta, Long 2019 compute the exact values for circular padding). Measured below on a fresh
+#   discriminator.
 # * **DiffAugment** (Zhao, Liu, Lin, Zhu, Han 2020, arXiv:2006.10738): the same random, differentiable transforms $T$
 #   (colour, translation, cutout) on real **and** fake images, in the discriminator's step **and** the generator's:
 #   $L_D = f_D(D(T(x)), D(T(\mathrm{sg}[\hat x])))$, $L_G = f_G(D(T(\hat x)))$ (their eqs. 2-3). Augmenting only the
@@ -555,7 +557,7 @@ claim(abs(errs[1.0]["float16 scaled"]) < 0.03 and errs[1e-4]["float16 unscaled"]
       "loss-scaled float16 lambda within 3% of float32; unscaled, 1e-4 / N underflows to 0", kind="demonstration");
 
 # %% [markdown]
-# bfloat16 has float32's exponent range, so nothing underflows there, but its 8-bit mantissa rounds the backward
+# bfloat16 has float32's exponent range, so nothing underflows there, but its 8-bit significand rounds the backward
 # pass itself, which no loss scale fixes: expect it to differ by a few percent.
 #
 # ## Summary
