@@ -17,7 +17,7 @@
 # **Prerequisites.** Notebook 08 (the GAN step, the hinge loss) and notebook 01 (autoencoders).
 #
 # **Estimated time.** Core path about 35 min; 2 deep dives about 21 min more (estimated from this notebook by `make
-# stats`). Machine: about 46 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
+# stats`). Machine: about 37 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
@@ -39,7 +39,7 @@ ENV = course_lib.setup_notebook(seed=0)
 from course_lib.profiles import settings
 
 CFG = settings(
-    quick=dict(ae_steps=100, ae_batch=32, n_train=2000, n_test=256, ae_hidden=16, d_base=8, seeds=3,
+    quick=dict(ae_steps=80, ae_batch=32, n_train=2000, n_test=256, ae_hidden=16, d_base=8, seeds=3,
                disc_weight=0.1, early_weight=1.0, n_small=8, small_steps=240, small_lr=5e-3),
     standard=dict(ae_steps=1500, ae_batch=64, n_train=None, n_test=2000, ae_hidden=32, d_base=32, seeds=5,
                   disc_weight=0.1, early_weight=1.0, n_small=8, small_steps=1500, small_lr=5e-3),
