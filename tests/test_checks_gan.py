@@ -296,136 +296,46 @@ def step_not_frozen_but_cleared(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
     return d_loss.item(), g_loss.item()
 
 
-def step_not_detached(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
-    fake = G(z)
-    opt_d.zero_grad()
-    opt_g.zero_grad()
-    d_loss = d_loss_fn(D(x), D(fake))       # WRONG: not detached, L_D reaches G
-    d_loss.backward(retain_graph=True)
-    opt_d.step()
-    set_requires_grad(D, False)
-    g_loss = g_loss_fn(D(fake))
-    g_loss.backward()
-    opt_g.step()
-    set_requires_grad(D, True)
-    return d_loss.item(), g_loss.item()
+def written_step(detach=True, freeze=True, unfreeze=True, zero_d="before", zero_g="before", g_sign=1.0,
+                 swap_d=False, d_again=False, one_optimiser=False):
+    """A GAN step written out line by line, with one of the students' slips switched on by an argument."""
+    def step(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
+        fake = G(z)
+        if zero_d == "before":
+            opt_d.zero_grad()
+        if zero_g == "top":
+            opt_g.zero_grad()
+        fakes_for_d = fake.detach() if detach else fake
+        d_loss = d_loss_fn(D(fakes_for_d), D(x)) if swap_d else d_loss_fn(D(x), D(fakes_for_d))
+        d_loss.backward(retain_graph=not detach)
+        if zero_d == "after":
+            opt_d.zero_grad()
+        opt_d.step()
+        if freeze:
+            set_requires_grad(D, False)
+        opt = torch.optim.SGD([*G.parameters(), *D.parameters()], lr=0.1) if one_optimiser else opt_g
+        if zero_g == "before" or one_optimiser:
+            opt.zero_grad()
+        g_loss = g_sign * g_loss_fn(D(fake))
+        g_loss.backward()
+        opt.step()
+        if d_again:
+            opt_d.step()
+        if freeze and unfreeze:
+            set_requires_grad(D, True)
+        return d_loss.item(), g_loss.item()
+    return step
 
 
-def step_not_detached_but_cleared(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
-    """Not detached; G's gradient happens to be cleared before its own backward: same weights, still rejected."""
-    fake = G(z)
-    opt_d.zero_grad()
-    d_loss = d_loss_fn(D(x), D(fake))
-    d_loss.backward(retain_graph=True)
-    opt_d.step()
-    set_requires_grad(D, False)
-    opt_g.zero_grad()
-    g_loss = g_loss_fn(D(fake))
-    g_loss.backward()
-    opt_g.step()
-    set_requires_grad(D, True)
-    return d_loss.item(), g_loss.item()
-
-
-def step_one_optimiser(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
-    """The generator step with one optimiser over both networks (D not frozen)."""
-    fake = G(z)
-    opt_d.zero_grad()
-    d_loss = d_loss_fn(D(x), D(fake.detach()))
-    d_loss.backward()
-    opt_d.step()
-    opt_both = torch.optim.SGD([*G.parameters(), *D.parameters()], lr=0.1)
-    opt_both.zero_grad()
-    g_loss = g_loss_fn(D(fake))
-    g_loss.backward()
-    opt_both.step()
-    return d_loss.item(), g_loss.item()
-
-
-def step_opt_d_again(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
-    fake = G(z)
-    opt_d.zero_grad()
-    d_loss = d_loss_fn(D(x), D(fake.detach()))
-    d_loss.backward()
-    opt_d.step()
-    opt_g.zero_grad()
-    g_loss = g_loss_fn(D(fake))
-    g_loss.backward()
-    opt_g.step()
-    opt_d.step()                                 # WRONG: D steps on the generator's gradients
-    return d_loss.item(), g_loss.item()
-
-
-def step_d_grads_left(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
-    """D not frozen and opt_d.zero_grad() never called: the G step's gradients on D reach D's next update."""
-    fake = G(z)
-    d_loss = d_loss_fn(D(x), D(fake.detach()))
-    d_loss.backward()
-    opt_d.step()
-    opt_g.zero_grad()
-    g_loss = g_loss_fn(D(fake))
-    g_loss.backward()
-    opt_g.step()
-    return d_loss.item(), g_loss.item()
-
-
-def step_zero_grad_after_backward(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
-    fake = G(z)
-    d_loss = d_loss_fn(D(x), D(fake.detach()))
-    d_loss.backward()
-    opt_d.zero_grad()                            # WRONG: wipes the gradient before the step
-    opt_d.step()
-    set_requires_grad(D, False)
-    opt_g.zero_grad()
-    g_loss = g_loss_fn(D(fake))
-    g_loss.backward()
-    opt_g.step()
-    set_requires_grad(D, True)
-    return d_loss.item(), g_loss.item()
-
-
-def step_g_sign(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
-    fake = G(z)
-    opt_d.zero_grad()
-    d_loss = d_loss_fn(D(x), D(fake.detach()))
-    d_loss.backward()
-    opt_d.step()
-    set_requires_grad(D, False)
-    opt_g.zero_grad()
-    g_loss = -g_loss_fn(D(fake))                 # WRONG: G maximises its loss
-    g_loss.backward()
-    opt_g.step()
-    set_requires_grad(D, True)
-    return d_loss.item(), g_loss.item()
-
-
-def step_d_swapped(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
-    fake = G(z)
-    opt_d.zero_grad()
-    d_loss = d_loss_fn(D(fake.detach()), D(x))   # WRONG: real and fake swapped
-    d_loss.backward()
-    opt_d.step()
-    set_requires_grad(D, False)
-    opt_g.zero_grad()
-    g_loss = g_loss_fn(D(fake))
-    g_loss.backward()
-    opt_g.step()
-    set_requires_grad(D, True)
-    return d_loss.item(), g_loss.item()
-
-
-def step_left_frozen(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
-    fake = G(z)
-    opt_d.zero_grad()
-    d_loss = d_loss_fn(D(x), D(fake.detach()))
-    d_loss.backward()
-    opt_d.step()
-    set_requires_grad(D, False)                  # WRONG: never unfrozen
-    opt_g.zero_grad()
-    g_loss = g_loss_fn(D(fake))
-    g_loss.backward()
-    opt_g.step()
-    return d_loss.item(), g_loss.item()
+step_not_detached = written_step(detach=False, zero_g="top")   # L_D's gradient reaches G's update
+step_not_detached_but_cleared = written_step(detach=False)     # same weights, still rejected
+step_one_optimiser = written_step(freeze=False, one_optimiser=True)
+step_opt_d_again = written_step(freeze=False, d_again=True)     # D steps on the generator's gradients
+step_d_grads_left = written_step(freeze=False, zero_d=None)     # G step's gradients on D reach D's next update
+step_zero_grad_after_backward = written_step(zero_d="after")
+step_g_sign = written_step(g_sign=-1.0)                         # G maximises its loss
+step_d_swapped = written_step(swap_d=True)                      # real and fake swapped
+step_left_frozen = written_step(unfreeze=False)
 
 
 def step_g_first(G, D, opt_g, opt_d, x, z, d_loss_fn, g_loss_fn):
