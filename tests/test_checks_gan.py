@@ -404,3 +404,27 @@ def test_gan_step_hidden_cases_reject_too():
         checks.check_gan_step(step_not_detached, seed=3, optimiser="adam", loss="hinge")
     with pytest.raises(CheckFailed, match="left from the previous generator step"):
         checks.check_gan_step(step_d_grads_left, seed=3, optimiser="adam", loss="hinge")
+
+
+def test_a_wrong_answer_falls_back_to_the_reference_in_later_cells(capsys):
+    """After a failed check, solved_or_reference uses course_lib's version (a wrong GAN step or adaptive weight
+    would otherwise spoil every later cell); after a passed check, the student's own."""
+    from course_lib.checks import solved_or_reference
+
+    with pytest.raises(CheckFailed):
+        checks.check_gan_step(step_not_detached)
+    step = solved_or_reference(step_not_detached, gan.gan_step, "gan_step")
+    assert step.__wrapped__ is step_not_detached
+    torch.manual_seed(0)
+    G, D = gan.toy_mlp(2, 2, 8), gan.toy_mlp(2, 1, 8)
+    step(G, D, torch.optim.SGD(G.parameters(), 0.1), torch.optim.SGD(D.parameters(), 0.1), torch.randn(4, 2),
+         torch.randn(4, 2), gan.non_saturating_d_loss, gan.non_saturating_g_loss)
+    assert "does not pass its check yet" in capsys.readouterr().out
+    with pytest.raises(CheckFailed):
+        checks.check_adaptive_weight(aw_delta_hard_coded)
+    assert "does not pass" not in capsys.readouterr().out
+    checks.check_gan_step(step_right_other_form)
+    ok = solved_or_reference(step_right_other_form, gan.gan_step, "gan_step")
+    ok(G, D, torch.optim.SGD(G.parameters(), 0.1), torch.optim.SGD(D.parameters(), 0.1), torch.randn(4, 2),
+       torch.randn(4, 2), gan.non_saturating_d_loss, gan.non_saturating_g_loss)
+    assert "Note" not in capsys.readouterr().out

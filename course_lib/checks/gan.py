@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import CheckFailed, call_student, check_function, passed
+from . import CheckFailed, call_student, check_function, passed, records_result
 from .. import gan
 
 __all__ = ["check_gan_step", "check_hinge_d_loss", "check_hinge_g_loss", "check_adaptive_weight",
@@ -47,6 +47,7 @@ def _logits(seed: int, shape: Sequence[int] = (4, 1, 3, 3)):
     return (3 * torch.randn(*shape, generator=g), 3 * torch.randn(*shape, generator=g))
 
 
+@records_result
 def check_hinge_d_loss(student_fn: Callable, seed: int = 0, shape: Sequence[int] = (4, 1, 3, 3)) -> None:
     """student_fn(logits_real, logits_fake) -> scalar = 0.5 * (mean relu(1 - real) + mean relu(1 + fake)).
 
@@ -69,6 +70,7 @@ def check_hinge_d_loss(student_fn: Callable, seed: int = 0, shape: Sequence[int]
     )
 
 
+@records_result
 def check_hinge_g_loss(student_fn: Callable, seed: int = 0, shape: Sequence[int] = (4, 1, 3, 3)) -> None:
     """student_fn(logits_fake) -> scalar = -mean(logits_fake). ``seed`` and ``shape`` as in check_hinge_d_loss."""
     check_function(
@@ -138,6 +140,7 @@ def _call_adaptive(student_fn: Callable, name: str, problem, delta: float, max_w
     return got
 
 
+@records_result
 def check_adaptive_weight(student_fn: Callable, seed: int = 0, delta: float = 1e-4, max_weight: float = 1e4) -> None:
     """student_fn(rec_loss, g_loss, last_layer_weight, delta=1e-4, max_weight=1e4) -> detached scalar tensor.
 
@@ -228,6 +231,7 @@ def _as_int(value):
     return value
 
 
+@records_result
 def check_receptive_field(student_fn: Callable, seed: int = 0) -> None:
     """student_fn(layers: list of (kernel, stride)) -> int, the receptive field side in input pixels.
 
@@ -379,6 +383,7 @@ def _explain_step_error(failed: CheckFailed, name: str) -> CheckFailed:
     return failed
 
 
+@records_result
 def check_gan_step(student_fn: Callable, seed: int = 0, optimiser: str = "sgd", loss: str = "non-saturating") -> None:
     """student_fn(G, D, opt_g, opt_d, x_real, z, d_loss_fn, g_loss_fn) -> (d_loss, g_loss).
 
