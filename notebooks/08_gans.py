@@ -14,7 +14,7 @@
 #
 # **Prerequisites.** Notebook 01 (training a network in PyTorch). No GAN background is needed.
 #
-# **Estimated time.** Core path about 36 min; the deep dive about 3 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 37 min; the deep dive about 3 min more (estimated from this notebook by `make
 # stats`). Machine: about 17 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
@@ -53,7 +53,8 @@ import torch.nn.functional as F
 
 from course_lib.claims import claim, verdict
 from course_lib.explorers import Choice, IntSlider, Toggle, explorer
-from course_lib.explorers.gan_toy import draw_gan_losses, draw_mode_collapse, draw_toy_gan, runs_from_snapshots
+from course_lib.explorers.gan_toy import (draw_gan_losses, draw_gan_step_diagram, draw_mode_collapse, draw_toy_gan,
+                                          runs_from_snapshots)
 from course_lib.gan import (modes_covered, non_saturating_d_loss, non_saturating_g_loss, ring_centres,
                             ring_of_gaussians, set_requires_grad, toy_mlp, train_toy_gan)
 
@@ -95,7 +96,11 @@ print("real data covers", modes_covered(real, CENTRES)[0], "modes; an untrained 
 #   afterwards. Only `opt_g` steps.
 # * **Fresh gradients.** `.backward()` *adds* to `.grad`. Clear each optimiser's gradients (`zero_grad()`) before its
 #   backward, or old gradients join the update.
-#
+
+# %%
+draw_gan_step_diagram();
+
+# %% [markdown]
 # ### Exercise 1: one GAN training step
 # Write `my_gan_step`. `d_loss_fn(logits_real, logits_fake)` and `g_loss_fn(logits_fake)` are the two losses, so the
 # same step serves every GAN loss. Do the discriminator's step first, then the generator's, and return the two loss

@@ -143,3 +143,10 @@ def test_diagnostics_and_memorisation_figures():
     fig = gan_toy.draw_memorisation(curves)
     assert list(fig.axes[0].lines[0].get_ydata()) == [0.6, 0.9]
     plt.close(fig)
+
+
+def test_gan_step_diagram_shows_the_detach_and_the_frozen_discriminator():
+    fig = gan_toy.draw_gan_step_diagram()
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {".detach()", "D\n(frozen)", "L_D", "L_G", "grad: D only", "grad through D to G"} <= texts
+    plt.close(fig)

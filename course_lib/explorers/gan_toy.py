@@ -1,6 +1,6 @@
 """Figures of notebooks 08 and 09, and the explorer of 08: the 2-D GAN on the ring of Gaussians.
 
-:func:`draw_mode_collapse` draws section 3's runs (samples of seed 0, modes covered over steps for every seed);
+:func:`draw_gan_step_diagram` draws the two halves of one training step, :func:`draw_mode_collapse` section 3's runs (samples of seed 0, modes covered over steps for every seed);
 :func:`draw_gan_losses` the hinge and non-saturating losses as functions of one logit, with their gradients.
 The explorer scrubs a run by training step and loss type. For 09, :func:`draw_logit_support` shows the patch one
 PatchGAN logit sees, :func:`draw_gan_diagnostics` an autoencoder's GAN training, and :func:`draw_memorisation` a discriminator's memorisation AUC over training steps.
@@ -25,7 +25,7 @@ from typing import Callable, Dict, Mapping, Optional
 import torch
 
 __all__ = ["GRID_LIMIT", "grid", "snapshot", "nearest_snapshot", "draw_toy_gan", "runs_from_snapshots",
-           "draw_mode_collapse", "gan_loss_curves", "draw_gan_losses", "draw_logit_support", "draw_gan_diagnostics",
+           "draw_gan_step_diagram", "draw_mode_collapse", "gan_loss_curves", "draw_gan_losses", "draw_logit_support", "draw_gan_diagnostics",
            "draw_memorisation"]
 
 GRID_LIMIT = 3.0  # the field is drawn on [-3, 3]^2, which holds the ring of radius 2
@@ -266,4 +266,38 @@ def draw_gan_diagnostics(histories: Mapping[str, object], watch: str, warmup_end
     axes[0].legend([handles[k] for k in order], [labels[k] for k in order], fontsize=7)
     axes[1].legend(fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def draw_gan_step_diagram():
+    """One GAN training step as two diagrams (notebook 08, section 2). Left, the discriminator's step: the fakes are
+    detached, L_D reaches only D, opt_d steps. Right, the generator's step: D is frozen (grey), L_G's gradient flows
+    through D back to G (dashed), opt_g steps. Drawn with :mod:`course_lib.diagrams`' boxes. Returns the Figure."""
+    from ..diagrams import _arrow, _box, _canvas, _legend
+
+    fig, ax = _canvas(12, 3.6, "one GAN training step: first the discriminator, then the generator", (0, 15), (-0.6, 4))
+    grad = "#b22222"
+    for x0, title in ((0.0, "1. discriminator step (opt_d)"), (7.8, "2. generator step (opt_g)")):
+        ax.text(x0 + 3.4, 3.7, title, ha="center", fontsize=10, weight="bold")
+    # discriminator step
+    z1, g1 = _box(ax, (0.6, 2.6), "z", "data", w=0.8), _box(ax, (2.2, 2.6), "G")
+    f1, x1 = _box(ax, (3.9, 2.6), "G(z)", "data", w=1.1), _box(ax, (3.9, 1.0), "x (real)", "data", w=1.3)
+    d1, l1 = _box(ax, (5.5, 1.8), "D", w=1.0), _box(ax, (5.5, 0.1), "L_D", "loss", w=1.0, h=0.6)
+    _arrow(ax, z1["right"], g1["left"])
+    _arrow(ax, g1["right"], f1["left"])
+    _arrow(ax, f1["right"], d1["top"], ".detach()", rad=-0.2, offset=(0.35, 0.1))
+    _arrow(ax, x1["right"], d1["left"])
+    _arrow(ax, d1["bottom"], l1["top"])
+    _arrow(ax, l1["right"], (d1["right"][0], d1["right"][1] - 0.2), "grad: D only", colour=grad, style="--",
+           rad=0.6, offset=(1.05, -0.15))
+    # generator step
+    z2, g2 = _box(ax, (8.4, 2.6), "z", "data", w=0.8), _box(ax, (10.0, 2.6), "G")
+    f2, d2 = _box(ax, (11.7, 2.6), "G(z)", "data", w=1.1), _box(ax, (13.4, 2.6), "D\n(frozen)", "frozen", w=1.2)
+    l2 = _box(ax, (13.4, 0.9), "L_G", "loss", w=1.0, h=0.6)
+    _arrow(ax, z2["right"], g2["left"])
+    _arrow(ax, g2["right"], f2["left"])
+    _arrow(ax, f2["right"], d2["left"])
+    _arrow(ax, d2["bottom"], l2["top"])
+    _arrow(ax, l2["left"], g2["bottom"], "grad through D to G", colour=grad, style="--", rad=-0.25, offset=(0.2, -0.95))
+    _legend(ax, ["data", "net", "frozen", "loss"], where=(0.2, -0.55))
     return fig
