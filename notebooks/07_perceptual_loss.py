@@ -194,7 +194,7 @@ print(verdict(raw(fb, fx, 0) < raw(fs, fx, 0) and raw(fs, fx, 3) < raw(fb, fx, 3
 #   features themselves are float16 outside autocast, e.g. a perceptual network converted with `.half()`. The cure
 #   is to compute the norm in float32 (`x = x.float()` first).
 #
-# Notebook 08 (pitfall (e)) reproduces both with raw float16 tensors on the CPU; it is not a mixed-precision GPU run.
+# The cell below reproduces both with raw float16 tensors on the CPU; it is not a mixed-precision GPU run.
 #
 # `course_lib.perceptual.normalize_channels(x, eps, safe=...)` has both versions; here they are on three float16
 # feature vectors: all zero, ordinary, and large (a demonstration: float16 arithmetic is fixed, so these asserts
@@ -506,7 +506,7 @@ print(verdict(ratio_l1 > 1.05, "the perceptual term sharpens the reconstructions
 # - At equal MSE, the perceptual distance ranked a one-pixel shift closer than a blur or noise; L2 cannot.
 # - An autoencoder trained with L1 + perceptual loss reconstructed sharper images than one trained with L2 or with
 #   L1 alone, with edges where the originals have them (the printed verdicts say by how much, for this run). VQ-GAN (notebook 11) uses exactly this reconstruction loss, plus an adversarial term
-#   (notebook 08).
+#   (notebooks 08 and 09).
 # - Honesty about the network: offline, the course's own small Fashion-MNIST network with uniform channel weights
 #   stands in for LPIPS-VGG; with `pip install lpips` and a network, `backend="auto"` uses the real one. Numbers from
 #   the two are not comparable with each other.

@@ -211,7 +211,7 @@ assert gn_gap < 1e-4 < bn_gap.item(), "GroupNorm output should not depend on the
 # images and **detached** reconstructions. It sees images only -- never the codes.
 #
 # ### Exercise 1: the generator's loss
-# Assemble it from its parts. Use `gan.hinge_g_loss` and `gan.adaptive_weight(rec, g_loss, last_layer)` (notebook 08).
+# Assemble it from its parts. Use `gan.hinge_g_loss` and `gan.adaptive_weight(rec, g_loss, last_layer)` (notebook 09).
 
 # %%
 def generator_loss(x, x_hat, q_loss, logits_fake, last_layer, step, disc_start, perceptual_fn,
@@ -379,7 +379,7 @@ history.plot(keys=["l1", "perceptual", "q", "g_adv", "adaptive_weight", "disc"],
 # Reading the curves: L1 and the perceptual distance fall from the start; `g_adv`, `disc` and `adaptive_weight` only
 # appear at `disc_start`. A discriminator loss that drops to 0 and stays there means `D` wins outright (its gradient
 # to the decoder then carries little information); `adaptive_weight` hitting its clamp (1e4) means the adversarial
-# gradient vanished at the last layer (notebook 08 shows both).
+# gradient vanished at the last layer (notebook 09 shows both).
 
 
 # %% [markdown]
@@ -877,7 +877,7 @@ model.eval();
 #
 # It writes `checkpoint.pt`, `config.json`, `history.json` and `summary.json` (images/s, final losses, a hash of
 # every rank's weights, taken without synchronising anything first, so `replicas_identical` is a real check). For a
-# small dataset, the loss options `disc_spectral_norm` and `diff_augment` (measured in notebook 08, section 6) go in
+# small dataset, the loss options `disc_spectral_norm` and `diff_augment` (measured in notebook 09, a deep dive) go in
 # the config's `loss` section. The presets:
 
 # %%

@@ -546,7 +546,7 @@ print("claim 4:", RESULTS[4][0])
 # arXiv:1711.00937, abstract and Sec. 1) but brings its own: codebook collapse, here most codes dead after a short run
 # (Łańcucki et al. 2020, arXiv:2005.08520, document it and the cures), and gradients that jump when codes switch.
 # The adversarial term of VQ-GAN adds the usual GAN dynamics, which Esser et al. 2021 (arXiv:2012.09841,
-# Sec. 3.1, eq. 7) balance with the adaptive weight (notebook 08 shows the warm-up and what goes wrong without it). Under `standard` expect the same picture:
+# Sec. 3.1, eq. 7) balance with the adaptive weight (notebook 09 shows the warm-up and what goes wrong without it). Under `standard` expect the same picture:
 # without the cures of notebook 05 the vanilla codebook stays mostly dead.
 
 # %% [markdown]
