@@ -91,7 +91,7 @@ with torch.no_grad():
 # nothing tells us which region of the plane holds images, so the autoencoder gives no distribution to pick a new
 # $z$ from. A 5-nearest-neighbour vote in code space measures how well each class separates.
 
-# %%
+# %% tags=["fig-ae-latents"]
 lo, hi = z_ae.min(0).values.cpu().numpy(), z_ae.max(0).values.cpu().numpy()
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
 plot_latents(z_ae, y_test, test_set.class_names, ax=axes[0], title="AE codes of test images", box=(lo, hi), box_label="grid")
@@ -266,7 +266,7 @@ check_negative_elbo(negative_elbo, seed=5, dtype=torch.float64)
 # images, and decode a grid of prior quantiles, as in Kingma & Welling's figure 4. Expect the codes to gather near
 # the prior's unit circle, unlike the autoencoder's arbitrary scale.
 
-# %%
+# %% tags=["fig-vae-latents"]
 from course_lib.losses import vae_loss
 
 
@@ -338,7 +338,7 @@ print(verdict(faint < 0.05 and outside < 0.05,
 # $a x + b$. Expect reconstructions to be blurrier than real digits: where $z$ is uncertain, the decoder's best guess
 # is an average of several plausible images.
 
-# %%
+# %% tags=["fig-vae-samples"]
 from course_lib.metrics import sharpness
 
 vae = train_vae(latent_dim=CFG.big_latent, desc=f"VAE, L={CFG.big_latent}")
@@ -441,7 +441,7 @@ explorer(draw_traversal, z1=Slider(-lim, lim, 0.5, step=0.1, label="$z_1$"),
 # the $L$ = `CFG.big_latent` VAE again with a deliberately large $\beta$ = `CFG.big_beta` and count. Expect fewer
 # active units, perhaps none.
 
-# %%
+# %% tags=["fig-active-units"]
 from course_lib.latents import active_units
 
 vae_beta = train_vae(latent_dim=CFG.big_latent, beta=CFG.big_beta, desc=f"beta-VAE, beta={CFG.big_beta:g}")

@@ -104,7 +104,7 @@ check_nearest_code(nearest_code, seed=5, n=200, k=64, d=8)
 # The Voronoi cells of a random 2-D codebook: each pixel of the plane is coloured by the code your `nearest_code`
 # assigns it to. (While the exercise is unsolved or wrong, `course_lib.quantize.nearest_code` stands in.)
 
-# %%
+# %% tags=["fig-voronoi"]
 from course_lib.quantize import nearest_code as nearest_code_lib
 
 nearest_code = solved_or_reference(nearest_code, nearest_code_lib, "nearest_code")
@@ -159,7 +159,7 @@ check_lloyd_step(lloyd_step, seed=9, d=5)
 # the codes to move towards the blobs' centres and $J$ to fall at every iteration: that is a theorem, so the figure
 # demonstrates it rather than tests it.
 
-# %%
+# %% tags=["fig-lloyd"]
 from course_lib.checks import vq as vq_checks
 
 lloyd_step = solved_or_reference(lloyd_step, vq_checks.reference_lloyd_step, "lloyd_step")
@@ -252,7 +252,7 @@ print(f"course_lib kmeans: J = {distortion(x_toy, km.codebook):.3f} after {len(k
 # `torch.cuda.reset_peak_memory_stats()`. It reads a little higher, because the caching allocator rounds each block
 # up to a multiple of 512 bytes; its 2 MiB segments show in `max_memory_reserved`, not in the allocated figure.
 
-# %%
+# %% tags=["fig-distance-cost"]
 import time
 
 from course_lib.metrics import TensorMemoryMeter
@@ -352,7 +352,7 @@ print(verdict(flatness[order[:10]].mean() < flatness[order[-10:]].mean(),
 # test patches. Expect the error to fall with every bit, and the test error to stay near the training error until the
 # codebook starts to fit its training patches. The slider (in Jupyter) moves through the codebooks.
 
-# %%
+# %% tags=["fig-rate-distortion"]
 from functools import partial
 
 from course_lib.explorers import IntSlider, explorer

@@ -58,7 +58,7 @@ from course_lib.quantize import kmeans, nearest_code
 # Its derivative is 0 everywhere except on the cell boundaries, where `q` jumps. Measure it in one dimension with
 # four codes, by central finite differences `(q(z + h) - q(z - h)) / 2h`:
 
-# %%
+# %% tags=["fig-staircase"]
 codes_1d = torch.tensor([[-1.5], [-0.5], [0.4], [1.5]])  # K = 4 codes in D = 1
 grid = torch.linspace(-2.0, 2.0, 2001)[:, None]
 q = lambda z: codes_1d[nearest_code(z, codes_1d)]
@@ -99,7 +99,7 @@ assert frac_zero > 0.99 and grad_z is None
 # input `z_q(x)` to encoder output `z_e(x)`". The forward path goes through the argmin; the backward path goes around
 # it:
 
-# %%
+# %% tags=["fig-ste-diagram"]
 from course_lib.diagrams import ste_diagram
 
 ste_diagram(formula=False);
@@ -272,7 +272,7 @@ assert norms["codebook"][0] == 0 < norms["codebook"][1] and norms["commitment"][
 # 30 plain gradient-descent steps on **one term at a time**, with one optimiser holding both the encoder and the
 # codebook, so that nothing but the stop-gradients decides what moves. Grey: before; colour: after.
 
-# %%
+# %% tags=["fig-one-term"]
 def mean_sq_distance(encoder, codebook):
     with torch.no_grad():
         z_e, e = toy_forward(encoder, codebook)
@@ -399,7 +399,7 @@ assert all(abs(v - math.log(K)) < 1e-9 for v in kls)
 # | Gumbel-softmax (soft) | `softmax((log w + g) / 1)`, with Gumbel noise `g` |
 # | Gumbel-softmax (hard, ST) | a one-hot *sample* |
 
-# %%
+# %% tags=["fig-soft-vs-hard"]
 torch.manual_seed(0)
 x_train, x_test = torch.rand(CFG.n_points, 2) * 2 - 1, torch.rand(CFG.n_points, 2) * 2 - 1
 codes_2d = kmeans(x_train, CFG.num_codes, iters=30, seed=0).codebook
@@ -473,7 +473,7 @@ print(verdict(mse_gumbel_hard > 0.9 * mse_hard,
 # The straight-through arrow acts as if the hard code moved with `z`; the soft one follows what really changes, the
 # weights. The lower panels sweep `tau`; the vertical line marks the slider's value (statically, `tau` = 0.1).
 
-# %%
+# %% tags=["fig-temperature"]
 from functools import partial
 
 import numpy as np
