@@ -75,7 +75,7 @@ CFG
 # subsets shipped inside `course_lib`. Offline, CIFAR-10 is replaced by **"natural"**: 32×32 crops of public-domain
 # photographs. Images are float tensors (N, C, H, W) in [0, 1].
 
-# %%
+# %% tags=["fig-datasets"]
 import matplotlib.pyplot as plt
 
 from course_lib.data import load_dataset
@@ -173,7 +173,7 @@ for name in ["profiles", "env", "data", "train", "viz", "checks", "claims", "los
 # MNIST for half the steps; then a second call with a larger `steps` resumes the same run, as it would after a
 # crash or a Colab disconnect: weights, optimiser, random state, data order and history all come back.
 
-# %%
+# %% tags=["fig-training-loop"]
 import torch.nn.functional as F
 
 from course_lib.data import make_loader

@@ -88,7 +88,7 @@ show_images(test.x[:16], nrow=16, title="test images");
 # and stores only the code's index. The **decoder** draws the image back from the codes alone. The diagram shows the
 # paper's loss; this notebook learns its codebook with the EMA update of section 4 instead of the codebook term.
 
-# %%
+# %% tags=["fig-vqvae-diagram"]
 from course_lib.diagrams import vqvae_diagram
 
 vqvae_diagram();
@@ -216,7 +216,7 @@ with torch.no_grad():
 print("x", tuple(test.x[:2].shape), "-> z_e", tuple(out.z_e.shape), "-> indices", tuple(out.vq.indices.shape),
       "-> x_hat", tuple(out.x_hat.shape))
 
-# %%
+# %% tags=["fig-training"]
 optimizer = torch.optim.Adam(model.parameters(), lr=CFG.lr)
 epoch_tracker = metrics.CodeUsageTracker(K)
 epoch_log = []  # (step, codes used in the epoch, perplexity over the epoch)
@@ -249,7 +249,7 @@ claim(last < 0.5 * first, f"the training NMSE at least halves: {first:.4f} -> {l
 # A trivial baseline needs no bits at all: predict the **mean training image** for every test image. A useful model
 # must beat it by far. Expect the reconstructions to keep each garment's shape but lose fine texture.
 
-# %%
+# %% tags=["fig-reconstructions"]
 @torch.no_grad()
 def reconstruct(x, net=None, batch=256):
     """(x_hat, indices) of `net` (default: the model) in eval mode, batch by batch, on the CPU."""
@@ -323,7 +323,7 @@ check_perplexity(perplexity, seed=7)
 check_perplexity(perplexity, seed=31)
 ### END HIDDEN TESTS
 
-# %%
+# %% tags=["fig-code-usage"]
 perplexity = solved_or_reference(perplexity, metrics.perplexity, "perplexity")
 test_perplexity = perplexity(test_indices, K)
 counts = metrics.code_histogram(test_indices, K)
@@ -358,7 +358,7 @@ claim(one < 0.8 * many, f"per-batch perplexity grows with the batch size: {one:.
 # `model.encode(x)` gives an `h x w` grid of integers, and `model.decode_indices` turns it back into the
 # reconstruction of section 6. Each cell below shows its index.
 
-# %%
+# %% tags=["fig-code-map"]
 from course_lib.explorers.code_map import draw_code_maps
 
 model.eval()
@@ -470,7 +470,7 @@ def train_arm(kind, seed):
 arms = [train_arm(kind, seed) for kind in ("gradient", "EMA") for seed in range(CFG.cmp_seeds)]
 print(format_table(arms, floatfmt="{:.3f}"))
 
-# %%
+# %% tags=["fig-grad-vs-ema"]
 def per_seed(kind, key):
     return np.array([a[key] for a in arms if a["codebook"] == kind], dtype=float)
 
@@ -527,7 +527,7 @@ claim(pair.low > 0, f"EMA reconstructs better than the gradient codebook: NMSE d
 # perplexities is at most the whole-set perplexity. The *arithmetic* mean, which training logs show, has no such
 # guarantee (exp is convex); whether it stays below is a measurement.
 
-# %%
+# %% tags=["fig-perplexity-batch"]
 sizes = [b for b in [1, 2, 4, 8, 16, 32, 64, 128, 256] if b <= len(test_indices) // 2]
 covered = test_indices[: len(test_indices) // sizes[-1] * sizes[-1]]  # equal batches for every size
 whole = metrics.perplexity(covered, K)

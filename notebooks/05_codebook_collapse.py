@@ -128,7 +128,7 @@ vanilla = vanilla_curve[-1][1]
 print(f"vanilla after {CFG.steps} steps: {vanilla['used']:.1%} of codes used, perplexity {vanilla['perplexity']:.1f}, "
       f"MSE {vanilla['mse']:.4f}")
 
-# %%
+# %% tags=["fig-collapse"]
 steps_axis = [s for s, _ in vanilla_curve]
 fig, ax = plt.subplots(figsize=(7, 3.2))
 ax.plot(steps_axis, [K * m["used"] for _, m in vanilla_curve], "o-", label="codes used")
@@ -163,7 +163,7 @@ claim(share > 0.5, f"a few codes dominate: the top 5 take {share:.0%} of the pos
 # codes among the encoder outputs, and dead codes where the tiny start put them, near the origin and far from the
 # data. One dot per code.
 
-# %%
+# %% tags=["fig-dead-codes"]
 z = vanilla["z_e"].permute(0, 2, 3, 1).reshape(-1, CFG.code_dim)  # (N, D) encoder outputs
 codebook = vanilla_model.quantizer.codebook.detach()
 with torch.no_grad():
@@ -552,7 +552,7 @@ display(Markdown(f"**Profile `{CFG.profile}`**: K = {K}, {CFG.bench_steps} steps
 # The same table as a picture: one row per cure and start, sorted by usage; each seed is a dot and the bar is the
 # mean. The dashed line is the k-means ceiling, the dotted one vanilla VQ from the tiny start.
 
-# %%
+# %% tags=["fig-cures"]
 order = sorted(summary, key=lambda a: summary[a]["used"])
 labels = [f"{arm} ({start})" for arm, start in order]
 highlight = {"vanilla": "C3", "dead-code restarts": "C2", "EMA + k-means + restarts": "C0", "FSQ": "C1"}
@@ -575,7 +575,7 @@ plt.tight_layout(); plt.show()
 # in colour; every other cure is grey. The curves use a fixed held-out subset of `CFG.n_curve` patches, so their
 # levels sit below the table's; they show the shape over time.
 
-# %%
+# %% tags=["fig-usage-curves"]
 fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
 for ax, start in zip(axes, ("tiny", "data-scaled")):
     for arm in ARMS:
@@ -692,7 +692,7 @@ for k in sorted(set(CFG.sweep_codes) - {K}):
     ceiling[k] = kmeans_ceiling(k)
 print(f"sweep: {time.perf_counter() - start_time:.0f} s")
 
-# %%
+# %% tags=["fig-usage-vs-k"]
 fig, ax = plt.subplots(figsize=(7, 4))
 for arm, start in sweep_arms:
     ks = sorted(sweep[arm, start])
