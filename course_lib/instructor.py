@@ -473,8 +473,9 @@ def run_lesson(py: Path, settings: Optional[Mapping[str, Any]] = None, patches: 
             text = o.get("text", "")
             if VERDICT_MARK in text:
                 verdicts = json.loads(text.split(VERDICT_MARK, 1)[1].strip().splitlines()[0])
+    error = re.sub(r"\x1b\[[0-9;]*m", "", row["error"]) if row["error"] else None  # the traceback's colours
     return {"settings": dict(settings or {}), "patched": bool(patches), "seconds": row["seconds"],
-            "error": row["error"], "claims": [{"held": c["held"], "kind": c.get("kind", "measured"),
+            "error": error, "claims": [{"held": c["held"], "kind": c.get("kind", "measured"),
                                                "message": c["message"]} for c in row["claims"]],
             "verdicts": verdicts}
 
@@ -746,13 +747,14 @@ def split_slides(text: str) -> Tuple[str, List[Tuple[str, str]]]:
 
 
 def figure_images(nb) -> Dict[str, List[Tuple[str, str]]]:
-    """For each tagged cell of an executed notebook: its images, as (mime type, base64 data)."""
+    """For each tagged cell of an executed notebook: its images, as (mime type, base64 data); a cell that draws no
+    image but shows HTML tables (``show_table``) gives those, as ("text/html", html)."""
     out: Dict[str, List[Tuple[str, str]]] = {}
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if not tags or cell.cell_type != "code":
             continue
-        images = []
+        images, tables = [], []
         for o in cell.get("outputs", []):
             data = o.get("data", {})
             for mime in ("image/png", "image/jpeg", "image/svg+xml"):
@@ -763,8 +765,12 @@ def figure_images(nb) -> Dict[str, List[Tuple[str, str]]]:
                         value = base64.b64encode(value.encode("utf-8")).decode("ascii")
                     images.append((mime, value.replace("\n", "")))
                     break
+            else:
+                value = data.get("text/html")
+                if value and "<table" in (value := "".join(value) if isinstance(value, list) else value):
+                    tables.append(("text/html", value))
         for t in tags:
-            out[t] = images
+            out[t] = images or tables
     return out
 
 
@@ -778,6 +784,8 @@ section.slide { font-size: 1.35em; line-height: 1.45; }
 section.slide img { max-width: 100%; max-height: 58vh; object-fit: contain; align-self: center; margin: 0.4em 0; }
 section.slide figure { margin: 0; display: flex; flex-direction: column; align-items: center; }
 section.slide figcaption { font-size: 0.7em; color: #555; }
+.table { font-size: 0.6em; overflow-x: auto; max-width: 100%; } .table table { border-collapse: collapse; }
+.table td, .table th { border-bottom: 1px solid #ddd; padding: 2px 6px; }
 .missing { border: 2px dashed #c33; color: #c33; padding: 1em; font-size: 0.8em; }
 .notes { display: none; background: #fff8dc; border-left: 5px solid #e0b000; padding: 0.4em 1em; font-size: 0.85em; }
 body.show-notes .notes { display: block; }
@@ -840,6 +848,9 @@ def render_deck(outline: str, images: Mapping[str, List[Tuple[str, str]]], lesso
             return (f"<div class='missing'>Figure <code>{html.escape(tag)}</code> (image {n}) is not in the executed "
                     f"notebook: execute it (make course) and rebuild.</div>")
         mime, data = imgs[n - 1]
+        if mime == "text/html":
+            return (f"<figure><div class='table'>{data}</div><figcaption>{html.escape(alt)} (lesson {lesson}, cell tag "
+                    f"<code>{html.escape(tag)}</code>)</figcaption></figure>")
         return (f"<figure><img alt='{html.escape(alt)}' src='data:{mime};base64,{data}'>"
                 f"<figcaption>{html.escape(alt)} (lesson {lesson}, cell tag <code>{html.escape(tag)}</code>)"
                 f"</figcaption></figure>")

@@ -97,7 +97,7 @@ print("real data covers", modes_covered(real, CENTRES)[0], "modes; an untrained 
 # * **Fresh gradients.** `.backward()` *adds* to `.grad`. Clear each optimiser's gradients (`zero_grad()`) before its
 #   backward, or old gradients join the update.
 
-# %%
+# %% tags=["fig-gan-step-diagram"]
 draw_gan_step_diagram();
 
 # %% [markdown]
@@ -154,7 +154,7 @@ gan_step = solved_or_reference(my_gan_step, course_lib.gan.gan_step, "gan_step")
 #
 # Expect the first setting to stay on 0-3 modes for the whole run, and the second to spread over clearly more.
 
-# %%
+# %% tags=["fig-mode-collapse"]
 toy_kw = dict(step_fn=gan_step, steps=CFG.toy_steps, batch_size=CFG.toy_batch, loss=CFG.toy_loss, d_per_g=CFG.d_per_g)
 snaps = {CFG.toy_loss: []}  # seed 0 of the D-faster setting, for the explorer of section 4
 toy = {"G faster": [train_toy_gan(lr_g=CFG.lr_fast, lr_d=CFG.lr_slow, seed=s, **toy_kw) for s in range(CFG.seeds)],
@@ -199,7 +199,7 @@ print(verdict(wins == CFG.seeds, f"The faster discriminator covered more modes i
 # training $D$ rejects fakes confidently ($\ell \ll 0$). Expect the minimax loss to be flat there, with almost no
 # gradient, while the other two give a gradient of about 1.
 
-# %%
+# %% tags=["fig-gan-losses"]
 fig, grads = draw_gan_losses()
 at = lambda name, value: float(grads[name][int((grads["l"] - value).abs().argmin())])
 print(f"generator gradient at l = -5: minimax {at('G: minimax log(1 - sigmoid(l))', -5):.4f}, "
@@ -251,7 +251,7 @@ check_hinge_g_loss(my_hinge_g_loss, seed=7, shape=(2, 1, 5, 5))
 # the step to watch the samples chase the red regions, and switch the loss. One seed shows the dynamics; it does not
 # rank the losses.
 
-# %%
+# %% tags=["fig-gan-training"]
 from course_lib.gan import hinge_d_loss, hinge_g_loss
 
 other = "hinge" if CFG.toy_loss != "hinge" else "non-saturating"

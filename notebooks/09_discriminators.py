@@ -116,7 +116,7 @@ check_receptive_field(my_receptive_field, seed=11)
 # `draw_logit_support` draws that set for the middle logit and the corner one. Expect a square of your formula's side
 # in the middle, and a clipped one in the corner, where the padding sits.
 
-# %%
+# %% tags=["fig-logit-support"]
 from course_lib.gan import receptive_field
 
 rf = receptive_field(D_demo.conv_layers())
@@ -255,7 +255,7 @@ assert before and after and all(d == 0 for d in before) and all(d > 0 for d in a
 # **Diagnostics.** D's accuracy on real and fake patches: both pinned at 1 means $D$ wins outright and tells the
 # generator little; both near 0.5 means it is guessing. A sudden jump of $\lambda$ means the GAN gradient vanished.
 
-# %%
+# %% tags=["fig-gan-diagnostics"]
 from course_lib.explorers.gan_toy import draw_gan_diagnostics
 
 hC = runs["C"]["history"]
@@ -287,7 +287,7 @@ claim(m["C"] < 1.25 * m["A"], f"warm-up + adaptive weight x {CFG.disc_weight:g} 
       f"{m['C']:.4f} < 1.25 x A {m['A']:.4f} (the GAN gradient is capped at a tenth by construction)",
       kind="demonstration");
 
-# %%
+# %% tags=["fig-warmup-runs"]
 from course_lib.viz import show_images
 
 fig, axes = plt.subplots(4, 1, figsize=(10, 5.6))
@@ -409,7 +409,7 @@ for name in small:
     print(f"{name:>14} " + " ".join(f"{mean_sd(at(name, 'auc', i), 2):>14}" for i in range(len(CHECKPOINTS)))
           + f"{mean_sd(at(name, 'd_loss', -1), 2):>16}")
 
-# %%
+# %% tags=["fig-memorisation"]
 from course_lib.explorers.gan_toy import draw_memorisation
 
 fig = draw_memorisation(small)
@@ -496,7 +496,7 @@ claim(table[-1][2] > 1e10 and table[-1][3] <= cap * 1.0001 and all(r[4] <= 1e4 f
 print(verdict(cap < 1e4, "Here delta alone already caps lambda below 1e4, so the clamp does not bind: it is the "
               "second guard.", "Here the clamp at 1e4 binds before delta's cap."))
 
-# %%
+# %% tags=["fig-exploding-weight"]
 plt.figure(figsize=(5.5, 3.3))
 for i, (label, style) in enumerate((("naive |grad rec| / |grad GAN|", "o-"), ("+ delta = 1e-4", "s--"),
                                     ("+ delta + clamp at 1e4 (course_lib)", "^:"))):

@@ -65,7 +65,7 @@ x = fashion[:CFG.n_eval]
 #
 # We degrade the same test images in four ways, each strength chosen so that PSNR is exactly 22 dB.
 
-# %%
+# %% tags=["fig-equal-psnr"]
 perceptual = PerceptualLoss(backend="course")
 degraded = equal_psnr_degradations(x, psnr_db=CFG.psnr_fashion, kinds=("blur", "noise", "cast", "contrast"))
 scores = {name: (psnr(y, x), float(ssim(y, x)), float(perceptual(y, x).mean())) for name, y in degraded.items()}
@@ -98,7 +98,7 @@ print(verdict(worst["SSIM"] == worst["perceptual"], f"SSIM and the perceptual di
 # Here two sets of *real* images are compared: the true distance is 0. Covariances from $n$ images are noisy, and
 # the noise adds to FD. Expect FD to fall as $n$ grows, and KID to scatter around 0 at every $n$.
 
-# %%
+# %% tags=["fig-sample-size"]
 from course_lib.image_quality import draw_sample_size_curve, sample_size_curve
 
 feature_net = load_feature_net()
@@ -231,7 +231,7 @@ print(judge_net_info()["trained_on"])
 # - **colour W1**: the distance between pixel-value histograms per channel;
 # - **sharpness ratio**: contrast-normalised sharpness (notebook 01) over that of real images.
 
-# %%
+# %% tags=["fig-judge-table"]
 natural = load_dataset("natural", split="test").x
 natural = natural[torch.randperm(len(natural), generator=torch.Generator().manual_seed(0))]
 x_nat, x_ref = natural[:CFG.n_eval], natural[CFG.n_eval:2 * CFG.n_eval]
@@ -267,7 +267,7 @@ print(judge_net_info()["blind_spots"])
 # realism is the judge's KID and the gradient distance. Expect PSNR to peak at a wide filter and realism at a
 # narrower one.
 
-# %%
+# %% tags=["fig-perception-distortion"]
 from course_lib.classical import add_gaussian_noise, denoise
 
 noisy = add_gaussian_noise(x_nat, CFG.noise_std, seed=1)

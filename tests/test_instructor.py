@@ -186,19 +186,23 @@ def _executed(tmp_path):
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("plot()", metadata={"tags": ["fig-plot"]})
     cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})]
-    nb.cells = [cell]
+    table = nbformat.v4.new_code_cell("show_table(rows)", metadata={"tags": ["fig-table"]})
+    table.outputs = [nbformat.v4.new_output("display_data", data={"text/html": "<table><tr><td>1</td></tr></table>"})]
+    nb.cells = [cell, table]
     return nb
 
 
 def test_deck_embeds_tagged_figures_hides_notes_and_keeps_maths(tmp_path):
     images = instructor.figure_images(_executed(tmp_path))
-    assert images == {"fig-plot": [("image/png", "iVBORw0KGgo=")]}
-    doc, missing = instructor.render_deck(OUTLINE, images, "07")
+    assert images == {"fig-plot": [("image/png", "iVBORw0KGgo=")],
+                      "fig-table": [("text/html", "<table><tr><td>1</td></tr></table>")]}   # a table, not an image
+    doc, missing = instructor.render_deck(OUTLINE + "\n## Table\n![t](fig:fig-table)\n", images, "07")
+    assert "<div class='table'><table><tr><td>1</td></tr></table></div>" in doc
     assert "data:image/png;base64,iVBORw0KGgo=" in doc
     assert missing == ["fig-plot#2"] and "is not in the executed notebook" in doc
     assert "<div class='notes'><p>Because.</p>" in doc and "$x^2$" in doc
     assert "https://" not in doc and "http://" not in doc        # offline: nothing loads from a network
-    assert doc.count("<section class='slide'>") == 4              # title + 3 slides
+    assert doc.count("<section class='slide'>") == 5              # title + 4 slides
     assert instructor.outline_figures(OUTLINE) == [("fig-plot", 1), ("fig-plot", 2)]
 
 
