@@ -855,7 +855,7 @@ def render_deck(outline: str, images: Mapping[str, List[Tuple[str, str]]], lesso
                 f"<figcaption>{html.escape(alt)} (lesson {lesson}, cell tag <code>{html.escape(tag)}</code>)"
                 f"</figcaption></figure>")
 
-    parts = [f"<section class='slide'><h1>{html.escape(title)}</h1><p>Lecture outline. Keys: arrows or space to "
+    parts = [f"<section class='slide' id='s0'><h1>{html.escape(title)}</h1><p>Lecture outline. Keys: arrows or space to "
              f"move, <b>n</b> to show the instructor's notes.</p></section>"]
     for k, (heading, body) in enumerate(slides, 1):
         lines, notes = [], []
@@ -875,7 +875,7 @@ def render_deck(outline: str, images: Mapping[str, List[Tuple[str, str]]], lesso
             body_html = body_html.replace(f"<p>{key}</p>", value).replace(key, value)
         note_html = (f"<div class='notes'>{markdown2html_mistune(chr(10).join(notes))}</div>"
                      if any(n.strip() for n in notes) else "")
-        parts.append(f"<section class='slide'><h2>{markdown2html_mistune(heading)[3:-5]}</h2>{body_html}{note_html}"
+        parts.append(f"<section class='slide' id='s{k}'><h2>{markdown2html_mistune(heading)[3:-5]}</h2>{body_html}{note_html}"
                      f"<div class='footer'>{html.escape(title)} · {k}/{len(slides)}</div></section>")
     doc = ("<!doctype html><html><head><meta charset='utf-8'>"
            f"<title>{html.escape(title)}</title><style>{DECK_CSS}</style>{_mathjax_head('')}</head><body>"

@@ -202,7 +202,7 @@ def test_deck_embeds_tagged_figures_hides_notes_and_keeps_maths(tmp_path):
     assert missing == ["fig-plot#2"] and "is not in the executed notebook" in doc
     assert "<div class='notes'><p>Because.</p>" in doc and "$x^2$" in doc
     assert "https://" not in doc and "http://" not in doc        # offline: nothing loads from a network
-    assert doc.count("<section class='slide'>") == 5              # title + 4 slides
+    assert doc.count("<section class='slide' id='s") == 5              # title + 4 slides
     assert instructor.outline_figures(OUTLINE) == [("fig-plot", 1), ("fig-plot", 2)]
 
 
