@@ -587,8 +587,9 @@ def _run_lines(run: Mapping[str, Any], show: Sequence[str], default: Optional[Ma
         if default is not None and b is not None and b["held"] != c["held"]:
             line += f" *(default run: {'holds' if b['held'] else 'does not hold'})*"
         lines.append(line)
-    for k in _select(run["verdicts"], show):
-        lines.append(f"  - verdict: {run['verdicts'][k]}")
+    verdicts = list(dict.fromkeys(run["verdicts"]))   # a verdict computed once and printed twice counts once
+    for k in _select(verdicts, show):
+        lines.append(f"  - verdict: {verdicts[k]}")
     if run.get("error"):
         lines.append(f"  - **the run stopped**: {run['error']}")
     if len(lines) == 0:
