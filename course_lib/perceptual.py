@@ -18,6 +18,10 @@ Backends (chosen by :class:`PerceptualLoss`):
   ``lpips=False`` "baseline" variant of the lpips package: no learned weights). Works offline.
 * ``"auto"`` (default): ``"lpips-vgg"`` if it loads, else ``"course"``; one message says which and why.
 
+``COURSE_OFFLINE=1`` forbids downloads: then ``"auto"`` tries LPIPS-VGG only when the torchvision VGG-16 weights are
+already in the torch hub cache (``$TORCH_HOME/hub/checkpoints``), and ``"lpips-vgg"`` without them raises instead of
+downloading.
+
 Half precision: the square root of a sum of squares is where LPIPS-style losses break under fp16. The safe
 path (default) computes the norm in float32 with eps INSIDE the square root; ``safe=False`` reproduces the
 lpips package's formula ``x / (sqrt(sum x^2) + 1e-10)`` in the input dtype, which gives NaN (0/0: 1e-10 is
@@ -25,6 +29,7 @@ lpips package's formula ``x / (sqrt(sum x^2) + 1e-10)`` in the input dtype, whic
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -35,6 +40,7 @@ from .image_quality import load_feature_net
 __all__ = ["normalize_channels", "lpips_distance", "PerceptualLoss", "BACKENDS"]
 
 BACKENDS = ("auto", "course", "lpips-vgg")
+_ANNOUNCED: set = set()   # backend descriptions already printed in this process
 
 
 def normalize_channels(x: torch.Tensor, eps: float = 1e-10, safe: bool = True) -> torch.Tensor:
@@ -85,6 +91,17 @@ def lpips_distance(feats_x: Sequence[torch.Tensor], feats_y: Sequence[torch.Tens
     return total
 
 
+VGG16_FILE = "vgg16-397923af.pth"   # torchvision's ImageNet VGG-16 weights, the backbone lpips loads
+
+
+def _vgg_weights_cached() -> bool:
+    """True when torchvision's VGG-16 ImageNet weights are already in the torch hub cache (no download needed)."""
+    try:
+        return (Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE).is_file()
+    except Exception:  # pragma: no cover - an unusual hub configuration
+        return False
+
+
 def _lpips_vgg():
     """(scaling_layer, vgg_features, [channel weights]) from the lpips package, or raise."""
     import warnings
@@ -107,7 +124,8 @@ class PerceptualLoss(nn.Module):
             the default) or a list of (C_l,) non-negative tensors.
         safe: numerically safe channel normalisation (float32, eps inside the root); False shows the
             NaN-prone formula (see :func:`normalize_channels`).
-        verbose: print the one-line message saying which network is in use.
+        verbose: print the one-line message saying which network is in use (once per process for each
+            distinct message).
 
     ``forward(x, y)`` takes (B, 1|3, H, W) images in [0, 1] (grey is repeated to RGB) and returns (B,)
     distances (0 for identical inputs). Use ``loss(x, y).mean()`` as a training loss. The feature network is
@@ -123,12 +141,23 @@ class PerceptualLoss(nn.Module):
         self.scaling = None
         reason = ""
         chosen = None
-        if backend in ("auto", "lpips-vgg"):
+        from .data import offline_requested
+
+        offline_blocked = offline_requested() and not _vgg_weights_cached()
+        if backend == "lpips-vgg" and offline_blocked:
+            raise RuntimeError(
+                f"backend='lpips-vgg' would download the torchvision VGG-16 weights ({VGG16_FILE}), but COURSE_OFFLINE "
+                "is set. Unset COURSE_OFFLINE, put the file in the torch hub cache (torch.hub.get_dir()/checkpoints), "
+                "or use backend='course' (offline).")
+        if backend == "auto" and offline_blocked:
+            reason = "COURSE_OFFLINE is set and the VGG-16 weights are not cached, so nothing is downloaded"
+        elif backend in ("auto", "lpips-vgg"):
             try:
                 self.scaling, self.net, lin_w = _lpips_vgg()
                 chosen = "lpips-vgg"
             except Exception as err:  # not installed, or no network for the VGG weights
-                reason = f"{err.__class__.__name__}: {str(err).splitlines()[0][:100] if str(err) else ''}"
+                reason = ("the lpips package is not installed" if isinstance(err, ImportError) else
+                          "the VGG-16 weights could not be loaded (no network?)")
                 if backend == "lpips-vgg":
                     raise RuntimeError(
                         f"backend='lpips-vgg' needs `pip install lpips` and the torchvision VGG-16 ImageNet weights "
@@ -167,7 +196,8 @@ class PerceptualLoss(nn.Module):
         self.net.eval()
         if device is not None:
             self.to(device)
-        if verbose:
+        if verbose and self.description not in _ANNOUNCED:   # once per process, not at every construction
+            _ANNOUNCED.add(self.description)
             print(f"PerceptualLoss: {self.description}")
 
     def train(self, mode: bool = True):

@@ -144,31 +144,88 @@ def test_bad_inputs(loss):
 
 
 # ----------------------------------------------------------------------------------------------- backends
-def test_auto_falls_back_offline_with_message(monkeypatch, capsys):
+@pytest.fixture
+def fresh_messages(monkeypatch):
+    """Each test sees the backend message even if another test printed the same one (it is printed once per
+    process)."""
+    monkeypatch.setattr(perceptual, "_ANNOUNCED", set())
+
+
+def test_auto_falls_back_offline_with_message(monkeypatch, capsys, fresh_messages):
     def no_lpips():
         raise ImportError("No module named 'lpips'")
 
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     monkeypatch.setattr(perceptual, "_lpips_vgg", no_lpips)
     p = PerceptualLoss(backend="auto")
     out = capsys.readouterr().out
     assert p.backend_name == "course"
     assert out.count("PerceptualLoss:") == 1
-    assert "course feature net" in out and "stand-in for LPIPS-VGG" in out and "ImportError" in out
+    assert "course feature net" in out and "stand-in for LPIPS-VGG" in out and "lpips package is not installed" in out
+    assert "Error" not in out          # said in words, not as an exception name
+    PerceptualLoss(backend="auto")
+    assert "PerceptualLoss:" not in capsys.readouterr().out   # the same message is not repeated
 
 
-def test_auto_falls_back_when_vgg_weights_cannot_download(monkeypatch, capsys):
+def test_auto_falls_back_when_vgg_weights_cannot_download(monkeypatch, capsys, fresh_messages):
     def no_network():
         raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
 
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     monkeypatch.setattr(perceptual, "_lpips_vgg", no_network)
     assert PerceptualLoss(backend="auto").backend_name == "course"
-    assert "name resolution" in capsys.readouterr().out
+    assert "could not be loaded (no network?)" in capsys.readouterr().out
 
 
 def test_explicit_lpips_backend_errors_clearly(monkeypatch):
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     monkeypatch.setattr(perceptual, "_lpips_vgg", lambda: (_ for _ in ()).throw(ImportError("no lpips")))
     with pytest.raises(RuntimeError, match="pip install lpips"):
         PerceptualLoss(backend="lpips-vgg")
+
+
+def _no_download_allowed(monkeypatch):
+    """Every way torch would fetch weights fails the test; and lpips itself must not even be tried."""
+    calls = []
+
+    def forbidden(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError(f"a download was attempted under COURSE_OFFLINE=1: {args[:1]}")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", forbidden)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", forbidden)
+    monkeypatch.setattr(perceptual, "_lpips_vgg", forbidden)
+    return calls
+
+
+def test_offline_auto_attempts_no_download(monkeypatch, tmp_path, capsys, fresh_messages):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))     # no cached VGG-16 weights
+    calls = _no_download_allowed(monkeypatch)
+    p = PerceptualLoss(backend="auto")
+    assert p.backend_name == "course" and calls == []
+    assert "COURSE_OFFLINE is set" in capsys.readouterr().out
+
+
+def test_offline_explicit_lpips_raises_before_any_download(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    calls = _no_download_allowed(monkeypatch)
+    with pytest.raises(RuntimeError, match="COURSE_OFFLINE"):
+        PerceptualLoss(backend="lpips-vgg")
+    assert calls == []
+
+
+def test_offline_uses_cached_vgg_weights(monkeypatch, tmp_path):
+    """With the VGG-16 file already in the hub cache nothing needs downloading, so offline 'auto' may use LPIPS."""
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "hub" / "checkpoints" / perceptual.VGG16_FILE).write_bytes(b"")
+    tried = []
+    monkeypatch.setattr(perceptual, "_lpips_vgg", lambda: tried.append(1) or (_ for _ in ()).throw(ImportError("x")))
+    assert PerceptualLoss(backend="auto", verbose=False).backend_name == "course"
+    assert tried == [1]
 
 
 def test_lpips_backend_matches_lpips_package_when_installed(monkeypatch):
