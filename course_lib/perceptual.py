@@ -37,7 +37,8 @@ import torch.nn as nn
 
 from .image_quality import load_feature_net
 
-__all__ = ["normalize_channels", "lpips_distance", "PerceptualLoss", "BACKENDS"]
+__all__ = ["normalize_channels", "lpips_distance", "PerceptualLoss", "BACKENDS", "shift_image", "shifted_average",
+           "gaussian_blur", "match_mse", "edge_agreement"]
 
 BACKENDS = ("auto", "course", "lpips-vgg")
 _ANNOUNCED: set = set()   # backend descriptions already printed in this process
@@ -232,3 +233,59 @@ class PerceptualLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"backend={self.backend_name!r}, safe={self.safe}"
+
+
+# ------------------------------------------------------------------------------------ notebook 07's image helpers
+def shift_image(img: torch.Tensor, dx: int, dy: int = 0) -> torch.Tensor:
+    """Shift (N, C, H, W) images by ``dx`` pixels right and ``dy`` down, filling with 0 (Fashion-MNIST's
+    background). Built in notebook 07, section 1."""
+    if img.dim() != 4:
+        raise ValueError(f"shift_image expects images (N, C, H, W), got {tuple(img.shape)}")
+    h, w = img.shape[-2:]
+    padded = torch.nn.functional.pad(img, (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)))
+    top, left = max(-dy, 0), max(-dx, 0)
+    return padded[..., top:top + h, left:left + w]
+
+
+def shifted_average(img: torch.Tensor, shifts: Sequence[int] = (-2, -1, 1, 2)) -> torch.Tensor:
+    """The mean of horizontally shifted copies: what an L2-trained decoder outputs when it only knows the edge is
+    "one of these places". The default leaves out the unshifted image itself, so that the average gets no free
+    copy of the target. Notebook 07, section 1."""
+    return torch.stack([shift_image(img, int(dx)) for dx in shifts]).mean(0)
+
+
+def gaussian_blur(img: torch.Tensor, sigma: torch.Tensor, radius: int = 9) -> torch.Tensor:
+    """Blur every image of (N, C, H, W) with its own ``sigma`` (N,): a separable Gaussian of 2 radius + 1 taps,
+    zero padding."""
+    r = torch.arange(-radius, radius + 1, dtype=img.dtype)
+    k = torch.exp(-r[None] ** 2 / (2 * sigma[:, None].to(img.dtype) ** 2))
+    k = k / k.sum(1, keepdim=True)                                         # (N, taps)
+    n, c = img.shape[:2]
+    flat = img.reshape(1, n * c, *img.shape[-2:])
+    kk = k.repeat_interleave(c, 0)
+    out = torch.nn.functional.conv2d(flat, kk.view(n * c, 1, 1, -1), padding=(0, radius), groups=n * c)
+    out = torch.nn.functional.conv2d(out, kk.view(n * c, 1, -1, 1), padding=(radius, 0), groups=n * c)
+    return out.reshape(img.shape)
+
+
+def match_mse(make, params: torch.Tensor, x: torch.Tensor, target: torch.Tensor):
+    """For every image of ``x`` pick, from the distortions ``make(p)`` for p in ``params``, the one whose MSE to
+    the image is closest to ``target`` (N,). Returns (images, their MSE). Notebook 07's equal-MSE comparison."""
+    candidates = torch.stack([make(p) for p in params])                    # (P, N, C, H, W)
+    mse = (candidates - x).pow(2).flatten(2).mean(2)                       # (P, N)
+    best = (mse - target).abs().argmin(0)
+    idx = torch.arange(len(target))
+    return candidates[best, idx], mse[best, idx]
+
+
+def edge_agreement(rec: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Per-image correlation (N,) between the image-gradient magnitude maps of ``rec`` and ``ref``: 1 = edges
+    where the original has them and in proportion; noise adds gradients where the original has none and lowers it,
+    so unlike a mean gradient (sharpness) it cannot be bought with noise. Notebook 07, section 5."""
+    def grad_mag(img):
+        img = img.detach().float()
+        gx, gy = img[..., :, 1:] - img[..., :, :-1], img[..., 1:, :] - img[..., :-1, :]
+        return (gx[..., :-1, :].pow(2) + gy[..., :, :-1].pow(2)).sqrt().flatten(1)
+    a, b = grad_mag(rec), grad_mag(ref)
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + 1e-12)

@@ -247,3 +247,56 @@ def test_missing_weights_message(monkeypatch, tmp_path):
     monkeypatch.setattr(image_quality, "feature_net_path", lambda: tmp_path / "feature_net.pt")
     with pytest.raises(FileNotFoundError, match="make_feature_net.py"):
         PerceptualLoss(backend="course", verbose=False)
+
+
+# ----------------------------------------------------------------------------------- notebook 07's image helpers
+def test_shift_image_moves_content_and_fills_with_zero():
+    from course_lib.perceptual import shift_image
+
+    img = torch.arange(1, 17, dtype=torch.float32).view(1, 1, 4, 4)
+    right = shift_image(img, 1)
+    assert torch.equal(right[..., :, 1:], img[..., :, :-1]) and (right[..., :, 0] == 0).all()
+    down_left = shift_image(img, -1, 2)
+    assert torch.equal(down_left[..., 2:, :-1], img[..., :-2, 1:]) and (down_left[..., :2, :] == 0).all()
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        shift_image(img[0], 1)
+
+
+def test_shifted_average_leaves_out_the_unshifted_image():
+    from course_lib.perceptual import shift_image, shifted_average
+
+    img = torch.rand(2, 1, 6, 6)
+    expected = (shift_image(img, -2) + shift_image(img, -1) + shift_image(img, 1) + shift_image(img, 2)) / 4
+    assert torch.allclose(shifted_average(img), expected)
+
+
+def test_gaussian_blur_per_image_sigma_preserves_mass_and_smooths():
+    from course_lib.perceptual import gaussian_blur
+
+    img = torch.zeros(2, 1, 21, 21)
+    img[:, :, 10, 10] = 1.0
+    out = gaussian_blur(img, torch.tensor([0.5, 3.0]), radius=9)
+    assert torch.allclose(out.sum((1, 2, 3)), torch.ones(2), atol=1e-5)     # a centred impulse loses no mass
+    assert out[0].max() > out[1].max()                                     # the larger sigma spreads it more
+    assert torch.allclose(out[1, 0], out[1, 0].T, atol=1e-6)               # separable and isotropic
+
+
+def test_match_mse_picks_the_closest_distortion_per_image():
+    from course_lib.perceptual import match_mse
+
+    x = torch.zeros(3, 1, 2, 2)
+    imgs, mse = match_mse(lambda s: x + s, torch.tensor([0.1, 0.2, 0.3]), x, torch.tensor([0.01, 0.04, 0.08]))
+    assert torch.allclose(mse, torch.tensor([0.01, 0.04, 0.09]))
+    assert torch.allclose(imgs[:, 0, 0, 0], torch.tensor([0.1, 0.2, 0.3]))
+
+
+def test_edge_agreement_is_one_for_the_original_and_drops_with_noise():
+    from course_lib.perceptual import edge_agreement
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(4, 1, 16, 16)
+    x[:, :, 4:12, 4:12] = 1.0
+    assert torch.allclose(edge_agreement(x, x), torch.ones(4), atol=1e-5)
+    assert torch.allclose(edge_agreement(0.3 * x + 0.2, x), torch.ones(4), atol=1e-5)   # contrast does not matter
+    noisy = x + 0.3 * torch.randn(x.shape, generator=g)
+    assert (edge_agreement(noisy, x) < 0.8).all()
