@@ -45,6 +45,8 @@ __all__ = [
     "Block",
     "CodePrior",
     "weight_decay_groups",
+    "encode_tokens",
+    "decode_tokens",
 ]
 
 
@@ -447,3 +449,34 @@ def weight_decay_groups(model: nn.Module, weight_decay: float) -> list:
         if p.requires_grad:
             (decayed if id(p) in decay_ids else rest).append(p)
     return [{"params": decayed, "weight_decay": float(weight_decay)}, {"params": rest, "weight_decay": 0.0}]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Tokenizer <-> token sequences, in batches (notebook 06)
+# ----------------------------------------------------------------------------------------------------------------
+def _module_device(module: nn.Module) -> torch.device:
+    try:
+        return next(module.parameters()).device
+    except StopIteration:  # pragma: no cover - a module without parameters
+        return torch.device("cpu")
+
+
+@torch.no_grad()
+def encode_tokens(tokenizer: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Images (N, C, H, W) -> (N, h*w) int64 code sequences in raster order, on the CPU, in batches of
+    ``batch_size`` on the tokenizer's device. ``tokenizer.encode(x)`` must return (B, h, w) code grids (the course's
+    ``VQVAE`` and ``VQGAN`` do). Built for notebook 06."""
+    device = _module_device(tokenizer)
+    return torch.cat([flatten_grid(tokenizer.encode(images[i:i + batch_size].to(device))).cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
+def decode_tokens(tokenizer: nn.Module, tokens: torch.Tensor, grid_shape: Tuple[int, int],
+                  batch_size: int = 256) -> torch.Tensor:
+    """(N, h*w) code sequences -> decoded images (N, C, H, W) clamped to [0, 1], on the CPU. ``grid_shape`` is
+    (h, w); ``tokenizer.decode_indices(grid (B, h, w))`` does the decoding. Built for notebook 06."""
+    h, w = grid_shape
+    device = _module_device(tokenizer)
+    return torch.cat([tokenizer.decode_indices(unflatten_grid(tokens[i:i + batch_size], h, w).to(device))
+                      .clamp(0, 1).cpu() for i in range(0, len(tokens), batch_size)])
