@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TRIES = [
     ("04_vqvae", {"num_codes": 64}, "halve num_codes"),
+    ("06_priors_and_sampling", {"prior_steps": 100}, "halve prior_steps (exercise 5)"),
+    ("07_perceptual_loss", {"perc_weight": 3.0}, "perc_weight 0.1 and 3 (exercise 2)"),
+    ("07_perceptual_loss", {"seed": 1}, "another seed (exercise 3)"),
     ("11_vqgan", {"num_codes": 16}, "a smaller codebook (fewer bits per code)"),
 ]
 
