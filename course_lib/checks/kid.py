@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import CheckFailed, not_implemented_message, passed
+from . import CheckFailed, call_student, passed
 from ..image_quality import kid_all_pairs
 
 __all__ = ["check_kid", "kid_reference"]
@@ -132,21 +132,12 @@ def check_kid(student_fn: Callable, seed: int = 0, cases=((40, 30, 16), (25, 36,
     ``cases``: (m, n, d) per trial; the first is float32, the others float64. ``seed`` picks other features (the
     hidden tests use it)."""
     name = "kid"
-    if not callable(student_fn):
-        raise CheckFailed(f"{name}: expected a function, got {type(student_fn).__name__}.")
     mistakes = _mistakes()
     for i, (m, n, d) in enumerate(cases):
         dtype = torch.float32 if i == 0 else torch.float64
         x, y = _features(100 * seed + i, m, n, d, dtype)
         expected = kid_reference(x, y)
-        try:
-            got = student_fn(x.clone(), y.clone())
-        except NotImplementedError:
-            raise CheckFailed(not_implemented_message(name)) from None
-        except CheckFailed:
-            raise
-        except Exception as exc:
-            raise CheckFailed(f"{name} raised {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from exc
+        got = call_student(student_fn, x.clone(), y.clone(), name=name)
         value = _as_float(got, name)
         tol = 1e-5 + 1e-4 * abs(expected)
         if math.isfinite(value) and abs(value - expected) <= tol:
