@@ -12,7 +12,7 @@
 # **Prerequisites.** Notebook 04 (the VQ-VAE and its code grid), notebook 01 (the VAE), and a first idea of
 # attention (Vaswani et al. 2017).
 #
-# **Estimated time.** Core path about 55 min; 2 deep dives about 12 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 55 min; 2 deep dives about 13 min more (estimated from this notebook by `make
 # stats`). Machine: about 42 s under `quick` on 2 CPU cores; about 3 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
@@ -167,9 +167,9 @@ check_kid(kid, seed=3, cases=((20, 33, 5), (50, 45, 32)))
 
 # %% [markdown]
 # `course_lib.image_quality.kernel_distance` adds a 95% **bootstrap confidence interval**: it resamples the images
-# of both sets with replacement, `n_boot` times, and keeps the middle 95% of the values. It says which images happened
-# to be drawn matters this much; another training run could differ more. Every set is compared with the same
-# held-out images. Expect decoded uniform codes far above the VQ-VAE's reconstructions.
+# of both sets with replacement, `n_boot` times, and keeps the middle 95% of the values. It covers which images were
+# drawn, not which training run. Every set is compared with the same held-out images. Expect decoded uniform codes
+# far above the VQ-VAE's reconstructions.
 
 # %%
 from course_lib.checks import solved_or_reference
@@ -266,8 +266,10 @@ check_causal_mask(causal_mask, sizes=(3, 12, 49))
 # predict codes up to `t`) and change later ones. This is a property of the architecture, so a plain `assert`.
 
 # %%
+import course_lib.prior
 from course_lib.prior import CodePrior
 
+causal_mask = solved_or_reference(causal_mask, course_lib.prior.causal_mask, "causal_mask")
 torch.manual_seed(0)
 prior = CodePrior(num_codes=K, seq_len=T, d_model=CFG.d_model, n_layers=CFG.n_layers, n_heads=CFG.n_heads,
                   num_classes=train.num_classes).to(device)
@@ -286,8 +288,10 @@ print("changing code 20 leaves the logits of positions 0..20 unchanged and moves
 # expect the prior to beat uniform codes and the code frequencies alone: the context carries information.
 
 # %%
+from course_lib.checks.prior import prior_loss_reference
 from course_lib.prior import CodePrior, weight_decay_groups
 
+prior_loss = solved_or_reference(prior_loss, prior_loss_reference, "prior_loss")
 torch.manual_seed(0)
 prior = CodePrior(num_codes=K, seq_len=T, d_model=CFG.d_model, n_layers=CFG.n_layers, n_heads=CFG.n_heads,
                   num_classes=train.num_classes).to(device)
@@ -392,8 +396,8 @@ plt.show()
 
 # %% [markdown]
 # ## 7. VQ-VAE + prior against a VAE
-# Notebook 01's VAE samples by decoding `z ~ N(0, I)`. We train one on the same images, for as many steps as the
-# VQ-VAE and the prior together, and compare both sets of samples with the held-out images:
+# Notebook 01's VAE decodes `z ~ N(0, I)`. We train one on the same images, for as many steps as the VQ-VAE and
+# the prior together, and compare both sets of samples with the held-out images:
 # - **KID** in the classifier's features, and the classifier's agreement with the class asked for;
 # - `course_lib.image_quality.realism_table`: the **judge's KID**, from a network trained by SimCLR on crops of six
 #   photographs, which never saw Fashion-MNIST and weights a colour cast above blur and noise; and measures without
