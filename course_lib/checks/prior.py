@@ -150,13 +150,13 @@ def check_causal_mask(student_fn: Callable[[int], torch.Tensor], sizes=(4, 1, 7)
     T_ = lambda T: torch.ones(T, T, dtype=torch.bool)  # noqa: E731
     mistakes = {
         "the diagonal is False, so a position cannot attend to itself: the first row then has nothing to "
-        "attend to (softmax of all -inf is nan). Keep the diagonal: torch.tril(..., diagonal=0).":
+        "attend to (softmax of all -inf is nan). Keep the diagonal.":
             lambda T: torch.tril(T_(T), diagonal=-1),
         "you built the upper triangle: each position attends to the FUTURE and not the past. Row i (the query) "
-        "may see columns j <= i, i.e. the lower triangle (torch.tril).":
+        "may see columns j <= i.":
             lambda T: torch.triu(T_(T)),
         "you built the strict upper triangle (or inverted the mask): each position sees only the future. True "
-        "means 'may attend', and row i may see columns j <= i: torch.tril(..., diagonal=0).":
+        "means 'may attend', and row i may see columns j <= i.":
             lambda T: torch.triu(T_(T), diagonal=1),
         "every entry is True, so nothing is masked: position t would see the code it must predict.":
             lambda T: T_(T),
