@@ -17,10 +17,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 TRIES = [
+    ("01_autoencoders_and_vae", {"big_beta": 4.0}, "exercise 5: a smaller beta"),
+    ("03_straight_through", {"tau": 0.03}, "exercise 3: a colder temperature"),
+    ("03_straight_through", {"beta": 2.0}, "exercise 4: beta = 2 on the commitment term"),
     ("04_vqvae", {"num_codes": 64}, "halve num_codes"),
     ("06_priors_and_sampling", {"prior_steps": 100}, "halve prior_steps (exercise 5)"),
     ("07_perceptual_loss", {"perc_weight": 3.0}, "perc_weight 0.1 and 3 (exercise 2)"),
     ("07_perceptual_loss", {"seed": 1}, "another seed (exercise 3)"),
+    ("10_judging_image_models", {"n_eval": 128}, "half the images per set: wider intervals"),
+    ("10_judging_image_models", {"noise_std": 0.2}, "stronger noise in the perception-distortion sweep"),
     ("11_vqgan", {"num_codes": 16}, "a smaller codebook (fewer bits per code)"),
 ]
 
