@@ -36,7 +36,7 @@ from course_lib.profiles import settings
 CFG = settings(
     quick=dict(dataset="fashion-mnist", n_train=2000, n_eval=400, batch_size=64,
                vq_hidden=32, num_codes=32, code_dim=16, vq_steps=175, vq_lr=4e-3,
-               d_model=64, n_layers=2, n_heads=4, prior_steps=200, prior_lr=3e-3,
+               d_model=64, n_layers=2, n_heads=4, prior_steps=150, prior_lr=3e-3,
                vae_latent=16, n_samples=300, n_per_temp=100, per_class=8, n_boot=100,
                temperatures=(0.0, 0.5, 0.8, 1.0, 1.3), top_ks=(8,)),
     standard=dict(dataset="fashion-mnist", n_train=None, n_eval=2000, batch_size=128,

@@ -21,7 +21,7 @@ TRIES = [
     ("03_straight_through", {"tau": 0.03}, "exercise 3: a colder temperature"),
     ("03_straight_through", {"beta": 2.0}, "exercise 4: beta = 2 on the commitment term"),
     ("04_vqvae", {"num_codes": 64}, "halve num_codes"),
-    ("06_priors_and_sampling", {"prior_steps": 100}, "halve prior_steps (exercise 5)"),
+    ("06_priors_and_sampling", {"prior_steps": 75}, "halve prior_steps (exercise 5)"),
     ("07_perceptual_loss", {"perc_weight": 3.0}, "perc_weight 0.1 and 3 (exercise 2)"),
     ("07_perceptual_loss", {"seed": 1}, "another seed (exercise 3)"),
     ("10_judging_image_models", {"n_eval": 128}, "half the images per set: wider intervals"),
