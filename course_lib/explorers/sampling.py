@@ -251,10 +251,10 @@ def plot_sampling_tradeoff(rows: Sequence[Dict[str, Any]], heldout_bits: float, 
     axes[2].plot(t, [r["bits"] for r in plain], marker="o", label="samples")
     for i, r in enumerate(tk):
         style = dict(marker="s^vD"[i % 4], color=f"C{i + 1}", linestyle="none", label=f"top-{r['top_k']}")
-        k = r["kid"]
-        axes[0].errorbar([r["temperature"]], [k.value], yerr=[[k.value - k.low], [k.high - k.value]], capsize=3, **style)
-        axes[1].plot([r["temperature"]], [r["accuracy"]], **style)
-        axes[2].plot([r["temperature"]], [r["bits"]], **style)
+        k, x = r["kid"], r["temperature"] + 0.03 * (i + 1)          # nudged right of the temperature-only point
+        axes[0].errorbar([x], [k.value], yerr=[[k.value - k.low], [k.high - k.value]], capsize=3, **style)
+        axes[1].plot([x], [r["accuracy"]], **style)
+        axes[2].plot([x], [r["bits"]], **style)
     axes[2].axhline(heldout_bits, color="k", ls="--", label=f"real held-out grids ({heldout_bits:.2f})")
     if chance is not None:
         axes[1].axhline(chance, color="0.5", ls=":", label=f"chance ({chance:.0%})")
