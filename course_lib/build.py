@@ -707,6 +707,21 @@ def _strip_regions(source: str, begin: str, end: str, stub: Optional[str]) -> Tu
     return "\n".join(out), blocks
 
 
+def marker_regions(source: str, begin: str = BEGIN, end: str = END) -> List[str]:
+    """The text inside each ``begin``/``end`` region of a cell (marker lines excluded), e.g. every solution or, with
+    :data:`BEGIN_HIDDEN` and :data:`END_HIDDEN`, every hidden test: what a student's copy must never show."""
+    out, inside = [], None
+    for line in source.split("\n"):
+        if begin[4:] in line:
+            inside = []
+        elif end[4:] in line:
+            out.append("\n".join(inside or []))
+            inside = None
+        elif inside is not None:
+            inside.append(line)
+    return [r for r in out if r.strip()]
+
+
 def strip_solutions(source: str) -> Tuple[str, int]:
     """Replace each BEGIN/END SOLUTION region by ``raise NotImplementedError()`` as nbgrader does; (source, regions)."""
     return _strip_regions(source, BEGIN, END, STUB)

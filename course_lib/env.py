@@ -178,7 +178,8 @@ def grading_defaults() -> dict:
     step counts (:data:`GRADING_DEFAULTS`; any of them set in the environment wins, e.g. ``COURSE_SMOKE=0 nbgrader
     autograde 04_vqvae``). Checkpoints go to a fresh temporary folder for this kernel (one per submission, removed
     when the kernel exits), never to ``autograded/`` or ``feedback/``, and one student's run is never resumed in
-    another's; ``COURSE_GRADING_RUNS`` names a folder to make it in. Does nothing outside autograde.
+    another's. ``COURSE_GRADING_RUNS`` names a folder to make these per-submission folders in instead, and keeps
+    them (to look at, or to measure the disk a submission's runs take). Does nothing outside autograde.
     """
     global _GRADING_RUNS
     if os.environ.get("NBGRADER_EXECUTION", "") != "autograde":
@@ -194,7 +195,8 @@ def grading_defaults() -> dict:
         if parent:
             Path(parent).mkdir(parents=True, exist_ok=True)
         _GRADING_RUNS = tempfile.mkdtemp(prefix="course-grading-runs-", dir=parent)
-        atexit.register(shutil.rmtree, _GRADING_RUNS, True)
+        if not parent:
+            atexit.register(shutil.rmtree, _GRADING_RUNS, True)
     os.environ[RUNS_ENV_VAR] = _GRADING_RUNS
     applied[RUNS_ENV_VAR] = _GRADING_RUNS
     return applied

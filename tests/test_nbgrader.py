@@ -35,22 +35,9 @@ def _source(name):
     return build.notebook_from_source(build.NOTEBOOKS / f"{name}.py")
 
 
-def _regions(source: str, begin: str, end: str):
-    """The text inside each begin/end region of a cell (marker lines excluded)."""
-    out, inside = [], None
-    for line in source.split("\n"):
-        if begin[4:] in line:
-            inside = []
-        elif end[4:] in line:
-            out.append("\n".join(inside))
-            inside = None
-        elif inside is not None:
-            inside.append(line)
-    return [r for r in out if r.strip()]
-
-
 def _hidden(name):
-    return [r.strip() for c in _source(name).cells for r in _regions(c.source, build.BEGIN_HIDDEN, build.END_HIDDEN)]
+    return [r.strip() for c in _source(name).cells
+            for r in build.marker_regions(c.source, build.BEGIN_HIDDEN, build.END_HIDDEN)]
 
 
 def _grading_env():
@@ -82,7 +69,7 @@ def test_release_keeps_no_solution_and_no_hidden_test(course):
         text = "\n".join(c.source for c in release.cells)
         for marker in build.MARKERS:
             assert marker not in text, f"{name}: {marker!r} left in the release"
-        solutions = [r for c in source.cells for r in _regions(c.source, build.BEGIN, build.END)]
+        solutions = [r for c in source.cells for r in build.marker_regions(c.source)]
         assert solutions and _hidden(name), f"{name}: expected exercises with hidden tests"
         for region in solutions + _hidden(name):
             assert region.strip() not in text, f"{name}: release still holds\n{region}"

@@ -15,27 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 LESSONS = ["00_setup", "02_vector_quantization"]
 
 
-def _regions(source: str, begin: str, end: str):
-    out, inside = [], None
-    for line in source.split("\n"):
-        if begin[4:] in line:
-            inside = []
-        elif end[4:] in line:
-            out.append(inside)
-            inside = None
-        elif inside is not None:
-            inside.append(line)
-    return out
-
-
 def _secret_lines(name):
     """The distinctive lines of every solution and hidden test of a lesson (what no page may show)."""
     nb = build.notebook_from_source(build.NOTEBOOKS / f"{name}.py")
     lines = set()
     for cell in nb.cells:
         for begin, end in ((build.BEGIN, build.END), (build.BEGIN_HIDDEN, build.END_HIDDEN)):
-            for region in _regions(cell.source, begin, end):
-                lines |= {l.strip() for l in region if len(l.strip()) > 12 and not l.strip().startswith("#")}
+            for region in build.marker_regions(cell.source, begin, end):
+                lines |= {l.strip() for l in region.split("\n") if len(l.strip()) > 12 and not l.strip().startswith("#")}
     return lines
 
 

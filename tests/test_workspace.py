@@ -116,6 +116,20 @@ def test_student_config_switches_every_nbgrader_extension_off():
     assert "@jupyter/nbgrader" in hook(None, {"disabledExtensions": ["x"]})["disabledExtensions"]
 
 
+def test_a_hub_student_keeps_fetch_and_submit_but_not_the_instructors_tools(monkeypatch):
+    monkeypatch.setenv("COURSE_NBGRADER_STUDENT", "1")
+    config = _config("jupyter_server_config.py")
+    off = config.ServerApp.jpserver_extensions
+    assert "nbgrader.server_extensions.formgrader" in off and "nbgrader.server_extensions.assignment_list" not in off
+    disabled = config.ServerApp.tornado_settings["page_config_hook"](None, {})["disabledExtensions"]
+    assert "@jupyter/nbgrader:formgrader" in disabled and "@jupyter/nbgrader:create-assignment" in disabled
+    assert "@jupyter/nbgrader" not in disabled and "@jupyter/nbgrader:assignment-list" not in disabled
+    static = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "@jupyter" / "nbgrader" / "static"
+    if static.is_dir():  # the plugin ids are those of the installed nbgrader
+        bundle = "".join(p.read_text(errors="replace") for p in static.glob("*.js"))
+        assert all(f'"{plugin}"' in bundle for plugin in disabled), disabled
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
