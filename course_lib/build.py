@@ -1193,7 +1193,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"released {target}")
         return 0
     if args.cmd == "release-prepare":
+        import importlib
+
         set_version(args.version, release=True)
+        importlib.reload(colab)  # sync writes the badges and set-up cells from colab's constants: the new RELEASE
         written = sync()
         print(f"course_lib {args.version}: RELEASE and __version__ written, {len(written)} files synced. Next: move the "
               f"CHANGELOG.md entries into `## [{args.version}] - {time.strftime('%Y-%m-%d')}`, add ERRATA.md's line, "
