@@ -12,11 +12,16 @@ import course_lib.env as env
 
 @pytest.fixture
 def clean_env(monkeypatch):
+    """No COURSE_* variable and no NBGRADER_EXECUTION; whatever the code under test sets is undone afterwards."""
+    saved = dict(os.environ)
     for k in list(os.environ):
         if k.startswith("COURSE_") or k == "NBGRADER_EXECUTION":
-            monkeypatch.delenv(k, raising=False)
+            del os.environ[k]
     monkeypatch.setattr(env, "_GRADING_RUNS", None)
-    return monkeypatch
+    yield monkeypatch
+    monkeypatch.undo()
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def test_grading_defaults_apply_only_under_autograde(clean_env, tmp_path):
