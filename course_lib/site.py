@@ -8,7 +8,8 @@ page that is the syllabus.
 What a page shows is the **student edition** (``notebooks/student/``): every exercise as students get it (the stub
 ``raise NotImplementedError()``) and no hidden test anywhere. The outputs come from a run of the same notebook with
 the reference solutions in place and the hidden tests removed, so every figure and check below an exercise is drawn
-(the page says so once, and under each exercise). Before rendering, each page is cleaned for a reader who has no
+(the page says so once, and under each exercise); a check cell's verdict is left out, since a check that passes
+explains the answer. Before rendering, each page is cleaned for a reader who has no
 kernel: no absolute path of the machine that built it, no stray ``True`` under a ``claim(...)``, a one-line note
 where an interactive explorer's controls would be (its default figure stays above), no progress-bar widgets.
 
@@ -41,8 +42,12 @@ MATHJAX_FONTS = ('<script type="text/x-mathjax-config">MathJax.Hub.Config({"HTML
                  'preferredFont: null, webFont: "STIX-Web", imageFont: null}});</script>')
 EXPLORER_NOTE = ("<p class='course-static-note'><i>Interactive controls belong here: run this lesson in Jupyter or "
                  "Colab to move them. The figure above shows the default values.</i></p>")
-EXERCISE_NOTE = ("*Exercise: in the notebook, your solution replaces the line `raise NotImplementedError()` above. "
-                 "On this page the outputs below come from a run with the reference solution.*")
+EXERCISE_NOTE = ("*Exercise: in the notebook, your solution replaces the line `raise NotImplementedError()` above, "
+                 "and the check below says whether it is right. On this page the later outputs come from a run with "
+                 "the reference solution.*")
+#: What a check cell shows on a page: its verdict on the reference solution would name the answer.
+CHECK_NOTE = ("<p class='course-static-note'><i>The check's verdict appears here when you run it on your "
+              "solution.</i></p>")
 CSS = """
 <style>
  body { margin: 0; }
@@ -62,7 +67,7 @@ CSS = """
 """
 NAV = ('<div id="course-nav"><a href="index.html">&larr; From VAE to VQ-GAN: all lessons</a> &nbsp;|&nbsp; {title}'
        ' &nbsp;|&nbsp; <a href="{colab}">Open in Colab</a> &nbsp;<span style="color:#666">(student edition, '
-       'executed under the <code>quick</code> profile on a CPU; outputs under each exercise come from the reference '
+       'executed under the <code>quick</code> profile on a CPU; outputs after each exercise come from the reference '
        'solution)</span></div>')
 
 
@@ -144,7 +149,7 @@ def publish_notebook(executed, py_path: Path):
     from .build import graded_cells, notebook_from_source, student_notebook
 
     student, _ = student_notebook(py_path)
-    solutions, _ = graded_cells(notebook_from_source(py_path))
+    solutions, checks = graded_cells(notebook_from_source(py_path))
     if len(student.cells) != len(executed.cells):
         raise ValueError(f"{py_path.name}: the executed notebook has {len(executed.cells)} cells, the student edition "
                          f"{len(student.cells)}")
@@ -156,7 +161,10 @@ def publish_notebook(executed, py_path: Path):
         cell.source = shown.source
         if cell.cell_type == "markdown":  # the badge image needs the network: a plain link instead
             cell.source = re.sub(r"\[!\[Open In Colab\]\([^)]*\)\]\(([^)]*)\)", r"[Open in Colab](\1)", cell.source)
-        if cell.cell_type == "code":
+        if cell.cell_type == "code" and i in checks:  # a passing check explains the answer: not on the page
+            cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": CHECK_NOTE,
+                                                                         "text/plain": "(the check's verdict)"})]
+        elif cell.cell_type == "code":
             last = _last_call(cell.source)
             cell.outputs = [o for o in (_clean_output(o, last, replacements) for o in cell.get("outputs", [])) if o]
         cells.append(cell)

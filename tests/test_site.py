@@ -16,14 +16,17 @@ LESSONS = ["00_setup", "02_vector_quantization"]
 
 
 def _secret_lines(name):
-    """The distinctive lines of every solution and hidden test of a lesson (what no page may show)."""
+    """The distinctive lines of every solution and hidden test of a lesson that its student edition does not show
+    elsewhere (what no page may show)."""
     nb = build.notebook_from_source(build.NOTEBOOKS / f"{name}.py")
+    student, _ = build.student_notebook(build.NOTEBOOKS / f"{name}.py")
+    shown = {l.strip() for c in student.cells for l in c.source.split("\n")}
     lines = set()
     for cell in nb.cells:
         for begin, end in ((build.BEGIN, build.END), (build.BEGIN_HIDDEN, build.END_HIDDEN)):
             for region in build.marker_regions(cell.source, begin, end):
                 lines |= {l.strip() for l in region.split("\n") if len(l.strip()) > 12 and not l.strip().startswith("#")}
-    return lines
+    return lines - shown
 
 
 def _visible_text(page_html: str) -> str:
@@ -64,6 +67,7 @@ def test_pages_are_the_student_edition_with_figures_and_no_errors(built):
         leaked = [s for s in secrets if s in visible]
         assert not leaked, f"{page.name} shows solution or hidden-test lines: {leaked[:3]}"
         assert "NotImplementedError()" in visible and "BEGIN SOLUTION" not in visible
+        assert "Check passed" not in visible, "a passing check's message explains the answer"
         assert "HIDDEN TESTS" not in visible
 
 
