@@ -468,7 +468,8 @@ def lesson_stats(py_path: Path) -> Dict[str, Any]:
     ``course_lib`` not drawn into an existing ``ax=``, each explorer, each markdown image), tables (each
     ``show_table``/``format_table`` call and each markdown table) and graded exercises (timed by the length of
     their reference solution). Not counted: the "Estimated time" paragraph itself, the further-reading list, the
-    time the machine takes (listed beside it) and the ungraded "More to try" exercises' work (their text is).
+    time the machine takes (listed beside it), the set-up cell (the same in every lesson; 00 explains it) and the
+    ungraded "More to try" exercises' work (their text is).
     """
     nb = notebook_from_source(Path(py_path))
     parts = {"core": _empty_counts(), "deep": _empty_counts()}
@@ -498,8 +499,8 @@ def lesson_stats(py_path: Path) -> Dict[str, Any]:
             c["figures"] += len(re.findall(r"!\[[^\]]*\]\(", text))
             c["tables"] += len(re.findall(r"(?:^\|.*\|\s*\n)+", text + "\n", flags=re.M))
             continue
-        if cell.cell_type != "code":
-            continue
+        if cell.cell_type != "code" or "setup" in cell.metadata.get("tags", []):
+            continue   # the set-up cell is the same boilerplate in every lesson (00 explains it once)
         sol = _solution_lines(cell.source)
         if sol or _has(cell.source, BEGIN):
             c["exercises"] += 1

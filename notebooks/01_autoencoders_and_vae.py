@@ -13,7 +13,7 @@
 # **Prerequisites.** Notebook 00; PyTorch modules, autograd and optimisers; Gaussians, expectations and the KL
 # divergence at the level of a first probability course (00's prerequisite self-check covers them).
 #
-# **Estimated time.** Core path about 39 min; 4 deep dives about 12 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 38 min; 4 deep dives about 12 min more (estimated from this notebook by `make
 # stats`). Machine: about 44 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 

@@ -11,7 +11,7 @@
 #
 # **Prerequisites.** Notebook 01 (why discrete latents); matrix multiplication and broadcasting in PyTorch.
 #
-# **Estimated time.** Core path about 36 min; the deep dive about 6 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 35 min; the deep dive about 6 min more (estimated from this notebook by `make
 # stats`). Machine: about 8 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 

@@ -12,7 +12,7 @@
 # **Prerequisites.** Notebooks 02 (codebooks, fast distances) and 03 (straight-through estimator, codebook and
 # commitment losses).
 #
-# **Estimated time.** Core path about 50 min; 6 deep dives about 36 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 48 min; 6 deep dives about 36 min more (estimated from this notebook by `make
 # stats`). Machine: about 44 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 

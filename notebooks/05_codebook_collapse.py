@@ -10,7 +10,7 @@
 #
 # **Prerequisites.** Notebook 04 (VQ-VAE, EMA codebook, perplexity over a data set); notebook 02 (k-means).
 #
-# **Estimated time.** Core path about 36 min; 2 deep dives about 34 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 34 min; 2 deep dives about 34 min more (estimated from this notebook by `make
 # stats`). Machine: about 1 min under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 

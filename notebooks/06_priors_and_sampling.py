@@ -14,7 +14,7 @@
 # **Prerequisites.** Notebook 04 (the VQ-VAE: encoder, quantizer, decoder, code grid) and a first idea of
 # attention (Vaswani et al. 2017). Notebook 01 for the VAE.
 #
-# **Estimated time.** Core path about 68 min (estimated from this notebook by `make stats`). Machine: about 42 s under
+# **Estimated time.** Core path about 67 min (estimated from this notebook by `make stats`). Machine: about 42 s under
 # `quick` on 2 CPU cores; about 3 min of training under `standard` on a T4 (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]

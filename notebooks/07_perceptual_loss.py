@@ -13,7 +13,7 @@
 #
 # **Prerequisites.** Notebook 01 (autoencoders) and 04 (VQ-VAE reconstructions); convolutions and ReLU.
 #
-# **Estimated time.** Core path about 52 min (estimated from this notebook by `make stats`). Machine: about 29 s under
+# **Estimated time.** Core path about 51 min (estimated from this notebook by `make stats`). Machine: about 29 s under
 # `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]

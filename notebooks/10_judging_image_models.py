@@ -11,7 +11,7 @@
 #
 # **Prerequisites.** Notebooks 06 (KID's point estimate) and 07 (the perceptual distance).
 #
-# **Estimated time.** Core path about 36 min; 2 deep dives about 4 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 35 min; 2 deep dives about 4 min more (estimated from this notebook by `make
 # stats`). Machine: `quick` not yet timed; `standard` not yet estimated.
 
 # %% tags=["setup"]

@@ -17,7 +17,7 @@
 # **Prerequisites.** Notebooks 04 (VQ-VAE), 05 (codebook collapse and its cures), 07 (perceptual loss) and
 # 08 (adversarial training: PatchGAN, hinge loss, the adaptive weight).
 #
-# **Estimated time.** Core path about 84 min (estimated from this notebook by `make stats`). Machine: about 2 min
+# **Estimated time.** Core path about 82 min (estimated from this notebook by `make stats`). Machine: about 2 min
 # under `quick` on 2 CPU cores; about 61 min of training under `standard` on a T4 (estimated from FLOPs, not yet
 # timed).
 

@@ -16,7 +16,7 @@
 # **Prerequisites.** Notebook 06 (the causal prior `course_lib.prior.CodePrior`, sampling) and notebook 11 (the
 # VQ-GAN, `course_lib.vqgan`).
 #
-# **Estimated time.** Core path about 75 min (estimated from this notebook by `make stats`). Machine: about 1 min
+# **Estimated time.** Core path about 74 min (estimated from this notebook by `make stats`). Machine: about 1 min
 # under `quick` on 2 CPU cores; about 8 min of training under `standard` on a T4 (estimated from FLOPs, not yet
 # timed).
 

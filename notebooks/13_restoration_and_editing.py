@@ -18,7 +18,7 @@
 # **Prerequisites.** Notebook 11 (the VQ-GAN, `course_lib.vqgan`) and notebook 12 (training a small tokenizer
 # on Fashion-MNIST, the course feature net and KID).
 #
-# **Estimated time.** Core path about 77 min (estimated from this notebook by `make stats`). Machine: about 1 min
+# **Estimated time.** Core path about 75 min (estimated from this notebook by `make stats`). Machine: about 1 min
 # under `quick` on 2 CPU cores; about 4 min of training under `standard` on a T4 (estimated from FLOPs, not yet
 # timed).
 

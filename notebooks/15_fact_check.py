@@ -28,7 +28,7 @@
 # **Prerequisites.** Notebooks 01 (VAE), 03 (straight-through estimator), 04 (VQ-VAE), 05 (codebook collapse),
 # 06 (priors and sampling) and 08-11 (adversarial training, VQ-GAN).
 #
-# **Estimated time.** Core path about 115 min (estimated from this notebook by `make stats`). Machine: about 55 s
+# **Estimated time.** Core path about 113 min (estimated from this notebook by `make stats`). Machine: about 55 s
 # under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet
 # timed).
 
