@@ -23,8 +23,8 @@ What runs on several processes (``torchrun`` sets ``WORLD_SIZE``/``RANK``/``LOCA
   (:func:`course_lib.vqgan.ddp_kwargs`) and nothing is synchronised before ``summary.json`` records a weight hash
   per rank, so ``replicas_identical`` is a real check that can fail.
 
-Mixed precision: ``--amp auto`` (default) is bf16 on GPUs that support it, else fp16 with a gradient scaler; full
-precision on a CPU. ``--amp bf16`` forces bf16 autocast, also on a CPU (how the tests exercise that path).
+Mixed precision: ``--amp auto`` (default) is bf16 on GPUs that compute it natively (compute capability >= 8: A100,
+L4, H100), else fp16 with a gradient scaler (a T4, V100); full precision on a CPU (:func:`course_lib.train.resolve_amp`). ``--amp bf16`` forces bf16 autocast, also on a CPU (how the tests exercise that path).
 
 Outputs in ``--out``: ``checkpoint.pt`` (every ``checkpoint_every`` steps and at the end), ``config.json``,
 ``history.json`` and ``summary.json`` (steps, images/s, final losses, per-rank weight hashes).

@@ -192,7 +192,8 @@ def test_history_round_trip_and_plot():
 
 
 def _fp16_run(steps, ckpt, every, seed=0):
-    """fp16 autocast with a GradScaler on the CPU: the path a Colab T4 takes (it has no bf16)."""
+    """fp16 autocast with a GradScaler, run on the CPU: the precision a Colab T4 (sm_75, no native bf16) trains in
+    under amp="auto" (resolve_amp picks it there: tests/test_train_devices.py fakes the GPU)."""
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 2))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
