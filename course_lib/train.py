@@ -28,7 +28,8 @@ What it does for you:
   up to ``steps`` -- so a Colab disconnect costs at most one checkpoint interval; under torch.distributed rank 0
   writes the checkpoint with every rank's random state in it, and each rank resumes its own (when the number of
   processes is the same; otherwise every rank takes rank 0's);
-* a step budget (``steps``) and/or a time budget in seconds (``time_budget``).
+* a step budget (``steps``) and/or a time budget in seconds (``time_budget``; under torch.distributed every rank
+  stops at the same step, as soon as one rank's clock runs out).
 """
 from __future__ import annotations
 
@@ -191,6 +192,24 @@ def amp_setup(amp: Union[str, bool, None], device: Union[str, torch.device]):
     return dtype, scaler
 
 
+def display_path(path: Union[str, Path]) -> str:
+    """``path`` as a notebook prints it: relative to the runs folder (``$COURSE_RUNS`` or ``runs/``), e.g.
+    ``runs/quick/11/vqgan.pt``, so that no machine's absolute folder names end up in a notebook's output;
+    relative to the working directory, or the bare file name, for a path outside it."""
+    from .env import RUNS_ENV_VAR, runs_root
+
+    path = Path(path)
+    root = runs_root()
+    label = f"${RUNS_ENV_VAR}" if root != Path("runs") else "runs"
+    for base, prefix in ((root, label), (Path.cwd(), None)):
+        try:
+            rel = path.resolve().relative_to(base.resolve())
+        except (ValueError, OSError):
+            continue
+        return str(Path(prefix) / rel) if prefix else str(rel)
+    return path.name
+
+
 def _modules(model: Union[torch.nn.Module, Mapping[str, torch.nn.Module], None]) -> Dict[str, torch.nn.Module]:
     if model is None:
         return {}
@@ -236,6 +255,30 @@ def _all_rng_states(own: Dict[str, Any]) -> Optional[List[Dict[str, Any]]]:
     states: List[Any] = [None] * world
     dist.all_gather_object(states, own)
     return states
+
+
+def _collective_device(device: torch.device) -> torch.device:
+    """Where a small tensor for a collective must live: the rank's GPU under NCCL (it only moves CUDA tensors), the
+    CPU under gloo."""
+    import torch.distributed as dist
+
+    return device if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def _time_is_up(t0: float, time_budget: float, device: torch.device) -> bool:
+    """True once ``time_budget`` seconds have passed since ``t0``. Under torch.distributed the ranks AGREE: the run
+    stops on every rank as soon as one rank's clock says so (an all-reduce of the flag, MAX). Each rank deciding on
+    its own clock could stop one rank a step early while the others wait for it in the next gradient all-reduce:
+    a deadlock."""
+    up = time.monotonic() - t0 >= time_budget
+    _rank, world = _rank_and_world()
+    if world == 1:
+        return up
+    import torch.distributed as dist
+
+    flag = torch.tensor([1.0 if up else 0.0], device=_collective_device(device))
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item() > 0)
 
 
 def _barrier() -> None:
@@ -405,7 +448,7 @@ def fit(
             _set_rng_state(per_rank[rank] if per_rank and len(per_rank) == world else state["rng"])
         start = int(state["step"])
         if main:
-            print(f"Resuming {desc} from {ckpt_path} at step {start}" + (f" of {steps}" if steps else ""))
+            print(f"Resuming {desc} from {display_path(ckpt_path)} at step {start}" + (f" of {steps}" if steps else ""))
 
     def save(step: int) -> None:
         if ckpt_path is None:
@@ -457,7 +500,7 @@ def fit(
     batches = _batches(data, start)
     try:
         while steps is None or step < steps:
-            if time_budget is not None and time.monotonic() - t0 >= time_budget:
+            if time_budget is not None and _time_is_up(t0, time_budget, device):
                 if main:
                     print(f"{desc}: time budget of {time_budget:.0f} s reached at step {step}.")
                 break

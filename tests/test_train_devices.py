@@ -133,3 +133,65 @@ def test_fit_takes_its_precision_from_amp_setup(monkeypatch):
     train.fit(loss_fn, torch.optim.SGD(model.parameters(), lr=0.1), make_loader((x, x), batch_size=8, seed=0),
               steps=2, progress=False)
     assert asked == [("auto", "cpu")] and seen == [torch.float16, torch.float16]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# train_vqgan under torchrun: the device, backend and GPU of each process
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def fake_torchrun(monkeypatch):
+    """Pretend torchrun started this process as rank ``rank`` (local rank ``local``) of 2; record what would be set."""
+    import torch.distributed as dist
+
+    calls = {"backend": None, "set_device": []}
+
+    def install(rank=1, local=1):
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("LOCAL_RANK", str(local))
+        monkeypatch.delenv("COURSE_DEVICE", raising=False)
+        monkeypatch.setattr(dist, "is_initialized", lambda: False)
+        monkeypatch.setattr(dist, "init_process_group", lambda backend=None, **kw: calls.update(backend=backend))
+        monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls["set_device"].append(torch.device(d)))
+        return calls
+
+    return install
+
+
+def test_torchrun_rank_on_a_gpu_machine_uses_nccl_and_its_own_gpu(fake_cuda, fake_torchrun):
+    from course_lib import train_vqgan as tv
+
+    fake_cuda({0: T4, 1: T4})
+    calls = fake_torchrun(rank=1, local=1)
+    d = tv._dist_setup()
+    assert d["device"] == torch.device("cuda", 1) and (d["world"], d["rank"], d["local"]) == (2, 1, 1)
+    assert calls["backend"] == "nccl" and calls["set_device"] == [torch.device("cuda", 1)]
+    assert tv._dist_setup("cuda")["device"] == torch.device("cuda", 1)  # --device cuda: still one GPU per rank
+
+
+def test_torchrun_on_the_cpu_of_a_gpu_machine_uses_gloo(fake_cuda, fake_torchrun, monkeypatch):
+    """--device cpu (or COURSE_DEVICE=cpu) on a machine with GPUs: gloo, and no GPU is touched (NCCL with CPU tensors
+    would fail at the first all-reduce)."""
+    from course_lib import train_vqgan as tv
+
+    fake_cuda({0: A100, 1: A100})
+    calls = fake_torchrun()
+    assert tv._dist_setup("cpu")["device"] == torch.device("cpu")
+    assert calls["backend"] == "gloo" and calls["set_device"] == []
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert tv._dist_setup()["device"] == torch.device("cpu") and calls["backend"] == "gloo"
+
+
+def test_one_process_on_a_gpu_machine_needs_no_process_group(fake_cuda, monkeypatch):
+    import torch.distributed as dist
+
+    from course_lib import train_vqgan as tv
+
+    fake_cuda({0: L4})
+    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "COURSE_DEVICE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(dist, "init_process_group", lambda *a, **k: pytest.fail("no process group for one process"))
+    d = tv._dist_setup()
+    assert d["device"] == torch.device("cuda", 0) and d["world"] == 1
+    # and that GPU trains in bf16 (an L4 is sm_89)
+    assert train.amp_setup("auto", d["device"])[0] == torch.bfloat16
