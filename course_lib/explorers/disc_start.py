@@ -20,7 +20,7 @@ from typing import Dict, Mapping, Optional
 
 import torch
 
-__all__ = ["SnapshotRecorder", "snapshot_stats", "nearest_step", "draw_disc_start"]
+__all__ = ["SnapshotRecorder", "snapshot_stats", "nearest_step", "gan_updates_before", "gan_phase", "draw_disc_start"]
 
 
 class SnapshotRecorder:
@@ -66,6 +66,21 @@ def snapshot_stats(snapshots: Mapping[int, torch.Tensor], originals: torch.Tenso
             "sharpness_ratio": [float(sharpness(snapshots[s]).mean()) / base for s in steps]}
 
 
+def gan_updates_before(step: int, disc_start: int) -> int:
+    """How many adversarial updates a snapshot recorded at ``step`` has seen. ``fit`` records after ``step`` completed
+    updates, numbered 0 .. step - 1, and the adversarial term is on for the updates numbered ``disc_start`` and later:
+    so a snapshot at ``disc_start`` itself has seen none, one at ``disc_start + 1`` has seen one."""
+    return max(0, int(step) - int(disc_start))
+
+
+def gan_phase(step: int, disc_start: int) -> str:
+    """The explorer's words for a snapshot at ``step``: before any adversarial update, or after how many."""
+    n = gan_updates_before(step, disc_start)
+    if n == 0:
+        return f"no adversarial update yet (the discriminator acts from update {disc_start} on)"
+    return f"after {n} adversarial update{'s' if n > 1 else ''} (from update {disc_start} on)"
+
+
 def _img(t: torch.Tensor):
     t = t.permute(1, 2, 0)
     return t[..., 0].numpy() if t.shape[-1] == 1 else t.numpy()
@@ -74,7 +89,8 @@ def _img(t: torch.Tensor):
 def draw_disc_start(snapshots: Mapping[str, Mapping[int, torch.Tensor]], originals: torch.Tensor, disc_start: int,
                     step: int, model: Optional[str] = None, n: int = 6, stats: Optional[Mapping[str, dict]] = None):
     """Originals, ``model``'s reconstructions at the recorded step nearest ``step``, and PSNR / sharpness curves of
-    every model over the recorded steps (dashed line: ``disc_start``; dot: the step shown).
+    every model over the recorded steps (dashed line: ``disc_start``; dot: the step shown). The title says whether
+    the snapshot has seen any adversarial update (:func:`gan_phase`: a snapshot at ``disc_start`` has not).
 
     ``snapshots``: ``{model name: {step: (N, C, H, W)}}``; ``originals``: (N, C, H, W). ``stats`` (optional) are
     precomputed :func:`snapshot_stats` per model, so that a slider move only draws."""
@@ -100,9 +116,7 @@ def draw_disc_start(snapshots: Mapping[str, Mapping[int, torch.Tensor]], origina
     ax = fig.add_subplot(grid[0, 0])
     ax.imshow(_img(sheet), cmap="gray" if C == 1 else None, vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
-    phase = "before" if shown < disc_start else "after"
-    ax.set_title(f"step {shown}: {phase} the discriminator starts (step {disc_start})\n"
-                 f"top: originals; bottom: {model}", fontsize=9)
+    ax.set_title(f"step {shown}: {gan_phase(shown, disc_start)}\ntop: originals; bottom: {model}", fontsize=9)
     for col, key, ylabel in ((1, "psnr_db", "PSNR (dB), held out"), (2, "sharpness_ratio", "sharpness / originals")):
         ax = fig.add_subplot(grid[0, col])
         for k, name in enumerate(names):
