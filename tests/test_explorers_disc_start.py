@@ -119,3 +119,23 @@ def test_gan_updates_match_what_fit_does():
     fit(loss_fn, torch.optim.SGD([w], lr=0.1), make_loader((torch.zeros(8, 1), torch.zeros(8)), batch_size=2, seed=0), steps=6,
         sample_fn=lambda step: seen.__setitem__(step, done["gan"]), sample_every=1, progress=False)
     assert seen == {s: gan_updates_before(s, 3) for s in range(1, 7)}
+
+
+def test_snapshot_book_keeps_every_run_across_a_rerun(tmp_path):
+    """A re-run of the notebook resumes finished runs (no training, so no recording): the book must give back every
+    run's snapshots, also of runs whose recorder was not created again before the first save."""
+    from course_lib.explorers.disc_start import SnapshotBook
+
+    x = torch.rand(2, 3, 8, 8)
+    net_a, net_b = torch.nn.Conv2d(3, 3, 1), torch.nn.Conv2d(3, 3, 1)
+    book = SnapshotBook(tmp_path / "s.pt", x, resume=True)
+    book.recorder("a", net_a)(5)
+    book.save()
+    book.recorder("b", net_b)(5)
+    book.save()
+    again = SnapshotBook(tmp_path / "s.pt", x, resume=True)
+    again.recorder("a", net_a)
+    again.save()  # before "b" is recreated: "b" must survive
+    assert sorted(SnapshotBook(tmp_path / "s.pt", x).snapshots) == ["a", "b"]
+    assert sorted(again.snapshots["b"]) == [0, 5] and sorted(again.snapshots["a"]) == [0, 5]
+    assert SnapshotBook(tmp_path / "s.pt", x, resume=False).snapshots == {}

@@ -20,7 +20,7 @@ from typing import Dict, Mapping, Optional
 
 import torch
 
-__all__ = ["SnapshotRecorder", "snapshot_stats", "nearest_step", "gan_updates_before", "gan_phase", "draw_disc_start"]
+__all__ = ["SnapshotRecorder", "SnapshotBook", "snapshot_stats", "nearest_step", "gan_updates_before", "gan_phase", "draw_disc_start"]
 
 
 class SnapshotRecorder:
@@ -45,6 +45,43 @@ class SnapshotRecorder:
         self.net.train(was)
 
     __call__ = record
+
+
+class SnapshotBook:
+    """The snapshots of several runs (one :class:`SnapshotRecorder` per run name), kept in one file beside the runs'
+    checkpoints so that a re-run of the notebook, which resumes the runs instead of training them, still has them.
+
+    ``book = SnapshotBook(path, x_show, resume=checkpoint.exists())``; ``fit(..., sample_fn=book.recorder(name, net),
+    sample_every=k)``; ``book.save()`` after training (atomic); ``book.snapshots`` is ``{name: {step: images}}``.
+    ``resume=False`` ignores a saved file (a fresh run starts fresh snapshots)."""
+
+    def __init__(self, path, x: torch.Tensor, resume: bool = True):
+        from pathlib import Path
+
+        from ..checkpoint import load_checkpoint
+
+        self.path, self.x = Path(path), x
+        self._saved = dict(load_checkpoint(self.path)) if resume and self.path.exists() else {}
+        self.recorders: Dict[str, SnapshotRecorder] = {}
+
+    def recorder(self, name: str, net) -> SnapshotRecorder:
+        """A recorder for run ``name`` of model ``net``, continuing that run's saved snapshots (or recording the
+        untrained model at step 0 when there are none)."""
+        rec = SnapshotRecorder(net, self.x)
+        rec.snapshots = dict(self._saved.get(name) or {})
+        if not rec.snapshots:
+            rec.record(0)
+        self.recorders[name] = rec
+        return rec
+
+    @property
+    def snapshots(self) -> Dict[str, Dict[int, torch.Tensor]]:
+        return {**self._saved, **{k: r.snapshots for k, r in self.recorders.items()}}
+
+    def save(self) -> None:
+        from ..checkpoint import save_checkpoint
+
+        save_checkpoint(self.path, self.snapshots)
 
 
 def nearest_step(steps, step: int) -> int:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from .config import OPTIONAL_LOSS_KEYS, PRESETS, bits_per_image, latent_size, validate_config, vqgan_config
 from .distributed import ddp_kwargs, replica_hashes, state_hash, sync_quantizer
-from .evaluate import colour_error, fidelity, paired_distance, reconstruct
+from .evaluate import colour_error, fidelity, judge_features, paired_distance, realism, reconstruct
 from .ablation import ARM_LOSS, ARMS, arm_config, arm_loss_fn, config_from_identity, run_identity, train_arm
 from .loss import VQGANLoss, make_loss_fn, perceptual_note
 from .model import (
@@ -82,6 +82,8 @@ __all__ = [
     "colour_error",
     "fidelity",
     "paired_distance",
+    "judge_features",
+    "realism",
     "ARMS",
     "ARM_LOSS",
     "arm_config",

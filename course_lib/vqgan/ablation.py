@@ -120,7 +120,7 @@ def train_arm(
     device: Union[str, torch.device, None] = None,
     perceptual: Optional[nn.Module] = None,
     branch: Optional[Tuple[str, Union[str, Path]]] = None,
-    sample_fn: Optional[Callable[[int], Any]] = None,
+    recorder: Optional[Callable[[nn.Module], Callable[[int], Any]]] = None,
     sample_every: Optional[int] = None,
     progress: bool = False,
 ) -> Tuple[nn.Module, nn.Module]:
@@ -134,7 +134,9 @@ def train_arm(
     the full arm IS the L1 + perceptual arm (same weights, same batches, adversarial term off), so this arm first
     trains to ``disc_start`` and saves a copy of that checkpoint, relabelled as ``other_arm``'s run, at ``path``:
     the other arm resumes from it and trains only the remaining steps (``fit`` resumes a run bit for bit).
-    ``sample_fn``/``sample_every`` pass through to ``fit`` (e.g. a snapshot recorder)."""
+    ``recorder(model) -> sample_fn``: called once with the freshly built model, before training; the ``sample_fn`` it
+    returns goes to ``fit`` with ``sample_every`` (e.g. a
+    :class:`course_lib.explorers.disc_start.SnapshotRecorder` of that model)."""
     from ..checkpoint import load_checkpoint, save_checkpoint
     from ..data import make_loader
     from ..train import fit
@@ -155,7 +157,7 @@ def train_arm(
     run = dict(model={"vqgan": net, "disc": lm.discriminator}, amp="auto", grad_clip=t.get("grad_clip"),
                checkpoint=Path(checkpoint), config=run_identity(acfg, arm=arm, seed=int(seed)),
                log_every=max(1, int(steps) // 10), desc=f"{arm}, seed {seed}", progress=progress,
-               sample_fn=sample_fn, sample_every=sample_every)
+               sample_fn=recorder(net) if recorder is not None else None, sample_every=sample_every)
     loss_fn = arm_loss_fn(arm, net, lm)
     disc_start = int(acfg["loss"]["disc_start"])
     if branch is not None:

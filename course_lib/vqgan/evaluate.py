@@ -5,9 +5,10 @@
   the dead-code counters, so merely *looking* at a model would change it.
 * :func:`fidelity` -- how close each reconstruction is to its own original: PSNR, SSIM and the colour error.
 * :func:`paired_distance` -- the mean of a paired distance network (e.g. the perceptual loss) over the images.
-
-Realism -- how far the *set* of reconstructions is from real images -- is measured by
-:func:`course_lib.image_quality.realism_table` (the judge's KID with a bootstrap interval, and model-free measures).
+* :func:`realism` -- how far the *set* of reconstructions is from a set of real images: the judge's KID with its
+  bootstrap interval and three model-free measures, all from :mod:`course_lib.image_quality` (the columns of its
+  ``realism_table`` that notebook 11 reads, for many runs against one reference set whose judge features are
+  computed once).
 
 Part of :mod:`course_lib.vqgan` (import from there: ``from course_lib.vqgan import reconstruct, fidelity``).
 Built in notebook 11, section 4 and the deep dive on the loss ablation."""
@@ -18,7 +19,7 @@ from typing import Dict, Optional, Union
 import torch
 import torch.nn as nn
 
-__all__ = ["reconstruct", "colour_error", "fidelity", "paired_distance"]
+__all__ = ["reconstruct", "colour_error", "fidelity", "paired_distance", "judge_features", "realism"]
 
 
 def _device_of(net: nn.Module) -> torch.device:
@@ -79,3 +80,33 @@ def paired_distance(net: nn.Module, x: torch.Tensor, r: torch.Tensor, batch_size
     vals = [net(r[i:i + batch_size].to(device), x[i:i + batch_size].to(device)).flatten().float().cpu()
             for i in range(0, len(x), batch_size)]
     return float(torch.cat(vals).mean())
+
+
+@torch.no_grad()
+def judge_features(judge: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """``judge.embed`` of the images ``x`` in batches, float32 on the CPU (the judge net of
+    :func:`course_lib.image_quality.load_judge_net`, or any network with ``embed``)."""
+    device = _device_of(judge)
+    return torch.cat([judge.embed(x[i:i + batch_size].to(device).float()).float().cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
+def realism(x: torch.Tensor, real_ref: torch.Tensor, judge: nn.Module, ref_features: Optional[torch.Tensor] = None,
+            n_boot: int = 200, seed: int = 0) -> Dict[str, object]:
+    """How far the image set ``x`` is from the real set ``real_ref``, measured more than one way (notebook 10):
+
+    * ``"judge KID"``: :func:`course_lib.image_quality.kernel_distance` of the judge's features, a KID with a 95%
+      bootstrap interval over images (``.mean``, ``.low``, ``.high``);
+    * ``"spectrum L1"``: :func:`~course_lib.image_quality.log_spectrum_distance` (blur removes high frequencies);
+    * ``"gradient W1"``: :func:`~course_lib.image_quality.gradient_distance` (the distribution of edge strengths);
+    * ``"sharpness ratio"``: :func:`~course_lib.image_quality.sharpness_ratio`, contrast-normalised (1 = as real).
+
+    ``ref_features``: the judge's features of ``real_ref`` when already computed (:func:`judge_features`)."""
+    from ..image_quality import gradient_distance, kernel_distance, log_spectrum_distance, sharpness_ratio
+
+    x = x.detach().float().clamp(0, 1).cpu()
+    real_ref = real_ref.detach().float().cpu()
+    ref = judge_features(judge, real_ref) if ref_features is None else ref_features
+    return {"judge KID": kernel_distance(judge_features(judge, x), ref, n_boot=n_boot, seed=seed),
+            "spectrum L1": log_spectrum_distance(x, real_ref), "gradient W1": gradient_distance(x, real_ref),
+            "sharpness ratio": sharpness_ratio(x, real_ref)}
