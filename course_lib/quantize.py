@@ -21,6 +21,13 @@ Variants, all with that call shape:
 ``RotationVectorQuantizer``     the rotation trick instead of straight-through (Fifty et al. 2024, arXiv:2410.06424)
 ``FSQ``                         finite scalar quantization, no codebook to learn (Mentzer et al. 2023,
                                 arXiv:2309.15505)
+``ResidualVQ``                  levels of VQ on the residuals, quantizer dropout (Zeghidour et al. 2021,
+                                arXiv:2107.03312; Lee et al. 2022, arXiv:2203.01941); indices (..., levels)
+``LFQ``                         lookup-free: the sign of each dimension, entropy penalty (Yu et al. 2023,
+                                arXiv:2310.05737)
+``BSQ``                         signs on the unit sphere (Zhao et al. 2024, arXiv:2406.07548)
+``SimVQ``                       codebook = frozen random codes times a learned linear map (Zhu et al. 2024,
+                                arXiv:2411.02038)
 ==============================  =================================================================================
 
 The three steps that notebook 05 asks students to write are also here as plain functions: :func:`ema_update`,
@@ -54,6 +61,11 @@ __all__ = [
     "FactorizedVectorQuantizer",
     "RotationVectorQuantizer",
     "FSQ",
+    "ResidualVQ",
+    "LFQ",
+    "BSQ",
+    "SimVQ",
+    "binary_entropy_terms",
     "init_codebook_kmeans",
     "init_codebook_gaussian",
     "ema_update",
@@ -343,6 +355,7 @@ class QuantizerOutput:
     codebook_loss: torch.Tensor
     commitment_loss: torch.Tensor
     perplexity: torch.Tensor
+    stats: Optional[dict] = None  # extra detached numbers some quantizers report (LFQ and BSQ: the two entropies)
 
 
 def _flatten(z: torch.Tensor, dim: int, who: str) -> Tuple[torch.Tensor, tuple]:
@@ -395,6 +408,24 @@ def _codes_to_layout(codes: torch.Tensor, indices: torch.Tensor) -> torch.Tensor
     if indices.dim() == 1:
         return codes
     raise ValueError(f"lookup expects indices of shape (B, H, W) or (N,), got {tuple(indices.shape)}")
+
+
+def _invert_affine(values: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """The raw rows ``c`` with ``scale * c + shift == values``: ``(values - shift) / scale``, dividing by the scale
+    WITH its sign (a negative scale is a valid reflection; clamping it to a small positive number would store a
+    code of the wrong sign and size). A scale component that is exactly 0 (or so small that the quotient overflows)
+    maps every raw value to ``shift`` there, so no raw row gives ``values``: that is a ValueError saying which
+    dimensions, rather than a silently wrong code."""
+    raw = (values - shift) / scale
+    bad = ~torch.isfinite(raw).all(0) if raw.dim() > 1 else ~torch.isfinite(raw)
+    if bool(bad.any()):
+        dims = bad.nonzero().flatten().tolist()
+        raise ValueError(
+            f"cannot set a code through the affine map: its scale is 0 (or too small to invert) in dimension(s) "
+            f"{dims[:8]} (scale there: {[float(scale[d]) for d in dims[:8]]}), where every code equals the shift. "
+            "Re-initialise the scale (e.g. vq.affine_scale.data.fill_(1.0)) or train without affine=True."
+        )
+    return raw
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -545,7 +576,7 @@ class VectorQuantizer(nn.Module):
         with torch.no_grad():
             values = values.to(self.embedding.weight.dtype)
             if self.affine:  # store the raw row that the affine map takes to `values`
-                values = (values - self.affine_shift) / self.affine_scale.clamp_min(1e-6)
+                values = _invert_affine(values, self.affine_scale.detach(), self.affine_shift.detach())
             self.embedding.weight.data[rows] = values
         self._reset_optimizer_rows(rows)
 
@@ -900,3 +931,399 @@ class FSQ(nn.Module):
     def extra_repr(self) -> str:
         extra = f", code_dim={self.code_dim}" if self.project_in is not None else ""
         return f"levels={self.levels}, num_codes={self.num_codes}{extra}"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The quantizers of today's tokenizers (notebook 14)
+# ----------------------------------------------------------------------------------------------------------------
+def _bit_basis(bits: int) -> torch.Tensor:
+    """(bits,) int64 weights 2^(bits-1), ..., 2, 1: the FIRST dimension is the most significant bit (the order of
+    vector-quantize-pytorch's LFQ and of the BSQ authors' code; MAGVIT-v2's eq. 2 writes 2^(i-1) for dimension i,
+    the reverse order: the same codes with other labels)."""
+    return 2 ** torch.arange(bits - 1, -1, -1, dtype=torch.long)
+
+
+def _check_bits(bits: int, who: str) -> int:
+    if not isinstance(bits, int) or isinstance(bits, bool) or not 1 <= bits <= 30:
+        raise ValueError(f"{who}: bits must be an integer from 1 to 30 (the codebook has 2**bits codes), got {bits!r}")
+    return bits
+
+
+def _entropy(p: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Entropy in nats over the last dimension, ``-sum p log p``, with the log clamped at ``eps`` (as
+    vector-quantize-pytorch's LFQ does), so that a probability of 0 contributes 0 and no NaN."""
+    return -(p * p.clamp_min(eps).log()).sum(-1)
+
+
+def _binary_entropy_of_logits(a: torch.Tensor) -> torch.Tensor:
+    """Entropy (nats) of a Bernoulli with P(+1) = sigmoid(a), elementwise and stable for large |a|."""
+    p = torch.sigmoid(a)
+    return p * F.softplus(-a) + (1 - p) * F.softplus(a)
+
+
+def _binary_entropy(p: torch.Tensor) -> torch.Tensor:
+    return -(torch.special.xlogy(p, p) + torch.special.xlogy(1 - p, 1 - p))
+
+
+def binary_entropy_terms(x: torch.Tensor, inv_temperature: float, scale: float = 1.0,
+                         factorized: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The two entropies of LFQ's penalty for vectors ``x`` (N, d) and the implicit codebook ``{-scale, +scale}^d``.
+
+    The soft assignment of a vector to the 2^d codes is ``q(c | x) = softmax_c(2 tau x.c)`` (``tau`` =
+    ``inv_temperature``; ``2 x.c`` is ``-|x - c|^2`` up to terms that are the same for every code). Returns
+    ``(mean over n of H(q(.|x_n)), H(mean over n of q(.|x_n)))`` in nats: the per-sample entropy (the penalty
+    wants it LOW: each vector confidently near one code) and the codebook entropy of the batch (wanted HIGH: all
+    codes used). MAGVIT-v2 (Yu et al. 2023, arXiv:2310.05737, section 3.1) penalises
+    ``E[H(q(z))] - gamma H(E[q(z)])``.
+
+    ``factorized=False`` builds the (N, 2^d) soft assignments, exactly as vector-quantize-pytorch's LFQ (including
+    its log clamped at 1e-5): memory N * 2^d, so for d up to about 12. ``factorized=True`` uses that the soft
+    assignment factorises over dimensions, ``q(c | x) = prod_i sigmoid(4 tau x_i c_i)``: the
+    per-sample entropy is then exactly the sum of d binary entropies, and the codebook entropy is replaced by the
+    sum of the d binary entropies of the batch-mean bit probabilities, an upper bound on the true one (the
+    entropy of a joint distribution is at most the sum of its marginals' entropies). That is the BSQ authors'
+    approximation (Zhao et al. 2024, arXiv:2406.07548; their code with group size 1), memory N * d.
+    """
+    if x.dim() != 2:
+        raise ValueError(f"binary_entropy_terms expects x of shape (N, d), got {tuple(x.shape)}")
+    x = x.float()
+    d = x.shape[1]
+    if factorized:
+        a = 4.0 * inv_temperature * scale * x  # logit of P(bit i = +1)
+        per_sample = _binary_entropy_of_logits(a).sum(1).mean()
+        codebook = _binary_entropy(torch.sigmoid(a).mean(0)).sum()
+        return per_sample, codebook
+    if d > 16:
+        raise ValueError(f"binary_entropy_terms: {d} bits would need an (N, 2^{d}) tensor; use factorized=True")
+    bits = ((torch.arange(2 ** d, device=x.device)[:, None] & _bit_basis(d).to(x.device)) != 0).float()
+    codebook_vectors = (2 * bits - 1) * scale  # (2^d, d)
+    prob = (2.0 * inv_temperature * x @ codebook_vectors.t()).softmax(-1)  # (N, 2^d)
+    return _entropy(prob).mean(), _entropy(prob.mean(0))
+
+
+class ResidualVQ(nn.Module):
+    """Residual vector quantization: ``num_levels`` quantizers, each coding what the previous ones left.
+
+    SoundStream (Zeghidour et al. 2021, arXiv:2107.03312, section III-C, Algorithm 1) and RQ-VAE (Lee et al.
+    2022, arXiv:2203.01941, section 3.1): ``r_0 = z``; level l picks the code nearest to the residual,
+    ``q_l = e^(l)_{k_l}, k_l = argmin_k |r_{l-1} - e^(l)_k|``, and ``r_l = r_{l-1} - q_l``. The output is the sum
+    ``q_1 + ... + q_L``. With K codes per level a vector costs ``L log2 K`` bits, and the first k levels alone
+    already give a coarser reconstruction.
+
+    Gradients: ONE straight-through estimator for the sum, ``z_q = z + sg[sum_l q_l - z]`` (RQ-VAE's code), so
+    the encoder gets the upstream gradient once. Each level adds its VQ-VAE loss on its own residual,
+    ``|sg[r_{l-1}] - q_l|^2 + beta |r_{l-1} - sg[q_l]|^2``, and ``loss`` is the SUM over the levels used. The
+    residuals are formed with ``sg[q_l]`` (``r_l = r_{l-1} - sg[q_l]``), so ``r_{l-1} = z - sg[q_1 + ... +
+    q_{l-1}]`` and the commitment term of level l is RQ-VAE's ``|z - sg[partial sum]|^2``.
+
+    vector-quantize-pytorch's ``ResidualVQ`` picks the same codes and forms the residuals the same way, but adds
+    the straight-through outputs of the levels, so its gradient to z is (number of levels used) x the upstream
+    gradient; tests/test_quantize_today.py checks both facts.
+
+    Quantizer dropout (SoundStream, section III-C): with ``quantizer_dropout=True``, each training forward uses
+    only the first n levels, n drawn uniformly from ``dropout_min_levels .. num_levels`` (one n per batch, as
+    vector-quantize-pytorch does; SoundStream draws one per example). One model then serves every rate: decode
+    with the first k levels by ``forward(z, num_levels=k)`` or ``lookup(indices[..., :k])``.
+
+    ``indices``: (B, H, W, num_levels) or (N, num_levels) int64, -1 for levels not used. Each level is a
+    :class:`VectorQuantizer` (or :class:`EMAVectorQuantizer` with ``ema=True``, SoundStream's choice) built with
+    ``level_kwargs`` (e.g. ``kmeans_init=True, restart_dead_after=...``): each initialises and restarts on its own
+    residuals. Built in notebook 14, section 2.
+    """
+
+    def __init__(self, num_levels: int = 4, num_codes: int = 256, code_dim: int = 64, beta: float = 0.25, *,
+                 ema: bool = False, quantizer_dropout: bool = False, dropout_min_levels: int = 1, **level_kwargs):
+        super().__init__()
+        if not isinstance(num_levels, int) or num_levels < 1:
+            raise ValueError(f"ResidualVQ: num_levels must be a positive integer, got {num_levels!r}")
+        if not 1 <= dropout_min_levels <= num_levels:
+            raise ValueError(f"ResidualVQ: dropout_min_levels must be in 1..{num_levels}, got {dropout_min_levels}")
+        cls = EMAVectorQuantizer if ema else VectorQuantizer
+        self.levels = nn.ModuleList([cls(num_codes, code_dim, beta, **level_kwargs) for _ in range(num_levels)])
+        self.num_levels = num_levels
+        self.num_codes = int(num_codes)
+        self.code_dim = int(code_dim)
+        self.beta = float(beta)
+        self.ema = bool(ema)
+        self.quantizer_dropout = bool(quantizer_dropout)
+        self.dropout_min_levels = int(dropout_min_levels)
+
+    @property
+    def codebooks(self) -> torch.Tensor:
+        """(num_levels, K, D): the codebook of each level."""
+        return torch.stack([level.codebook for level in self.levels])
+
+    @property
+    def bits_per_vector(self) -> int:
+        return self.num_levels * max(1, (self.num_codes - 1).bit_length())
+
+    def _levels_to_use(self, num_levels: Optional[int]) -> int:
+        if num_levels is not None:
+            if not isinstance(num_levels, int) or not 1 <= num_levels <= self.num_levels:
+                raise ValueError(f"ResidualVQ: num_levels must be in 1..{self.num_levels}, got {num_levels!r}")
+            return num_levels
+        if self.training and self.quantizer_dropout:
+            n = torch.randint(self.dropout_min_levels, self.num_levels + 1, (1,))
+            if _world_size() > 1:  # every rank must drop the same levels
+                n = _broadcast_(n.to(self.levels[0]._raw_codebook().device)).cpu()
+            return int(n)
+        return self.num_levels
+
+    def forward(self, z: torch.Tensor, num_levels: Optional[int] = None) -> QuantizerOutput:
+        """Quantize ``z`` (B, D, H, W) or (N, D) with the first ``num_levels`` levels (default: all of them, or a
+        random number under quantizer dropout in training)."""
+        flat, shape = _flatten(z, self.code_dim, "ResidualVQ")
+        x = flat.float()
+        used = self._levels_to_use(num_levels)
+        residual, total = x, torch.zeros_like(x)
+        indices = torch.full((x.shape[0], self.num_levels), -1, dtype=torch.long, device=x.device)
+        loss = codebook_loss = commitment_loss = x.new_zeros(())
+        perplexities = []
+        for l, level in enumerate(self.levels[:used]):
+            out = level(residual)  # nearest code to the residual; its own codebook + beta * commitment loss
+            codes = out.z_q.detach()  # (N, D) the chosen codes q_l
+            residual = residual - codes  # r_l = r_{l-1} - sg[q_l]: keeps its gradient path to z
+            total = total + codes
+            indices[:, l] = out.indices
+            loss = loss + out.loss
+            codebook_loss = codebook_loss + out.codebook_loss
+            commitment_loss = commitment_loss + out.commitment_loss
+            perplexities.append(out.perplexity)
+        z_q = _unflatten(straight_through(x, total), shape).to(z.dtype)  # one straight-through for the sum
+        index_shape = _index_shape(shape) + (self.num_levels,)
+        return QuantizerOutput(z_q, indices.reshape(index_shape), loss, codebook_loss, commitment_loss,
+                               torch.stack(perplexities).mean(), {"levels_used": used})
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Sum of the codes of ``indices`` (B, H, W, k) or (N, k), k <= num_levels (entries -1 are skipped), in
+        the layout of z: (B, D, H, W) or (N, D). Decoding with the first k levels is ``lookup(indices[..., :k])``."""
+        if not isinstance(indices, torch.Tensor) or indices.dim() not in (2, 4):
+            shape = tuple(indices.shape) if isinstance(indices, torch.Tensor) else type(indices).__name__
+            raise ValueError(f"ResidualVQ.lookup expects indices of shape (B, H, W, levels) or (N, levels), got {shape}")
+        k = indices.shape[-1]
+        if k > self.num_levels:
+            raise ValueError(f"ResidualVQ.lookup: indices have {k} levels, the quantizer has {self.num_levels}")
+        total = 0.0
+        for l in range(k):
+            idx = indices[..., l]
+            codes = F.embedding(idx.clamp_min(0), self.levels[l].codebook)  # (..., D)
+            total = total + codes * (idx >= 0).unsqueeze(-1).to(codes.dtype)
+        return _codes_to_layout(total, indices[..., 0])
+
+    def extra_repr(self) -> str:
+        return (f"num_levels={self.num_levels}, num_codes={self.num_codes}, code_dim={self.code_dim}, "
+                f"beta={self.beta}, ema={self.ema}, quantizer_dropout={self.quantizer_dropout}")
+
+
+class LFQ(nn.Module):
+    """Lookup-free quantization (Yu et al. 2023, "Language Model Beats Diffusion -- Tokenizer is Key to Visual
+    Generation" (MAGVIT-v2), arXiv:2310.05737, section 3.1).
+
+    Each of the ``bits`` dimensions is quantized to its sign: ``q_i = +scale if z_i > 0 else -scale``, so the
+    implicit codebook is the 2^bits corners of a cube and nothing is looked up. The index is the binary number of
+    the signs, first dimension most significant (see :func:`_bit_basis`). ``z_q`` has the straight-through
+    gradient.
+
+    Nothing stops the encoder from using few corners, so MAGVIT-v2 adds an entropy penalty,
+    ``E[H(q(z))] - gamma H(E[q(z)])`` (:func:`binary_entropy_terms`): each vector should sit confidently near
+    one corner (low per-sample entropy) while the batch spreads over all corners (high codebook entropy).
+    ``loss = entropy_weight * penalty + commitment_weight * |z - sg[q]|^2``. The defaults are
+    vector-quantize-pytorch's (entropy weight 0.1, gamma 1, inverse temperature 100, commitment 0); MAGVIT-v2
+    reports an entropy weight of 0.1 and a commitment loss too. ``entropy="full"`` computes the penalty exactly
+    over all 2^bits codes, ``"factorized"`` per bit (an upper bound on the codebook entropy, memory N * bits);
+    ``"auto"`` picks full up to 12 bits.
+
+    With ``code_dim`` different from ``bits``, linear projections ``code_dim -> bits`` and back are added (as in
+    vector-quantize-pytorch). ``codebook_loss`` holds the weighted entropy penalty, ``commitment_loss`` the
+    weighted commitment term, ``stats`` the two entropies (nats). Built in notebook 14, section 3.
+    """
+
+    def __init__(self, bits: int = 10, code_dim: Optional[int] = None, *, entropy_weight: float = 0.1,
+                 diversity_gamma: float = 1.0, inv_temperature: float = 100.0, commitment_weight: float = 0.0,
+                 scale: float = 1.0, entropy: str = "auto"):
+        super().__init__()
+        self.bits = _check_bits(bits, "LFQ")
+        if entropy not in ("auto", "full", "factorized"):
+            raise ValueError(f"LFQ: entropy must be 'auto', 'full' or 'factorized', got {entropy!r}")
+        self.num_codes = 2 ** self.bits
+        self.code_dim = int(code_dim) if code_dim is not None else self.bits
+        self.entropy_weight = float(entropy_weight)
+        self.diversity_gamma = float(diversity_gamma)
+        self.inv_temperature = float(inv_temperature)
+        self.commitment_weight = float(commitment_weight)
+        self.scale = float(scale)
+        self.factorized = entropy == "factorized" or (entropy == "auto" and self.bits > 12)
+        self.register_buffer("_basis", _bit_basis(self.bits), persistent=False)
+        if self.code_dim != self.bits:
+            self.project_in = nn.Linear(self.code_dim, self.bits)
+            self.project_out = nn.Linear(self.bits, self.code_dim)
+        else:
+            self.project_in = self.project_out = None
+
+    def indices_to_codes(self, indices: torch.Tensor) -> torch.Tensor:
+        """(...,) int64 -> (..., bits) corners in {-scale, +scale} (before the output projection)."""
+        bits = (indices.unsqueeze(-1) & self._basis) != 0
+        return (2 * bits.float() - 1) * self.scale
+
+    def codes_to_indices(self, codes: torch.Tensor) -> torch.Tensor:
+        """(..., bits) -> (...,) int64: the binary number of the signs, first dimension most significant."""
+        return ((codes > 0).long() * self._basis).sum(-1)
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        """The implicit codebook (2^bits, bits); row i has index i."""
+        return self.indices_to_codes(torch.arange(self.num_codes, device=self._basis.device))
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        codes = self.indices_to_codes(indices)
+        if self.project_out is not None:
+            codes = self.project_out(codes)
+        return _codes_to_layout(codes, indices)
+
+    def entropy_terms(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(per-sample entropy, codebook entropy) of the vectors x (N, bits), in nats."""
+        return binary_entropy_terms(x, self.inv_temperature, self.scale, self.factorized)
+
+    def forward(self, z: torch.Tensor) -> QuantizerOutput:
+        flat, shape = _flatten(z, self.code_dim, "LFQ")
+        x = flat.float()
+        if self.project_in is not None:
+            x = self.project_in(x)
+        q = torch.where(x > 0, self.scale, -self.scale)  # (N, bits)
+        idx = self.codes_to_indices(x)
+        per_sample, codebook = self.entropy_terms(x)
+        penalty = per_sample - self.diversity_gamma * codebook
+        commitment = self.commitment_weight * F.mse_loss(x, q)
+        entropy_loss = self.entropy_weight * penalty
+        out = straight_through(x, q)
+        if self.project_out is not None:
+            out = self.project_out(out)
+        z_q = _unflatten(out, shape).to(z.dtype)
+        stats = {"per_sample_entropy": per_sample.detach(), "codebook_entropy": codebook.detach()}
+        return QuantizerOutput(z_q, idx.reshape(_index_shape(shape)), entropy_loss + commitment, entropy_loss,
+                               commitment, _batch_perplexity(idx, self.num_codes), stats)
+
+    def extra_repr(self) -> str:
+        return (f"bits={self.bits}, code_dim={self.code_dim}, entropy_weight={self.entropy_weight}, "
+                f"diversity_gamma={self.diversity_gamma}, inv_temperature={self.inv_temperature}, "
+                f"commitment_weight={self.commitment_weight}, factorized={self.factorized}")
+
+
+class BSQ(nn.Module):
+    """Binary spherical quantization (Zhao, Xiong, Kraehenbuehl 2024, "Image and Video Tokenization with Binary
+    Spherical Quantization", arXiv:2406.07548, ICLR 2025).
+
+    Project onto the unit sphere, then take signs on the sphere: ``u = z / |z|``,
+    ``q = sign(u) / sqrt(d)`` (d = ``bits``), a corner of the cube scaled to unit length; ``z_q = u + sg[q - u]``.
+    Every code has norm 1 like every input, so the quantization error is bounded (|u - q| < sqrt(2), whatever the
+    encoder does), which plain LFQ does not have. Index: the binary number of the signs, first dimension most
+    significant.
+
+    Entropy penalty as in the authors' code (github.com/zhaoyue-zephyrus/bsq-vit,
+    ``transcoder/models/quantizer/bsq.py``): soft assignments ``q(c | u) = softmax_c(2 tau u.c)`` over the
+    codes, which factorise into bits with ``P(bit i = +1) = sigmoid(4 tau u_i / sqrt(d))``; the per-sample
+    entropy is computed exactly that way and the codebook entropy as the sum of the bits' entropies of the batch
+    mean (``factorized=True`` of :func:`binary_entropy_terms`; their group size 1). ``penalty = gamma0 *
+    per_sample - gamma * codebook``, ``loss = entropy_weight * penalty / tau + commitment_weight * mean_n
+    |u_n - sg[q_n]|^2`` with their defaults gamma0 = gamma = 1, tau = 1, commitment 0, and 0.1 as the weight of
+    the quantizer loss in their training configuration.
+
+    One difference on purpose: their code scales the straight-through output by 1/sqrt(d) AFTER the estimator,
+    so the encoder's gradient is divided by sqrt(d); here (as in vector-quantize-pytorch's ``LFQ(spherical=True)``)
+    the gradient reaches u unscaled. Built in notebook 14, section 3.
+    """
+
+    def __init__(self, bits: int = 10, code_dim: Optional[int] = None, *, entropy_weight: float = 0.1,
+                 gamma0: float = 1.0, gamma: float = 1.0, inv_temperature: float = 1.0,
+                 commitment_weight: float = 0.0):
+        super().__init__()
+        self.bits = _check_bits(bits, "BSQ")
+        self.num_codes = 2 ** self.bits
+        self.code_dim = int(code_dim) if code_dim is not None else self.bits
+        self.entropy_weight = float(entropy_weight)
+        self.gamma0 = float(gamma0)
+        self.gamma = float(gamma)
+        self.inv_temperature = float(inv_temperature)
+        self.commitment_weight = float(commitment_weight)
+        self.register_buffer("_basis", _bit_basis(self.bits), persistent=False)
+        if self.code_dim != self.bits:
+            self.project_in = nn.Linear(self.code_dim, self.bits)
+            self.project_out = nn.Linear(self.bits, self.code_dim)
+        else:
+            self.project_in = self.project_out = None
+
+    def indices_to_codes(self, indices: torch.Tensor) -> torch.Tensor:
+        """(...,) int64 -> (..., bits) unit vectors with entries +-1/sqrt(bits) (before the output projection)."""
+        bits = (indices.unsqueeze(-1) & self._basis) != 0
+        return (2 * bits.float() - 1) / math.sqrt(self.bits)
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        return self.indices_to_codes(torch.arange(self.num_codes, device=self._basis.device))
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        codes = self.indices_to_codes(indices)
+        if self.project_out is not None:
+            codes = self.project_out(codes)
+        return _codes_to_layout(codes, indices)
+
+    def entropy_terms(self, u: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(per-sample entropy, factorised codebook entropy) of unit vectors u (N, bits), in nats."""
+        return binary_entropy_terms(u, self.inv_temperature, 1.0 / math.sqrt(self.bits), factorized=True)
+
+    def forward(self, z: torch.Tensor) -> QuantizerOutput:
+        flat, shape = _flatten(z, self.code_dim, "BSQ")
+        x = flat.float()
+        if self.project_in is not None:
+            x = self.project_in(x)
+        u = F.normalize(x, dim=1)  # (N, bits) on the unit sphere
+        q = torch.where(u > 0, 1.0, -1.0) / math.sqrt(self.bits)
+        idx = ((u > 0).long() * self._basis).sum(-1)
+        per_sample, codebook = self.entropy_terms(u)
+        penalty = self.gamma0 * per_sample - self.gamma * codebook
+        entropy_loss = self.entropy_weight * penalty / self.inv_temperature
+        commitment = self.commitment_weight * (u - q).pow(2).sum(1).mean()
+        out = straight_through(u, q)
+        if self.project_out is not None:
+            out = self.project_out(out)
+        z_q = _unflatten(out, shape).to(z.dtype)
+        stats = {"per_sample_entropy": per_sample.detach(), "codebook_entropy": codebook.detach()}
+        return QuantizerOutput(z_q, idx.reshape(_index_shape(shape)), entropy_loss + commitment, entropy_loss,
+                               commitment, _batch_perplexity(idx, self.num_codes), stats)
+
+    def extra_repr(self) -> str:
+        return (f"bits={self.bits}, code_dim={self.code_dim}, entropy_weight={self.entropy_weight}, "
+                f"gamma0={self.gamma0}, gamma={self.gamma}, inv_temperature={self.inv_temperature}")
+
+
+class SimVQ(VectorQuantizer):
+    """SimVQ (Zhu, Li, Chen, Zhang, Zhang 2024, "Addressing Representation Collapse in Vector Quantized Models
+    with One Linear Layer", arXiv:2411.02038): the codebook is reparameterised as ``E = C W^T`` with a FROZEN
+    random base codebook ``C`` (K, D) and a learned linear map ``W`` (D, D). The lookup, the straight-through
+    estimator and the loss are :class:`VectorQuantizer`'s (``|sg[z] - e|^2 + beta |z - sg[e]|^2``), but the
+    codebook loss trains ``W``, which moves EVERY code at once, so no code is left behind where the encoder no
+    longer goes. ``C`` is drawn from N(0, 1/D) as in vector-quantize-pytorch's ``SimVQ``.
+
+    ``grad="rotation"`` uses the rotation trick (vector-quantize-pytorch's default for SimVQ). k-means
+    initialisation, restarts, ``affine``, ``cosine`` and ``lookup_dim`` do not apply (the codes are not free
+    rows). Built in notebook 14, section 3.
+    """
+
+    def __init__(self, num_codes: int = 512, code_dim: int = 64, beta: float = 0.25, *, grad: str = "ste"):
+        super().__init__(num_codes, code_dim, beta, init="normal", grad=grad)
+        del self.embedding
+        self.register_buffer("frozen_codebook", torch.randn(self.num_codes, self.code_dim) * self.code_dim ** -0.5)
+        self.code_transform = nn.Linear(self.code_dim, self.code_dim, bias=False)
+
+    def _raw_codebook(self) -> torch.Tensor:
+        return self.code_transform(self.frozen_codebook)  # (K, D) = C W^T
+
+    def _set_codes(self, rows: torch.Tensor, values: torch.Tensor) -> None:
+        raise ValueError("SimVQ's codes are C W^T with C frozen: they cannot be set one by one (no k-means "
+                         "initialisation or restarts; use VectorQuantizer for those)")
+
+    def _codebook_state(self) -> List[torch.Tensor]:
+        return [self.frozen_codebook, self.code_transform.weight.data]
+
+    def extra_repr(self) -> str:
+        return f"num_codes={self.num_codes}, code_dim={self.code_dim}, beta={self.beta}, grad={self.grad!r}"

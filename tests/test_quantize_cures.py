@@ -158,6 +158,58 @@ def test_affine_restart_and_kmeans_place_the_effective_code():
         Q.EMAVectorQuantizer(8, 2, affine=True)
 
 
+@pytest.mark.parametrize("scale", [(-0.5, 1.0), (-2.0, -3.0), (1e-7, -1e-7), (3.0, 1e-30)])
+def test_affine_set_codes_decodes_back_to_the_requested_code(scale):
+    """Issue 23.2 / review 05-06 F11: clamping the scale to 1e-6 stored (-500000, 2) for the code (1, 2) with a
+    scale (-0.5, 1). Dividing by the signed scale gives back exactly the code that was asked for."""
+    vq = Q.VectorQuantizer(num_codes=4, code_dim=2, affine=True)
+    with torch.no_grad():
+        vq.affine_scale.copy_(torch.tensor(scale)); vq.affine_shift.copy_(torch.tensor([0.25, -0.5]))
+    wanted = torch.tensor([[1.0, 2.0], [-3.0, 0.5]])
+    vq._set_codes(torch.tensor([1, 3]), wanted)
+    torch.testing.assert_close(vq.codebook.detach()[[1, 3]], wanted, rtol=1e-5, atol=1e-5)
+    assert torch.isfinite(vq.embedding.weight).all()
+
+
+def test_affine_set_codes_with_the_review_numbers():
+    vq = Q.VectorQuantizer(num_codes=2, code_dim=2, affine=True)
+    with torch.no_grad():
+        vq.affine_scale.copy_(torch.tensor([-0.5, 1.0]))
+    vq._set_codes(torch.tensor([0]), torch.tensor([[1.0, 2.0]]))
+    assert vq.embedding.weight[0].tolist() == [-2.0, 2.0]  # was (-500000, 2)
+    assert vq.codebook[0].tolist() == [1.0, 2.0]
+
+
+def test_affine_set_codes_with_a_zero_scale_is_a_clear_error():
+    vq = Q.VectorQuantizer(num_codes=4, code_dim=3, affine=True)
+    with torch.no_grad():
+        vq.affine_scale.copy_(torch.tensor([1.0, 0.0, 2.0]))
+    before = vq.embedding.weight.detach().clone()
+    with pytest.raises(ValueError, match=r"scale is 0 .* dimension\(s\) \[1\]"):
+        vq._set_codes(torch.tensor([0]), torch.tensor([[1.0, 2.0, 3.0]]))
+    assert torch.equal(vq.embedding.weight, before)  # nothing half-written
+
+
+def test_affine_restarts_and_kmeans_with_a_negative_scale_place_codes_on_the_data():
+    """Restarts and k-means init go through _set_codes: with a negative scale the effective codes must still land
+    on encoder outputs (before the fix they landed about 1e6 away)."""
+    torch.manual_seed(0)
+    z = torch.randn(64, 3)
+    vq = Q.VectorQuantizer(num_codes=8, code_dim=3, affine=True, kmeans_init=True).train()
+    with torch.no_grad():
+        vq.affine_scale.copy_(torch.tensor([-0.5, 2.0, -1.5])); vq.affine_shift.fill_(0.3)
+    vq(z)
+    d = Q.squared_distances(vq.codebook.detach(), z).min(1).values.sqrt()
+    assert float(d.max()) < 1.5
+    rs = Q.VectorQuantizer(num_codes=8, code_dim=3, affine=True, restart_dead_after=1).train()
+    with torch.no_grad():
+        rs.affine_scale.copy_(torch.tensor([-0.5, 2.0, -1.5])); rs.embedding.weight.fill_(50.0)
+    out = rs(z)  # one code wins, the 7 others are restarted onto rows of z
+    dead = torch.ones(8, dtype=torch.bool); dead[out.indices] = False
+    d = Q.squared_distances(rs.codebook.detach()[dead], z).min(1).values
+    assert dead.sum() >= 7 and float(d.max()) < 1e-8
+
+
 def test_fsq_quantize_function_equals_the_module():
     for levels in [(8, 5, 5, 5), (4, 4, 3), (7, 5, 5, 5, 5)]:
         z = torch.randn(300, len(levels), requires_grad=True)
