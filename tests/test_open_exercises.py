@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TRIES = [
     ("04_vqvae", {"num_codes": 64}, "halve num_codes"),
     ("11_vqgan", {"num_codes": 16}, "a smaller codebook (fewer bits per code)"),
+    ("11_vqgan", {"disc_start": 0}, "the discriminator from the first step"),
 ]
 
 
