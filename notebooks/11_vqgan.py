@@ -16,7 +16,7 @@
 # **Prerequisites.** Notebooks 04 (VQ-VAE), 05 (codebook cures), 07 (perceptual loss), 08 (GANs, the hinge loss),
 # 09 (PatchGAN, the adaptive weight, warm-up) and 10 (judging image models).
 #
-# **Estimated time.** Core path about 37 min; 5 deep dives about 36 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 38 min; 5 deep dives about 36 min more (estimated from this notebook by `make
 # stats`). Machine: about 2 min under `quick` on 2 CPU cores; about 61 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
@@ -76,8 +76,8 @@ from course_lib.perceptual import PerceptualLoss
 from course_lib.train import fit, resolve_amp
 from course_lib.train_vqgan import load_images
 from course_lib.viz import show_images, show_pairs, show_table
-from course_lib.vqgan import (VQGAN, VQGANLoss, bits_per_image, fidelity, make_loss_fn, perceptual_note, reconstruct,
-                              run_identity, vqgan_config)
+from course_lib.vqgan import (VQGAN, VQGANLoss, bits_per_image, draw_training_curves, fidelity, make_loss_fn,
+                              perceptual_note, reconstruct, run_identity, vqgan_config)
 
 device = ENV.device
 VQ_CFG = vqgan_config(CFG.preset, model={"quantizer": {"num_codes": CFG.num_codes}},
@@ -327,7 +327,7 @@ assert steps_logged[-1] == CFG.steps and steps_logged == sorted(set(steps_logged
 # `D` wins outright; an `adaptive_weight` at its clamp (1e4) means the adversarial gradient vanished (notebook 09).
 
 # %%
-history.plot(keys=["l1", "perceptual", "q", "g_adv", "adaptive_weight", "disc"], title="VQ-GAN training");
+draw_training_curves(history, CFG.steps, disc_start=CFG.disc_start, resumed_at=CFG.first_run, title="VQ-GAN training");
 
 # %% [markdown]
 # ## 4. What your VQ-GAN draws
@@ -391,9 +391,10 @@ print(f"{len(ARMS)} arms x {len(SEEDS)} seeds at {BITS:.0f} bits per image, {CFG
 # ### The judge and what it is blind to
 # Two arms trained against the course feature net, so a distance in its space would grade them by their own teacher.
 # That network also learned on randomly tinted images, so it barely sees a colour cast. The judge is a second
-# network: a small contrastive net (SimCLR, Chen et al. 2020) trained on crops of the same six photographs, without
-# colour jitter or blur. Its card says what it was trained on and how strongly it reacts to a colour cast, blur and
-# noise (notebook 10 measures the same):
+# network: a small contrastive net (SimCLR, Chen et al. 2020) trained without colour jitter or blur. Its training
+# crops come from the same six photographs as the arms' training and evaluation crops, so it judges "like these six
+# photographs", not natural images in general. Its card says what it was trained on and how strongly it reacts to a
+# colour cast, blur and noise (notebook 10 measures the same):
 
 # %%
 import textwrap

@@ -195,3 +195,19 @@ def test_one_process_on_a_gpu_machine_needs_no_process_group(fake_cuda, monkeypa
     assert d["device"] == torch.device("cuda", 0) and d["world"] == 1
     # and that GPU trains in bf16 (an L4 is sm_89)
     assert train.amp_setup("auto", d["device"])[0] == torch.bfloat16
+
+
+def test_checkpoints_unwrap_a_compiled_model():
+    """torch.compile (used on GPUs for speed) wraps the model in an OptimizedModule whose state_dict keys start with
+    `_orig_mod.`: checkpoints must hold the plain model's keys, or a compiled run could not be resumed uncompiled.
+    The eager backend compiles on a CPU too."""
+    import torch.nn as nn
+
+    from course_lib.checkpoint import load_state, unwrap
+
+    m = nn.Linear(3, 2)
+    c = torch.compile(m, backend="eager")
+    assert unwrap(c) is m and list(unwrap(c).state_dict()) == ["weight", "bias"]
+    fresh = torch.compile(nn.Linear(3, 2), backend="eager")
+    load_state(fresh, m.state_dict())
+    assert torch.equal(unwrap(fresh).weight, m.weight)

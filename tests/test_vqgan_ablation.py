@@ -111,3 +111,28 @@ def test_perceptual_note_says_it_in_words():
     note = perceptual_note(PerceptualLoss(backend="course", verbose=False))
     assert note.startswith("Perceptual network: the course feature net") and "Error" not in note
     assert "perceptual_weight is 0" in perceptual_note(None)
+
+
+def test_training_curves_mark_the_discriminator_start_and_the_resume():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_lib.train import History
+    from course_lib.vqgan import CURVE_TITLES, draw_training_curves
+
+    h = History()
+    for s in range(1, 11):
+        h.log(s, l1=1.0 / s, q=0.1)
+        if s > 4:
+            h.log(s, disc=1.0, g_adv=0.2)
+    fig = draw_training_curves(h, 10, disc_start=4, resumed_at=6)
+    visible = [a for a in fig.axes if a.get_visible()]
+    assert [a.get_title() for a in visible] == [CURVE_TITLES[k] for k in ("l1", "q", "g_adv", "disc")]
+    for ax in visible:
+        assert ax.get_xlim() == (0.0, 10.0)
+        assert sorted(ln.get_xdata()[0] for ln in ax.lines[1:]) == [4, 6]  # the two marks
+    plt.close(fig)
+    with pytest.raises(ValueError, match="none of"):
+        draw_training_curves(History(), 10)

@@ -153,7 +153,7 @@ def draw_disc_start(snapshots: Mapping[str, Mapping[int, torch.Tensor]], origina
     ax = fig.add_subplot(grid[0, 0])
     ax.imshow(_img(sheet), cmap="gray" if C == 1 else None, vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
-    ax.set_title(f"step {shown}: {gan_phase(shown, disc_start)}\ntop: originals; bottom: {model}", fontsize=9)
+    ax.set_title(f"step {shown}: {gan_phase(shown, disc_start)}\ntop: originals; bottom: {model}", fontsize=10)
     for col, key, ylabel in ((1, "psnr_db", "PSNR (dB), held out"), (2, "sharpness_ratio", "sharpness / originals")):
         ax = fig.add_subplot(grid[0, col])
         for k, name in enumerate(names):
@@ -168,8 +168,13 @@ def draw_disc_start(snapshots: Mapping[str, Mapping[int, torch.Tensor]], origina
             ax.axhline(1.0, color="grey", lw=0.6)
             later = [v for m in names for st, v in zip(stats[m]["step"], stats[m][key]) if st > 0]
             if later:  # an untrained model's noise is far "sharper" than any image: keep it from squashing the rest
-                ax.set_ylim(0, max(1.5, 1.15 * max(later)))
-        ax.set_xlabel("training step"); ax.set_title(ylabel, fontsize=9); ax.tick_params(labelsize=8)
+                top = max(1.5, 1.15 * max(later))
+                ax.set_ylim(0, top)
+                off = [(st, v) for m in names for st, v in zip(stats[m]["step"], stats[m][key]) if v > top]
+                for st, v in off:  # points above the axis: an arrow at the top edge, with their value
+                    ax.annotate(f"{v:.1f}", (st, top), xytext=(0, -12), textcoords="offset points", ha="center",
+                                fontsize=8, arrowprops=dict(arrowstyle="->", lw=0.8))
+        ax.set_xlabel("training step", fontsize=10); ax.set_title(ylabel, fontsize=10); ax.tick_params(labelsize=9)
         if col == 1:
-            ax.legend(fontsize=7, loc="lower right")
+            ax.legend(fontsize=8, loc="lower right")
     return fig

@@ -40,6 +40,7 @@ from __future__ import annotations
 from .config import OPTIONAL_LOSS_KEYS, PRESETS, bits_per_image, latent_size, validate_config, vqgan_config
 from .distributed import ddp_kwargs, replica_hashes, state_hash, sync_quantizer
 from .evaluate import colour_error, fidelity, judge_features, paired_distance, realism, reconstruct
+from .plots import CURVE_TITLES, draw_training_curves
 from .ablation import ARM_LOSS, ARMS, arm_config, arm_loss_fn, config_from_identity, run_identity, train_arm
 from .loss import VQGANLoss, make_loss_fn, perceptual_note
 from .model import (
@@ -91,4 +92,6 @@ __all__ = [
     "run_identity",
     "config_from_identity",
     "train_arm",
+    "CURVE_TITLES",
+    "draw_training_curves",
 ]
