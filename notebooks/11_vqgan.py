@@ -476,7 +476,7 @@ show_table(rows, ["measure (mean ± sd over seeds)", *ARMS], title=f"{len(SEEDS)
 # arms that win on one axis and lose on the other.
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+fig, axes = plt.subplots(1, 3, figsize=(14, 4.3), layout="constrained")
 colors = dict(zip(ARMS, ("tab:blue", "tab:orange", "tab:green")))
 for ax, (key, label) in zip(axes, (("judge KID", "judge KID x1e3 (95% CI)"),
                                    ("spectrum L1", "log power spectrum distance"),
@@ -495,7 +495,6 @@ for ax, (key, label) in zip(axes, (("judge KID", "judge KID x1e3 (95% CI)"),
     ax.set_ylabel(label + ", lower = more real")
 axes[0].legend(fontsize=8)
 fig.suptitle(f"{BITS:.0f} bits per image, {CFG.steps} steps, {len(SEEDS)} seed(s) per arm ({ENV.profile})")
-plt.tight_layout()
 plt.show()
 
 # %%

@@ -37,6 +37,9 @@ def test_stats_measure_psnr_and_sharpness_of_each_snapshot():
     assert st["psnr_db"][1] == pytest.approx(psnr(x, snaps["VQ-GAN"][20]))
     assert st["sharpness_ratio"][-1] == pytest.approx(1.0) and st["psnr_db"][-1] == float("inf")
     assert st["sharpness_ratio"][0] < st["sharpness_ratio"][3] < st["sharpness_ratio"][4]  # sharper after step 40
+    # contrast-normalised: halving the contrast of the sharp snapshot leaves its ratio at 1 (plain sharpness halves)
+    faint = snapshot_stats({80: 0.5 + 0.5 * (x - 0.5)}, x)["sharpness_ratio"][0]
+    assert faint == pytest.approx(1.0, rel=0.05)
     flat = snapshot_stats(snaps["VQ-VAE (MSE)"], x)["sharpness_ratio"]
     assert max(flat) - min(flat) < 1e-6 and flat[0] < 0.8
 

@@ -136,3 +136,26 @@ def test_training_curves_mark_the_discriminator_start_and_the_resume():
     plt.close(fig)
     with pytest.raises(ValueError, match="none of"):
         draw_training_curves(History(), 10)
+
+
+def test_realism_measures_a_colour_cast_and_reuses_the_reference_features():
+    """vqgan.realism: the judge's KID (with a bootstrap interval) and the model-free measures of image_quality, for
+    one image set against a real reference; precomputed reference features give the same numbers."""
+    from course_lib.data import load_dataset
+    from course_lib.image_quality import load_judge_net, log_spectrum_distance
+    from course_lib.vqgan import judge_features, realism
+
+    x = load_dataset("natural", split="test", n=512).x  # notebook 11's sizes: 256 evaluated vs 256 reference
+    a, ref = x[:256], x[256:]
+    judge = load_judge_net()
+    floor = realism(a, ref, judge)
+    tinted = realism(a * torch.tensor([1.0, 0.8, 0.7]).view(1, 3, 1, 1), ref, judge, judge_features(judge, ref))
+    assert set(floor) == {"judge KID", "spectrum L1", "gradient W1", "sharpness ratio"}
+    assert floor["judge KID"].low <= floor["judge KID"].mean <= floor["judge KID"].high
+    assert tinted["judge KID"].low > floor["judge KID"].high                 # the judge sees colour
+    assert floor["spectrum L1"] == pytest.approx(log_spectrum_distance(a, ref))
+    again = realism(a, ref, judge, judge_features(judge, ref))
+    assert again["judge KID"].mean == pytest.approx(floor["judge KID"].mean)
+    blurred = torch.nn.functional.avg_pool2d(a, 3, stride=1, padding=1, count_include_pad=False)
+    b = realism(blurred, ref, judge)
+    assert b["sharpness ratio"] < floor["sharpness ratio"] and b["spectrum L1"] > floor["spectrum L1"]

@@ -5,7 +5,7 @@ images (:class:`SnapshotRecorder`, passed to ``fit(sample_fn=..., sample_every=.
 recording changes nothing in the run). No extra training happens here: the explorer only scrubs through what was
 recorded. A slider picks the step, a choice picks the model (the VQ-VAE-style MSE arm or the VQ-GAN), and the figure
 shows the originals, that model's reconstructions at that step, and two curves over all recorded steps (PSNR, and
-sharpness relative to the originals) for both models, with the discriminator's start marked.
+contrast-normalised sharpness relative to the originals) for both models, with the discriminator's start marked.
 
     from functools import partial
     from course_lib.explorers import explorer, IntSlider, Choice
@@ -93,14 +93,15 @@ def nearest_step(steps, step: int) -> int:
 
 
 def snapshot_stats(snapshots: Mapping[int, torch.Tensor], originals: torch.Tensor) -> Dict[str, list]:
-    """Per recorded step (sorted): mean PSNR (dB) and sharpness relative to the originals' (1 = as sharp)."""
-    from ..metrics import psnr, sharpness
+    """Per recorded step (sorted): mean PSNR (dB) and contrast-normalised sharpness relative to the originals'
+    (:func:`course_lib.image_quality.sharpness_ratio`: 1 = as sharp; a faint image is not called blurry)."""
+    from ..image_quality import sharpness_ratio
+    from ..metrics import psnr
 
     steps = sorted(snapshots)
-    base = float(sharpness(originals).mean())
     return {"step": steps,
             "psnr_db": [psnr(originals, snapshots[s]) for s in steps],
-            "sharpness_ratio": [float(sharpness(snapshots[s]).mean()) / base for s in steps]}
+            "sharpness_ratio": [sharpness_ratio(snapshots[s], originals) for s in steps]}
 
 
 def gan_updates_before(step: int, disc_start: int) -> int:
@@ -154,7 +155,7 @@ def draw_disc_start(snapshots: Mapping[str, Mapping[int, torch.Tensor]], origina
     ax.imshow(_img(sheet), cmap="gray" if C == 1 else None, vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     ax.set_title(f"step {shown}: {gan_phase(shown, disc_start)}\ntop: originals; bottom: {model}", fontsize=10)
-    for col, key, ylabel in ((1, "psnr_db", "PSNR (dB), held out"), (2, "sharpness_ratio", "sharpness / originals")):
+    for col, key, ylabel in ((1, "psnr_db", "PSNR (dB), held out"), (2, "sharpness_ratio", "sharpness / originals (contrast-normalised)")):
         ax = fig.add_subplot(grid[0, col])
         for k, name in enumerate(names):
             s = stats[name]
