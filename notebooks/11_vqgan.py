@@ -332,7 +332,7 @@ draw_training_curves(history, CFG.steps, disc_start=CFG.disc_start, resumed_at=C
 # %% [markdown]
 # ## 4. What your VQ-GAN draws
 # We reconstruct the held-out images (in eval mode: a training-mode forward would update the EMA codebook) and count
-# the codes they use. Expect blurred colour layouts after a CPU minute: the model has seen 80 batches of 16 crops.
+# the codes they use. Under `quick` (80 batches of 16 crops, about a CPU minute) expect blurred colour layouts.
 # The deep dives below compare the three objectives at this budget and show the same models trained far longer.
 # Notebook 12 builds its generator on this model when it fits.
 
@@ -381,7 +381,8 @@ for seed in SEEDS:
         if (arm, seed) not in trained:
             trained[arm, seed], _ = train_arm(
                 arm, VQ_CFG, x_train, seed=seed, steps=CFG.steps, checkpoint=arm_checkpoint(arm, seed), device=device,
-                perceptual=perceptual, recorder=partial(snapshots.recorder, arm) if seed == 0 else None, sample_every=SNAP_EVERY,
+                perceptual=perceptual, sample_every=SNAP_EVERY,
+                recorder=partial(snapshots.recorder, arm) if seed == 0 else None,
                 branch=(FULL, arm_checkpoint(FULL, seed)) if arm == PERC and seed > 0 else None)
 snapshots.save()
 print(f"{len(ARMS)} arms x {len(SEEDS)} seeds at {BITS:.0f} bits per image, {CFG.steps} steps each: "
@@ -570,9 +571,9 @@ print(verdict(len(SEEDS) >= 2 and all(apart.values()),
 # **Claims.** The first is a demonstration: the MSE arm optimises PSNR, so it should lead there. The second can come
 # out the other way: on every seed, the judge's KID interval of the full arm lies entirely below the L1 + perceptual
 # arm's, and there are at least two seeds. One training run is not a replication: a single seed cannot support a
-# claim about the loss. One reason to expect it under `quick` is colour. The course feature net is nearly colour-blind, so the
-# L1 + perceptual arm may drift in colour, and both the discriminator and the judge see colour. The colour error
-# column says whether that is what happened.
+# claim about the loss. One reason to expect it under `quick` is colour. The course feature net is nearly
+# colour-blind, so the L1 + perceptual arm may drift in colour, and both the discriminator and the judge see colour.
+# The colour error column says whether that is what happened.
 
 # %%
 mean_psnr = {a: statistics.mean(results[a, s]["PSNR (dB)"] for s in SEEDS) for a in ARMS}
@@ -654,7 +655,8 @@ if MSE_ in shipped and FULL in shipped:
                   f"{b['spectrum L1']:.3f}, gradients {a['gradient W1']:.4f} vs {b['gradient W1']:.4f}, sharpness "
                   f"{a['sharpness ratio']:.2f} vs {b['sharpness ratio']:.2f} of real.",
                   verdict(not any(free.values()), "All three model-free measures put the MSE model closer to real.",
-                          f"The model-free measures are split (VQ-GAN closer on: {[k for k, v in free.items() if v]}).")))
+                          f"The model-free measures are split (VQ-GAN closer on: "
+                          f"{[k for k, v in free.items() if v]}).")))
 
 # %% [markdown]
 # How to read a disagreement. The judge is a 64k-parameter network trained on six photographs, and its card weighs
