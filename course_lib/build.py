@@ -390,7 +390,7 @@ RATES = dict(words_per_min=100.0, code_lines_per_min=15.0, min_per_figure=0.75, 
 DISPLAY_MATH_WORDS, INLINE_MATH_WORDS, CODE_SPAN_WORDS = 10, 1, 1
 #: The core-path budget of one lesson and of the whole course, in estimated minutes (COURSE_DESIGN.md).
 CORE_BUDGET_MIN, COURSE_BUDGET_MIN = 60, 600
-DEEP_DIVE_RE = re.compile(r"^(#{2,4})\s+Deep dive:\s*\S", re.M)
+DEEP_DIVE_RE = re.compile(r"^(#{2,4})\s+Deep dive:\s*(\S.*)$", re.M)
 HEADING_RE = re.compile(r"^(#{1,4})\s+(\S.*)$", re.M)
 NOT_COUNTED_RE = re.compile(r"^(further reading|references|reading)\b", re.I)
 ESTIMATE_RE = re.compile(r"^\*\*Estimated time\.\*\*.*?(?=\n\s*\n|\Z)", re.M | re.S)
@@ -474,16 +474,16 @@ def lesson_stats(py_path: Path) -> Dict[str, Any]:
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             m = HEADING_RE.search(cell.source)
-            if m:
+            if m:   # the cell's first heading decides where it belongs
                 level = len(m.group(1))
                 if deep_level is not None and level <= deep_level:
                     deep_level = None
                 if skip_level is not None and level <= skip_level:
                     skip_level = None
-                d = DEEP_DIVE_RE.search(cell.source)
-                if d and len(d.group(1)) == level:
+                d = DEEP_DIVE_RE.match(m.group(0))
+                if d:
                     deep_level = level
-                    deep_titles.append(m.group(2).split(":", 1)[1].strip())
+                    deep_titles.append(d.group(2).strip())
                 if NOT_COUNTED_RE.match(m.group(2).lstrip("0123456789. ")):
                     skip_level = level
         if skip_level is not None:

@@ -17,7 +17,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 TRIES = [
+    ("01_autoencoders_and_vae", {"big_beta": 4.0}, "exercise 5: a smaller beta"),
+    ("03_straight_through", {"tau": 0.03}, "exercise 3: a colder temperature"),
+    ("03_straight_through", {"beta": 2.0}, "exercise 4: beta = 2 on the commitment term"),
     ("04_vqvae", {"num_codes": 64}, "halve num_codes"),
+    ("10_judging_image_models", {"n_eval": 128}, "half the images per set: wider intervals"),
+    ("10_judging_image_models", {"noise_std": 0.2}, "stronger noise in the perception-distortion sweep"),
     ("11_vqgan", {"num_codes": 16}, "a smaller codebook (fewer bits per code)"),
     ("11_vqgan", {"disc_start": 0}, "the discriminator from the first step"),
 ]
