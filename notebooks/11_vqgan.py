@@ -212,8 +212,9 @@ check_generator_loss(generator_loss, seeds=(7,), disc_start=3, perceptual_weight
 # %%
 from course_lib.checks.vqgan import reference_discriminator_loss, reference_generator_loss
 
-# later cells call your function; while the exercise is unsolved they fall back to the reference (with a note)
-generator_loss = solved_or_reference(generator_loss, reference_generator_loss, "generator_loss")
+# later cells call your function; while it is unsolved or fails its check they use the reference (with a note)
+generator_loss = solved_or_reference(generator_loss, reference_generator_loss, "generator_loss",
+                                     check=check_generator_loss)
 
 # %% [markdown]
 # ### Exercise 2: the discriminator's loss
@@ -236,7 +237,8 @@ check_discriminator_loss(discriminator_loss, seeds=(7,), batch=5, size=12)
 ### END HIDDEN TESTS
 
 # %%
-discriminator_loss = solved_or_reference(discriminator_loss, reference_discriminator_loss, "discriminator_loss")
+discriminator_loss = solved_or_reference(discriminator_loss, reference_discriminator_loss, "discriminator_loss",
+                                         check=check_discriminator_loss)
 
 # %% [markdown]
 # `course_lib.vqgan.VQGANLoss` holds the perceptual network and the discriminator and computes both losses. The

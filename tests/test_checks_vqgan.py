@@ -111,3 +111,22 @@ def test_generator_check_says_what_a_float_return_is():
         ck.check_generator_loss(lambda *a: _solution_generator_loss(*a) * torch.ones(2))
     with pytest.raises(CheckFailed, match="not implemented"):
         ck.check_generator_loss(lambda *a: (_ for _ in ()).throw(NotImplementedError()))
+
+
+def test_a_wrong_answer_falls_back_to_the_reference_in_later_cells(capsys):
+    """A wrong (not missing) answer: the check fails, and solved_or_reference then uses the reference, with a note,
+    instead of letting a later cell fail with a bare AssertionError (ecosystem.md)."""
+    from course_lib.checks import solved_or_reference
+
+    wrong = ck._no_adaptive
+    with pytest.raises(CheckFailed):
+        ck.check_generator_loss(wrong)
+    fn = solved_or_reference(wrong, ck.reference_generator_loss, "generator_loss", check=ck.check_generator_loss)
+    args, _, _ = ck._gen_problem(0, 1)
+    assert torch.equal(fn(*args).detach(), ck.reference_generator_loss(*ck._gen_problem(0, 1)[0]).detach())
+    assert "does not pass its check" in capsys.readouterr().out
+    bad_d = lambda d, x, xh: gan.hinge_d_loss(d(x), d(xh))  # noqa: E731  (not detached)
+    dfn = solved_or_reference(bad_d, ck.reference_discriminator_loss, "discriminator_loss",
+                              check=ck.check_discriminator_loss)
+    disc, x, xh, _ = ck._disc_problem(0)
+    assert torch.equal(dfn(disc, x, xh).detach(), ck.reference_discriminator_loss(disc, x, xh).detach())

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import CheckFailed, call_student, passed
+from . import CheckFailed, call_student, passed, records_result
 from .. import gan
 
 __all__ = ["reference_generator_loss", "reference_discriminator_loss", "check_generator_loss", "check_discriminator_loss"]
@@ -210,6 +210,7 @@ def _close(a, b, atol=1e-5, rtol=1e-4) -> bool:
 # ----------------------------------------------------------------------------------------------------------------------
 # Checks
 # ----------------------------------------------------------------------------------------------------------------------
+@records_result
 def check_generator_loss(student_fn: Callable, seeds=(0, 1, 2), disc_start: int = 5,
                          perceptual_weight: Optional[float] = None, disc_weight: Optional[float] = None,
                          size: int = 8) -> None:
@@ -288,6 +289,7 @@ def _reference_disc_grads(seed: int, batch: int, size: int):
     return g_ref, [torch.zeros_like(p) if g is None else g for g, p in zip(g_real_only, disc.parameters())]
 
 
+@records_result
 def check_discriminator_loss(student_fn: Callable, seeds=(0, 1, 2), batch: int = 3, size: int = 8) -> None:
     """Check the discriminator step's loss: hinge on real and DETACHED fakes. The value, the decoder's gradient (none)
     AND the discriminator's gradients are compared with the reference, so ``hinge_d_loss(disc(x), disc(x_hat).detach())``
