@@ -211,3 +211,38 @@ def test_checkpoints_unwrap_a_compiled_model():
     fresh = torch.compile(nn.Linear(3, 2), backend="eager")
     load_state(fresh, m.state_dict())
     assert torch.equal(unwrap(fresh).weight, m.weight)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Other CUDA-only decisions in course_lib (read here, owned elsewhere): the device, the profile, seeding, timing, report
+# ----------------------------------------------------------------------------------------------------------------------
+def test_a_gpu_machine_picks_cuda_the_standard_profile_and_seeds_the_gpu(fake_cuda, monkeypatch):
+    from course_lib import env, profiles
+
+    fake_cuda({0: T4})
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    assert env.get_device() == torch.device("cuda")
+    assert profiles.default_profile() == "standard"
+    seeded = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda s: seeded.append(s))
+    env.seed_everything(7)
+    assert seeded and set(seeded) == {7}  # (torch.manual_seed also seeds every GPU itself)
+
+
+def test_timings_synchronise_the_gpu_around_each_call(fake_cuda, monkeypatch):
+    """factcheck.median_time must wait for queued GPU work before reading the clock, or it times the launch only."""
+    from course_lib import factcheck
+
+    fake_cuda({0: A100})
+    events = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: events.append("sync"))
+    factcheck.median_time(lambda: events.append("call"), repeats=2, warmup=1)
+    assert events == ["call", "sync", "call", "sync", "sync", "call", "sync"]
+
+
+def test_the_course_report_names_the_gpu(fake_cuda):
+    from course_lib import report
+
+    fake_cuda({0: T4})
+    assert report.machine()["gpu"] == "fake sm_75, 16 GiB"
