@@ -34,6 +34,7 @@ TRIES = [
     ("10_judging_image_models", {"n_eval": 128}, "half the images per set: wider intervals"),
     ("10_judging_image_models", {"noise_std": 0.2}, "stronger noise in the perception-distortion sweep"),
     ("11_vqgan", {"num_codes": 16}, "a smaller codebook (fewer bits per code)"),
+    ("11_vqgan", {"disc_start": 0}, "the discriminator from the first step"),
 ]
 
 
