@@ -161,7 +161,9 @@ def environment_report() -> dict:
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         report["gpu"] = f"{props.name}, {props.total_memory / 2**30:.1f} GiB"
-        report["bf16"] = torch.cuda.is_bf16_supported()
+        from .train import cuda_bf16_native
+
+        report["bf16 (native)"] = cuda_bf16_native()   # not is_bf16_supported(): True on a T4 through emulation
     return report
 
 

@@ -246,3 +246,13 @@ def test_the_course_report_names_the_gpu(fake_cuda):
 
     fake_cuda({0: T4})
     assert report.machine()["gpu"] == "fake sm_75, 16 GiB"
+
+
+def test_environment_report_says_native_bf16_only_where_the_gpu_has_it(fake_cuda):
+    """The set-up report of every notebook must not tell a T4 student that bfloat16 is supported (issue 23.1)."""
+    from course_lib.env import environment_report
+
+    fake_cuda({0: T4})
+    assert environment_report()["bf16 (native)"] is False
+    fake_cuda({0: (8, 0)})
+    assert environment_report()["bf16 (native)"] is True
