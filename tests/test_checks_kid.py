@@ -91,3 +91,18 @@ def test_hidden_case_rejects_the_biased_estimator():
     with pytest.raises(CheckFailed, match="BIASED"):
         check_kid(lambda fx, fy: sum(k.mean() * c for k, c in zip(_k(fx, fy), (1, 1, -2))), seed=3,
                   cases=((20, 33, 5), (50, 45, 32)))
+
+
+def test_a_wrong_answer_falls_back_to_the_reference_in_later_cells(capsys):
+    """After check_kid rejects an answer, solved_or_reference uses the library's estimator (not the wrong one)."""
+    from course_lib.checks import solved_or_reference
+
+    def biased(fx, fy):
+        return sum(k.mean() * c for k, c in zip(_k(fx, fy), (1, 1, -2)))
+
+    with pytest.raises(CheckFailed):
+        check_kid(biased)
+    kid = solved_or_reference(biased, kid_all_pairs, "kid")
+    x, y = torch.randn(20, 4), torch.randn(25, 4)
+    assert float(kid(x, y)) == pytest.approx(kid_all_pairs(x, y))
+    assert "does not pass its check" in capsys.readouterr().out

@@ -310,3 +310,19 @@ def test_next_code_logits_is_the_prior_shifted_by_one():
         assert torch.equal(p.next_code_logits(inputs), p(tok, y))
         with pytest.raises(ValueError, match="last code is only a target"):
             p.next_code_logits(torch.cat([inputs, tok[:, -1:]], 1))
+
+
+def test_a_wrong_prior_loss_falls_back_to_the_reference(capsys):
+    from course_lib.checks import solved_or_reference
+
+    def summed(p, g, y):
+        return solution_prior_loss(p, g, y) * g[0].numel()
+
+    with pytest.raises(CheckFailed):
+        check_prior_loss(summed)
+    loss = solved_or_reference(summed, prior_loss_reference, "prior_loss")
+    from course_lib.checks.prior import _check_prior
+    prior = _check_prior(K=6, T=6, num_classes=3)
+    g, y = torch.randint(0, 6, (4, 2, 3)), torch.tensor([0, 1, 2, 0])
+    assert torch.allclose(loss(prior, g, y), prior_loss_reference(prior, g, y))
+    assert "does not pass its check" in capsys.readouterr().out

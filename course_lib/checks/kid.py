@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import CheckFailed, call_student, passed
+from . import CheckFailed, call_student, passed, records_result
 from ..image_quality import kid_all_pairs
 
 __all__ = ["check_kid", "kid_reference"]
@@ -126,6 +126,7 @@ def _features(seed: int, m: int, n: int, d: int, dtype) -> tuple:
     return x.to(dtype), y.to(dtype)
 
 
+@records_result
 def check_kid(student_fn: Callable, seed: int = 0, cases=((40, 30, 16), (25, 36, 8), (30, 30, 12))) -> None:
     """student_fn(feats_x (m, d), feats_y (n, d)) -> the unbiased MMD^2 with the cubic kernel (one number).
 

@@ -12,7 +12,7 @@ from typing import Callable, List
 
 import torch
 
-from . import CheckFailed, call_student, check_function, describe_mismatch, passed
+from . import CheckFailed, call_student, check_function, describe_mismatch, passed, records_result
 from .. import perceptual
 
 __all__ = ["check_normalize_channels", "check_lpips_from_features"]
@@ -47,6 +47,7 @@ def _float16_features(seed: int, c: int = 8) -> torch.Tensor:
     return f.half()
 
 
+@records_result
 def check_normalize_channels(student_fn: Callable, seed: int = 0, shape=(3, 6, 5, 4)) -> None:
     """student_fn(x) -> x / sqrt(sum over channels of x^2 + eps), same shape as x (B, C, H, W).
 
@@ -174,6 +175,7 @@ def _wrong_batch_mean(fx, fy, ws):
     return perceptual.lpips_distance(fx, fy, ws).mean()
 
 
+@records_result
 def check_lpips_from_features(student_fn: Callable, seed: int = 0, shapes=((4, 5, 6), (6, 3, 3))) -> None:
     """student_fn(feats_x, feats_y, weights) -> (B,) LPIPS-style distance (lists of stage features, weights (C_l,)).
 

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from . import CheckFailed, call_student, check_function, describe_mismatch, passed
+from . import CheckFailed, call_student, check_function, describe_mismatch, passed, records_result
 from ..prior import CodePrior, causal_mask as _causal_mask_ref, flatten_grid, top_k_filter
 
 __all__ = ["check_prior_loss", "check_causal_mask", "check_top_k_probs", "check_sampling_loop",
@@ -87,6 +87,7 @@ def _prior_loss_mistakes():
     }
 
 
+@records_result
 def check_prior_loss(student_fn: Callable, seed: int = 0, grid=(2, 3), K: int = 6, num_classes: int = 3) -> None:
     """student_fn(prior, grids (B, h, w) int64, labels (B,) int64) -> scalar tensor: the mean next-code
     cross-entropy in nats per code, codes in raster order behind the class token (id K + label), computed with
@@ -135,6 +136,7 @@ def check_prior_loss(student_fn: Callable, seed: int = 0, grid=(2, 3), K: int = 
 # ----------------------------------------------------------------------------------------------------------------
 # The causal mask
 # ----------------------------------------------------------------------------------------------------------------
+@records_result
 def check_causal_mask(student_fn: Callable[[int], torch.Tensor], sizes=(4, 1, 7)) -> None:
     """student_fn(T) must return the (T, T) bool mask with True where query i may attend to key j (j <= i).
     ``sizes``: the sequence lengths tried (the hidden tests try others)."""
@@ -216,6 +218,7 @@ def _top_k_mistakes():
     }
 
 
+@records_result
 def check_top_k_probs(student_fn: Callable, seed: int = 0, ks=(3, 5, 1), temperatures=(0.7, 1.5, 0.5),
                       num_codes: int = 12) -> None:
     """student_fn(logits (B, K), k, temperature) -> probabilities (B, K) after temperature and top-k.
@@ -276,6 +279,7 @@ def _greedy(prior: CodePrior, n: int, shift: int = 0, parallel: bool = False) ->
     return codes
 
 
+@records_result
 def check_sampling_loop(student_fn: Callable, seed: int = 0, K: int = 6, T: int = 5) -> None:
     """student_fn(prior, n, temperature, top_k, generator) -> (n, seq_len) int64 codes.
     ``seed``, ``K`` and ``T`` choose another tiny prior (the hidden tests use them)."""
