@@ -292,3 +292,15 @@ def test_resume_message_shows_a_path_relative_to_the_runs_folder(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     assert display_path(tmp_path / "runs" / "quick" / "x.pt") == "runs/quick/x.pt"
     assert display_path("/somewhere/else/x.pt") == "x.pt"
+
+
+def test_a_checkpoint_with_smoke_cut_settings_reads_back_safely(tmp_path):
+    """A smoke-cut setting (profiles.SmokeCut, an int subclass) in a checkpoint's config made
+    torch.load(weights_only=True) refuse the file, so a second smoke run could not resume."""
+    from course_lib.checkpoint import save_checkpoint
+    from course_lib.profiles import SmokeCut
+
+    path = save_checkpoint(tmp_path / "c.pt", {"config": {"steps": SmokeCut(3, 300), "sizes": (SmokeCut(3, 9), 4)},
+                                               "w": torch.ones(2)})
+    back = torch.load(path, weights_only=True)
+    assert back["config"] == {"steps": 3, "sizes": (3, 4)} and type(back["config"]["steps"]) is int
