@@ -573,7 +573,7 @@ def masked_decode_step(logits, tokens, mask, n):
 
 
 # %%
-from course_lib.checks.restoration import check_masked_decode_step
+from course_lib.checks.maskgit import check_masked_decode_step
 
 check_masked_decode_step(masked_decode_step)
 ### BEGIN HIDDEN TESTS
@@ -620,7 +620,7 @@ def train_filler(kind, seed):
 
     def loss_fn(batch, step):
         codes = batch[0]
-        return {"loss": masked_token_loss(model, codes, generator=gen) if kind == "maskgit" else model.nll(codes)}
+        return {"loss": masked_token_loss(model, codes, generator=gen).loss if kind == "maskgit" else model.nll(codes)}
 
     fit(loss_fn, opt, make_loader(tok_train, batch_size=CFG.ip_batch, shuffle=True, seed=seed), steps=CFG.ip_steps,
         model=model, scheduler=sched, checkpoint=run_path("13", f"inpaint_{kind}_seed{seed}.pt"),
