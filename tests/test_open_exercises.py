@@ -22,6 +22,8 @@ TRIES = [
     ("03_straight_through", {"beta": 2.0}, "exercise 4: beta = 2 on the commitment term"),
     ("04_vqvae", {"num_codes": 64}, "halve num_codes"),
     ("11_vqgan", {"num_codes": 16}, "a smaller codebook (fewer bits per code)"),
+    ("13_restoration_and_editing", {"factor": 2}, "exercise 5: a milder degradation (the shipped pair is skipped)"),
+    ("13_restoration_and_editing", {"ip_rounds": 16}, "exercise 6: more MaskGIT decoding steps"),
 ]
 
 
