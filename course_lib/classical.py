@@ -459,7 +459,10 @@ def deconvolve(x: torch.Tensor, psf, method: str = "wiener", param: Optional[flo
             raise ValueError(f"richardson_lucy needs at least 1 iteration, got {param}")
         fn = lambda img: restoration.richardson_lucy(np.clip(img, 0, 1), k, num_iter=iters, clip=False)  # noqa: E731
     else:
-        fn = lambda img: restoration.unsupervised_wiener(img, k, clip=False, rng=0)[0]  # noqa: E731
+        import inspect
+
+        seed_kw = "rng" if "rng" in inspect.signature(restoration.unsupervised_wiener).parameters else "random_state"
+        fn = lambda img: restoration.unsupervised_wiener(img, k, clip=False, **{seed_kw: 0})[0]  # noqa: E731
     ph, pw = k.shape[0], k.shape[1]
     h, w = x.shape[-2:]
     padded = F.pad(x.detach().double().cpu(), (pw, pw, ph, ph), mode="reflect")

@@ -1,4 +1,5 @@
-"""Image-quality measures: SSIM, a small feature network, and Frechet distances.
+"""Image-quality measures: SSIM, feature networks, Frechet and kernel distances with real intervals, model-free
+realism statistics. Built up in notebook 10 (judging image models).
 
 Everything here runs offline in pure torch:
 
@@ -6,15 +7,21 @@ Everything here runs offline in pure torch:
   (PSNR lives in :mod:`course_lib.metrics`).
 * :class:`FeatureNet` / :func:`load_feature_net` -- the course's own small convolutional network
   (a Fashion-MNIST classifier trained with colour tinting and random crops by ``data/make_feature_net.py``,
-  shipped inside the package as ``course_lib/assets/weights/feature_net.pt``). It stands in for ImageNet networks (VGG, Inception), whose
-  weights cannot be downloaded offline. It is used by the perceptual loss (:mod:`course_lib.perceptual`) and
-  by :func:`frechet_feature_distance`.
+  shipped inside the package as ``course_lib/assets/weights/feature_net.pt``). It stands in for ImageNet networks
+  (VGG, Inception), whose weights cannot be downloaded offline. It is used by the perceptual loss
+  (:mod:`course_lib.perceptual`) and by :func:`frechet_feature_distance`.
+* :func:`load_judge_net` / :func:`judge_net_info` -- the judge (a network no model trains against) and its card:
+  training data and measured blind spots.
 * :func:`frechet_distance` -- the Frechet distance between two Gaussians fitted to feature sets
-  (Heusel et al. 2017, arXiv:1706.08500), computed in float64 with a symmetric matrix square root.
+  (Heusel et al. 2017, arXiv:1706.08500), computed in float64 with a symmetric matrix square root;
+  :func:`frechet_distance_interval` adds a bootstrap interval (FD is biased upwards at small N).
 * :func:`frechet_feature_distance` -- "FD (course feature net)": the same recipe as FID but with the course
   network's features. It is NOT FID: numbers are comparable only with other numbers from the same network.
+* :func:`kernel_distance` -- KID (Binkowski et al. 2018), unbiased, with a bootstrap confidence interval over images.
+* Model-free measures: :func:`log_spectrum_distance`, :func:`gradient_distance`, :func:`colour_distance`,
+  :func:`sharpness_ratio`; all of them and both networks in one table: :func:`realism_table`.
 * :func:`try_inception_fid` -- the real FID through ``torchmetrics`` when it is installed and its Inception
-  weights can be downloaded (e.g. on Colab); otherwise ``None`` with a message.
+  weights can be downloaded (e.g. on Colab); otherwise (and always under ``COURSE_OFFLINE=1``) ``None`` with a message.
 """
 from __future__ import annotations
 
@@ -48,6 +55,7 @@ __all__ = [
     "kid_on_rows",
     "sample_size_curve",
     "equal_psnr_degradations",
+    "draw_perception_distortion",
     "frechet_distance_interval",
     "radial_log_spectrum",
     "log_spectrum_distance",
@@ -270,12 +278,16 @@ JUDGE_NET_SCRIPT = "data/make_judge_net.py"
 
 
 def load_judge_net(device: Optional[Union[str, torch.device]] = None) -> FeatureNet:
-    """The course's *independent judge*: a :class:`FeatureNet`-shaped network trained by ``data/make_judge_net.py``
-    with a self-supervised contrastive objective (SimCLR, no colour jitter) on the offline natural colour crops, so
-    that no model trained with the course's perceptual loss (the course feature net) is graded by its own teacher,
-    and so that a colour cast shows in its features. ``embed(x)`` gives its pooled features; use it with
-    :func:`kernel_feature_distance` / :func:`frechet_feature_distance` (``net=load_judge_net()``). Eval mode, frozen.
-    Shipped as ``course_lib/assets/weights/judge_net.pt``; its card is :func:`judge_net_info`. Used in notebook 11."""
+    """The course's judge: a small (64k-parameter) :class:`FeatureNet`-shaped network trained by
+    ``data/make_judge_net.py`` for 400 steps with a self-supervised contrastive objective (SimCLR, no colour jitter)
+    on 32x32 crops of six scikit-image photographs (the offline natural set), so that no model trained with the
+    course's perceptual loss (the course feature net) is graded by its own teacher, and so that a colour cast shows
+    in its features. It is independent of the models it grades, not a general judge of realism: it weighs a colour
+    cast above a blur and a blur above noise, and it has never seen grey images (:func:`judge_net_info` gives its
+    training data and measured blind spots). Report its KID beside a model-free measure (:func:`realism_table`).
+    ``embed(x)`` gives its pooled features; use it with :func:`kernel_feature_distance` /
+    :func:`frechet_feature_distance` (``net=load_judge_net()``). Eval mode, frozen. Shipped as
+    ``course_lib/assets/weights/judge_net.pt``. Its blind spots are shown in notebook 10; used from notebook 11 on."""
     from .data import package_asset
 
     p = package_asset("weights", "judge_net.pt")
@@ -403,7 +415,10 @@ class KID(NamedTuple):
     * ``low, high`` -- a real ``level`` (95%) confidence interval: the percentile bootstrap over images, both sets
       resampled with replacement, ``n_boot`` times, of the all-pairs unbiased estimate (``all_pairs``), skipping the
       pairs of a row with its own copy (see :func:`kid_bootstrap`). It describes which images happened to be drawn,
-      not which training run produced them: for a claim across runs, repeat the run.
+      not which training run produced them: for a claim across runs, repeat the run. Measured coverage (60
+      synthetic data sets each, ``tests/test_image_quality.py``): 57 of 60 for a true KID > 0; 60 of 60 when the two
+      distributions are equal, where the bootstrap of this degenerate U-statistic is wider than the estimator's own
+      spread, i.e. conservative (it errs towards "no difference").
     * ``std`` -- the spread of the subset values: the old "interval" (mean +- 1.96 std / sqrt(subsets)) came from it;
       the subsets overlap, so it measures the subset-to-subset noise, NOT the uncertainty of the comparison.
     * ``se`` -- the bootstrap standard error; ``method`` -- the interval in words (printed by ``str``)."""
@@ -595,8 +610,9 @@ def frechet_distance_interval(feats_a: torch.Tensor, feats_b: torch.Tensor, n_bo
     value = frechet_distance(a, b)
     g = torch.Generator().manual_seed(int(seed))
     boots = []
-    for start in range(0, int(n_boot), 50):
-        nb = min(50, int(n_boot) - start)
+    chunk = max(1, min(50, int(2e7 // (max(a.shape[0], b.shape[0]) * a.shape[1]))))   # about 160 MB at most
+    for start in range(0, int(n_boot), chunk):
+        nb = min(chunk, int(n_boot) - start)
         boots.append(_frechet_resampled(a, b, _resample_counts(a.shape[0], nb, g), _resample_counts(b.shape[0], nb, g)))
     boots = torch.cat(boots)
     bias = float(boots.mean()) - value
@@ -809,11 +825,29 @@ class RealismRows(list):
 
         show_table(self, self.headers, title=title, **kwargs)
 
+    def sees(self, factor: float = 2.0) -> dict:
+        """{measure: [candidates it tells apart from real]}, by one stated rule per measure against the floor row
+        (the first): an interval (judge KID, FD) entirely above the floor's interval; a model-free distance more than
+        ``factor`` times the floor's; a sharpness ratio further from 1 than the floor's by more than 0.1. Candidate
+        names are cut at " (" (``"blur (sigma 3 px)"`` -> ``"blur"``)."""
+        names = list(self.raw)
+        floor, cands = self.raw[names[0]], names[1:]
+        rules = {}
+        if "judge KID" in floor:
+            rules["judge KID"] = lambda r: r["judge KID"].low > floor["judge KID"].high
+        if "FD" in floor:
+            rules["FD course net"] = (lambda r: r["FD"].low > floor["FD"].high) if hasattr(floor["FD"], "low") \
+                else (lambda r: r["FD"] > factor * floor["FD"])
+        for k in ("spectrum", "gradient", "colour"):
+            rules[k] = lambda r, k=k: r[k] > factor * floor[k]
+        rules["sharpness ratio"] = lambda r: abs(r["sharpness ratio"] - 1) > 0.1 + abs(floor["sharpness ratio"] - 1)
+        return {m: [c.split(" (")[0] for c in cands if rule(self.raw[c])] for m, rule in rules.items()}
+
 
 def realism_table(real_eval: torch.Tensor, candidates: dict, real_ref: Optional[torch.Tensor] = None,
                   judge: bool = True, n_boot: int = 200, feature_net: Optional[nn.Module] = None,
                   judge_net: Optional[nn.Module] = None, seed: int = 0, floor_name: str = "real vs real (floor)",
-                  batch_size: int = 256) -> RealismRows:
+                  batch_size: int = 256, fd: bool = True) -> RealismRows:
     """Realism measured more than one way: one row per candidate image set and a real-vs-real floor row.
 
     Args:
@@ -826,6 +860,7 @@ def realism_table(real_eval: torch.Tensor, candidates: dict, real_ref: Optional[
             :func:`judge_net_info` for its blind spots).
         n_boot: bootstrap resamples for the KID and FD intervals (0: no intervals).
         feature_net / judge_net: networks with ``embed(x)`` (default: the course feature net and the judge).
+        fd: include the FD column (``False`` skips the course net and its bootstrap: faster).
     Returns:
         :class:`RealismRows` with columns ``images``, ``judge KID x1e3 [95% CI]`` (if ``judge``),
         ``FD course net [95% CI]``, ``spectrum L1``, ``gradient W1``, ``colour W1``, ``sharpness ratio``; lower is
@@ -848,8 +883,9 @@ def realism_table(real_eval: torch.Tensor, candidates: dict, real_ref: Optional[
         if x.shape[1:] != real_ref.shape[1:]:
             raise ValueError(f"candidates[{name!r}] has shape {tuple(x.shape[1:])} per image, the real images "
                              f"{tuple(real_ref.shape[1:])}; realism_table compares like with like")
-    feature_net = feature_net if feature_net is not None else load_feature_net()
-    nets = {"FD": feature_net}
+    nets = {}
+    if fd:
+        nets["FD"] = feature_net if feature_net is not None else load_feature_net()
     if judge:
         nets["KID"] = judge_net if judge_net is not None else load_judge_net()
     ref_feats = {k: _embed_all(net, real_ref.float(), batch_size) for k, net in nets.items()}
@@ -858,8 +894,8 @@ def realism_table(real_eval: torch.Tensor, candidates: dict, real_ref: Optional[
     ref_grad = _sorted_values(_gradient_magnitudes(ref.double()))
     ref_pix = [_sorted_values(ref[:, c]) for c in range(ref.shape[1])]
     kid_h, fd_h = "judge KID x1e3 [95% CI]", "FD course net [95% CI]"
-    headers = ["images"] + ([kid_h] if judge else []) + [fd_h, "spectrum L1", "gradient W1", "colour W1",
-                                                         "sharpness ratio"]
+    headers = ["images"] + ([kid_h] if judge else []) + ([fd_h] if fd else []) + [
+        "spectrum L1", "gradient W1", "colour W1", "sharpness ratio"]
     rows, raw = [], {}
     for name, x in sets.items():
         x = x.detach().float().clamp(0, 1).cpu()
@@ -868,9 +904,10 @@ def realism_table(real_eval: torch.Tensor, candidates: dict, real_ref: Optional[
             kid = kernel_distance(_embed_all(nets["KID"], x, batch_size), ref_feats["KID"], n_boot=n_boot,
                                   seed=seed, subset_size=min(100, x.shape[0], real_ref.shape[0]))
             r["judge KID"] = kid
-        f = _embed_all(nets["FD"], x, batch_size)
-        r["FD"] = (frechet_distance_interval(f, ref_feats["FD"], n_boot=n_boot, seed=seed) if n_boot >= 2
-                   else frechet_distance(f, ref_feats["FD"]))
+        if fd:
+            f = _embed_all(nets["FD"], x, batch_size)
+            r["FD"] = (frechet_distance_interval(f, ref_feats["FD"], n_boot=n_boot, seed=seed) if n_boot >= 2
+                       else frechet_distance(f, ref_feats["FD"]))
         r["spectrum"] = float((radial_log_spectrum(x).mean(0) - ref_spectrum).abs().mean())
         r["gradient"] = _wasserstein_sorted(_sorted_values(_gradient_magnitudes(x.double())), ref_grad)
         r["colour"] = sum(_wasserstein_sorted(_sorted_values(x[:, c]), ref_pix[c]) for c in range(x.shape[1])) / x.shape[1]
@@ -879,7 +916,8 @@ def realism_table(real_eval: torch.Tensor, candidates: dict, real_ref: Optional[
         row = {"images": name}
         if judge:
             row[kid_h] = r["judge KID"].scaled(1e3).short(".1f") if n_boot >= 2 else f"{r['judge KID'].mean * 1e3:.1f}"
-        row[fd_h] = r["FD"].short(".2f") if n_boot >= 2 else f"{r['FD']:.2f}"
+        if fd:
+            row[fd_h] = r["FD"].short(".2f") if n_boot >= 2 else f"{r['FD']:.2f}"
         row.update({"spectrum L1": r["spectrum"], "gradient W1": r["gradient"], "colour W1": r["colour"],
                     "sharpness ratio": r["sharpness ratio"]})
         rows.append(row)
@@ -968,3 +1006,49 @@ def equal_psnr_degradations(x: torch.Tensor, psnr_db: float = 26.0, kinds: Seque
         shown = 0.1 * s if (kind == "cast" and x.shape[1] == 1) else (1 - s if kind == "contrast" else s)
         out[label.format(shown)] = y
     return out
+
+
+def draw_sample_size_curve(curve: dict, title: str = "real vs real (true value 0)"):
+    """The two panels of :func:`sample_size_curve`: FD and KID x 1000 (mean and standard deviation over the draws)
+    against the number of images per set, log scale. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for ax, key in zip(axes, ("FD", "KID")):
+        v = curve[key] * (1e3 if key == "KID" else 1)
+        ax.errorbar(curve["n"], v.mean(0), yerr=v.std(0), fmt="o-", capsize=3)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xticks(curve["n"], [str(n) for n in curve["n"]])
+        ax.minorticks_off()
+        ax.set(xlabel="images per set", title=f"{key}{' x 1000' if key == 'KID' else ''}, {title}, "
+                                              f"{curve[key].shape[0]} draws")
+    return fig
+
+
+def draw_perception_distortion(points: Sequence[tuple], keys: Sequence[str] = ("judge KID", "gradient"),
+                               title: str = "", label: str = "width", floor: Optional[dict] = None):
+    """Perception-distortion planes of a family of outputs: for each key, one panel with PSNR (x, higher = less
+    distortion) against that realism measure (y, lower = more real), each point labelled with its parameter.
+
+    points: ``[(parameter, psnr_db, raw_row), ...]`` where ``raw_row`` is a :class:`RealismRows` ``.raw`` entry
+    (KIDs are shown x 1000); ``floor``: the real-vs-real ``.raw`` entry, drawn as a dashed line. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    def val(r, key):
+        return 1e3 * r[key].mean if key == "judge KID" else float(r[key])
+
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        ys = [val(r, key) for _, _, r in points]
+        ax.plot([p for _, p, _ in points], ys, "o-")
+        for (w, p, _), y in zip(points, ys):
+            ax.annotate(f"{w:g}", (p, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        if floor is not None:
+            ax.axhline(val(floor, key), color="grey", ls="--", lw=0.8, label="real vs real")
+            ax.legend(loc="best", fontsize=8)
+        ax.set(xlabel="PSNR (dB), higher = less distortion",
+               ylabel=f"{key}{' x 1000' if key == 'judge KID' else ' W1' if key == 'gradient' else ''}, "
+                      f"lower = more real")
+    fig.suptitle(title or f"{label} of each output (labels)")
+    return fig

@@ -17,20 +17,25 @@
 # **Prerequisites.** Notebooks 04 (VQ-VAE), 05 (codebook collapse and its cures), 07 (perceptual loss) and
 # 08 (adversarial training: PatchGAN, hinge loss, the adaptive weight).
 #
-# **Estimated time.** Core path about 83 min (estimated from this notebook by `make stats`). Machine: about 2 min
+# **Estimated time.** Core path about 82 min (estimated from this notebook by `make stats`). Machine: about 2 min
 # under `quick` on 2 CPU cores; about 61 min of training under `standard` on a T4 (estimated from FLOPs, not yet
 # timed).
 
 # %% tags=["setup"]
-# Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.
+# Set-up: installs course_lib (release 0.2.0) where it is missing or another release; a checkout's copy is kept.
 # Choose a profile by uncommenting one line (default: quick on a CPU, standard with CUDA):
 # import os; os.environ["COURSE_PROFILE"] = "standard"
+RELEASE = "0.2.0"
 try:
     import course_lib
-except ImportError:
+    if course_lib.__version__ != RELEASE and "-packages" in course_lib.__file__:
+        raise ImportError(f"course_lib {course_lib.__version__} is installed, not {RELEASE}")
+except (ImportError, AttributeError):
+    # pip may say "you may need to restart the kernel": only if it replaced another release (the next line says so)
     # %pip install -q "course-lib[metrics] @ git+https://github.com/vae-to-vqgan/course@v0.2.0"
     import course_lib
-ENV = course_lib.setup_notebook(seed=0)
+# course_lib.env.keep_runs_on_drive()  # Colab: keep checkpoints on Google Drive, so a disconnect loses nothing
+ENV = course_lib.setup_notebook(seed=0, release=RELEASE)
 
 # %% [markdown]
 # Every size below comes from the profile. `preset` names a VQ-GAN configuration of `course_lib.vqgan.PRESETS`
@@ -211,7 +216,7 @@ assert gn_gap < 1e-4 < bn_gap.item(), "GroupNorm output should not depend on the
 # images and **detached** reconstructions. It sees images only -- never the codes.
 #
 # ### Exercise 1: the generator's loss
-# Assemble it from its parts. Use `gan.hinge_g_loss` and `gan.adaptive_weight(rec, g_loss, last_layer)` (notebook 08).
+# Assemble it from its parts. Use `gan.hinge_g_loss` and `gan.adaptive_weight(rec, g_loss, last_layer)` (notebook 09).
 
 # %%
 def generator_loss(x, x_hat, q_loss, logits_fake, last_layer, step, disc_start, perceptual_fn,
@@ -379,7 +384,7 @@ history.plot(keys=["l1", "perceptual", "q", "g_adv", "adaptive_weight", "disc"],
 # Reading the curves: L1 and the perceptual distance fall from the start; `g_adv`, `disc` and `adaptive_weight` only
 # appear at `disc_start`. A discriminator loss that drops to 0 and stays there means `D` wins outright (its gradient
 # to the decoder then carries little information); `adaptive_weight` hitting its clamp (1e4) means the adversarial
-# gradient vanished at the last layer (notebook 08 shows both).
+# gradient vanished at the last layer (notebook 09 shows both).
 
 
 # %% [markdown]
@@ -877,7 +882,7 @@ model.eval();
 #
 # It writes `checkpoint.pt`, `config.json`, `history.json` and `summary.json` (images/s, final losses, a hash of
 # every rank's weights, taken without synchronising anything first, so `replicas_identical` is a real check). For a
-# small dataset, the loss options `disc_spectral_norm` and `diff_augment` (measured in notebook 08, section 6) go in
+# small dataset, the loss options `disc_spectral_norm` and `diff_augment` (measured in notebook 09, a deep dive) go in
 # the config's `loss` section. The presets:
 
 # %%

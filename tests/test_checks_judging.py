@@ -108,3 +108,21 @@ def test_reference_with_the_library_statistic_matches_the_library_interval():
     assert abs(lo - lib.low) < 0.25 * width and abs(hi - lib.high) < 0.25 * width
     with pytest.raises(ValueError, match="row indices"):
         kid(torch.tensor([0, 200]), torch.arange(100))
+
+
+def test_a_wrong_answer_falls_back_to_the_reference_in_later_cells(capsys):
+    from course_lib.checks import solved_or_reference
+
+    def only_a(kid_of_rows, n_a, n_b, n_boot=200, level=0.95, generator=None):
+        value = kid_of_rows(torch.arange(n_a), torch.arange(n_b))
+        vals = [kid_of_rows(torch.randint(n_a, (n_a,)), torch.arange(n_b)) for _ in range(n_boot)]
+        lo, hi = np.quantile(vals, [0.025, 0.975])
+        return value, lo, hi
+
+    with pytest.raises(CheckFailed):
+        check_bootstrap_kid(only_a)
+    fn = solved_or_reference(only_a, reference_bootstrap_kid, "bootstrap_kid")
+    calls = []
+    fn(lambda ra, rb: calls.append(rb.clone()) or 0.0, 5, 6, n_boot=10)
+    assert any(not torch.equal(rb, torch.arange(6)) for rb in calls[1:])      # the reference resamples set B too
+    assert "does not pass its check" in capsys.readouterr().out

@@ -433,3 +433,78 @@ def test_ssim_matches_scikit_image():
                                     data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
         # skimage averages the SSIM map over a border-cropped region; ours over the 'valid' region: close, not equal
         assert ours[i].item() == pytest.approx(ref, abs=0.01)
+
+
+# ----------------------------------------------------------------------------- helpers of notebook 10
+def test_sample_size_curve_shows_fd_bias_and_checks_sizes():
+    from course_lib.image_quality import sample_size_curve
+    f = torch.randn(400, 8, generator=torch.Generator().manual_seed(20))
+    c = sample_size_curve(f, sizes=(20, 200), repeats=3)
+    assert c["n"] == [20, 200] and c["FD"].shape == (3, 2) == c["KID"].shape
+    assert c["FD"][:, 0].mean() > 3 * c["FD"][:, 1].mean()
+    shifted = sample_size_curve(f, f + 1.0, sizes=(50,), repeats=2)      # a second set: A from f, B from f + 1
+    assert (shifted["KID"] > 0.1).all()
+    with pytest.raises(ValueError, match="needs 800 rows"):
+        sample_size_curve(f, sizes=(400,))
+
+
+def test_equal_psnr_degradations_hit_the_target():
+    from course_lib.image_quality import equal_psnr_degradations
+    from course_lib.metrics import psnr
+    x = _smooth(n=6, c=3, seed=21, size=28, mode="nearest")
+    out = equal_psnr_degradations(x, psnr_db=20.0, kinds=("blur", "noise", "cast", "contrast"))
+    assert len(out) == 4
+    for label, y in out.items():
+        assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+        assert psnr(y, x) == pytest.approx(20.0, abs=0.02), label
+    assert any(k.startswith("colour cast") for k in out) and any(k.startswith("contrast x") for k in out)
+    grey = equal_psnr_degradations(x[:, :1], psnr_db=25.0, kinds=("cast",))
+    assert next(iter(grey)).startswith("brightness +")
+    with pytest.raises(ValueError, match="lower PSNR"):
+        equal_psnr_degradations(torch.full((2, 1, 16, 16), 0.5), psnr_db=30.0, kinds=("blur",))
+    with pytest.raises(ValueError, match="unknown degradation"):
+        equal_psnr_degradations(x, kinds=("jpeg",))
+
+
+def test_realism_rows_sees_applies_its_stated_rules():
+    from course_lib.evidence import Interval
+    from course_lib.image_quality import KID, RealismRows
+
+    def kid(lo, hi):
+        return KID(0.5 * (lo + hi), 0.0, lo, hi, 1, 2, "m")
+
+    raw = {"floor": {"judge KID": kid(-1, 1), "FD": Interval(1, 0.5, 1.5, 0.95, "m"), "spectrum": 0.1,
+                     "gradient": 0.01, "colour": 0.02, "sharpness ratio": 1.02},
+           "blur (sigma 2 px)": {"judge KID": kid(2, 5), "FD": Interval(3, 1.4, 4, 0.95, "m"), "spectrum": 0.3,
+                                 "gradient": 0.015, "colour": 0.02, "sharpness ratio": 0.5}}
+    seen = RealismRows([], raw, []).sees()
+    assert seen == {"judge KID": ["blur"], "FD course net": [], "spectrum": ["blur"], "gradient": [], "colour": [],
+                    "sharpness ratio": ["blur"]}
+
+
+def test_draw_helpers_make_figures():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from course_lib.image_quality import KID, draw_perception_distortion, draw_sample_size_curve, sample_size_curve
+    c = sample_size_curve(torch.randn(100, 4, generator=torch.Generator().manual_seed(22)), sizes=(10, 40), repeats=2)
+    fig = draw_sample_size_curve(c)
+    assert len(fig.axes) == 2 and fig.axes[1].get_title().startswith("KID x 1000")
+    row = lambda k, g: {"judge KID": KID(k, 0, k, k, 1, 2, "m"), "gradient": g}  # noqa: E731
+    fig2 = draw_perception_distortion([(0.5, 20.0, row(0.05, 0.1)), (1.0, 22.0, row(0.02, 0.05))],
+                                      floor=row(0.0, 0.01))
+    assert len(fig2.axes) == 2 and len(fig2.axes[0].lines) == 2     # the curve and the real-vs-real line
+    plt.close("all")
+
+
+def test_frechet_distance_matches_the_scipy_sqrtm_recipe():
+    """The pytorch-fid / torchmetrics recipe: ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 sqrtm(S_a S_b)) with scipy's sqrtm."""
+    from scipy import linalg
+    from course_lib.image_quality import frechet_distance
+    g = torch.Generator().manual_seed(23)
+    a = torch.randn(300, 12, generator=g, dtype=torch.float64) @ torch.randn(12, 12, generator=g, dtype=torch.float64)
+    b = torch.randn(250, 12, generator=g, dtype=torch.float64) + 0.3
+    sa, sb = np.cov(a.numpy(), rowvar=False), np.cov(b.numpy(), rowvar=False)
+    covmean = linalg.sqrtm(sa @ sb).real
+    ref = float(((a.mean(0) - b.mean(0)) ** 2).sum()) + np.trace(sa) + np.trace(sb) - 2 * np.trace(covmean)
+    assert frechet_distance(a, b) == pytest.approx(ref, rel=1e-6)

@@ -18,7 +18,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 import torch
 
-from . import CheckFailed, call_student, passed
+from . import CheckFailed, call_student, passed, records_result
 
 __all__ = ["check_bootstrap_kid", "reference_bootstrap_kid"]
 
@@ -185,6 +185,7 @@ def _check_once(student_fn: Callable, name: str, n_a: int, n_b: int, n_boot: int
         raise CheckFailed(f"{name}: {_diagnose_quantiles(low, high, vals, level)}")
 
 
+@records_result
 def check_bootstrap_kid(student_fn: Callable, seed: int = 0, level: float = 0.95,
                         sizes: Tuple[Tuple[int, int], ...] = ((40, 40), (30, 50))) -> None:
     """Check ``student_fn(kid_of_rows, n_a, n_b, n_boot=..., level=..., generator=...) -> (value, low, high)``
