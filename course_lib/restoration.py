@@ -1,4 +1,4 @@
-"""Restoration with a frozen VQ tokenizer, and Gram-matrix style statistics (notebook 13).
+"""Restoration with a frozen VQ tokenizer, its measurements, and Gram-matrix style statistics (notebook 13).
 
     from course_lib.restoration import RestorationNet, code_prediction_loss, gram_matrix, style_distance
     net = RestorationNet(num_codes=K)            # degraded image (N, 1, 28, 28) -> code logits (N, K, 7, 7)
@@ -6,13 +6,20 @@
     loss = code_prediction_loss(net(x_bad), codes_clean)       # cross-entropy over the K codes
     g = gram_matrix(features)                    # (N, C, H, W) -> (N, C, C), averaged over the H W positions
 
+    tok = frozen_tokenizer(train)                # notebook 12's tokenizer, shipped or trained, frozen
     bad = degrade(clean, factor=4)               # box-filter down x4, bicubic back up: the super-resolution input
-    out = restore(net, bad, decode=decode)       # batched, no grad: decoded argmax codes (or the regressor's pixels)
-    m = measure_restoration(out, clean)          # PSNR (+- s.e.), SSIM and KID (course feature net) vs the clean set
+    net = train_restorer(K, bad, clean, tok.encode(clean), steps=150)   # or num_codes=None: the L2 regressor
+    out = restore(net, bad, decode=tok.decode)   # batched, no grad: decoded argmax codes (or the regressor's pixels)
+    t = restoration_table({"code predictor": out}, clean, real_ref)     # PSNR, SSIM, judge/course KID, model-free
+    t.psnr_difference("a", "b"), t.kid_difference("a", "b", "judge")  # paired intervals of a difference
+    draw_perception_distortion(t); draw_fills(clean, hole, {"name": filled})
 
 Restoration as code prediction is the recipe of codebook-prior restorers such as CodeFormer (Zhou, Chan, Li, Loy
 2022, arXiv:2206.11253, sec. 3.2: a transformer predicts the code indices of the clean face from the degraded one,
-trained with cross-entropy, and a frozen decoder renders them). Here the predictor is a small CNN.
+trained with cross-entropy, and a frozen decoder renders them). Here the predictor is a small CNN. Realism is
+judged against a separate set of real images, by the judge net and the course feature net (KID with bootstrap
+intervals, :mod:`course_lib.image_quality`) and by model-free measures (log power spectrum, contrast-normalised
+sharpness); the perception-distortion trade-off is Blau & Michaeli (2018, arXiv:1711.06077).
 """
 from __future__ import annotations
 

@@ -170,8 +170,8 @@ plt.show()
 # **Distortion** is the error against each image's own truth: PSNR and SSIM. **Realism** asks whether the set of
 # outputs looks like real images, measured against other real test images in three ways:
 #
-# - KID in the **judge net**, which no model here trained with (it never saw Fashion-MNIST: its scale is not
-#   calibrated here);
+# - KID in the **judge net**, which no model here trained with (its data and blind spots are printed below; it
+#   never saw Fashion-MNIST, so its scale is not calibrated here);
 # - KID in the **course feature net**, the net that notebook 11's perceptual loss trains against;
 # - two **model-free** measures: the log power spectrum distance and the contrast-normalised sharpness (1 = as
 #   sharp as real).
@@ -182,7 +182,7 @@ plt.show()
 
 # %%
 judge, feature_net = load_judge_net(device=device), load_feature_net(device=device)
-print("judge net:", judge_net_info()["trained_on"])
+print("judge net:", judge_net_info()["trained_on"], judge_net_info()["blind_spots"])
 sr = restoration_table({"bicubic": bad_test, "back-projection": sr_classical["back_projection"],
                         "L2 regressor": out_l2, "code predictor": out_code, "clean codes (ceiling)": recon},
                        x_test, x_ref, judge_net=judge, feature_net=feature_net)
