@@ -206,9 +206,9 @@ def frozen_tokenizer(train, device=None, checkpoint=None) -> FrozenTokenizer:
     ``COURSE_PRETRAINED`` not 0) it loads that longer-trained copy; otherwise it trains one on ``train`` (an
     :class:`course_lib.data.ImageDataset`) with ``course_lib.tokenizer.train_tokenizer``, saved to ``checkpoint``."""
     from . import pretrained
-    from .tokenizer import build_tokenizer, tokenizer_config, train_tokenizer
+    from .tokenizer import build_tokenizer, train_tokenizer
 
-    cfg = tokenizer_config()
+    cfg = _tokenizer_config()
     if pretrained.available("12_tokenizer"):
         model = build_tokenizer(cfg)
         pretrained.load_into(model, "12_tokenizer", config=cfg)
@@ -218,6 +218,35 @@ def frozen_tokenizer(train, device=None, checkpoint=None) -> FrozenTokenizer:
         shipped, what = False, f"trained here for {cfg['train']['steps']} steps"
     model.eval().requires_grad_(False)
     return FrozenTokenizer(model, cfg, shipped, what)
+
+
+def _tokenizer_config() -> dict:
+    """``course_lib.tokenizer.tokenizer_config()`` with ``$COURSE_SETTINGS`` cut to the tokenizer's own settings.
+
+    The variable changes the settings of the notebook being run (notebook 13's ``CFG``); the tokenizer's table is
+    another table, which would reject the notebook's names as unknown. Names the tokenizer has pass through."""
+    import json
+    import os
+
+    from .profiles import SETTINGS_ENV_VAR
+    from .tokenizer import TOKENIZER_SETTINGS, tokenizer_config
+
+    raw = os.environ.get(SETTINGS_ENV_VAR)
+    try:
+        given = json.loads(raw) if raw and raw.strip() else None
+    except json.JSONDecodeError:
+        given = None                       # the notebook's own settings() has already said what is wrong with it
+    if not isinstance(given, dict):
+        return tokenizer_config()
+    own = {k: v for k, v in given.items() if k in TOKENIZER_SETTINGS["quick"]}
+    try:
+        if own:
+            os.environ[SETTINGS_ENV_VAR] = json.dumps(own)
+        else:
+            del os.environ[SETTINGS_ENV_VAR]
+        return tokenizer_config()
+    finally:
+        os.environ[SETTINGS_ENV_VAR] = raw
 
 
 def train_restorer(num_codes: Optional[int], bad: torch.Tensor, clean: torch.Tensor,

@@ -226,7 +226,8 @@ claim(sr.psnr_difference("L2 regressor", "bicubic").low > 0.5, "the L2 regressor
 # %%
 from course_lib import pretrained
 
-SHIPPED = tok.shipped and CFG.factor == pretrained.RESTORATION_FACTOR and all(
+# the cards' set-up: the shipped tokenizer, x4, the 300 test images, the quick sizes
+SHIPPED = tok.shipped and CFG.factor == pretrained.RESTORATION_FACTOR and len(x_test) == 300 and all(
     pretrained.available(n, config=dict(num_codes=k, ch=CFG.rest_ch, in_channels=1))
     for n, k in (("13_code_predictor", K), ("13_l2_regressor", None)))
 if SHIPPED:
@@ -256,8 +257,8 @@ if SHIPPED:
     print(verdict(ld_course.high < 0, "The course net agrees.", "The course net does not separate the two: with "
                   "longer training the regressor's outputs moved closer to real in that net."))
 else:
-    print("the shipped restorers are not used here (COURSE_PRETRAINED=0, another profile or degradation, or a "
-          "tokenizer trained in this notebook, whose codes they do not predict).")
+    print("the shipped restorers are not used here (COURSE_PRETRAINED=0, another profile, degradation or test set, "
+          "or a tokenizer trained in this notebook, whose codes they do not predict).")
 
 # %% [markdown]
 # ## Deep dive: deblurring

@@ -213,3 +213,24 @@ def test_draw_helpers_make_figures():
     region[:, :, 4:12, 8:20] = True
     fig = draw_fills(clean, region, {"a": clean.flip(0)}, {"a": "1 dB"}, n=4)
     assert len(fig.axes) == 3 * 4 and "1 dB" in fig.axes[8].get_title(loc="left")
+
+
+def test_tokenizer_config_ignores_the_notebooks_own_settings(monkeypatch):
+    """COURSE_SETTINGS names notebook 13's settings (an open exercise changes `factor`); the tokenizer's table must
+    neither reject them nor lose its own names, and the variable is left as it was."""
+    from course_lib.restoration import _tokenizer_config
+    from course_lib.tokenizer import tokenizer_config
+
+    monkeypatch.setenv("COURSE_PROFILE", "quick")
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    monkeypatch.setenv("COURSE_SETTINGS", '{"factor": 2}')
+    with pytest.raises(ValueError, match="does not have"):
+        tokenizer_config()                                   # what the plain call does
+    monkeypatch.delenv("COURSE_SETTINGS")
+    plain = tokenizer_config()
+    monkeypatch.setenv("COURSE_SETTINGS", '{"factor": 2}')
+    assert _tokenizer_config() == plain
+    import os
+    assert os.environ["COURSE_SETTINGS"] == '{"factor": 2}'
+    monkeypatch.setenv("COURSE_SETTINGS", '{"factor": 2, "tok_steps": 7}')
+    assert _tokenizer_config()["train"]["steps"] == 7
