@@ -267,7 +267,7 @@ RESTORERS = ("13_code_predictor", "13_l2_regressor")  # K logits per cell (K: th
 
 
 def train_13(name, args, steps):
-    from course_lib.restoration import code_prediction_loss, degrade
+    from course_lib.restoration import degrade, train_restorer
     from course_lib.tokenizer import encode_all
 
     tok = tokenizer_from(args.out, name)
@@ -277,19 +277,11 @@ def train_13(name, args, steps):
     train = load_dataset("fashion-mnist", "train", full=False)
     bad = degrade(train.x, pretrained.RESTORATION_FACTOR)
     codes = encode_all(tok, train.x)
-    loader = make_loader((torch.cat([bad, train.x], 1), codes), batch_size=batch, shuffle=True, seed=args.seed + 1)
-    torch.manual_seed(args.seed)
-    net = pretrained.build_from_config(name, config)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-
-    def loss_fn(b, step):  # the notebook's train_restorer loss
-        pair, c = b
-        x_bad, clean = pair[:, :1], pair[:, 1:]
-        if num_codes is None:
-            return {"loss": F.mse_loss(net(x_bad), clean)}
-        return {"loss": code_prediction_loss(net(x_bad), c)}
-
-    wall = timed_fit(name, loss_fn, opt, loader, steps, net)
+    t0 = time.time()                                           # notebook 13's own training function
+    net = train_restorer(num_codes, bad, train.x, codes, steps=steps, ch=config["ch"], lr=lr, batch_size=batch,
+                         seed=args.seed, log_every=max(1, steps // 20), desc=name, progress=False,
+                         callback=progress(name))
+    wall = time.time() - t0
     if args.calibrating:
         return wall
     headline = pretrained.measure(name, net, tokenizer=tok)

@@ -38,6 +38,8 @@ TRIES = [
     ("10_judging_image_models", {"noise_std": 0.2}, "stronger noise in the perception-distortion sweep"),
     ("11_vqgan", {"num_codes": 16}, "a smaller codebook (fewer bits per code)"),
     ("11_vqgan", {"disc_start": 0}, "the discriminator from the first step"),
+    ("13_restoration_and_editing", {"factor": 2}, "exercise 5: a milder degradation (the shipped pair is skipped)"),
+    ("13_restoration_and_editing", {"ip_rounds": 16}, "exercise 6: more MaskGIT decoding steps"),
 ]
 
 
