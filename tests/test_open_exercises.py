@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TRIES = [
     ("04_vqvae", {"num_codes": 64}, "halve num_codes"),
     ("11_vqgan", {"num_codes": 16}, "a smaller codebook (fewer bits per code)"),
+    ("14_tokenizers_of_today", {"bits": 12}, "give the comparison more bits"),
+    ("14_tokenizers_of_today", {"rvq_levels": 5}, "more residual levels at the same rate"),
 ]
 
 
