@@ -3,7 +3,8 @@
 Each module is one concern, readable in one sitting:
 
 * ``profiles`` -- quick / standard / full, the per-notebook ``settings`` table, and the smoke mode for tests
-* ``claims``   -- ``claim``: the assertion of a measured result (reported, not asserted, under smoke)
+* ``claims``   -- ``claim``: the assertion of a measured result, with its kind (measured, demonstration, sanity)
+* ``evidence`` -- real intervals: the bootstrap over samples, t-intervals over seeds, paired seed tests
 * ``env``      -- device, seeding, Colab detection, ``setup_notebook``
 * ``data``     -- MNIST, Fashion-MNIST, CIFAR-10 and offline subsets as ready tensors and loaders
 * ``train``    -- the one training loop (progress, history, mixed precision, NaN stop, checkpoints, resume)
@@ -12,7 +13,8 @@ Each module is one concern, readable in one sitting:
 * ``checks``   -- the exercise checks
 * ``models``, ``losses``, ``quantize``, ``metrics``, ``prior``, ``perceptual``, ``image_quality``, ``gan``,
   ``augment`` (DiffAugment), ``vqgan`` (a package: config, model, loss, distributed), ``tokenizer``, ``maskgit``,
-  ``restoration``, ``classical``, ``compression`` -- what the notebooks build, in its final form
+  ``restoration``, ``classical`` (scikit-image baselines), ``compression``, ``latents`` -- what the notebooks
+  build, in its final form
 * ``explorers`` -- interactive explorers: a figure drawn directly, then ipywidgets controls
 * ``pretrained`` -- the long-trained course checkpoints shipped in the package (``COURSE_PRETRAINED=0``: off)
 * ``diagrams``, ``site``, ``report``, ``build``, ``colab`` -- drawn diagrams, the HTML edition, smoke/GPU reports,

@@ -76,20 +76,24 @@ def vqvae_diagram(show: bool = True):
     _arrow(ax, cb["top"], q["bottom"])
     _arrow(ax, zq["top"], ze["top"], "backward: gradient copied from z_q to z_e (straight-through)",
            colour="#b03030", style="--", rad=0.3, offset=(0.0, 0.9))
-    ax.text(8, -1.55, "loss = |x - x_hat|^2  +  |sg[z_e] - e_k|^2 (codebook)  +  beta |z_e - sg[e_k]|^2 (commitment)",
-            ha="center", fontsize=9, color="#7a1f1f")
+    ax.text(8, -1.55, "loss = |x - x_hat|^2  +  |sg[z_e] - e_k|^2 (codebook; or the EMA update, notebook 04)  +  "
+            "beta |z_e - sg[e_k]|^2 (commitment)", ha="center", fontsize=9, color="#7a1f1f")
     _legend(ax, ["data", "net", "code"], where=(4.5, -2.2))
     if show:
         plt.show()
     return fig
 
 
-def ste_diagram(show: bool = True):
-    """The straight-through estimator: forward uses the code, backward copies the gradient past argmin."""
-    fig, ax = _canvas(10, 3.0, "Straight-through: z_q = z + sg[e_k - z]", (0, 12), (-1.0, 2.2))
+def ste_diagram(show: bool = True, formula: bool = True):
+    """The straight-through estimator: forward uses the code, backward copies the gradient past argmin.
+
+    ``formula=False`` leaves out the line ``z + sg[e_k - z]`` (notebook 03 draws the diagram before the exercise
+    that asks for it)."""
+    title = "Straight-through: z_q = z + sg[e_k - z]" if formula else "Straight-through: forward through argmin, backward around it"
+    fig, ax = _canvas(10, 3.0, title, (0, 12), (-1.0, 2.2))
     z = _box(ax, (1.2, 1), "z (encoder output)", "data", w=1.9)
     am = _box(ax, (4.4, 1), "argmin_k |z - e_k|\n(no gradient)", "code", w=2.2)
-    zq = _box(ax, (7.6, 1), "z_q = z + sg[e_k - z]\n(value: e_k)", "data", w=2.4)
+    zq = _box(ax, (7.6, 1), "z_q = z + sg[e_k - z]\n(value: e_k)" if formula else "z_q\n(value: e_k)", "data", w=2.4)
     dec = _box(ax, (10.6, 1), "decoder, loss", "net", w=1.8)
     _arrow(ax, z["right"], am["left"], "forward")
     _arrow(ax, am["right"], zq["left"], "forward")

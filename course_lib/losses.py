@@ -5,6 +5,7 @@ Shapes: ``B`` batch, ``C, H, W`` image channels/height/width, ``L`` latent dimen
 * :func:`reparameterize` -- ``z = mu + sigma * eps`` with ``sigma = exp(logvar / 2)`` (Kingma & Welling 2013).
 * :func:`gaussian_kl` -- closed-form ``KL(N(mu, diag sigma^2) || N(0, I))`` per image.
 * :func:`elbo_terms` -- the negative ELBO (reconstruction + beta * KL), averaged over images.
+* :func:`vae_loss` -- the same for a VAE and a batch: a reparameterised sample, decoded, then :func:`elbo_terms`.
 * :func:`vq_loss` -- codebook + commitment loss of van den Oord et al. 2017 (arXiv:1711.00937).
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-__all__ = ["reparameterize", "gaussian_kl", "elbo_terms", "vq_loss", "VQLoss"]
+__all__ = ["reparameterize", "gaussian_kl", "elbo_terms", "vae_loss", "vq_loss", "VQLoss"]
 
 
 def _check_mu_logvar(mu: torch.Tensor, logvar: torch.Tensor, name: str) -> None:
@@ -96,6 +97,21 @@ def elbo_terms(
     rec = rec.reshape(rec.shape[0], -1).sum(dim=1).mean()
     kl = gaussian_kl(mu, logvar).mean()
     return {"loss": rec + beta * kl, "rec": rec, "kl": kl}
+
+
+def vae_loss(model, x: torch.Tensor, beta: float = 1.0, likelihood: str = "bernoulli", sigma: float = 1.0) -> dict:
+    """The negative ELBO of ``model`` on the batch ``x`` (built in notebook 01, exercise 3).
+
+    ``model(x)`` must return the decoder output and the posterior parameters, as :class:`course_lib.models.VAE`
+    does (``x_logits``, ``mu``, ``logvar``; the decoder reads a reparameterised sample ``z``). Returns
+    :func:`elbo_terms`: ``dict(loss=rec + beta * kl, rec=rec, kl=kl)``, each a per-image sum averaged over the batch.
+    """
+    out = model(x)
+    for field in ("x_logits", "mu", "logvar"):
+        if not hasattr(out, field):
+            raise TypeError(f"vae_loss: model(x) should return an object with x_logits, mu and logvar (as "
+                            f"course_lib.models.VAE does), got {type(out).__name__} without {field!r}")
+    return elbo_terms(x, out.x_logits, out.mu, out.logvar, likelihood=likelihood, beta=beta, sigma=sigma)
 
 
 class VQLoss(NamedTuple):

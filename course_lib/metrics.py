@@ -165,7 +165,7 @@ class CodeUsageTracker:
 
 
 def bits_per_image(latent_h: int, latent_w: int, num_codes: int, fixed_length: bool = True) -> float:
-    """Bits to store one image's ``h x w`` grid of indices into ``K`` codes. Built in notebook 04, section 7.
+    """Bits to store one image's ``h x w`` grid of indices into ``K`` codes. Built in notebook 04.
 
     ``fixed_length=True`` (default): every index is written with the same whole number of bits, ``ceil(log2 K)``
     (K = 1000 needs 10 bits, not 9.97), so ``h * w * ceil(log2 K)``. ``fixed_length=False``: ``h * w * log2 K``,
@@ -230,6 +230,11 @@ def sharpness(x: torch.Tensor, contrast_normalized: bool = False) -> torch.Tenso
     standard deviation (over C, H, W; a flat image scores 0), which makes the score invariant to
     ``x -> a * x + b`` for a > 0: it then measures how abruptly the image changes *relative to its own contrast*.
     Built in notebook 01, section 3.
+
+    What it misses: a mean gradient cannot tell noise from detail (noise raises it), and a blur that spreads an
+    isolated step over a few pixels keeps the step's total rise, so it lowers the score only where edges are close
+    together (texture, fine detail). Compare whole gradient distributions with
+    :func:`course_lib.image_quality.gradient_distance` when that matters.
     """
     if x.dim() != 4:
         raise ValueError(f"sharpness expects images (N, C, H, W), got shape {tuple(x.shape)}")

@@ -26,6 +26,8 @@ from course_lib import pretrained  # noqa: E402
 
 OUT = ROOT / "data" / "gallery"
 N = 10  # images per row
+# Text size: 11 pt at 100 dpi is about 15 px in the PNG, about 13 px once GitHub fits the image to its ~880 px column.
+FONT, DPI = 11, 100
 
 
 def _label(name: str) -> str:
@@ -47,14 +49,16 @@ def _grid(rows, row_titles, title, path, scale=0.9, col_titles=None):
             ax.set_yticks([])
             for s in ax.spines.values():
                 s.set_visible(False)
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=FONT)
     for i, t in enumerate(col_titles or []):
-        axes[0, i].set_title(t, fontsize=8)
-    # Wrap the title to the figure's width (about 1.7 characters per point of width at this size), so it is never cut.
-    width_chars = int(fig.get_figwidth() * 72 / 8.5 * 1.7)
-    fig.suptitle("\n".join(ln for para in title.split("\n") for ln in textwrap.wrap(para, width_chars)), fontsize=8.5)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
-    fig.savefig(path, dpi=80)
+        axes[0, i].set_title(t, fontsize=FONT - 1)
+    # Wrap the title to the figure's width (about 1.7 characters per point of font size per inch), so it is never cut.
+    width_chars = int(fig.get_figwidth() * 72 / FONT * 1.7)
+    lines = [ln for para in title.split("\n") for ln in textwrap.wrap(para, width_chars)]
+    fig.tight_layout()
+    top = max(ax.get_position().y1 for ax in axes.flat)   # the title sits just above the grid; the saved image
+    fig.suptitle("\n".join(lines), fontsize=FONT, y=top + 0.01, va="bottom")   # grows to hold it
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.1)
     plt.close(fig)
     print(f"wrote {path} ({path.stat().st_size / 1e3:.0f} kB)")
 
@@ -104,7 +108,9 @@ def part4(out: Path):
         rows.append(tok.decode_indices(unflatten_grid(tokens, 7, 7)))
     h = pretrained.card("12_prior")["headline"]
     _grid(rows, [f"sample {r + 1}" for r in range(3)],
-          f"Part IV (notebook 12): class-conditional samples (one column per class, top-k 16) -- prior: "
+          f"Part IV (notebook 12): class-conditional samples (one column per class, top-k 16) over the codes of a small "
+          f"tokenizer with the VQ-GAN's architecture, trained with L1 and the quantizer loss only (no perceptual or "
+          f"adversarial term) -- prior: "
           f"{_label('12_prior')};\ntokenizer: {_label('12_tokenizer')}; held-out "
           f"{h['test_bits_per_token']:.2f} bits/token (uniform {h['uniform_bits_per_token']:.0f})",
           out / "part4_prior.png", col_titles=names)

@@ -4,30 +4,35 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/student/02_vector_quantization.ipynb)
 #
 # **Learning objectives.** After this notebook you can
-# - quantize vectors with a codebook: assign each vector to its nearest code (and draw the Voronoi cells);
-# - learn a codebook with k-means (Lloyd's algorithm), written from scratch, on 2-D toy data and on image patches;
-# - read a rate-distortion curve: distortion against the rate $\log_2 K$ bits per code;
-# - compute all squared distances with **one matrix multiply**, $|z|^2 - 2\,z e^\top + |e|^2$, and measure why it
-#   beats naive broadcasting in time and, above all, memory.
+# - quantize vectors with a codebook (nearest-code assignment);
+# - learn a codebook with k-means (Lloyd's algorithm), written from scratch, on toy data and on image patches;
+# - read a rate-distortion curve;
+# - compute all squared distances with **one matrix multiply**, without an (N, K, D) tensor.
 #
 # **Prerequisites.** Notebook 01 (why discrete latents); matrix multiplication and broadcasting in PyTorch.
 #
-# **Estimated time.** Core path about 52 min (estimated from this notebook by `make stats`). Machine: about 8 s under
-# `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet timed).
+# **Estimated time.** Core path about 35 min; the deep dive about 6 min more (estimated from this notebook by `make
+# stats`). Machine: about 8 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
+# (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
-# Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.
+# Set-up: installs course_lib (release 0.2.0) where it is missing or another release; a checkout's copy is kept.
 # Choose a profile by uncommenting one line (default: quick on a CPU, standard with CUDA):
 # import os; os.environ["COURSE_PROFILE"] = "standard"
+RELEASE = "0.2.0"
 try:
     import course_lib
-except ImportError:
+    if course_lib.__version__ != RELEASE and "-packages" in course_lib.__file__:
+        raise ImportError(f"course_lib {course_lib.__version__} is installed, not {RELEASE}")
+except (ImportError, AttributeError):
+    # pip may say "you may need to restart the kernel": only if it replaced another release (the next line says so)
     # %pip install -q "course-lib[metrics] @ git+https://github.com/vae-to-vqgan/course@v0.2.0"
     import course_lib
-ENV = course_lib.setup_notebook(seed=0)
+# course_lib.env.keep_runs_on_drive()  # Colab: keep checkpoints on Google Drive, so a disconnect loses nothing
+ENV = course_lib.setup_notebook(seed=0, release=RELEASE)
 
 # %% [markdown]
-# All sizes come from this table (the active profile's column is in brackets).
+# All sizes come from this table (the active profile's column is marked).
 
 # %%
 from course_lib.profiles import settings
@@ -48,18 +53,15 @@ CFG
 
 # %%
 import math
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from IPython.display import Markdown, display
-
 from course_lib.claims import claim, verdict
 from course_lib.data import load_dataset
-from course_lib.viz import show_images, show_pairs
+from course_lib.viz import show_images
 
 device = ENV.device
 
@@ -71,11 +73,10 @@ device = ENV.device
 #
 # $$q(z) = e_{k^*}, \qquad k^* = \arg\min_k \ \lVert z - e_k \rVert^2 ,$$
 #
-# so $z$ can be stored as the single integer $k^*$: $\log_2 K$ bits. The error $\lVert z - q(z)\rVert^2$ is the
-# **distortion**. The set of points that go to code $k$ is its *Voronoi cell*.
-#
-# The direct way to get all $N \times K$ squared distances is broadcasting: `(z[:, None, :] - E[None, :, :])`
-# has shape (N, K, D); square and sum over D.
+# so $z$ can be stored as the integer $k^*$: $\lceil\log_2 K\rceil$ bits (exactly $\log_2 K$ for the powers of two
+# used here). The error $\lVert z - q(z)\rVert^2$ is the **distortion**; the points that go to code $k$ form its
+# *Voronoi cell*. Broadcasting gives all $N \times K$ squared distances: `z[:, None, :] - E[None, :, :]` has shape
+# (N, K, D); square and sum over D.
 
 # %%
 def squared_distances_naive(z, codebook):
@@ -84,8 +85,8 @@ def squared_distances_naive(z, codebook):
 
 
 # %% [markdown]
-# **Exercise 1.** Implement `nearest_code(z, codebook)`: for each row of `z` (N, D) return the index of the
-# nearest code, an int64 tensor of shape (N,). You may use `squared_distances_naive`.
+# **Exercise 1.** Implement `nearest_code(z, codebook)`: for each row of `z` (N, D) return the index of the nearest
+# code, an int64 tensor of shape (N,). You may use `squared_distances_naive`.
 
 # %%
 def nearest_code(z, codebook):
@@ -105,62 +106,49 @@ check_nearest_code(nearest_code, seed=5, n=200, k=64, d=8)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# `course_lib.quantize.nearest_code` is the course's version (with the faster distances of section 3). It must
-# choose codes exactly as far away as yours; from here on the notebook uses it. The Voronoi cells of a random 2-D
-# codebook: every pixel of the plane is coloured by the code it is assigned to.
+# The Voronoi cells of a random 2-D codebook: each pixel of the plane is coloured by the code your `nearest_code`
+# assigns it to. (While the exercise is unsolved or wrong, `course_lib.quantize.nearest_code` stands in.)
 
 # %%
 from course_lib.quantize import nearest_code as nearest_code_lib
-from course_lib.quantize import squared_distances as squared_distances_lib
 
-# Later cells (your lloyd_step) call nearest_code: if exercise 1 is not solved yet, they use course_lib's.
 nearest_code = solved_or_reference(nearest_code, nearest_code_lib, "nearest_code")
-
-z_chk, e_chk = torch.randn(500, 8), torch.randn(32, 8)
-d_chk = squared_distances_naive(z_chk, e_chk)
-assert torch.allclose(d_chk.gather(1, nearest_code_lib(z_chk, e_chk)[:, None])[:, 0], d_chk.min(1).values)
-
 torch.manual_seed(0)
 toy_codebook = torch.randn(CFG.toy_k, 2) * 1.5
 g = torch.linspace(-4, 4, 300)
 grid = torch.stack(torch.meshgrid(g, g, indexing="xy"), -1).reshape(-1, 2)
-cells = nearest_code_lib(grid, toy_codebook).reshape(300, 300)
 fig, ax = plt.subplots(figsize=(4.5, 4.5))
-ax.imshow(cells, origin="lower", extent=(-4, 4, -4, 4), cmap="tab10", alpha=0.35, vmin=0, vmax=9)
+ax.imshow(nearest_code(grid, toy_codebook).reshape(300, 300), origin="lower", extent=(-4, 4, -4, 4), cmap="tab10",
+          alpha=0.35, vmin=0, vmax=9)
 ax.scatter(toy_codebook[:, 0], toy_codebook[:, 1], c="k", marker="x", s=80, label="codes $e_k$")
-ax.set_xlabel("$z_1$")
-ax.set_ylabel("$z_2$")
-ax.set_title(f"Voronoi cells of {CFG.toy_k} codes")
+ax.set(xlabel="$z_1$", ylabel="$z_2$", title=f"Voronoi cells of {CFG.toy_k} codes")
 ax.legend(loc="upper right")
 plt.show()
 
 # %% [markdown]
 # ## 2. Learning a codebook: k-means (Lloyd's algorithm)
 #
-# Given data $x_1, \dots, x_N$, which codebook minimises the mean distortion
-# $J(E) = \frac1N \sum_n \min_k \lVert x_n - e_k\rVert^2$? Lloyd's algorithm (Lloyd 1982) alternates two steps,
-# each of which can only lower $J$:
+# Which codebook minimises the mean distortion $J(E) = \frac1N \sum_n \min_k \lVert x_n - e_k\rVert^2$ of data
+# $x_1, \dots, x_N$? Lloyd's algorithm (Lloyd 1982) alternates two steps, each of which can only lower $J$:
 #
 # 1. **assign**: with the codes fixed, give each point its nearest code (exercise 1);
-# 2. **update**: with the assignments fixed, move each code to the mean of its points (the mean minimises the sum
-#    of squared distances to a set of points).
+# 2. **update**: with the assignments fixed, move each code to the mean of its points (the mean minimises the sum of
+#    squared distances to a set of points).
 #
-# A code that receives no points ("empty cluster") has no mean; the simplest fix is to leave it where it is
-# (`course_lib.quantize.kmeans` goes further and re-seeds it at the point farthest from its centre, an idea we meet
-# again as *dead-code restarts* in notebook 05).
+# A code that receives no points ("empty cluster") has no mean; the simplest fix is to leave it where it is.
 #
 # **Exercise 2.** Implement one Lloyd step `lloyd_step(x, centroids)`: x (N, D), centroids (K, D); return the new
-# centroids (K, D). Keep the old centroid of an empty cluster. (Hint: `torch.zeros(K, D).index_add_(0, assign, x)`
-# sums the points per cluster, `torch.bincount(assign, minlength=K)` counts them; a Python loop over K is fine too.)
+# centroids (K, D). Keep the old centroid of an empty cluster. (Hint: `torch.zeros_like(centroids).index_add_(0,
+# assign, x)` sums the points per cluster, `torch.bincount(assign, minlength=K)` counts them; a Python loop over K is
+# fine too.)
 
 # %%
 def lloyd_step(x, centroids):
     """One k-means iteration: assign each point to its nearest centroid, move centroids to the means."""
     ### BEGIN SOLUTION
     assign = nearest_code(x, centroids)
-    K = centroids.shape[0]
     sums = torch.zeros_like(centroids).index_add_(0, assign, x)
-    counts = torch.bincount(assign, minlength=K).to(x.dtype)[:, None]
+    counts = torch.bincount(assign, minlength=len(centroids)).to(x.dtype)[:, None]
     return torch.where(counts > 0, sums / counts.clamp_min(1), centroids)
     ### END SOLUTION
 
@@ -171,79 +159,59 @@ check_lloyd_step(lloyd_step)
 check_lloyd_step(lloyd_step, seed=9, d=5)
 ### END HIDDEN TESTS
 
-# %%
-from course_lib.checks.vq import reference_lloyd_step  # the check's reference (= the solution of exercise 2)
-
-# Later cells call lloyd_step: if exercise 2 is not solved yet, they use the reference.
-lloyd_step = solved_or_reference(lloyd_step, reference_lloyd_step, "lloyd_step")
-
 # %% [markdown]
-# Lloyd's algorithm (your `lloyd_step`) on a 2-D toy set: a mixture of Gaussian blobs, started from `toy_k` random
-# data points.
+# Your `lloyd_step` on a 2-D toy set, a mixture of Gaussian blobs, started from `toy_k` random data points. Expect
+# the codes to move towards the blobs' centres and $J$ to fall at every iteration: that is a theorem, so the figure
+# demonstrates it rather than tests it.
 
 # %%
+from course_lib.checks import vq as vq_checks
+
+lloyd_step = solved_or_reference(lloyd_step, vq_checks.reference_lloyd_step, "lloyd_step")
+
+
 def distortion(x, codebook):
     return squared_distances_naive(x, codebook).min(1).values.mean().item()
 
 
 gen = torch.Generator().manual_seed(0)
 centres = torch.tensor([[-2.5, -2.0], [2.5, -1.5], [0.0, 2.5], [-2.5, 2.0], [2.5, 2.5], [0.0, -0.5]])
-blob = torch.randint(len(centres), (CFG.toy_points,), generator=gen)
-x_toy = centres[blob] + 0.55 * torch.randn(CFG.toy_points, 2, generator=gen)
-
-c = x_toy[torch.randperm(CFG.toy_points, generator=gen)[:CFG.toy_k]].clone()
-snapshots, toy_distortion = [c], [distortion(x_toy, c)]
+x_toy = centres[torch.randint(len(centres), (CFG.toy_points,), generator=gen)]
+x_toy = x_toy + 0.55 * torch.randn(CFG.toy_points, 2, generator=gen)
+snapshots = [x_toy[torch.randperm(CFG.toy_points, generator=gen)[:CFG.toy_k]].clone()]
 for it in range(CFG.lloyd_iters):
-    c = lloyd_step(x_toy, c)
-    snapshots.append(c)
-    toy_distortion.append(distortion(x_toy, c))
+    snapshots.append(lloyd_step(x_toy, snapshots[-1]))
+toy_distortion = [distortion(x_toy, c) for c in snapshots]
 
-show_at = sorted({0, 1, 2, CFG.lloyd_iters // 2, CFG.lloyd_iters})[-5:]
-fig, axes = plt.subplots(2, 3, figsize=(11, 7))  # 2 x 3 rather than one 20-inch row: text stays readable
+fig, axes = plt.subplots(2, 3, figsize=(11, 7))
 axes = axes.ravel()
-for ax in axes[len(show_at):-1]:
-    ax.set_axis_off()
-for ax, it in zip(axes, show_at):
-    cb = snapshots[it]
-    ax.scatter(x_toy[:, 0], x_toy[:, 1], c=nearest_code_lib(x_toy, cb), cmap="tab10", s=5, vmin=0, vmax=9)
-    if it > 0:  # arrows from the previous centroids
-        prev = snapshots[it - 1]
-        for a, b in zip(prev, cb):
-            ax.annotate("", xy=b.tolist(), xytext=a.tolist(), arrowprops=dict(arrowstyle="->", lw=1.2))
-    ax.scatter(cb[:, 0], cb[:, 1], c="k", marker="x", s=80)
-    ax.set_title(f"iteration {it}: J = {toy_distortion[it]:.3f}")
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
+for ax, it in zip(axes, sorted({0, 1, 2, CFG.lloyd_iters // 2, CFG.lloyd_iters})[-5:]):
+    ax.scatter(*x_toy.T, c=nearest_code_lib(x_toy, snapshots[it]), cmap="tab10", s=5, vmin=0, vmax=9)
+    for a, b in zip(snapshots[max(it - 1, 0)], snapshots[it]):       # arrows from the previous centroids
+        ax.annotate("", xy=b.tolist(), xytext=a.tolist(), arrowprops=dict(arrowstyle="->", lw=1.2))
+    ax.scatter(*snapshots[it].T, c="k", marker="x", s=80)
+    ax.set(title=f"iteration {it}: J = {toy_distortion[it]:.3f}", xlabel="$x_1$", ylabel="$x_2$")
 axes[-1].plot(range(len(toy_distortion)), toy_distortion, "o-")
-axes[-1].set_xlabel("Lloyd iteration")
-axes[-1].set_ylabel("mean distortion J")
-axes[-1].set_title("J never increases")
+axes[-1].set(xlabel="Lloyd iteration", ylabel="mean distortion J", title="J never increases")
 plt.tight_layout()
 plt.show()
-
-# %%
-# CHECK: every Lloyd step lowers (or keeps) the distortion (a theorem, so this only demonstrates it), and the
-# first steps help a lot (measured: a start of six points can already sit well).
-diffs = np.diff(toy_distortion)
-assert (diffs <= 1e-6).all(), toy_distortion
-claim(toy_distortion[-1] < 0.8 * toy_distortion[0],
-      f"Lloyd cut the distortion from {toy_distortion[0]:.3f} to {toy_distortion[-1]:.3f} (< 80%)")
-print("distortion per iteration:", np.round(toy_distortion, 3))
+assert (np.diff(toy_distortion) <= 1e-6).all(), toy_distortion
+claim(toy_distortion[-1] < 0.8 * toy_distortion[0], f"Lloyd cut the distortion from {toy_distortion[0]:.3f} to "
+      f"{toy_distortion[-1]:.3f}", kind="demonstration");
 
 # %% [markdown]
 # ## 3. Fast squared distances: one matrix multiply
 #
-# Broadcasting builds an (N, K, D) intermediate. For a VQ-VAE batch (N = 32 x 32 x 32 positions, K = 512 codes,
-# D = 64) that is $2^{15} \cdot 2^9 \cdot 2^6 = 2^{30}$ numbers, 4 GiB of float32, only to be summed away.
-# Expanding the square avoids it:
+# Broadcasting builds an (N, K, D) intermediate: for a VQ-VAE batch (N = 32 x 32 x 32 positions, K = 512 codes,
+# D = 64), $2^{30}$ numbers, 4 GiB of float32, only to be summed away. Expanding the square avoids it:
 #
 # $$\lVert z_n - e_k\rVert^2 = \lVert z_n\rVert^2 - 2\, z_n^\top e_k + \lVert e_k\rVert^2 ,$$
 #
-# i.e. an (N, 1) column of $|z|^2$, minus twice the (N, K) matrix product $z E^\top$, plus a (1, K) row of $|e|^2$.
-# The only large tensor is the (N, K) result, and the work is one matrix multiply, which BLAS libraries on CPUs and
-# cuBLAS on GPUs run close to the hardware's peak arithmetic rate.
+# an (N, 1) column of $|z|^2$, minus twice the (N, K) product $z E^\top$, plus a (1, K) row of $|e|^2$. The largest
+# tensor is the (N, K) result, and the work is one well-optimised matrix multiply (GEMM).
 #
-# **Exercise 3.** Implement `squared_distances_fast(z, codebook)` with this expansion (no (N, K, D) tensor).
+# **Exercise 3.** Implement `squared_distances_fast(z, codebook)` with this expansion. Do not build the (N, K, D)
+# tensor: the check measures the largest tensor your function creates.
 
 # %%
 def squared_distances_fast(z, codebook):
@@ -261,29 +229,45 @@ check_squared_distances(squared_distances_fast)
 check_squared_distances(squared_distances_fast, seed=11, n=7, k=40, d=16)
 ### END HIDDEN TESTS
 
+# %% [markdown]
+# `course_lib.quantize` holds the final forms: `squared_distances` (this expansion, clamped at 0 because rounding can
+# make it slightly negative, and kept in float32 under mixed precision, where $|z|^2$ and $2 z^\top e$ cancel badly),
+# `nearest_code`, and `kmeans` (Lloyd with k-means++ seeding, Arthur & Vassilvitskii 2007, which re-seeds empty
+# clusters). From here on the notebook uses them. `kmeans` must end at a fixed point of your Lloyd step, and with a
+# distortion no worse than yours.
+
 # %%
-# Later cells time your function: if exercise 3 is not solved yet, they use course_lib's.
+from course_lib.quantize import kmeans
+from course_lib.quantize import squared_distances as squared_distances_lib
+
 squared_distances_fast = solved_or_reference(squared_distances_fast, squared_distances_lib, "squared_distances_fast")
+km = kmeans(x_toy, CFG.toy_k, iters=50, seed=0)
+assert torch.allclose(lloyd_step(x_toy, km.codebook), km.codebook, atol=1e-5)
+print(f"course_lib kmeans: J = {distortion(x_toy, km.codebook):.3f} after {len(km.distortion_history)} iterations; "
+      f"yours after {CFG.lloyd_iters}: {toy_distortion[-1]:.3f}")
 
 # %% [markdown]
-# **Measuring time and memory.** Timings: the median of a few repetitions (they vary with the machine and its
-# load, so no assertion on them). Memory: the tensors each version allocates, counted by `course_lib.metrics.TensorMemoryMeter`.
-# The meter is a `TorchDispatchMode` (PyTorch's hook that sees every operation): it adds up the bytes of each new tensor and
-# subtracts them when the tensor is freed, and records the peak. It works on CPU and GPU alike. (It uses
-# `torch.utils._python_dispatch`, an interface PyTorch uses internally.) On a GPU, `torch.cuda.max_memory_allocated`
-# gives a comparable peak, with two caveats: it is the peak since the program started unless you call
-# `torch.cuda.reset_peak_memory_stats()` first, and the caching allocator rounds each block up (to multiples of
-# 512 bytes, small tensors into 2 MiB segments), so it reads a little higher than the tensors' own sizes.
+# ## Deep dive: time and memory
+# *Adds measurements of the two ways of computing distances. The core path resumes at section 4.*
+#
+# Timings are the minimum of 10 runs (the least disturbed by other work on the machine), never asserted.
+# Memory is counted by `course_lib.metrics.TensorMemoryMeter`, a `TorchDispatchMode` (PyTorch's hook that sees every
+# operation): it adds up the bytes of each new tensor, subtracts them when the tensor is freed, and records the peak.
+# It works on CPU and GPU alike. On a GPU, `torch.cuda.max_memory_allocated` gives a comparable peak after
+# `torch.cuda.reset_peak_memory_stats()`. It reads a little higher, because the caching allocator rounds each block
+# up to a multiple of 512 bytes; its 2 MiB segments show in `max_memory_reserved`, not in the allocated figure.
 
 # %%
+import time
+
 from course_lib.metrics import TensorMemoryMeter
 
 
-def measure(fn, z, codebook, repeats=3):
-    """(median seconds, peak bytes allocated) of fn(z, codebook)."""
+def measure(fn, z, codebook, repeats=10):
+    """(minimum seconds over `repeats` runs, peak bytes allocated) of fn(z, codebook)."""
     with TensorMemoryMeter() as meter:
-        out = fn(z, codebook)
-        del out
+        del_out = fn(z, codebook)
+    del del_out
     times = []
     for _ in range(repeats):
         if z.is_cuda:
@@ -294,86 +278,56 @@ def measure(fn, z, codebook, repeats=3):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
         del out
-    return float(np.median(times)), meter.peak_bytes
+    return min(times), meter.peak_bytes
 
-
-yours = squared_distances_fast  # wrapped after its check: course_lib's version while exercise 3 is unsolved
 
 N, K, D = CFG.bench_n, CFG.bench_k, CFG.bench_d
 torch.manual_seed(0)
-z_b = torch.randn(N, D, device=device)
-e_b = torch.randn(K, D, device=device)
-bench = {}
-for name, fn in [("naive broadcast", squared_distances_naive), ("one matmul (yours)", yours),
-                 ("course_lib.quantize", squared_distances_lib)]:
-    bench[name] = measure(fn, z_b, e_b)
+z_b, e_b = torch.randn(N, D, device=device), torch.randn(K, D, device=device)
+bench = {name: measure(fn, z_b, e_b) for name, fn in [("naive broadcast", squared_distances_naive),
+                                                      ("one matmul (yours)", squared_distances_fast),
+                                                      ("course_lib.quantize", squared_distances_lib)]}
 nkd_bytes = N * K * D * 4
 print(f"N={N}, K={K}, D={D}: the (N, K, D) float32 intermediate is {nkd_bytes / 2**20:.0f} MiB, "
       f"the (N, K) result {N * K * 4 / 2**20:.1f} MiB")
-for name, (t, peak) in bench.items():
-    print(f"{name:22s} {t * 1e3:8.2f} ms   peak allocated {peak / 2**20:8.1f} MiB")
-
-fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+fig, axes = plt.subplots(1, 2, figsize=(11, 2.8))
 names = list(bench)
-axes[0].barh(names, [bench[n][0] * 1e3 for n in names])
-axes[0].set_xlabel("time (ms, median)")
-axes[1].barh(names, [bench[n][1] / 2**20 for n in names])
-axes[1].set_xlabel("peak memory (MiB)")
+for ax, i, unit, scale in [(axes[0], 0, "ms", 1e3), (axes[1], 1, "MiB", 2**-20)]:
+    vals = [bench[n][i] * scale for n in names]
+    ax.barh(names, vals)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{'time (min of 10 runs)' if i == 0 else 'peak memory allocated'} ({unit}, log scale)")
+    for y, v in enumerate(vals):
+        ax.text(v, y, f" {v:.3g}", va="center", fontsize=9)
 axes[0].set_title(f"squared distances, N={N}, K={K}, D={D}")
 plt.tight_layout()
 plt.show()
 
-# %%
-# CHECK: same distances and same choices; the naive version allocates the (N, K, D) tensor, the matmul does not.
-d_naive = squared_distances_naive(z_b, e_b)
-d_fast = yours(z_b, e_b)
-assert torch.allclose(d_fast, d_naive, rtol=1e-4, atol=1e-3)
-assert torch.allclose(squared_distances_lib(z_b, e_b), d_naive, rtol=1e-4, atol=1e-3)
-# Indices may differ only at (near-)ties, so compare the distances of the chosen codes.
-for idx in (d_fast.argmin(1), nearest_code_lib(z_b, e_b)):
-    chosen = d_naive.gather(1, idx[:, None])[:, 0]
-    assert torch.allclose(chosen, d_naive.min(1).values, rtol=1e-5, atol=1e-3)
-claim(bench["naive broadcast"][1] >= nkd_bytes,
-      f"the naive version's peak {bench['naive broadcast'][1] / 2**20:.0f} MiB includes the (N, K, D) tensor "
-      f"({nkd_bytes / 2**20:.0f} MiB)")
-claim(bench["one matmul (yours)"][1] < nkd_bytes / 8 and bench["course_lib.quantize"][1] < nkd_bytes / 8,
-      f"the matmul versions peak at {bench['one matmul (yours)'][1] / 2**20:.1f} and "
-      f"{bench['course_lib.quantize'][1] / 2**20:.1f} MiB, under 1/8 of {nkd_bytes / 2**20:.0f} MiB")
-same = (d_fast.argmin(1) == d_naive.argmin(1)).float().mean().item()
-print(f"same indices for {100 * same:.2f}% of vectors (the rest are ties within rounding); memory ratio "
-      f"{bench['naive broadcast'][1] / bench['one matmul (yours)'][1]:.0f}x")
-
 # %% [markdown]
-# `course_lib.quantize` provides these pieces in their final form: `squared_distances` (the one-matmul expansion,
-# clamped at 0 because rounding can make it slightly negative, and kept in float32 under mixed precision, where
-# $|z|^2$ and $2 z^\top e$ cancel badly), `nearest_code` and `kmeans` (Lloyd with k-means++ seeding, Arthur &
-# Vassilvitskii 2007). We check that they agree with what we wrote, then use them.
+# Both matmul versions run the same algorithm; a gap between them is overhead (input checks, the float32 guard) or
+# noise. The naive peak can be about twice the (N, K, D) tensor, because the squared differences are a second tensor
+# of that size while the first is still alive. The claims below follow from the construction, so they are
+# demonstrations.
 
 # %%
-from course_lib.quantize import kmeans
-
-km = kmeans(x_toy, CFG.toy_k, iters=50, seed=0)
-# CHECK: course_lib's k-means ends at a fixed point of our Lloyd step, with a distortion no worse than ours.
-assert torch.allclose(reference_lloyd_step(x_toy, km.codebook), km.codebook, atol=1e-5)
-assert torch.equal(nearest_code_lib(x_toy, km.codebook), km.assignments)
-claim(distortion(x_toy, km.codebook) <= toy_distortion[-1] * 1.05,
-      f"course_lib kmeans J = {distortion(x_toy, km.codebook):.3f} <= 1.05 x ours {toy_distortion[-1]:.3f}")
-print(f"course_lib kmeans: J = {distortion(x_toy, km.codebook):.3f} after {len(km.distortion_history)} iterations; "
-      f"ours after {CFG.lloyd_iters}: {toy_distortion[-1]:.3f}")
+d_naive = squared_distances_naive(z_b, e_b)
+assert torch.allclose(squared_distances_fast(z_b, e_b), d_naive, rtol=1e-4, atol=1e-3)
+assert torch.allclose(squared_distances_lib(z_b, e_b), d_naive, rtol=1e-4, atol=1e-3)
+claim(bench["naive broadcast"][1] >= nkd_bytes and bench["course_lib.quantize"][1] < nkd_bytes / 8,
+      f"the naive peak {bench['naive broadcast'][1] / 2**20:.0f} MiB includes the (N, K, D) tensor; course_lib's "
+      f"{bench['course_lib.quantize'][1] / 2**20:.1f} MiB does not", kind="demonstration");
 
 # %% [markdown]
 # ## 4. k-means on image patches
 #
 # Now the vectors are image patches: every non-overlapping `patch` x `patch` square of a Fashion-MNIST image is a
 # vector of $D$ = patch² pixels. k-means learns a codebook of typical patches; an image is then stored as a grid of
-# code indices (7 x 7 for 28 x 28 images and 4 x 4 patches). This is what a VQ-VAE does with its encoder and
-# decoder fixed to the identity: the codebook is learned (by k-means), but the features it quantizes are the raw
-# pixels rather than learned ones.
+# code indices (7 x 7 for 28 x 28 images and 4 x 4 patches). This is a VQ-VAE whose encoder and decoder are the
+# identity: the codebook is learned, but it quantizes raw pixels rather than learned features.
 
 # %%
 images = load_dataset(CFG.dataset, "train", n=CFG.n_images)
 test_images = load_dataset(CFG.dataset, "test", n=min(CFG.n_images, 1000))
-print(images.display_name)
 P = CFG.patch
 
 
@@ -382,104 +336,26 @@ def to_patches(x):
     return F.unfold(x, kernel_size=P, stride=P).transpose(1, 2).reshape(-1, P * P)
 
 
-def from_patches(p, shape):
-    """Inverse of to_patches for images of `shape` (B, 1, H, W)."""
-    B, _, H, W = shape
-    cols = p.reshape(B, (H // P) * (W // P), P * P).transpose(1, 2)
-    return F.fold(cols, output_size=(H, W), kernel_size=P, stride=P)
-
-
-x_img = images.x.to(device)
-patches = to_patches(x_img)
-test_patches = to_patches(test_images.x.to(device))
-assert torch.equal(from_patches(patches, x_img.shape), x_img)  # the round trip is exact
-print(f"{len(patches):,} training patches of dimension {P * P}")
-
-t0 = time.perf_counter()
+patches, test_patches = to_patches(images.x.to(device)), to_patches(test_images.x.to(device))
 km_patches = kmeans(patches, CFG.patch_k, iters=CFG.kmeans_iters, seed=0)
-print(f"k-means with K={CFG.patch_k}: {time.perf_counter() - t0:.1f} s, "
-      f"squared error per patch {km_patches.distortion_history[0]:.3f} -> {km_patches.distortion_history[-1]:.3f} "
-      f"over {len(km_patches.distortion_history)} iterations")
-
-# %%
-codes_img = km_patches.codebook.reshape(-1, 1, P, P).clamp(0, 1)
 usage = torch.bincount(km_patches.assignments, minlength=CFG.patch_k)
 order = torch.argsort(usage, descending=True)
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw=dict(width_ratios=[1, 1.4]))
-show_images(codes_img[order], nrow=int(math.sqrt(CFG.patch_k)), ax=axes[0],
-            title=f"the {CFG.patch_k} learned {P}x{P} codes (most used first)")
-axes[1].bar(range(CFG.patch_k), usage[order].cpu().numpy())
-axes[1].set_yscale("log")
-axes[1].set_xlabel("code (sorted by use)")
-axes[1].set_ylabel("number of patches")
-axes[1].set_title("code usage")
-plt.tight_layout()
+codes_img = km_patches.codebook[order].reshape(-1, 1, P, P).clamp(0, 1)
+show_images(codes_img, nrow=int(math.sqrt(CFG.patch_k)), title=f"the {CFG.patch_k} {P}x{P} codes, most used first")
 plt.show()
-
+flatness = km_patches.codebook.std(1)                       # spread of the pixels within each code
+print(f"{len(patches):,} training patches; the most used code takes {usage.max() / len(patches):.0%} of them, the least "
+      f"used {int(usage.min())}. Pixel spread within a code: {flatness[order[:10]].mean():.3f} for the 10 most used "
+      f"codes, {flatness[order[-10:]].mean():.3f} for the 10 least used.")
+print(verdict(flatness[order[:10]].mean() < flatness[order[-10:]].mean(),
+              "The most used codes are flat (background, plain fabric); the rare ones hold edges and texture.",
+              "The most used codes are not flatter than the rare ones here."))
 
 # %% [markdown]
-# The most used codes are flat (black background, uniform fabric); the rare ones are edges and corners.
-#
-# **Rate and distortion.** With $K$ codes, each patch costs $\log_2 K$ bits (the rate), i.e.
-# $\log_2 K / P^2$ bits per pixel. Doubling $K$ costs one more bit per patch; how much does it buy? We run k-means
-# for each $K$ and measure the distortion (mean squared error per pixel) on the training patches and on held-out
-# test patches.
-
-# %%
-def quantize_patches(p, codebook):
-    return codebook[nearest_code_lib(p, codebook)]
-
-
-rd = []
-t0 = time.perf_counter()
-for k in CFG.rd_ks:
-    cb = kmeans(patches, k, iters=CFG.kmeans_iters, seed=0).codebook
-    train_mse = (quantize_patches(patches, cb) - patches).pow(2).mean().item()
-    test_mse = (quantize_patches(test_patches, cb) - test_patches).pow(2).mean().item()
-    rd.append(dict(K=k, bits=math.log2(k), train=train_mse, test=test_mse, codebook=cb))
-print(f"{len(CFG.rd_ks)} codebooks in {time.perf_counter() - t0:.1f} s")
-display(Markdown("| K | bits per patch | bits per pixel | MSE train | MSE test |\n|---:|---:|---:|---:|---:|\n" +
-                 "\n".join(f"| {r['K']} | {r['bits']:.0f} | {r['bits'] / P**2:.3f} | {r['train']:.5f} | {r['test']:.5f} |"
-                            for r in rd)))
-
-fig, ax = plt.subplots(figsize=(5.5, 3.8))
-ax.plot([r["bits"] for r in rd], [r["train"] for r in rd], "o-", label="training patches")
-ax.plot([r["bits"] for r in rd], [r["test"] for r in rd], "s--", label="test patches")
-ax.set_yscale("log")
-ax.set_xlabel("rate: $\\log_2 K$ bits per patch")
-ax.set_ylabel("distortion: MSE per pixel")
-ax.set_title(f"rate-distortion of k-means on {P}x{P} patches")
-ax.legend()
-plt.show()
-
-# %%
-# CHECK: more codes (more bits) give less distortion, on training and on test patches.
-train_curve = [r["train"] for r in rd]
-test_curve = [r["test"] for r in rd]
-claim(all(b < a for a, b in zip(train_curve, train_curve[1:])), f"training distortion falls with K: {np.round(train_curve, 5)}")
-claim(all(b < a for a, b in zip(test_curve, test_curve[1:])), f"test distortion falls with K: {np.round(test_curve, 5)}")
-print(f"distortion falls from {train_curve[0]:.4f} (1 bit) to {train_curve[-1]:.4f} ({rd[-1]['bits']:.0f} bits) per patch")
-gap = test_curve[-1] / train_curve[-1]
-print(verdict(gap > 1.2, f"At K={rd[-1]['K']} the test distortion is {gap:.2f}x the training one: the codebook starts "
-              "to fit its training patches.", f"Test and training distortion stay close (ratio {gap:.2f}) up to "
-              f"K={rd[-1]['K']}."))
-
-# %% [markdown]
-# What these rates look like: test images rebuilt from their patch codes.
-
-# %%
-x_show = test_images.x[:10].to(device)
-rows, titles = [], ["original (8 bits/pixel)"]
-for r in (rd[0], rd[len(rd) // 2], rd[-1]):
-    rows.append(from_patches(quantize_patches(to_patches(x_show), r["codebook"]), x_show.shape).clamp(0, 1))
-    titles.append(f"K={r['K']}: {r['bits'] / P**2:.3f} bits/pixel, MSE {r['test']:.4f}")
-show_pairs(x_show, rows, n=10, titles=titles)
-plt.show()
-
-# %% [markdown]
-# **Explore: the codebook size.** Move the slider through the codebooks trained above (one bit more per patch
-# doubles K): the point on the rate-distortion curve, test images rebuilt from their patch codes, and the codes
-# themselves.
+# **Rate and distortion.** With $K$ codes each patch costs $\log_2 K$ bits. Doubling $K$ costs one more bit: what
+# does it buy? We run k-means for each $K$ and measure the mean squared error per pixel on training and on held-out
+# test patches. Expect the error to fall with every bit, and the test error to stay near the training error until the
+# codebook starts to fit its training patches. The slider (in Jupyter) moves through the codebooks.
 
 # %%
 from functools import partial
@@ -487,44 +363,57 @@ from functools import partial
 from course_lib.explorers import IntSlider, explorer
 from course_lib.explorers.codebook_size import draw_codebook_size
 
+
+def quantize_patches(p, codebook):
+    return codebook[nearest_code_lib(p, codebook)]
+
+
+rd = []
+for k in CFG.rd_ks:
+    cb = kmeans(patches, k, iters=CFG.kmeans_iters, seed=0).codebook
+    rd.append(dict(K=k, train=(quantize_patches(patches, cb) - patches).pow(2).mean().item(),
+                   test=(quantize_patches(test_patches, cb) - test_patches).pow(2).mean().item(), codebook=cb))
 rd_bits = [int(math.log2(k)) for k in CFG.rd_ks]
 explorer(partial(draw_codebook_size, rd=rd, images=test_images.x[:8], patch=P),
          bits=IntSlider(min(rd_bits), max(rd_bits), rd_bits[len(rd_bits) // 2], label="bits per patch (log2 K)"));
 
+# %%
+train_curve, test_curve = [r["train"] for r in rd], [r["test"] for r in rd]
+claim(all(b < a for a, b in zip(train_curve, train_curve[1:])),
+      f"training distortion falls with K: {np.round(train_curve, 5)}", kind="demonstration")
+print(f"MSE per pixel falls from {train_curve[0]:.4f} (1 bit per patch) to {train_curve[-1]:.4f} "
+      f"({rd_bits[-1]} bits per patch) on training patches; on test patches from {test_curve[0]:.4f} to "
+      f"{test_curve[-1]:.4f}")
+gap = test_curve[-1] / train_curve[-1]
+print(verdict(gap > 1.2, f"At K={rd[-1]['K']} the test distortion is {gap:.2f}x the training one: the codebook starts "
+              "to fit its training patches.", f"Test and training distortion stay close (ratio {gap:.2f}) up to "
+              f"K={rd[-1]['K']}."))
+
 # %% [markdown]
-# Fixed pixel patches need many bits for a small error: at a fraction of a bit per pixel the images already look
-# blocky. A VQ-VAE improves on this in two ways: a **learned encoder** maps each image region to a feature vector
-# where similar-looking regions are close (so one code covers more variations), and a **learned decoder** turns the
-# grid of codes back into pixels without blocks. Training both needs gradients through the quantizer, but
-# `argmin` has none: notebook 03 resolves that with the straight-through estimator and the codebook and commitment
-# losses. (The k-means update we wrote here returns in notebook 04, whose VQ-VAE trains its codebook with the
-# *EMA codebook update* of van den Oord et al. 2017, appendix A.1: a running average of the k-means means; notebook
-# 05 adds k-means initialisation and restarts.)
-#
+# Fixed pixel patches need many bits for a small error: at a fraction of a bit per pixel the images look blocky. A
+# VQ-VAE improves on this twice. A **learned encoder** maps image regions to features where similar-looking regions
+# are close, so one code covers more variations. A **learned decoder** turns the grid of codes back into pixels
+# without blocks. Training both needs gradients through the quantizer, but `argmin` has none: notebook 03 resolves
+# that. The k-means update returns in notebook 04, whose EMA codebook is a running average of it.
+
+# %% [markdown]
 # ## Summary
-#
-# - A codebook quantizes a vector to its nearest code, $\log_2 K$ bits; the error is the distortion.
-# - Lloyd's algorithm (assign, then average) never increases the distortion; empty clusters need a rule.
-# - On image patches, distortion falls steadily as the rate $\log_2 K$ grows: the rate-distortion trade-off.
-# - All distances at once: $|z|^2 - 2 z E^\top + |E|^2$, one matmul, memory O(NK) instead of O(NKD); we measured
-#   the peak memory of both and the times on this machine. `course_lib.quantize` holds the final versions.
-#
+# - A codebook stores a vector as the index of its nearest code; the error is the distortion.
+# - Lloyd's algorithm (assign, then average) never increases the distortion.
+# - On image patches, distortion falls as the rate $\log_2 K$ grows.
+# - All distances at once: $|z|^2 - 2 z E^\top + |E|^2$, one matmul, memory O(NK) instead of O(NKD).
+
+# %% [markdown]
 # ## Exercises
-#
-# Solved above (each with a check): **1.** `nearest_code`; **2.** `lloyd_step`; **3.** `squared_distances_fast`.
-#
-# More to try:
-# 4. `nearest_code` only needs $-2 z E^\top + |E|^2$: why can $|z|^2$ be dropped for the argmin (but not for the
-#    distortion)? Measure the time saved.
-# 5. Compute the distances in bfloat16 (`z.bfloat16()`) for data with a large common offset (add 100 to z and E).
-#    How many indices change compared with float32, and why does `course_lib.quantize.squared_distances` insist on
-#    float32?
-# 6. Random initialisation vs k-means++ on the patches for K = 256: run your `lloyd_step` (which keeps empty
-#    clusters where they are) for 10 iterations from `init="random"` starting points and from k-means++ ones, and
-#    count the empty clusters and the final distortion. (`course_lib.quantize.kmeans(..., init=...)` re-seeds empty
-#    clusters, so it never ends with one: compare its final distortion for both inits instead.)
-# 7. Process the naive version in chunks of rows: how large can the chunk be for a 100 MiB memory budget?
-#
+# Solved above: **1.** `nearest_code`; **2.** `lloyd_step`; **3.** `squared_distances_fast`. More to try:
+# 4. Why can $|z|^2$ be dropped for the argmin but not for the distortion? Measure the time saved.
+# 5. Compute the distances in bfloat16 after adding 100 to z and E. How many indices change, and why does
+#    `course_lib.quantize.squared_distances` insist on float32?
+# 6. With K = 256 patches codes, run your `lloyd_step` 10 times from 256 random patches: how many clusters end empty?
+#    Compare `course_lib.quantize.kmeans(..., init="random")` with `init="kmeans++"`.
+# 7. Compute the naive distances in chunks of rows: how large can a chunk be for 100 MiB?
+
+# %% [markdown]
 # ## Further reading
 #
 # - S. P. Lloyd (1982). *Least squares quantization in PCM.* IEEE Transactions on Information Theory 28(2).

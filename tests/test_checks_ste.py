@@ -110,3 +110,26 @@ def test_messages_name_the_students_function():
         check_vq_loss(my_vq_loss)
     with pytest.raises(CheckFailed, match="^my_straight_through: "):
         check_straight_through(my_straight_through)
+
+
+def test_vq_loss_names_the_papers_sum_over_d():
+    """Review F-03-2: the paper's squared norms (sum over D, mean over positions) get a named hint."""
+    with pytest.raises(CheckFailed, match="summed over the code dimension"):
+        check_vq_loss(lambda z, e, b: ((e - z.detach()).pow(2).sum(-1).mean(), b * (z - e.detach()).pow(2).sum(-1).mean()))
+
+
+def test_hints_do_not_print_the_whole_fix():
+    """exercise-checks review: a hint names the mistake without handing over the line."""
+    with pytest.raises(CheckFailed) as info:
+        check_straight_through(lambda z, z_q: z_q.detach())
+    assert "(z_q - z).detach()" not in str(info.value)
+    with pytest.raises(CheckFailed) as info:
+        check_vq_loss(lambda z, e, b: (F.mse_loss(e, z), b * F.mse_loss(z, e.detach())))
+    assert "mse(z_q, z_e.detach())" not in str(info.value)
+
+
+def test_messages_name_the_outputs():
+    """exercise-checks review: "output['gradient to z_q']" / "output[2]" now read as names."""
+    with pytest.raises(CheckFailed) as info:
+        check_straight_through(lambda z, z_q: z_q + z - z.detach())
+    assert "output[" not in str(info.value) and "gradient to z_q" in str(info.value)

@@ -24,6 +24,9 @@ def rejects(check, fn, *fragments):
 # ---------------------------------------------------------------- reparameterize
 def test_reparameterize_check_passes_reference(capsys):
     cv.check_reparameterize(reparameterize)
+    # float64 noise used to crash the check with a traceback (review: exercise-checks R2); now it passes
+    cv.check_reparameterize(lambda mu, lv: mu + lv.exp().sqrt() * torch.randn(mu.shape, dtype=torch.float64))
+    cv.check_reparameterize(lambda mu, lv: torch.distributions.Normal(mu, (0.5 * lv).exp()).rsample(), seed=3)
     cv.check_reparameterize(lambda mu, lv: mu + torch.randn_like(mu) * torch.exp(0.5 * lv))
     cv.check_reparameterize(lambda mu, lv: mu + torch.randn(mu.shape) * lv.exp().sqrt())
     assert "Check passed" in capsys.readouterr().out
@@ -35,10 +38,14 @@ def test_reparameterize_check_passes_reference(capsys):
         (stub, "not implemented"),
         (lambda mu, lv: mu + torch.randn_like(mu) * lv.exp(), "variance"),
         (lambda mu, lv: mu + torch.randn_like(mu) * lv, "logvar itself"),
-        (lambda mu, lv: mu.clone(), "no randomness"),
+        (lambda mu, lv: mu.clone(), "no noise was added"),
         (lambda mu, lv: torch.randn_like(mu) * (0.5 * lv).exp(), "centred at 0"),
         (lambda mu, lv: mu + torch.randn_like(mu), "unit spread"),
-        (lambda mu, lv: torch.normal(mu.detach(), (0.5 * lv.detach()).exp()), "differentiabl"),
+        (lambda mu, lv: torch.normal(mu.detach(), (0.5 * lv.detach()).exp()), "torch.normal"),
+        (lambda mu, lv: torch.normal(mu, (0.5 * lv).exp()), "torch.normal"),          # requires grad, zero gradient
+        (lambda mu, lv: mu + torch.randn(mu.shape[1]) * (0.5 * lv).exp(), "same noise"),   # one eps for the batch
+        (lambda mu, lv: mu + torch.randn(mu.shape, generator=torch.Generator().manual_seed(0)) * (0.5 * lv).exp(),
+         "fresh"),                                                                       # the same eps every call
         (lambda mu, lv: mu + torch.randn_like(mu) * (0.5 * lv).exp().detach(), "dz/dlogvar"),
     ],
 )
@@ -233,3 +240,21 @@ def test_messages_name_the_students_function():
 
     rejects(cq.check_squared_distances, squared_distances_fast, "squared_distances_fast is not implemented")
     rejects(cq.check_nearest_code, stub, "stub is not implemented")
+
+
+def test_squared_distances_check_rejects_the_forbidden_broadcast():
+    """exercise-checks review 1c: the (N, K, D) broadcast used to pass an exercise that forbids it."""
+    rejects(cq.check_squared_distances, lambda z, e: ((z[:, None, :] - e[None, :, :]) ** 2).sum(-1), "(N, K, D)")
+    rejects(cq.check_squared_distances, lambda z, e: (z.unsqueeze(1) - e.unsqueeze(0)).pow(2).sum(2), "(N, K, D)")
+
+
+def test_lloyd_hint_from_the_notebook_works_on_float64_inputs(capsys):
+    """exercise-checks review R3: the notebook's hint (now torch.zeros_like(centroids)) must pass on float64 inputs."""
+    def lloyd(x, c):
+        assign = fast_sqdist(x, c).argmin(1)
+        sums = torch.zeros_like(c).index_add_(0, assign, x)
+        counts = torch.bincount(assign, minlength=len(c)).to(x.dtype)[:, None]
+        return torch.where(counts > 0, sums / counts.clamp_min(1), c)
+
+    cq.check_lloyd_step(lloyd)
+    assert "Check passed" in capsys.readouterr().out

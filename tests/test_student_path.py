@@ -151,3 +151,12 @@ def test_committed_student_edition_equals_a_fresh_build():
 
 def test_colab_url_points_at_the_student_edition():
     assert colab.colab_url("04_vqvae.ipynb").endswith(f"/blob/{colab.REF}/notebooks/student/04_vqvae.ipynb")
+
+
+def test_a_deep_dive_heading_later_in_a_cell_does_not_break_the_count(tmp_path):
+    """The cell's first heading decides where it belongs; a deep-dive heading further down the same cell used to
+    raise IndexError in lesson_stats."""
+    body = TOY.replace("# ## 2. Back on the core path\n# three more words",
+                       "# ## 2. Back on the core path\n# three more words\n#\n# ## Deep dive: inside a cell\n# x")
+    s = build.lesson_stats(_lesson(tmp_path, body, "09_toy.py"))
+    assert s["deep_dives"] == ["a longer experiment"]

@@ -6,18 +6,22 @@ mistake. Most checks compare the student's function with a reference on a few ra
 matches ("you swapped the stop-gradients"), so a hint is specific rather than "wrong answer".
 
 Topic modules (one per notebook): ``basics`` (00), ``vae`` (01), ``vq`` (02), ``ste`` (03), ``vqvae`` (04),
-``collapse`` (05), ``prior`` (06), ``perceptual`` (07), ``gan`` (08), ``vqgan`` (11), ``generation`` (12).
+``collapse`` (05), ``prior`` (06), ``perceptual`` (07), ``gan`` (08, 09), ``vqgan`` (11), ``generation`` (12).
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import math
+import weakref
 from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 __all__ = ["CheckFailed", "passed", "call_student", "check_function", "outputs_match", "describe_mismatch",
-           "solved_or_reference"]
+           "solved_or_reference", "records_result", "last_result"]
 
 
 class CheckFailed(AssertionError):
@@ -49,23 +53,100 @@ def _install_short_tracebacks() -> None:
 _install_short_tracebacks()
 
 
-def solved_or_reference(student_fn: Callable, reference_fn: Callable, name: str) -> Callable:
-    """The function later cells should call: the student's ``student_fn`` once it is solved, else (while it still
-    raises ``NotImplementedError``) ``reference_fn`` from ``course_lib``, with one printed line saying so. This keeps
-    every later cell of a released notebook running when an exercise is left unsolved::
+# ------------------------------------------------------------------------------ what the last check said
+#: The outcome of the last check of each student function: None (passed) or the CheckFailed it raised. Weak keys,
+#: so a function the student redefines (a new object) starts with no result.
+_RESULTS: "weakref.WeakKeyDictionary[Callable, Optional[CheckFailed]]" = weakref.WeakKeyDictionary()
+_UNKNOWN = object()
 
-        quantize = solved_or_reference(quantize, course_lib.quantize.nearest_code, "quantize")
+
+def _record(fn: Any, failure: Optional[CheckFailed]) -> None:
+    try:
+        _RESULTS[fn] = failure
+    except TypeError:       # not weak-referenceable (a builtin, a functools.partial of one): nothing to remember
+        pass
+
+
+def last_result(fn: Callable) -> Any:
+    """What the last check of ``fn`` said: None (it passed), the :class:`CheckFailed` it raised, or the sentinel
+    ``_UNKNOWN`` when no check has seen ``fn`` yet."""
+    try:
+        return _RESULTS.get(fn, _UNKNOWN)
+    except TypeError:
+        return _UNKNOWN
+
+
+def records_result(check: Callable) -> Callable:
+    """Decorator for a check ``check(student_fn, ...)``: remembers whether ``student_fn`` passed, so that
+    :func:`solved_or_reference` can fall back to the reference after a wrong answer (not only a missing one)."""
+
+    @functools.wraps(check)
+    def wrapper(student_fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = check(student_fn, *args, **kwargs)
+        except CheckFailed as exc:
+            _record(student_fn, exc)
+            raise
+        _record(student_fn, None)
+        return result
+
+    return wrapper
+
+
+def _unsolved(exc: BaseException) -> bool:
+    return bool(getattr(exc, "unsolved", False))
+
+
+def _quiet_check(check: Callable, fn: Callable) -> Optional[CheckFailed]:
+    """Run ``check(fn)`` without printing; return None when it passes, else the failure (also remembered)."""
+    saved = _LAST_PASS[0]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            check(fn)
+        failure = None
+    except CheckFailed as exc:
+        failure = exc
+    except Exception as exc:  # a check that cannot even run on this answer: treat it as not passing
+        failure = CheckFailed(f"the check raised {type(exc).__name__}: {exc}")
+    finally:
+        _LAST_PASS[0] = saved
+    _record(fn, failure)
+    return failure
+
+
+def solved_or_reference(student_fn: Callable, reference_fn: Callable, name: str,
+                        check: Optional[Callable] = None) -> Callable:
+    """The function later cells should call: the student's ``student_fn`` once it is solved and passes its check,
+    else ``reference_fn`` from ``course_lib``, with one printed line saying why. This keeps every later cell of a
+    released notebook running when an exercise is left unsolved or is still wrong::
+
+        quantize = solved_or_reference(quantize, course_lib.quantize.nearest_code, "quantize", check=check_quantize)
+
+    The reference is used when ``student_fn`` raises ``NotImplementedError`` (the stub), or when the last check of
+    ``student_fn`` failed. Checks built on :func:`check_function` or decorated with :func:`records_result` remember
+    their outcome; ``check`` (a function ``check(student_fn)``) is run once, quietly, when no check has seen
+    ``student_fn`` yet. Other errors raised by the student's code are left for the student to see.
     """
     announced = []
+    ref_name = f"{getattr(reference_fn, '__module__', 'course_lib')}.{getattr(reference_fn, '__qualname__', '')}"
+
+    def note(message: str) -> None:
+        if not announced:
+            print(message)
+            announced.append(True)
 
     def call(*args: Any, **kwargs: Any) -> Any:
+        failure = last_result(student_fn)
+        if failure is _UNKNOWN and check is not None:
+            failure = _quiet_check(check, student_fn)
+        if isinstance(failure, CheckFailed) and not _unsolved(failure):
+            note(f"Note: your `{name}` does not pass its check yet (its check cell says why), so this cell uses the "
+                 f"reference {ref_name} instead. Fix it, re-run its check, then this cell.")
+            return reference_fn(*args, **kwargs)
         try:
             return student_fn(*args, **kwargs)
         except NotImplementedError:
-            if not announced:
-                ref = f"{getattr(reference_fn, '__module__', 'course_lib')}.{getattr(reference_fn, '__qualname__', '')}"
-                print(f"Note: the exercise `{name}` is not solved yet, so this cell uses the reference {ref} instead.")
-                announced.append(True)
+            note(f"Note: the exercise `{name}` is not solved yet, so this cell uses the reference {ref_name} instead.")
             return reference_fn(*args, **kwargs)
 
     call.__name__ = getattr(student_fn, "__name__", name)
@@ -115,8 +196,43 @@ def _to_comparable(value: Any) -> Any:
     return value
 
 
-def describe_mismatch(got: Any, expected: Any, atol: float = 1e-5, rtol: float = 1e-4, path: str = "output") -> Optional[str]:
-    """None when ``got`` matches ``expected``; otherwise a short description of the first difference."""
+def _item_path(path: str, key: Any) -> str:
+    """How a part of an output is named in a message: "the gradient to z" rather than "output['gradient to z']"."""
+    if path == "output":
+        return f"the {key}" if isinstance(key, str) else f"output item {key}"
+    return f"{path}, {key}" if isinstance(key, str) else f"{path}[{key}]"
+
+
+def _infinity_mismatch(got: torch.Tensor, expected: torch.Tensor, path: str) -> Optional[str]:
+    """Compare where the infinities are (a mask of -inf logits, say) before comparing the finite values."""
+    exp_inf, got_inf = torch.isinf(expected), torch.isinf(got)
+    missing = exp_inf & ~got_inf
+    if missing.any():
+        vals = got[missing]
+        finite_big = torch.isfinite(vals).all() and bool((vals.abs() >= 1e4).all())
+        n = int(missing.sum())
+        if finite_big:
+            sign = "-" if bool((expected[missing] < 0).all()) else ""
+            return (f"{path}: {n} entries that should be {sign}inf hold a large finite number instead (e.g. "
+                    f"{vals.flatten()[0].item():.3g}): use float('{sign}inf'), not a big constant like {sign}1e9")
+        return f"{path}: {n} of {expected.numel()} entries should be {'+/-' if exp_inf.any() else ''}inf but are not"
+    extra = got_inf & ~exp_inf
+    if extra.any():
+        return f"{path}: {int(extra.sum())} entries are inf where the reference is finite"
+    if not torch.equal(torch.sign(got[exp_inf]), torch.sign(expected[exp_inf])):
+        return f"{path}: some infinite entries have the wrong sign (+inf instead of -inf, or the other way)"
+    return None
+
+
+def describe_mismatch(got: Any, expected: Any, atol: float = 1e-5, rtol: float = 1e-4, path: str = "output",
+                      names: Optional[Sequence[str]] = None) -> Optional[str]:
+    """None when ``got`` matches ``expected``; otherwise a short description of the first difference.
+
+    The parts of a tuple output are named by ``names`` (or by the fields of a namedtuple ``expected``), and of a
+    dict by its keys, so a message says "the commitment loss differs" rather than "output[2] differs". Infinite
+    entries (masked logits) are compared by position and sign before the finite ones."""
+    if names is None and isinstance(expected, tuple) and hasattr(expected, "_fields"):
+        names = tuple(expected._fields)
     got, expected = _to_comparable(got), _to_comparable(expected)
     if isinstance(expected, torch.Tensor):
         if not isinstance(got, torch.Tensor):
@@ -133,10 +249,17 @@ def describe_mismatch(got: Any, expected: Any, atol: float = 1e-5, rtol: float =
             return None
         if not got.is_floating_point():
             got = got.to(expected.dtype)
-        if not torch.isfinite(got).all() and torch.isfinite(expected).all():
-            return f"{path} contains nan or inf"
-        if not torch.allclose(got.to(expected.dtype), expected, atol=atol, rtol=rtol):
-            err = (got.to(expected.dtype) - expected).abs().max().item()
+        got = got.to(expected.dtype)
+        if torch.isnan(got).any() and not torch.isnan(expected).any():
+            return f"{path} contains nan"
+        if torch.isinf(got).any() or torch.isinf(expected).any():
+            problem = _infinity_mismatch(got, expected, path)
+            if problem:
+                return problem
+            finite = torch.isfinite(expected)
+            got, expected = got[finite], expected[finite]
+        if not torch.allclose(got, expected, atol=atol, rtol=rtol, equal_nan=True):
+            err = (got - expected).abs().nan_to_num(nan=float("inf")).max().item()
             return f"{path} differs from the reference by up to {err:.3g}"
         return None
     if isinstance(expected, Mapping):
@@ -145,20 +268,24 @@ def describe_mismatch(got: Any, expected: Any, atol: float = 1e-5, rtol: float =
         for k in expected:
             if k not in got:
                 return f"{path} is missing the key {k!r}"
-            msg = describe_mismatch(got[k], expected[k], atol, rtol, f"{path}[{k!r}]")
+            msg = describe_mismatch(got[k], expected[k], atol, rtol, _item_path(path, k))
             if msg:
                 return msg
         return None
     if isinstance(expected, (list, tuple)):
         if not isinstance(got, (list, tuple)) or len(got) != len(expected):
-            return f"{path} should be a sequence of length {len(expected)}"
+            what = f" ({', '.join(names)})" if names else ""
+            return f"{path} should be a sequence of length {len(expected)}{what}"
         for i, (g, e) in enumerate(zip(got, expected)):
-            msg = describe_mismatch(g, e, atol, rtol, f"{path}[{i}]")
+            label = _item_path(path, names[i]) if names and i < len(names) else f"{path}[{i}]"
+            msg = describe_mismatch(g, e, atol, rtol, label)
             if msg:
                 return msg
         return None
     if isinstance(expected, (int, float)) and not isinstance(expected, bool):
         if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, (np.generic,)):
             got = got.item()
         if not isinstance(got, (int, float)):
             return f"{path} should be a number, got {type(got).__name__}"
@@ -189,7 +316,9 @@ def call_student(fn: Callable, *args: Any, name: str, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
-        raise CheckFailed(not_implemented_message(name)) from None
+        exc = CheckFailed(not_implemented_message(name))
+        exc.unsolved = True      # solved_or_reference: "not solved yet" rather than "wrong"
+        raise exc from None
     except CheckFailed:
         raise
     except Exception as exc:
@@ -211,26 +340,44 @@ def check_function(
     rtol: float = 1e-4,
     trials: int = 3,
     success: Optional[str] = None,
+    output_names: Optional[Sequence[str]] = None,
+    announce: bool = True,
 ) -> None:
     """Compare ``student_fn`` with ``reference_fn`` on ``make_inputs(seed)`` for ``trials`` seeds.
 
     ``mistakes`` maps a hint to a function that computes a known wrong answer; when the student's output matches one
-    of them (and not the reference), that hint is raised. Inputs are cloned for each call, so a function that
-    modifies its arguments in place cannot spoil the comparison.
+    of them (and not the reference), that hint is raised. ``output_names`` name the items of a tuple output in the
+    messages. Inputs are cloned for each call, so a function that modifies its arguments in place cannot spoil the
+    comparison (the pass line then says that it did). The outcome is remembered for :func:`solved_or_reference`.
+    ``announce=False`` leaves the pass line to the caller (a check that tests more afterwards).
     """
-    for seed in range(trials):
-        args = tuple(make_inputs(seed))
-        expected = reference_fn(*_clone(args))
-        got = call_student(student_fn, *_clone(args), name=name)
-        problem = describe_mismatch(got, expected, atol, rtol)
-        if problem is None:
-            continue
-        for hint, wrong_fn in (mistakes or {}).items():
-            try:
-                wrong = wrong_fn(*_clone(args))
-            except Exception:
+    changed_input = False
+    try:
+        for seed in range(trials):
+            args = tuple(make_inputs(seed))
+            expected = reference_fn(*_clone(args))
+            given = _clone(args)
+            got = call_student(student_fn, *given, name=name)
+            changed_input = changed_input or any(
+                isinstance(a, torch.Tensor) and (a.shape != b.shape or not torch.equal(a, b))
+                for a, b in zip(given, args))
+            problem = describe_mismatch(got, expected, atol, rtol, names=output_names)
+            if problem is None:
                 continue
-            if outputs_match(got, wrong, atol, rtol):
-                raise CheckFailed(f"{name}: {hint}")
-        raise CheckFailed(f"{name}: {problem} (on random input #{seed}). Compare your code with the formula above.")
-    passed(success or f"{name} matches the reference on {trials} random inputs.")
+            for hint, wrong_fn in (mistakes or {}).items():
+                try:
+                    wrong = wrong_fn(*_clone(args))
+                except Exception:
+                    continue
+                if outputs_match(got, wrong, atol, rtol):
+                    raise CheckFailed(f"{name}: {hint}")
+            raise CheckFailed(f"{name}: {problem} (on random input #{seed}). Compare your code with the formula "
+                              "above.")
+    except CheckFailed as exc:
+        _record(student_fn, exc)
+        raise
+    _record(student_fn, None)
+    note = (" (Note: your function changed its input in place; a caller's tensor would change too. Prefer "
+            "out-of-place operations.)" if changed_input else "")
+    if announce:
+        passed((success or f"{name} matches the reference on {trials} random inputs.") + note)

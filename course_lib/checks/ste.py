@@ -73,7 +73,8 @@ def check_straight_through(student_fn: Callable, seed: int = 0, trials: int = 3)
     ``seed`` picks the random inputs (their shapes change with it too): a hidden test uses another seed.
     """
     mistakes = {
-        "no gradient reaches z: detach only the correction, z + (z_q - z).detach().":
+        "no gradient reaches z: the whole output is detached (or is z_q itself). Start from z, so that autograd sees "
+        "it, and detach only the correction that turns its value into z_q.":
             lambda z, z_q: z_q.detach(),
         "the gradient goes to z_q, not z: without .detach() the two z's cancel in z + (z_q - z). Detach the "
         "correction.":
@@ -161,9 +162,9 @@ def check_vq_loss(student_fn: Callable, seed: int = 0, beta=None, trials: int = 
             lambda z, e, b: (b * mse(e, z.detach()), mse(z, e.detach())),
         "a stop-gradient is missing: each term must move only one side (codes OR encoder); use .detach().":
             lambda z, e, b: (mse(e, z), b * mse(z, e)),
-        "the codebook term lacks its stop-gradient: it must not move the encoder, use mse(z_q, z_e.detach()).":
+        "the codebook term lacks its stop-gradient: it must not move the encoder, so stop the gradient to z_e in it.":
             lambda z, e, b: (mse(e, z), b * mse(z, e.detach())),
-        "the commitment term lacks its stop-gradient: it must not move the codes, use beta * mse(z_e, z_q.detach()).":
+        "the commitment term lacks its stop-gradient: it must not move the codes, so stop the gradient to z_q in it.":
             lambda z, e, b: (mse(e, z.detach()), b * mse(z, e)),
         "the commitment loss is missing beta: commitment = beta * mean((z_e - sg[z_q])^2).":
             lambda z, e, b: (mse(e, z.detach()), mse(z, e.detach())),
@@ -171,6 +172,9 @@ def check_vq_loss(student_fn: Callable, seed: int = 0, beta=None, trials: int = 
             lambda z, e, b: (mse(e, z.detach()), 0.25 * mse(z, e.detach())),
         "use the mean squared error, not the sum (F.mse_loss or .pow(2).mean()).":
             lambda z, e, b: ((e - z.detach()).pow(2).sum(), b * (z - e.detach()).pow(2).sum()),
+        "you summed over the code dimension and averaged over positions, as the paper's squared norms read: this "
+        "course (like Sonnet's code) takes the mean over ALL elements, D included (beta's ratio is the same).":
+            lambda z, e, b: ((e - z.detach()).pow(2).sum(-1).mean(), b * (z - e.detach()).pow(2).sum(-1).mean()),
     }
     name = student_name(student_fn, "vq_loss")
     check_function(

@@ -13,7 +13,7 @@ from typing import Any, Callable, Tuple
 import numpy as np
 import torch
 
-from . import CheckFailed, call_student, check_function, describe_mismatch, passed
+from . import CheckFailed, _record, call_student, check_function, describe_mismatch, passed, records_result
 
 __all__ = ["check_squared_distances", "check_nearest_code", "check_lloyd_step", "reference_lloyd_step"]
 
@@ -73,11 +73,34 @@ def check_squared_distances(student_fn: Callable, seed: int = 0, n: int = 50, k:
             lambda z, e: _naive_sqdist(z, e).T,
     }
     name = student_name(student_fn, "squared_distances")
-    check_function(
-        lambda z, e: _as_tensor(student_fn(z, e)), _naive_sqdist, lambda i: _inputs(seed + i, n, k, d),
-        name=name, mistakes=mistakes, atol=ATOL, rtol=RTOL,
-        success=f"{name} matches the naive broadcast (z[:, None] - e[None]).pow(2).sum(-1) on 3 random inputs.",
-    )
+    try:
+        check_function(
+            lambda z, e: _as_tensor(student_fn(z, e)), _naive_sqdist, lambda i: _inputs(seed + i, n, k, d),
+            name=name, mistakes=mistakes, atol=ATOL, rtol=RTOL,
+            announce=False,
+        )
+        _check_no_nkd_tensor(student_fn, name, seed)
+    except CheckFailed as exc:
+        _record(student_fn, exc)
+        raise
+    _record(student_fn, None)
+
+
+def _check_no_nkd_tensor(student_fn: Callable, name: str, seed: int, n: int = 256, k: int = 64, d: int = 32) -> None:
+    """Run the student's function under a TensorMemoryMeter: no tensor as large as (N, K, D) may appear."""
+    from ..metrics import TensorMemoryMeter
+
+    g = torch.Generator().manual_seed(1000 + seed)
+    z, e = torch.randn(n, d, generator=g), torch.randn(k, d, generator=g)
+    with TensorMemoryMeter() as meter:
+        call_student(student_fn, z, e, name=name)
+    if meter.largest_numel >= n * k * d:
+        raise CheckFailed(f"{name}: the values are right, but your function built a tensor of "
+                          f"{meter.largest_numel:,} numbers, as large as (N, K, D) = ({n}, {k}, {d}): that is the "
+                          "broadcast this exercise avoids. Use the expansion |z|^2 - 2 z.e + |e|^2, whose largest "
+                          "tensor is (N, K).")
+    passed(f"{name} matches the naive broadcast on 3 random inputs, and its largest tensor has "
+           f"{meter.largest_numel:,} numbers, far below (N, K, D) = {n * k * d:,}.")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -171,8 +194,8 @@ def check_lloyd_step(student_fn: Callable, seed: int = 0, d: int = 2) -> None:
         empty = torch.bincount(_naive_sqdist(x, c).argmin(1), minlength=c.shape[0]) == 0  # the far centroid
         if torch.isnan(got).any():
             raise CheckFailed(
-                f"{name}: a centroid became nan. A cluster with no points has mean 0/0: keep its old centroid "
-                "(e.g. torch.where(counts > 0, sums / counts.clamp_min(1), centroids))."
+                f"{name}: a centroid became nan. A cluster with no points has mean 0/0: keep the old centroid of a "
+                "cluster whose count is 0 instead of dividing."
             )
         if torch.allclose(got[~empty], expected[~empty], atol=ATOL) and not torch.allclose(got[empty], expected[empty]):
             raise CheckFailed(

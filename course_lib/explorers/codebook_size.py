@@ -69,11 +69,9 @@ def draw_codebook_size(bits: int = 4, *, rd: Sequence[Mapping], images: torch.Te
     ax.set_title("rate-distortion", fontsize=10)
     ax.legend(fontsize=8)
     ax = fig.add_subplot(gs[1])
-    per_row = max(1, math.ceil(len(x) / 2))  # two rows of originals, each above its row of reconstructions
-    blocks = [t for i in range(0, len(x), per_row) for t in (x[i:i + per_row], x_hat[i:i + per_row])]
-    ax.imshow(image_grid(torch.cat(blocks), nrow=per_row), interpolation="nearest")
+    ax.imshow(image_grid(torch.cat([x, x_hat]), nrow=len(x)), interpolation="nearest")  # originals above rebuilt
     ax.set_axis_off()
-    ax.set_title(f"rows 1 and 3: test images; rows 2 and 4: rebuilt from their {patch}x{patch}-patch codes\n"
+    ax.set_title(f"top: test images; bottom: rebuilt from their {patch}x{patch}-patch codes\n"
                  f"MSE of these {len(x)}: {shown_mse:.4f}", fontsize=10)
     ax = fig.add_subplot(gs[2])
     order = np.argsort(-codebook.pow(2).sum(1).numpy(), kind="stable")  # brightest codes first

@@ -109,7 +109,7 @@ def draw_temperature(log10_tau: float = -1.0, point: int = 0, *, codes: torch.Te
                         arrowprops=dict(arrowstyle="-|>", color=colour, lw=2))
     ax.set_xlim(lo[0], hi[0]); ax.set_ylim(lo[1], hi[1]); ax.set_aspect("equal", adjustable="box")
     ax.set_title(f"tau = {tau:.3g}: arrows = -gradient direction\n(blue soft, red straight-through)", fontsize=10)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
 
     ax = axes[0, 1]
     ax.bar(np.arange(K), w, color="tab:blue", label="soft weights")
@@ -117,7 +117,7 @@ def draw_temperature(log10_tau: float = -1.0, point: int = 0, *, codes: torch.Te
     ax.set_ylim(0, 1.05); ax.set_xticks(range(K)); ax.set_xlabel("code k"); ax.set_ylabel("weight")
     ax.set_title(f"largest weight {w.max():.2f}, entropy {here['entropy_bits'][0]:.2f} of {math.log2(K):.0f} bits",
                  fontsize=10)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=9, loc="upper right")
 
     ax = axes[1, 0]
     ax.plot(sweep["tau"], sweep["soft_error"], color="tab:blue", label="soft read-back")
@@ -126,7 +126,7 @@ def draw_temperature(log10_tau: float = -1.0, point: int = 0, *, codes: torch.Te
     ax.plot([tau], here["soft_error"], "o", color="tab:blue", mec="k")
     ax.set_xscale("log"); ax.set_yscale("log")
     ax.set_xlabel("temperature tau (log)"); ax.set_ylabel("|read-back - x|^2 (log)")
-    ax.set_title("read-back error", fontsize=10); ax.legend(fontsize=8)
+    ax.set_title("read-back error", fontsize=10); ax.legend(fontsize=9)
 
     ax = axes[1, 1]
     soft_g = np.maximum(sweep["soft_grad"], 1e-12)
@@ -136,10 +136,19 @@ def draw_temperature(log10_tau: float = -1.0, point: int = 0, *, codes: torch.Te
     ax.plot([tau], [max(float(here["soft_grad"][0]), 1e-12)], "o", color="tab:blue", mec="k")
     ax.set_xscale("log"); ax.set_yscale("log")
     ax.set_xlabel("temperature tau (log)"); ax.set_ylabel("|dL/dz| (log)")
-    ax.set_title("gradient the encoder receives", fontsize=10); ax.legend(fontsize=8)
+    ax.set_title("gradient the encoder receives", fontsize=10); ax.legend(fontsize=9)
     fig.suptitle(f"input {point}: soft error {here['soft_error'][0]:.4f} vs hard {here['hard_error'][0]:.4f}; "
                  f"gradient {here['soft_grad'][0]:.3g} (soft) vs {here['ste_grad'][0]:.3g} (straight-through)",
                  fontsize=11)
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator
+
     for ax in axes[1]:
-        ax.xaxis.set_minor_formatter(NullFormatter()); ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        # a label at every power of ten (and at 2 and 5 times one when the axis spans less than two decades)
+        lo_y, hi_y = ax.get_ylim()
+        subs = (1.0, 2.0, 5.0) if hi_y / max(lo_y, 1e-300) < 100 else (1.0,)
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+        ax.yaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.tick_params(labelsize=9)
     return fig
