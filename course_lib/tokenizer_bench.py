@@ -4,7 +4,8 @@ One home for what notebook 14, ``data/train_course_checkpoints.py`` (the ``14_*`
 ``course_lib.pretrained.measure`` all do: build a :class:`course_lib.models.VQVAE` around a quantizer of a given
 kind and bit budget (:func:`make_quantizer`, :func:`build_model`), train it (:func:`train_model`), and measure it
 on held-out images (:func:`evaluate`): PSNR, SSIM, the judge net's KID, contrast-normalised sharpness, code usage
-and entropy. :func:`seed_interval` gives the mean and a t-interval over independent seeds.
+and entropy. Intervals over seeds come from :mod:`course_lib.evidence` (``replicate_interval``,
+``paired_difference``); :func:`summary_rows` and :func:`paired_verdict` format them.
 
 Kinds (``KINDS``), each at ``bits`` bits per latent vector:
 
@@ -149,14 +150,13 @@ def evaluate(model, x: torch.Tensor, ref: Optional[torch.Tensor] = None, judge=N
     histogram) and ``bits_per_token`` (log2 K); with ``judge`` (a feature net) and ``ref`` (real images not in x)
     also ``kid_x1e3`` (KID of the reconstructions against ``ref`` in the judge's features, x 1000).
     """
-    from .image_quality import kernel_feature_distance, ssim
+    from .image_quality import kernel_feature_distance, sharpness_ratio, ssim
 
     x_hat, tokens = reconstruct(model, x, num_levels)
     k = codebook_size(model.quantizer)
     usage = metrics.CodeUsageTracker(k).update(tokens)
     out = {"psnr": metrics.psnr(x, x_hat), "ssim": float(ssim(x, x_hat)),
-           "sharpness_ratio": float(metrics.sharpness(x_hat, contrast_normalized=True).mean()
-                                    / metrics.sharpness(x, contrast_normalized=True).mean()),
+           "sharpness_ratio": float(sharpness_ratio(x_hat, x)),
            "codes_used": float(usage.used()), "usage": usage.used() / min(k, tokens.numel()),
            "entropy_bits": math.log2(usage.perplexity()), "bits_per_token": math.log2(k)}
     if judge is not None and ref is not None:
@@ -165,21 +165,23 @@ def evaluate(model, x: torch.Tensor, ref: Optional[torch.Tensor] = None, judge=N
 
 
 def seed_interval(values: Sequence[float], level: float = 0.95):
-    """(mean, half-width) of a two-sided Student-t confidence interval for the mean of independent replicates
-    (one value per seed; n - 1 degrees of freedom). One value gives a half-width of nan."""
-    v = torch.tensor([float(a) for a in values], dtype=torch.float64)
-    n = len(v)
-    if n < 2:
-        return float(v.mean()) if n else float("nan"), float("nan")
-    from scipy import stats
+    """(mean, half-width) of :func:`course_lib.evidence.replicate_interval` (Student t over independent seeds,
+    n - 1 degrees of freedom); one value gives a half-width of nan."""
+    from .evidence import replicate_interval
 
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * v.std(unbiased=True) / math.sqrt(n))
-    return float(v.mean()), half
+    values = [float(v) for v in values]
+    if len(values) < 2:
+        return (values[0] if values else float("nan")), float("nan")
+    ci = replicate_interval(values, level, unit="seeds")
+    return ci.value, ci.half_width
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.95):
-    """Mean of a - b over paired seeds and its t-interval half-width (n - 1 degrees of freedom)."""
-    return seed_interval([float(x) - float(y) for x, y in zip(a, b)], level)
+    """:func:`course_lib.evidence.paired_difference` of a - b over paired seeds (a PairedTest: mean_diff, low, high,
+    t, dof, p, method)."""
+    from .evidence import paired_difference as paired
+
+    return paired([float(x) for x in a], [float(y) for y in b], level, unit="seeds")
 
 
 def run(kind: str, bits: int, seed: int, *, train, x_eval: torch.Tensor, steps: int, batch_size: int, lr: float,
@@ -220,18 +222,15 @@ def paired_verdict(runs: Mapping[str, Sequence[Mapping[str, float]]], kind: str,
     paired (same seed, same data order); a difference is called only when the 95% t-interval of the paired
     differences (n - 1 degrees of freedom) excludes 0."""
     a, b = [r[key] for r in runs[kind]], [r[key] for r in runs[baseline]]
-    mean, half = paired_difference(a, b)
-    sign = 1 if better == "higher" else -1
-    if math.isnan(half):
-        word = "one seed only: not compared with"
-    elif sign * mean - half > 0:
-        word = "better than"
-    elif sign * mean + half < 0:
-        word = "worse than"
-    else:
-        word = "not distinguishable from"
-    return (f"{LABELS.get(kind, kind):12s} {key}: {word} {LABELS.get(baseline, baseline)} "
-            f"(paired difference {mean:+.3g} ± {half:.2g}, {len(a) - 1} df)")
+    label = f"{LABELS.get(kind, kind):12s} {key}:"
+    if len(a) < 2:
+        return f"{label} one seed only: not compared with {LABELS.get(baseline, baseline)}"
+    test = paired_difference(a, b)
+    up = test.low > 0 if better == "higher" else test.high < 0
+    down = test.high < 0 if better == "higher" else test.low > 0
+    word = "better than" if up else ("worse than" if down else "not distinguishable from")
+    return (f"{label} {word} {LABELS.get(baseline, baseline)} (paired difference {test.mean_diff:+.3g}, 95% CI "
+            f"[{test.low:.3g}, {test.high:.3g}], paired t-test, {test.dof} df, p = {test.p:.2g})")
 
 
 def rate_distortion(dropout_model, separate: Mapping[int, Any], x: torch.Tensor, tokens_per_image: int):

@@ -238,13 +238,15 @@ for kind in bench.KINDS:
 # contrast-normalised sharpness over that of real images (1 = as sharp); the share of the codebook used and the
 # entropy of the tokens in bits; and the time per training step.
 #
-# The judge was trained on crops of colour photographs, never on clothing. By its card it reacts more to a colour
-# cast than to blur or noise, and grey images leave it only shape and texture. Hence the second, network-free
-# measure.
+# The judge was trained on crops of colour photographs, never on clothing or grey images. By its card it reacts
+# more to a colour cast than to blur or noise, and grey images leave it only shape and texture. Hence the second,
+# network-free measure.
 
 # %%
 judge = load_judge_net(device)
-print("judge:", judge_net_info().get("training_data", "?")[:80])
+card = judge_net_info()
+print("judge trained on:", card.get("trained_on", "?"))
+print("its blind spots:", card.get("blind_spots", "?"))
 runs, models = {kind: [] for kind in bench.KINDS}, {}
 common = dict(train=train, x_eval=x_eval, x_ref=x_ref, judge=judge, steps=CFG.steps, batch_size=CFG.batch_size,
               lr=CFG.lr, hidden=CFG.hidden, code_dim=CFG.code_dim, data_variance=data_variance, device=device,
@@ -256,7 +258,7 @@ for seed in range(CFG.seeds):
 
 # %% [markdown]
 # Each cell is the mean over seeds with a 95% confidence interval: a Student t interval over independent seeds
-# (`seeds - 1` degrees of freedom).
+# (`seeds - 1` degrees of freedom, `course_lib.evidence.replicate_interval`).
 
 # %%
 keys = ["psnr", "ssim", "kid_x1e3", "sharpness_ratio", "usage", "entropy_bits", "ms_per_step"]

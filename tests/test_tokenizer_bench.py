@@ -47,7 +47,8 @@ def test_seed_interval_is_the_student_t_interval():
     # t_{0.975, 2} = 4.3027, sd = 1, n = 3
     assert mean == pytest.approx(2.0) and half == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)
     assert math.isnan(bench.seed_interval([4.0])[1])
-    assert bench.paired_difference([3.0, 5.0, 4.0], [1.0, 3.0, 2.0]) == (pytest.approx(2.0), pytest.approx(0.0))
+    test = bench.paired_difference([3.0, 5.0, 4.0], [1.0, 3.0, 2.5])
+    assert test.mean_diff == pytest.approx(11 / 6) and test.dof == 2 and test.low < test.mean_diff < test.high
 
 
 def test_paired_verdict_calls_a_difference_only_when_the_interval_excludes_zero():
@@ -58,6 +59,7 @@ def test_paired_verdict_calls_a_difference_only_when_the_interval_excludes_zero(
     assert "worse than" in bench.paired_verdict(runs, "fsq", "psnr", better="lower")
     assert "not distinguishable" in bench.paired_verdict(runs, "lfq", "psnr")
     assert "2 df" in bench.paired_verdict(runs, "lfq", "psnr")
+    assert "one seed only" in bench.paired_verdict({k: v[:1] for k, v in runs.items()}, "fsq", "psnr")
 
 
 def test_evaluate_and_summary_rows():
