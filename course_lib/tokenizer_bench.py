@@ -34,7 +34,7 @@ from .quantize import BSQ, FSQ, LFQ, EMAVectorQuantizer, ResidualVQ, SimVQ
 
 __all__ = ["KINDS", "LABELS", "FSQ_LEVELS", "make_quantizer", "build_model", "train_model", "token_indices",
            "codebook_size", "bits_per_token", "reconstruct", "evaluate", "seed_interval", "paired_difference", "run",
-           "summary_rows", "paired_verdict", "rate_distortion"]
+           "summary_rows", "paired_verdict", "rate_distortion", "rate_distortion_verdicts"]
 
 KINDS = ("vq", "rvq", "fsq", "lfq", "bsq", "simvq")
 LABELS = {"vq": "VQ (EMA + k-means + restarts)", "rvq": "residual VQ", "fsq": "FSQ", "lfq": "LFQ", "bsq": "BSQ",
@@ -246,3 +246,22 @@ def rate_distortion(dropout_model, separate: Mapping[int, Any], x: torch.Tensor,
                          separate=evaluate(separate[k], x)["psnr"],
                          truncated=evaluate(full, x, num_levels=k)["psnr"]))
     return rows
+
+
+def rate_distortion_verdicts(rd: Sequence[Mapping[str, float]]) -> str:
+    """Three lines read from :func:`rate_distortion`'s rows: does every added level raise the dropout model's PSNR
+    by more than 0.3 dB, does it beat truncation by more than 1 dB at the lowest rate, and its largest loss against
+    a model trained alone at the same rate."""
+    from .claims import verdict
+
+    gains = [b["dropout"] - a["dropout"] for a, b in zip(rd, rd[1:])]
+    low = rd[0]
+    at = f"At {low['bits_per_image']} bits per image"
+    return "\n".join([
+        verdict(min(gains) > 0.3, "Each added level raises the dropout model's PSNR by more than 0.3 dB.",
+                f"Not every added level raises the dropout model's PSNR by 0.3 dB: gains "
+                f"{', '.join(f'{g:.2f}' for g in gains)} dB."),
+        verdict(low["dropout"] > low["truncated"] + 1.0,
+                f"{at} dropout beats truncation by more than 1 dB: {low['dropout']:.2f} vs {low['truncated']:.2f} dB.",
+                f"{at} dropout does not beat truncation by 1 dB: {low['dropout']:.2f} vs {low['truncated']:.2f} dB."),
+        f"largest loss against a separate model: {max(r['separate'] - r['dropout'] for r in rd):.2f} dB"])

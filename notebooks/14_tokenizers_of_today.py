@@ -14,7 +14,7 @@
 # **Prerequisites.** Notebooks 03 (straight-through estimator), 04 (VQ-VAE) and 05 (codebook collapse and its
 # cures). Notebook 11 for the judge network.
 #
-# **Estimated time.** Core path about 44 min; 3 deep dives about 12 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 43 min; 3 deep dives about 11 min more (estimated from this notebook by `make
 # stats`). Machine: `quick` not yet timed; `standard` not yet estimated.
 
 # %% tags=["setup"]
@@ -345,16 +345,7 @@ show_table(rd, title="PSNR (dB) on held-out images at each rate", floatfmt=".2f"
 # curves lie close together. The long-trained models in the last deep dive show the trade-off clearly.
 
 # %%
-gains = [b["dropout"] - a["dropout"] for a, b in zip(rd, rd[1:])]
-print(verdict(min(gains) > 0.3, "Each added level raises the dropout model's PSNR by more than 0.3 dB.",
-              f"Not every added level helps yet: gains {', '.join(f'{g:.2f}' for g in gains)} dB."))
-low = rd[0]
-print(verdict(low["dropout"] > low["truncated"] + 1.0,
-              f"At {low['bits_per_image']} bits per image dropout beats truncation: {low['dropout']:.2f} vs "
-              f"{low['truncated']:.2f} dB.",
-              f"At {low['bits_per_image']} bits per image dropout does not clearly beat truncation: "
-              f"{low['dropout']:.2f} vs {low['truncated']:.2f} dB."))
-print(f"largest loss against a separate model: {max(r['separate'] - r['dropout'] for r in rd):.2f} dB")
+print(bench.rate_distortion_verdicts(rd))
 
 # %% [markdown]
 # ### Explore: residual depth
@@ -424,16 +415,7 @@ if all(pretrained.available(name, config=rd_cfg) for name in rd_names):
     long_separate = {n: pretrained.build(f"14_rvq_rate{n}", device) for n in range(1, CFG.rd_levels + 1)}
     long_rd = bench.rate_distortion(long_dropout, long_separate, x_eval, tokens_per_image)
     show_table(long_rd, title="long-trained: PSNR (dB) on held-out images at each rate", floatfmt=".2f")
-    long_gains = [b["dropout"] - a["dropout"] for a, b in zip(long_rd, long_rd[1:])]
-    print(verdict(min(long_gains) > 0.3, "Each added level raises the dropout model's PSNR by more than 0.3 dB.",
-                  f"The gains shrink level by level: {', '.join(f'{g:.2f}' for g in long_gains)} dB."))
-    low = long_rd[0]
-    print(verdict(low["dropout"] > low["truncated"] + 1.0,
-                  f"At {low['bits_per_image']} bits per image dropout beats truncation by more than 1 dB: "
-                  f"{low['dropout']:.2f} vs {low['truncated']:.2f} dB.",
-                  f"At {low['bits_per_image']} bits per image dropout does not beat truncation by 1 dB: "
-                  f"{low['dropout']:.2f} vs {low['truncated']:.2f} dB."))
-    print(f"largest loss against a separate model: {max(r['separate'] - r['dropout'] for r in long_rd):.2f} dB")
+    print(bench.rate_distortion_verdicts(long_rd))
 
 # %% [markdown]
 # ## Summary

@@ -82,3 +82,14 @@ def test_run_trains_and_reports_speed():
     assert not model.training and fig["ms_per_step"] > 0 and fig["seed"] == 0
     rd = bench.rate_distortion(model, {1: model, 2: model}, train.x[:16], 49)
     assert [r["levels"] for r in rd] == [1, 2] and rd[1]["bits_per_image"] == 2 * 2 * 49
+
+
+def test_rate_distortion_verdicts_follow_the_numbers():
+    good = [dict(levels=k, bits_per_image=196 * k, dropout=18.0 + k, separate=18.5 + k, truncated=15.0 + 1.2 * k)
+            for k in (1, 2, 3)]
+    lines = bench.rate_distortion_verdicts(good).splitlines()
+    assert "Each added level" in lines[0] and "beats truncation by more than 1 dB" in lines[1]
+    assert lines[2].endswith("0.50 dB")
+    flat = [dict(r, dropout=18.0, truncated=18.0) for r in good]
+    lines = bench.rate_distortion_verdicts(flat).splitlines()
+    assert "Not every added level" in lines[0] and "does not beat truncation" in lines[1]
