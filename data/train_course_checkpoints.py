@@ -40,7 +40,8 @@ from course_lib.train import fit  # noqa: E402
 # of 100): the card records that count and the
 # command that reproduces the weights with it (--steps N: no calibration, the same seeded run).
 DEFAULT_MINUTES = {"04_vqvae": 12, "11_vqvae": 8, "11_perceptual": 12, "11_vqgan": 20, "12_tokenizer": 11,
-                   "12_prior": 4, "13_code_predictor": 4, "13_l2_regressor": 4}
+                   "12_prior": 4, "13_code_predictor": 4, "13_l2_regressor": 4,
+                   **{n: 2 for n in pretrained.NAMES_14}}
 CALIBRATION_STEPS = 20
 
 
@@ -303,10 +304,70 @@ def train_13(name, args, steps):
     return wall
 
 
+# ---------------------------------------------------------------------------------------------------- 14
+#: notebook 14's quick CFG (the settings its models are built and trained with)
+CFG_14 = dict(hidden=16, code_dim=16, bits=10, rvq_levels=2, decay=0.9, restart_after=20, batch_size=32, lr=2e-3,
+              rd_levels=4, rd_bits_per_level=4)
+SEEDS_14 = (0, 1, 2)  # the comparison arms are trained for each; only seed 0's weights are shipped
+
+
+def config_14(name: str) -> dict:
+    """The card config of a 14_* checkpoint (what course_lib.pretrained.build_from_config reads)."""
+    c = CFG_14
+    base = dict(in_channels=1, hidden=c["hidden"], code_dim=c["code_dim"], decay=c["decay"],
+                restart_after=c["restart_after"], dropout=False)
+    if name.startswith("14_rvq_"):
+        levels = c["rd_levels"] if name == "14_rvq_dropout" else int(name[-1])
+        return {**base, "kind": "rvq", "bits": levels * c["rd_bits_per_level"], "rvq_levels": levels,
+                "dropout": name == "14_rvq_dropout", "rd_bits_per_level": c["rd_bits_per_level"]}
+    return {**base, "kind": name[3:], "bits": c["bits"], "rvq_levels": c["rvq_levels"]}
+
+
+def train_14(name, args, steps):
+    """Notebook 14: tokenizer_bench.build_model + train_model (mse / var + quantizer loss, Adam), as bench.run does;
+    the comparison arms also for seeds 1 and 2 (their figures go into the seed-0 card, their weights are not
+    shipped)."""
+    from course_lib import tokenizer_bench as bench
+
+    config = config_14(name)
+    train = load_dataset("fashion-mnist", "train", full=False)
+    var = float(load_dataset("fashion-mnist", "train", n=2000, full=False).x.var())  # the notebook's data_variance
+    seeds = SEEDS_14 if not name.startswith("14_rvq_") and not args.calibrating else (args.seed,)
+    figures, wall, model = {}, 0.0, None
+    for seed in seeds:
+        torch.manual_seed(seed)
+        m = pretrained.build_from_config(name, config)
+        t0 = time.time()
+        bench.train_model(m, train, steps=steps, batch_size=CFG_14["batch_size"], lr=CFG_14["lr"], seed=seed,
+                          data_variance=var, callback=progress(f"{name} seed {seed}"))
+        if seed == args.seed:
+            wall, model = time.time() - t0, m
+        if args.calibrating:
+            return time.time() - t0
+        figures[seed] = pretrained.measure(name, m)
+    headline = figures[args.seed]
+    data = {"name": "Fashion-MNIST", "split": "train", "n": len(train), "source": "offline subset (course_lib.data)",
+            "eval": "fashion-mnist test n=512 (seed 0): the first 256 reconstructed, the last 256 the real "
+                    "reference, as notebook 14 under quick"}
+    card = base_card(name, "14", args, steps, CFG_14["batch_size"], CFG_14["lr"], wall, data, config, headline,
+                     "Fashion-MNIST offline test subset: 256 reconstructed images, KID (judge net, x1e3) against "
+                     "the other 256", "As notebook 14's tokenizer_bench.run: Adam (foreach), mse / data_variance + "
+                     f"quantizer loss; all {len(train):,} offline training images (the notebook uses 2,000).",
+                     f"course_lib.models.VQVAE + {config['kind']} quantizer at {config['bits']} bits per vector "
+                     "(course_lib.tokenizer_bench.build_model, notebook 14's quick CFG)")
+    if len(figures) > 1:
+        card["seed_figures"] = {str(k): v for k, v in figures.items()}
+        card["notes"] += (f" seed_figures: the same command with --seed {', '.join(map(str, SEEDS_14))} (only seed "
+                          f"{args.seed}'s weights are shipped).")
+    write(name, model, card, args.out)
+    return wall
+
+
 TRAINERS = {"04_vqvae": train_04_vqvae,
             **{n: (lambda args, steps, n=n: train_11(n, args, steps)) for n in ARM_TITLE},
             "12_tokenizer": train_12_tokenizer, "12_prior": train_12_prior,
-            **{n: (lambda args, steps, n=n: train_13(n, args, steps)) for n in RESTORERS}}
+            **{n: (lambda args, steps, n=n: train_13(n, args, steps)) for n in RESTORERS},
+            **{n: (lambda args, steps, n=n: train_14(n, args, steps)) for n in pretrained.NAMES_14}}
 
 
 def main(argv=None) -> int:

@@ -40,6 +40,8 @@ TRIES = [
     ("11_vqgan", {"disc_start": 0}, "the discriminator from the first step"),
     ("13_restoration_and_editing", {"factor": 2}, "exercise 5: a milder degradation (the shipped pair is skipped)"),
     ("13_restoration_and_editing", {"ip_rounds": 16}, "exercise 6: more MaskGIT decoding steps"),
+    ("14_tokenizers_of_today", {"bits": 12}, "give the comparison more bits"),
+    ("14_tokenizers_of_today", {"rvq_levels": 5}, "more residual levels at the same rate"),
 ]
 
 
