@@ -10,7 +10,7 @@ machine, the exact command, the configuration, and headline figures measured on 
 Names (what each notebook loads):
 
 ====================  =========  ==============================================================================
-``"04_vqvae"``        04         ``VQVAE(EMAVectorQuantizer(...))`` of section 2, the notebook's quick ``CFG``
+``"04_vqvae"``        04         ``VQVAE(EMAVectorQuantizer(...))`` of section 5, the notebook's quick ``CFG``
 ``"11_vqvae"``        11         the comparison's **MSE arm**: ``VQGAN(cfg)`` trained with MSE + quantizer loss only
 ``"11_perceptual"``   11         the comparison's L1 + perceptual arm (no GAN term)  [shipped only if listed]
 ``"11_vqgan"``        11         the comparison's full arm: L1 + perceptual + GAN (the model of section 3)

@@ -30,7 +30,7 @@ Variants, all with that call shape:
                                 arXiv:2411.02038)
 ==============================  =================================================================================
 
-The three steps that notebook 05 asks students to write are also here as plain functions: :func:`ema_update`,
+The steps that notebooks 04 and 05 ask students to write are also here as plain functions: :func:`ema_update`,
 :func:`restart_dead_codes` and :func:`fsq_quantize`.
 
 Distances are computed as ``|z|^2 - 2 z.e + |e|^2`` with ONE matrix multiply, in float32 even under autocast;
@@ -236,7 +236,7 @@ def ema_update(cluster_size: torch.Tensor, embed_sum: torch.Tensor, z: torch.Ten
         m_k <- decay m_k + (1 - decay) s_k          (s_k: their sum)                   # (K, D)
         e_k  = m_k / N~_k,  N~_k = (N_k + eps) / (n + K eps) * n,  n = sum_k N_k
 
-    ``N`` is returned unsmoothed. Built in notebook 05, section 4.
+    ``N`` is returned unsmoothed. Built in notebook 04, section 4.
     """
     counts, sums = _cluster_statistics(cluster_size, embed_sum, z, indices)
     return _ema_step(cluster_size, embed_sum, counts, sums, decay, eps)
@@ -270,7 +270,7 @@ def restart_dead_codes(codebook: torch.Tensor, counts: torch.Tensor, z_recent: t
     codes whose EMA usage falls below a threshold); SoundStream (Zeghidour et al. 2021, arXiv:2107.03312, section
     III-C, "as proposed in" Jukebox) replaces a code unused for several batches by an input vector of the current
     batch, which is what ``VectorQuantizer(restart_dead_after=...)`` does. With more dead codes than rows, only ``N`` of them (a random
-    choice) are restarted; the rest wait for the next call. Built in notebook 05, section 5.
+    choice) are restarted; the rest wait for the next call. Built in notebook 05, section 4.
     """
     new = codebook.clone()
     dead = (counts == 0).nonzero().flatten().to(codebook.device)
@@ -285,7 +285,7 @@ def restart_dead_codes(codebook: torch.Tensor, counts: torch.Tensor, z_recent: t
 def fsq_quantize(z: torch.Tensor, levels: Sequence[int], eps: float = 1e-3) -> torch.Tensor:
     """FSQ rounding (Mentzer et al. 2023, arXiv:2309.15505): (N, d) -> grid values in [-1, 1] with the
     straight-through gradient of rounding. Channel i takes exactly ``levels[i]`` values. See :meth:`FSQ.bound` for
-    the constants. Built in notebook 05, section 6.
+    the constants. Built in notebook 05, section 5.
     """
     L = torch.as_tensor(levels, dtype=z.dtype, device=z.device)
     half_l = (L - 1) * (1 + eps) / 2
