@@ -23,14 +23,30 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint that does not belong to this model or configuration."""
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with subclasses of int/float/str (e.g. the smoke mode's ``SmokeCut``) turned into the plain types,
+    inside dicts, lists and tuples: ``torch.load(..., weights_only=True)`` refuses any other class."""
+    if isinstance(value, bool) or value is None or isinstance(value, torch.Tensor):
+        return value
+    for kind in (int, float, str):
+        if isinstance(value, kind):
+            return kind(value) if type(value) is not kind else value
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value) if type(value) in (list, tuple) else [_plain(v) for v in value]
+    return value
+
+
 def save_checkpoint(path: PathLike, state: Mapping[str, Any]) -> Path:
-    """Atomically write ``state`` (a dict of tensors, numbers, strings, lists, dicts) to ``path``."""
+    """Atomically write ``state`` (a dict of tensors, numbers, strings, lists, dicts) to ``path``; it reads back with
+    ``torch.load(..., weights_only=True)`` (int/float subclasses such as the smoke mode's cuts are stored plain)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(dict(state), f)
+            torch.save(_plain(dict(state)), f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -109,30 +109,34 @@ def ste_diagram(show: bool = True, formula: bool = True):
 
 
 def vqgan_diagram(show: bool = True):
-    """The VQ-GAN (Esser et al. 2021): VQ autoencoder, perceptual and patch-adversarial losses, adaptive weight."""
-    fig, ax = _canvas(12.5, 4.9, "VQ-GAN: a VQ autoencoder trained with L1 + perceptual + adaptive-weighted GAN loss",
-                      (0, 15.5), (-2.8, 2.8))
+    """The VQ-GAN (Esser et al. 2021): VQ autoencoder, perceptual and patch-adversarial losses, adaptive weight.
+    The generator's adversarial term and the discriminator's loss are drawn as two boxes: they are two losses,
+    minimised by two optimisers."""
+    fig, ax = _canvas(13.0, 5.6, "VQ-GAN: a VQ autoencoder trained with L1 + perceptual + adaptive-weighted GAN loss",
+                      (0, 15.5), (-3.5, 3.1))
     x = _box(ax, (1, 1.2), "image x", "data", w=1.3)
     enc = _box(ax, (3.0, 1.2), "encoder\n(res blocks,\nattention)", "net", h=1.0)
     q = _box(ax, (5.2, 1.2), "quantizer\n(codebook)", "code")
     dec = _box(ax, (7.4, 1.2), "decoder\nlast layer L", "net", h=1.0)
     xh = _box(ax, (9.5, 1.2), "x_hat", "data", w=1.2)
-    rec = _box(ax, (12.4, 2.1), "L_rec = |x - x_hat|_1\n+ perceptual(x, x_hat)", "loss", w=3.0)
-    perc = _box(ax, (12.4, 0.4), "feature network\n(frozen)", "frozen", w=2.2)
-    disc = _box(ax, (9.5, -1.2), "PatchGAN\ndiscriminator D", "net", w=2.0, h=0.9)
-    adv = _box(ax, (12.9, -1.2), "L_GAN = hinge on\nD(x), D(x_hat)", "loss", w=2.4)
+    rec = _box(ax, (12.9, 1.9), "L_rec = mean|x - x_hat|\n+ perceptual(x, x_hat)", "loss", w=3.0)
+    perc = _box(ax, (12.9, 0.5), "feature network\n(frozen)", "frozen", w=2.2)
+    disc = _box(ax, (9.5, -1.3), "PatchGAN\ndiscriminator D", "net", w=2.0, h=0.9)
+    adv = _box(ax, (13.2, -0.7), "L_adv = -mean D(x_hat)\n(generator)", "loss", w=3.4)
+    d_loss = _box(ax, (13.2, -1.9), "L_D = hinge(D(x), D(sg[x_hat]))\n(discriminator)", "loss", w=3.4)
     for a, b in ((x["right"], enc["left"]), (enc["right"], q["left"]), (q["right"], dec["left"]),
                  (dec["right"], xh["left"])):
         _arrow(ax, a, b)
     _arrow(ax, xh["right"], rec["left"])
+    _arrow(ax, x["top"], rec["top"], "x", rad=-0.12)
     _arrow(ax, perc["top"], rec["bottom"])
     _arrow(ax, xh["bottom"], disc["top"], "fakes", offset=(0.3, 0.0))
     _arrow(ax, x["bottom"], disc["left"], "real images", rad=0.25, offset=(0.0, -0.9))
     _arrow(ax, disc["right"], adv["left"])
-    ax.text(7.5, -2.25, "L_G = L_rec + L_codebook + lambda * L_GAN,  lambda = |grad_L L_rec| / (|grad_L L_GAN| + delta):"
-            "\nthe adaptive weight, compared at the decoder's last layer L; D minimises the hinge loss on real vs fake",
-            ha="center", fontsize=9, color="#7a1f1f")
-    _legend(ax, ["data", "net", "code", "loss", "frozen"], where=(0.2, 2.45))
+    _arrow(ax, disc["right"], d_loss["left"])
+    ax.text(7.7, -2.8, "L_G = L_rec + L_quant + lambda * L_adv,   lambda = |grad_L L_rec| / (|grad_L L_adv| + delta): "
+            "the adaptive weight at the decoder's last layer L", ha="center", fontsize=9, color="#7a1f1f")
+    _legend(ax, ["data", "net", "code", "loss", "frozen"], where=(0.2, -3.35))
     if show:
         plt.show()
     return fig

@@ -1,25 +1,32 @@
 """A small bidirectional masked-token model over VQ codes, after MaskGIT (notebook 13, free-form inpainting).
 
     from course_lib.maskgit import (MaskedTokenModel, masked_token_loss, masked_decode_step, maskgit_complete,
-                                    cosine_schedule, random_box_masks)
+                                    cosine_schedule, random_box_masks, train_filler)
     model = MaskedTokenModel(num_codes=K, seq_len=h * w, d_model=64, n_layers=2, n_heads=4)
-    loss = masked_token_loss(model, tokens)          # tokens (B, T): mask a cosine-scheduled fraction, predict it
+    loss, mask = masked_token_loss(model, tokens)    # tokens (B, T): mask a cosine-scheduled count, predict it
     holes = random_box_masks(n, h, w, generator=g)   # (n, h, w) bool, True = unknown (a random rectangle)
     filled = maskgit_complete(model, tokens, known=~holes.flatten(1), steps=8)   # iterative decoding
+    model = train_filler("maskgit", train_tokens, K, steps=200, ...)   # or "raster": notebook 12's CodePrior
 
 MaskGIT (H. Chang, H. Zhang, L. Jiang, C. Liu, W. T. Freeman 2022, "MaskGIT: Masked Generative Image
 Transformer", CVPR 2022, arXiv:2202.04200):
 
 * **Training** (sec. 3.1, eq. 1): a bidirectional transformer sees the code sequence with a random subset replaced
   by a special ``[MASK]`` token and is trained with the cross-entropy of the true codes **at the masked positions
-  only**. The number masked is ``ceil(gamma(r) * T)`` with ``r ~ U(0, 1)`` and the mask schedule ``gamma``
-  (sec. 3.3; the cosine ``gamma(r) = cos(pi r / 2)`` is the paper's choice).
+  only**. The number masked is ``ceil(gamma(r) * T)`` with ``r ~ U(0, 1)`` drawn per image and the mask schedule
+  ``gamma`` (sec. 3.3; the cosine ``gamma(r) = cos(pi r / 2)`` is the paper's choice); the positions are chosen
+  uniformly at random.
 * **Iterative decoding** (sec. 3.2): start from the known codes and ``[MASK]`` everywhere else; at each of ``S``
   steps predict every masked position at once, keep the most **confident** predictions and mask the rest again,
   so that ``ceil(gamma(s / S) * N)`` positions stay masked after step ``s`` (N masked at the start; none after
-  the last step). Known codes are never changed. MaskGIT *samples* each code and adds annealed noise to the
-  confidence (for diversity); here the prediction is the most likely code (greedy), because notebook 13 measures
-  the completion against the true image.
+  the last step). Known codes are never changed.
+
+Where this differs from the official decoder (google-research/maskgit, ``libml/parallel_decode.py``): there each
+code is *sampled* from the softmax, its confidence is ``log p(sampled code)`` plus Gumbel noise scaled by
+``4.5 (1 - s / S)`` (annealed to zero), and ``floor(gamma(s / S) N)`` positions stay masked, clipped to
+``[1, unknown - 1]``. Here the prediction is the most likely code and the confidence its probability (greedy, no
+noise), because notebook 13 measures a completion against the true image; sampling buys diversity and realism
+(the paper reports FID), greedy decoding the per-position mode.
 
 The transformer blocks are those of :class:`course_lib.prior.CodePrior` (pre-LN, the same width and MLP) with a
 full attention mask instead of the causal one, so the two models of notebook 13 differ only in what they see.
@@ -27,7 +34,8 @@ full attention mask instead of the causal one, so the two models of notebook 13 
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Union
+from pathlib import Path
+from typing import Callable, NamedTuple, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -35,8 +43,8 @@ import torch.nn.functional as F
 
 from .prior import Block
 
-__all__ = ["cosine_schedule", "MaskedTokenModel", "masked_token_loss", "masked_decode_step", "maskgit_complete",
-           "random_box_masks"]
+__all__ = ["cosine_schedule", "MaskedTokenModel", "MaskedLoss", "masked_token_loss", "masked_decode_step",
+           "maskgit_complete", "random_box_masks", "train_filler"]
 
 
 def cosine_schedule(r: Union[float, torch.Tensor]) -> Union[float, torch.Tensor]:
@@ -86,19 +94,31 @@ class MaskedTokenModel(nn.Module):
         return self.head(self.ln_f(h))
 
 
+class MaskedLoss(NamedTuple):
+    """What :func:`masked_token_loss` returns: the scalar ``loss`` and the ``mask`` (B, T) bool it drew."""
+    loss: torch.Tensor
+    mask: torch.Tensor
+
+
 def masked_token_loss(model: MaskedTokenModel, tokens: torch.Tensor,
-                      generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """MaskGIT's training loss (eq. 1): per sequence draw r ~ U(0, 1), mask ceil(cos(pi r / 2) T) random positions
-    (at least one), and return the mean cross-entropy (nats) of the true codes at the masked positions."""
+                      generator: Optional[torch.Generator] = None) -> MaskedLoss:
+    """MaskGIT's training loss (eq. 1) on one batch of code sequences ``tokens`` (B, T).
+
+    Per sequence draw r ~ U(0, 1) and mask ``ceil(cos(pi r / 2) T)`` positions (at least one), chosen uniformly at
+    random; the model sees ``model.mask_id`` there. Returns ``MaskedLoss(loss, mask)``: the mean cross-entropy
+    (nats) of the true codes over all masked positions of the batch, and the mask (True = masked). Built in
+    notebook 13, exercise 2. ``generator`` (on any device) makes the draws reproducible."""
+    if tokens.dim() != 2:
+        raise ValueError(f"tokens must be (B, T) code sequences, got {tuple(tokens.shape)}")
     B, T = tokens.shape
     dev = tokens.device
-    r = torch.rand(B, generator=generator, device=generator.device if generator is not None else None).to(dev)
-    n_mask = torch.ceil(cosine_schedule(r) * T).clamp(1, T).long()                    # (B,)
-    noise = torch.rand(B, T, generator=generator, device=generator.device if generator is not None else None).to(dev)
-    rank = noise.argsort(dim=1).argsort(dim=1)                                         # a random order per row
+    gdev = generator.device if generator is not None else dev
+    r = torch.rand(B, generator=generator, device=gdev).to(dev)                       # one ratio per image
+    n_mask = torch.ceil(cosine_schedule(r) * T).clamp(1, T)                            # (B,) a count, >= 1
+    rank = torch.rand(B, T, generator=generator, device=gdev).to(dev).argsort(1).argsort(1)   # a random order
     mask = rank < n_mask[:, None]
     logits = model(tokens.masked_fill(mask, model.mask_id))
-    return F.cross_entropy(logits[mask], tokens[mask].long())
+    return MaskedLoss(F.cross_entropy(logits[mask], tokens[mask].long()), mask)
 
 
 def masked_decode_step(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor,
@@ -166,3 +186,49 @@ def random_box_masks(n: int, h: int, w: int, min_size: int = 2, max_size: int = 
     rows, cols = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
     return ((rows >= top[:, None, None]) & (rows < (top + hh)[:, None, None])
             & (cols >= left[:, None, None]) & (cols < (left + ww)[:, None, None]))
+
+
+def train_filler(kind: str, tokens: torch.Tensor, num_codes: int, *, d_model: int = 48, n_layers: int = 2,
+                 n_heads: int = 4, steps: int = 200, lr: float = 3e-3, batch_size: int = 32, seed: int = 0,
+                 loss: Optional[Callable] = None, checkpoint: Union[str, Path, None] = None,
+                 device: Union[str, torch.device, None] = None, **fit_kwargs) -> nn.Module:
+    """Train one of notebook 13's two hole fillers on code sequences ``tokens`` (N, T), in eval mode on return.
+
+    ``kind="maskgit"``: a :class:`MaskedTokenModel` trained with ``loss`` (default :func:`masked_token_loss`; the
+    student's version from exercise 2 in the notebook). ``kind="raster"``: notebook 12's causal
+    :class:`course_lib.prior.CodePrior` (unconditional), trained with its next-code negative log-likelihood. Both:
+    the same sizes, AdamW (weight decay 0.01 on weight matrices only) with a one-cycle learning rate, gradient
+    clipping at 1, ``steps`` steps of ``batch_size``; ``seed`` seeds the weights, the data order and the masks."""
+    from .data import make_loader
+    from .prior import CodePrior, weight_decay_groups
+    from .train import fit
+
+    if kind not in ("maskgit", "raster"):
+        raise ValueError(f"kind must be 'maskgit' or 'raster', got {kind!r}")
+    if tokens.dim() != 2:
+        raise ValueError(f"tokens must be (N, T) code sequences (course_lib.prior.flatten_grid), got "
+                         f"{tuple(tokens.shape)}")
+    device = torch.device(device) if device is not None else tokens.device
+    T = tokens.shape[1]
+    torch.manual_seed(seed)
+    cls = MaskedTokenModel if kind == "maskgit" else CodePrior
+    model = cls(num_codes, T, d_model=d_model, n_layers=n_layers, n_heads=n_heads).to(device)
+    opt = torch.optim.AdamW(weight_decay_groups(model, 0.01), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.1)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    loss = masked_token_loss if loss is None else loss
+
+    def loss_fn(batch, step):
+        codes = batch[0].to(device)
+        if kind == "raster":
+            return {"loss": model.nll(codes)}
+        out = loss(model, codes, generator=gen)
+        return {"loss": out[0] if isinstance(out, (tuple, list)) else out}
+
+    fit_kwargs.setdefault("log_every", 100)
+    fit_kwargs.setdefault("progress", False)
+    fit(loss_fn, opt, make_loader(tokens, batch_size=batch_size, shuffle=True, seed=seed), steps=steps, model=model,
+        scheduler=sched, checkpoint=checkpoint, grad_clip=1.0, desc=f"{kind} (seed {seed})",
+        config=dict(kind=kind, K=num_codes, T=T, d_model=d_model, n_layers=n_layers, steps=steps, seed=seed),
+        **fit_kwargs)
+    return model.eval()

@@ -18,6 +18,10 @@ Backends (chosen by :class:`PerceptualLoss`):
   ``lpips=False`` "baseline" variant of the lpips package: no learned weights). Works offline.
 * ``"auto"`` (default): ``"lpips-vgg"`` if it loads, else ``"course"``; one message says which and why.
 
+``COURSE_OFFLINE=1`` forbids downloads: then ``"auto"`` tries LPIPS-VGG only when the torchvision VGG-16 weights are
+already in the torch hub cache (``$TORCH_HOME/hub/checkpoints``), and ``"lpips-vgg"`` without them raises instead of
+downloading.
+
 Half precision: the square root of a sum of squares is where LPIPS-style losses break under fp16. The safe
 path (default) computes the norm in float32 with eps INSIDE the square root; ``safe=False`` reproduces the
 lpips package's formula ``x / (sqrt(sum x^2) + 1e-10)`` in the input dtype, which gives NaN (0/0: 1e-10 is
@@ -25,6 +29,7 @@ lpips package's formula ``x / (sqrt(sum x^2) + 1e-10)`` in the input dtype, whic
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -32,9 +37,11 @@ import torch.nn as nn
 
 from .image_quality import load_feature_net
 
-__all__ = ["normalize_channels", "lpips_distance", "PerceptualLoss", "BACKENDS"]
+__all__ = ["normalize_channels", "lpips_distance", "PerceptualLoss", "BACKENDS", "shift_image", "shifted_average",
+           "gaussian_blur", "match_mse", "edge_agreement"]
 
 BACKENDS = ("auto", "course", "lpips-vgg")
+_ANNOUNCED: set = set()   # backend descriptions already printed in this process
 
 
 def normalize_channels(x: torch.Tensor, eps: float = 1e-10, safe: bool = True) -> torch.Tensor:
@@ -85,6 +92,17 @@ def lpips_distance(feats_x: Sequence[torch.Tensor], feats_y: Sequence[torch.Tens
     return total
 
 
+VGG16_FILE = "vgg16-397923af.pth"   # torchvision's ImageNet VGG-16 weights, the backbone lpips loads
+
+
+def _vgg_weights_cached() -> bool:
+    """True when torchvision's VGG-16 ImageNet weights are already in the torch hub cache (no download needed)."""
+    try:
+        return (Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE).is_file()
+    except Exception:  # pragma: no cover - an unusual hub configuration
+        return False
+
+
 def _lpips_vgg():
     """(scaling_layer, vgg_features, [channel weights]) from the lpips package, or raise."""
     import warnings
@@ -107,7 +125,8 @@ class PerceptualLoss(nn.Module):
             the default) or a list of (C_l,) non-negative tensors.
         safe: numerically safe channel normalisation (float32, eps inside the root); False shows the
             NaN-prone formula (see :func:`normalize_channels`).
-        verbose: print the one-line message saying which network is in use.
+        verbose: print the one-line message saying which network is in use (once per process for each
+            distinct message).
 
     ``forward(x, y)`` takes (B, 1|3, H, W) images in [0, 1] (grey is repeated to RGB) and returns (B,)
     distances (0 for identical inputs). Use ``loss(x, y).mean()`` as a training loss. The feature network is
@@ -123,12 +142,23 @@ class PerceptualLoss(nn.Module):
         self.scaling = None
         reason = ""
         chosen = None
-        if backend in ("auto", "lpips-vgg"):
+        from .data import offline_requested
+
+        offline_blocked = offline_requested() and not _vgg_weights_cached()
+        if backend == "lpips-vgg" and offline_blocked:
+            raise RuntimeError(
+                f"backend='lpips-vgg' would download the torchvision VGG-16 weights ({VGG16_FILE}), but COURSE_OFFLINE "
+                "is set. Unset COURSE_OFFLINE, put the file in the torch hub cache (torch.hub.get_dir()/checkpoints), "
+                "or use backend='course' (offline).")
+        if backend == "auto" and offline_blocked:
+            reason = "COURSE_OFFLINE is set and the VGG-16 weights are not cached, so nothing is downloaded"
+        elif backend in ("auto", "lpips-vgg"):
             try:
                 self.scaling, self.net, lin_w = _lpips_vgg()
                 chosen = "lpips-vgg"
             except Exception as err:  # not installed, or no network for the VGG weights
-                reason = f"{err.__class__.__name__}: {str(err).splitlines()[0][:100] if str(err) else ''}"
+                reason = ("the lpips package is not installed" if isinstance(err, ImportError) else
+                          "the VGG-16 weights could not be loaded (no network?)")
                 if backend == "lpips-vgg":
                     raise RuntimeError(
                         f"backend='lpips-vgg' needs `pip install lpips` and the torchvision VGG-16 ImageNet weights "
@@ -167,7 +197,8 @@ class PerceptualLoss(nn.Module):
         self.net.eval()
         if device is not None:
             self.to(device)
-        if verbose:
+        if verbose and self.description not in _ANNOUNCED:   # once per process, not at every construction
+            _ANNOUNCED.add(self.description)
             print(f"PerceptualLoss: {self.description}")
 
     def train(self, mode: bool = True):
@@ -202,3 +233,59 @@ class PerceptualLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"backend={self.backend_name!r}, safe={self.safe}"
+
+
+# ------------------------------------------------------------------------------------ notebook 07's image helpers
+def shift_image(img: torch.Tensor, dx: int, dy: int = 0) -> torch.Tensor:
+    """Shift (N, C, H, W) images by ``dx`` pixels right and ``dy`` down, filling with 0 (Fashion-MNIST's
+    background). Built in notebook 07, section 1."""
+    if img.dim() != 4:
+        raise ValueError(f"shift_image expects images (N, C, H, W), got {tuple(img.shape)}")
+    h, w = img.shape[-2:]
+    padded = torch.nn.functional.pad(img, (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)))
+    top, left = max(-dy, 0), max(-dx, 0)
+    return padded[..., top:top + h, left:left + w]
+
+
+def shifted_average(img: torch.Tensor, shifts: Sequence[int] = (-2, -1, 1, 2)) -> torch.Tensor:
+    """The mean of horizontally shifted copies: what an L2-trained decoder outputs when it only knows the edge is
+    "one of these places". The default leaves out the unshifted image itself, so that the average gets no free
+    copy of the target. Notebook 07, section 1."""
+    return torch.stack([shift_image(img, int(dx)) for dx in shifts]).mean(0)
+
+
+def gaussian_blur(img: torch.Tensor, sigma: torch.Tensor, radius: int = 9) -> torch.Tensor:
+    """Blur every image of (N, C, H, W) with its own ``sigma`` (N,): a separable Gaussian of 2 radius + 1 taps,
+    zero padding."""
+    r = torch.arange(-radius, radius + 1, dtype=img.dtype)
+    k = torch.exp(-r[None] ** 2 / (2 * sigma[:, None].to(img.dtype) ** 2))
+    k = k / k.sum(1, keepdim=True)                                         # (N, taps)
+    n, c = img.shape[:2]
+    flat = img.reshape(1, n * c, *img.shape[-2:])
+    kk = k.repeat_interleave(c, 0)
+    out = torch.nn.functional.conv2d(flat, kk.view(n * c, 1, 1, -1), padding=(0, radius), groups=n * c)
+    out = torch.nn.functional.conv2d(out, kk.view(n * c, 1, -1, 1), padding=(radius, 0), groups=n * c)
+    return out.reshape(img.shape)
+
+
+def match_mse(make, params: torch.Tensor, x: torch.Tensor, target: torch.Tensor):
+    """For every image of ``x`` pick, from the distortions ``make(p)`` for p in ``params``, the one whose MSE to
+    the image is closest to ``target`` (N,). Returns (images, their MSE). Notebook 07's equal-MSE comparison."""
+    candidates = torch.stack([make(p) for p in params])                    # (P, N, C, H, W)
+    mse = (candidates - x).pow(2).flatten(2).mean(2)                       # (P, N)
+    best = (mse - target).abs().argmin(0)
+    idx = torch.arange(len(target))
+    return candidates[best, idx], mse[best, idx]
+
+
+def edge_agreement(rec: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Per-image correlation (N,) between the image-gradient magnitude maps of ``rec`` and ``ref``: 1 = edges
+    where the original has them and in proportion; noise adds gradients where the original has none and lowers it,
+    so unlike a mean gradient (sharpness) it cannot be bought with noise. Notebook 07, section 5."""
+    def grad_mag(img):
+        img = img.detach().float()
+        gx, gy = img[..., :, 1:] - img[..., :, :-1], img[..., 1:, :] - img[..., :-1, :]
+        return (gx[..., :-1, :].pow(2) + gy[..., :, :-1].pow(2)).sqrt().flatten(1)
+    a, b = grad_mag(rec), grad_mag(ref)
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + 1e-12)

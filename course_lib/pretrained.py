@@ -10,7 +10,7 @@ machine, the exact command, the configuration, and headline figures measured on 
 Names (what each notebook loads):
 
 ====================  =========  ==============================================================================
-``"04_vqvae"``        04         ``VQVAE(EMAVectorQuantizer(...))`` of section 2, the notebook's quick ``CFG``
+``"04_vqvae"``        04         ``VQVAE(EMAVectorQuantizer(...))`` of section 5, the notebook's quick ``CFG``
 ``"11_vqvae"``        11         the comparison's **MSE arm**: ``VQGAN(cfg)`` trained with MSE + quantizer loss only
 ``"11_perceptual"``   11         the comparison's L1 + perceptual arm (no GAN term)  [shipped only if listed]
 ``"11_vqgan"``        11         the comparison's full arm: L1 + perceptual + GAN (the model of section 3)
@@ -19,6 +19,10 @@ Names (what each notebook loads):
 ``"13_code_predictor"`` 13       the code-prediction restorer ``RestorationNet(num_codes=64)`` of section 3,
                                  trained on the codes of ``12_tokenizer`` (the tokenizer 13 freezes under quick)
 ``"13_l2_regressor"`` 13         the L2 regressor ``RestorationNet(num_codes=None)`` of section 3 (same trunk)
+``"14_<kind>"``       14         the equal-bits comparison's arm ``kind`` (vq, rvq, fsq, lfq, bsq, simvq), seed 0:
+                                 ``tokenizer_bench.build_model(kind, 10, ...)``
+``"14_rvq_dropout"``  14         residual VQ with quantizer dropout (4 levels of 16 codes) of section 5
+``"14_rvq_rate<n>"``  14         residual VQ trained alone with n = 1..4 levels of 16 codes (section 5)
 ====================  =========  ==============================================================================
 
 ``list_shipped()`` says which of them exist in this installation. The API::
@@ -63,6 +67,12 @@ Per notebook (build the second model exactly as the notebook builds its own, the
   sample it and decode with the shipped tokenizer (``tokenize(t, x)`` gives its token sequences). Headline:
   tokenizer ``psnr_db``, ``codes_used``, ``perplexity``; prior ``test_bits_per_token`` (and
   ``uniform_bits_per_token``), all on ``load_dataset("fashion-mnist", "test", n=300)``.
+* 14: ``course_lib.tokenizer_bench.build_model(kind, bits, ...)`` from the card's config (``pretrained.build``
+  does it). Headline (``tokenizer_bench.evaluate`` on ``load_dataset("fashion-mnist", "test", n=512)``: the first
+  256 reconstructed, the last 256 the real reference): ``psnr``, ``ssim``, ``kid_x1e3`` (judge net),
+  ``sharpness_ratio``, ``codes_used``, ``usage``, ``entropy_bits``; ``14_rvq_dropout`` also ``psnr_levels_k``.
+  The arms' cards add ``seed_figures``: the same figures for the same command with ``--seed 1`` and ``2`` (weights
+  not shipped).
 * 13: ``RestorationNet(num_codes=K, ch=CFG.rest_ch)`` / ``RestorationNet(num_codes=None, ch=CFG.rest_ch)``, then
   ``load_into(net, "13_code_predictor")`` / ``"13_l2_regressor"``. The code predictor predicts the SHIPPED
   tokenizer's codes: decode its output with that tokenizer. Headline (super-resolution x4 of
@@ -89,6 +99,12 @@ from typing import Any, Dict, List, Mapping, Optional
 RESTORATION_FACTOR = 4  # notebook 13's CFG.factor (super-resolution x4) under quick
 NAMES = ("04_vqvae", "11_vqvae", "11_perceptual", "11_vqgan", "12_tokenizer", "12_prior", "13_code_predictor",
          "13_l2_regressor")
+#: Notebook 14: one autoencoder per quantizer of the equal-bits comparison (seed 0), and the rate-control models
+#: (residual VQ with quantizer dropout; residual VQ trained alone at 1..4 levels). Built by
+#: course_lib.tokenizer_bench.build_model from the card's config.
+NAMES_14 = ("14_vq", "14_rvq", "14_fsq", "14_lfq", "14_bsq", "14_simvq", "14_rvq_dropout", "14_rvq_rate1",
+            "14_rvq_rate2", "14_rvq_rate3", "14_rvq_rate4")
+NAMES = NAMES + NAMES_14
 ENV_SWITCH = "COURSE_PRETRAINED"
 
 
@@ -249,6 +265,12 @@ def build_from_config(name: str, config: Mapping[str, Any]):
         from .prior import CodePrior
 
         return CodePrior(**cfg)
+    if name.startswith("14_"):
+        from .tokenizer_bench import build_model
+
+        return build_model(cfg["kind"], cfg["bits"], in_channels=cfg["in_channels"], hidden=cfg["hidden"],
+                           code_dim=cfg["code_dim"], levels=cfg["rvq_levels"], dropout=cfg["dropout"],
+                           decay=cfg["decay"], restart_after=cfg["restart_after"])
     if name.startswith("13_"):
         from .restoration import RestorationNet
 
@@ -276,6 +298,9 @@ def _eval_data(name: str):
         train = load_dataset("fashion-mnist", "train", n=4000, full=False)
         test = load_dataset("fashion-mnist", "test", n=512, full=False)
         return test.x, float(train.x.var())
+    if name.startswith("14_"):  # notebook 14's quick split: 256 reconstructed, the next 256 as the real reference
+        x = load_dataset("fashion-mnist", "test", n=512, full=False).x
+        return x[:256], x[256:]
     if name.startswith("11_"):
         from .train_vqgan import load_images
         from .vqgan import vqgan_config
@@ -355,6 +380,15 @@ def measure(name: str, model, tokenizer=None) -> Dict[str, float]:  # noqa: C901
                        "cell_accuracy": float((logits.argmax(1) == codes).float().mean())}
             m = measure_restoration(restored, x)
             out = {"psnr_db": m["psnr"], "ssim": m["ssim"], "kid_x1e3": float(m["kid"].mean * 1e3), **out}
+        elif name.startswith("14_"):
+            from .image_quality import load_judge_net
+            from .tokenizer_bench import evaluate
+
+            x, ref = _eval_data(name)
+            out = evaluate(model, x, ref, load_judge_net("cpu"))
+            if name == "14_rvq_dropout":  # the same model decoded with its first k levels
+                for k in range(1, model.quantizer.num_levels + 1):
+                    out[f"psnr_levels_{k}"] = evaluate(model, x, num_levels=k)["psnr"]
         else:  # 12_prior
             x, y = _eval_data(name)
             tok = build("12_tokenizer") if tokenizer is None else tokenizer

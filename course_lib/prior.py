@@ -6,8 +6,9 @@ A trained VQ-VAE (van den Oord et al. 2017, arXiv:1711.00937) or VQ-GAN (Esser, 
 
     p(c_0, ..., c_{T-1}) = prod_t p(c_t | c_0, ..., c_{t-1}),        T = h * w codes in raster order,
 
-where each factor is predicted by a decoder-only transformer (Vaswani et al. 2017, arXiv:1706.03762; the GPT
-recipe): token + learned position embeddings, pre-LayerNorm blocks of causal self-attention and an MLP, and a
+where each factor is predicted by a decoder-only transformer (the GPT recipe of Radford et al. 2018, built from
+the attention blocks of Vaswani et al. 2017, arXiv:1706.03762; PixelCNN, van den Oord et al. 2016, was the VQ-VAE's
+own prior): token + learned position embeddings, pre-LayerNorm blocks of causal self-attention and an MLP, and a
 final linear layer to K logits. "Causal" means position t may only attend to positions <= t; with a start token
 (or a class token, for class-conditional models) prepended, the output at position t sees only codes < t.
 
@@ -44,6 +45,8 @@ __all__ = [
     "Block",
     "CodePrior",
     "weight_decay_groups",
+    "encode_tokens",
+    "decode_tokens",
 ]
 
 
@@ -285,6 +288,51 @@ class CodePrior(nn.Module):
             h = block(h, mask, cache)
         return self.head(self.ln_f(h))[:, -1]
 
+    def start_token_id(self, labels: Optional[torch.Tensor] = None, n: int = 1) -> torch.Tensor:
+        """(n,) int64 ids of the start / class token in the id space of :meth:`next_code_logits`: ``K + label`` for
+        a class-conditional prior (``K + num_classes`` = "no label" when ``labels`` is None), ``K`` for an
+        unconditional one."""
+        device = self.pos_emb.device
+        if self.num_classes is None or labels is None:
+            if self.num_classes is None and labels is not None:
+                raise ValueError("this CodePrior is unconditional (num_classes=None) but labels were given.")
+            extra = 0 if self.num_classes is None else self.num_classes
+            return torch.full((n,), self.num_codes + extra, dtype=torch.long, device=device)
+        idx = torch.as_tensor(labels, device=device).long().reshape(-1)
+        return self.num_codes + idx
+
+    def next_code_logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The network on an input sequence of token ids, the way taming-transformers' GPT is called: inputs
+        (B, L) int64 with L <= seq_len -> logits (B, L, K), where ``logits[:, t]`` is the distribution of the code
+        that FOLLOWS input position t and sees only inputs[:, :t+1] (causal).
+
+        Ids ``0..K-1`` are codes; id ``K + y`` is the class token of class y (``K + num_classes`` = "no label"),
+        and id ``K`` the start token of an unconditional prior (:meth:`start_token_id`). Training on a code grid:
+        ``inputs = [class token, c_0, ..., c_{T-2}]``, targets ``c_0, ..., c_{T-1}`` (``forward`` does exactly this).
+        Built for notebook 06's exercise on the prior's training loss."""
+        if not isinstance(inputs, torch.Tensor) or inputs.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"next_code_logits expects integer token ids (B, L), got "
+                            f"{inputs.dtype if isinstance(inputs, torch.Tensor) else type(inputs).__name__}.")
+        if inputs.dim() != 2 or not 1 <= inputs.shape[1] <= self.seq_len:
+            raise ValueError(
+                f"next_code_logits expects inputs (B, L) with 1 <= L <= seq_len = {self.seq_len}, got "
+                f"{tuple(inputs.shape)}. The input is [start/class token, c_0, ..., c_(T-2)]: {self.seq_len} ids; "
+                "the last code is only a target.")
+        n_start = self.start_emb.num_embeddings
+        inputs = inputs.long()
+        if inputs.numel() and (int(inputs.min()) < 0 or int(inputs.max()) >= self.num_codes + n_start):
+            raise ValueError(f"token ids must lie in [0, {self.num_codes + n_start}) (codes 0..{self.num_codes - 1}, "
+                             f"then the start/class tokens), got range [{int(inputs.min())}, {int(inputs.max())}].")
+        is_start = inputs >= self.num_codes
+        emb = torch.where(is_start[..., None], self.start_emb((inputs - self.num_codes).clamp_min(0)),
+                          self.tok_emb(inputs.clamp_max(self.num_codes - 1)))             # (B, L, d)
+        L = inputs.shape[1]
+        h = self.drop(emb + self.pos_emb[:, :L])
+        mask = self.mask[:L, :L]
+        for block in self.blocks:
+            h = block(h, mask)
+        return self.head(self.ln_f(h))
+
     def forward(self, tokens: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         """tokens (B, T=seq_len) int64 -> logits (B, T, K); logits[:, t] depend only on tokens[:, :t] (and labels)."""
         self._check_tokens(tokens)
@@ -401,3 +449,34 @@ def weight_decay_groups(model: nn.Module, weight_decay: float) -> list:
         if p.requires_grad:
             (decayed if id(p) in decay_ids else rest).append(p)
     return [{"params": decayed, "weight_decay": float(weight_decay)}, {"params": rest, "weight_decay": 0.0}]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Tokenizer <-> token sequences, in batches (notebook 06)
+# ----------------------------------------------------------------------------------------------------------------
+def _module_device(module: nn.Module) -> torch.device:
+    try:
+        return next(module.parameters()).device
+    except StopIteration:  # pragma: no cover - a module without parameters
+        return torch.device("cpu")
+
+
+@torch.no_grad()
+def encode_tokens(tokenizer: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Images (N, C, H, W) -> (N, h*w) int64 code sequences in raster order, on the CPU, in batches of
+    ``batch_size`` on the tokenizer's device. ``tokenizer.encode(x)`` must return (B, h, w) code grids (the course's
+    ``VQVAE`` and ``VQGAN`` do). Built for notebook 06."""
+    device = _module_device(tokenizer)
+    return torch.cat([flatten_grid(tokenizer.encode(images[i:i + batch_size].to(device))).cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
+def decode_tokens(tokenizer: nn.Module, tokens: torch.Tensor, grid_shape: Tuple[int, int],
+                  batch_size: int = 256) -> torch.Tensor:
+    """(N, h*w) code sequences -> decoded images (N, C, H, W) clamped to [0, 1], on the CPU. ``grid_shape`` is
+    (h, w); ``tokenizer.decode_indices(grid (B, h, w))`` does the decoding. Built for notebook 06."""
+    h, w = grid_shape
+    device = _module_device(tokenizer)
+    return torch.cat([tokenizer.decode_indices(unflatten_grid(tokens[i:i + batch_size], h, w).to(device))
+                      .clamp(0, 1).cpu() for i in range(0, len(tokens), batch_size)])

@@ -127,7 +127,8 @@ def set_profile(name: Optional[str]) -> str:
 class Settings(Mapping[str, Any]):
     """The sizes of one notebook under the active profile: attribute and item access, shown as a table."""
 
-    def __init__(self, table: Dict[str, Dict[str, Any]], profile: str, smoke: Optional[Dict[str, Any]] = None):
+    def __init__(self, table: Dict[str, Dict[str, Any]], profile: str, smoke: Optional[Dict[str, Any]] = None,
+                 overrides: str = "strict"):
         self._table = table
         self.profile = profile
         self._values = dict(table[profile])
@@ -139,7 +140,7 @@ class Settings(Mapping[str, Any]):
                 if new != value:
                     self._smoke_changed[key] = new
             self._values.update(self._smoke_changed)
-        self._overridden = _env_overrides(self._values)
+        self._overridden = _env_overrides(self._values, strict=overrides == "strict")
         self._values.update(self._overridden)
 
     def __getattr__(self, key: str) -> Any:
@@ -217,7 +218,7 @@ class Settings(Mapping[str, Any]):
         return f"<table><tr><th>setting</th>{th}</tr>{rows}</table>{note}"
 
 
-def _env_overrides(values: Mapping[str, Any]) -> Dict[str, Any]:
+def _env_overrides(values: Mapping[str, Any], strict: bool = True) -> Dict[str, Any]:
     raw = os.environ.get(SETTINGS_ENV_VAR, "").strip()
     if not raw:
         return {}
@@ -230,7 +231,9 @@ def _env_overrides(values: Mapping[str, Any]) -> Dict[str, Any]:
     if not isinstance(given, dict):
         raise ValueError(f"${SETTINGS_ENV_VAR} must be a JSON object of setting names and values, got {raw!r}")
     unknown = sorted(set(given) - set(values))
-    if unknown:
+    if not strict:                       # a library's own table: take the names it has, leave the notebook's
+        given = {k: v for k, v in given.items() if k in values}
+    elif unknown:
         raise ValueError(f"${SETTINGS_ENV_VAR} names settings this notebook does not have: {unknown}; "
                          f"known: {', '.join(values)}")
     return {k: tuple(v) if isinstance(v, list) and isinstance(values[k], tuple) else v for k, v in given.items()}
@@ -244,6 +247,7 @@ def settings(
     smoke: Optional[Mapping[str, Any]] = None,
     smoke_full: Optional[Mapping[str, Any]] = None,
     profile: Optional[str] = None,
+    overrides: str = "strict",
 ) -> Settings:
     """Declare a notebook's sizes for every profile and get the active column.
 
@@ -252,6 +256,10 @@ def settings(
 
     ``smoke``: values used under the smoke mode (``COURSE_SMOKE=1``) on top of the automatic cuts of
     :data:`SMOKE_RULES`, for settings tied to the step count (``first_run``, ``disc_start``, ``checkpoint_every``).
+
+    ``overrides``: how ``$COURSE_SETTINGS`` applies. ``"strict"`` (a notebook's own table): every name it gives must
+    be a setting here. ``"known"`` (a table inside course_lib, e.g. the shared tokenizer's): only the names this table
+    has are taken; the notebook's own table checks the rest.
 
     ``smoke_full``: more smoke values for the ``full`` profile only, on top of ``smoke``. The full-shape smoke pass
     runs a GPU-sized model on a CPU, so a notebook may cut what does not change any shape there (e.g. the batch
@@ -276,4 +284,6 @@ def settings(
     chosen = active_profile() if profile is None else _validate(profile, "profile=")
     if chosen == "full":
         smoke = {**smoke, **smoke_full}
-    return Settings(table, chosen, smoke if smoke_active() else None)
+    if overrides not in ("strict", "known"):
+        raise ValueError(f"settings(): overrides must be 'strict' or 'known', got {overrides!r}")
+    return Settings(table, chosen, smoke if smoke_active() else None, overrides=overrides)

@@ -30,7 +30,7 @@ Variants, all with that call shape:
                                 arXiv:2411.02038)
 ==============================  =================================================================================
 
-The three steps that notebook 05 asks students to write are also here as plain functions: :func:`ema_update`,
+The steps that notebooks 04 and 05 ask students to write are also here as plain functions: :func:`ema_update`,
 :func:`restart_dead_codes` and :func:`fsq_quantize`.
 
 Distances are computed as ``|z|^2 - 2 z.e + |e|^2`` with ONE matrix multiply, in float32 even under autocast;
@@ -236,7 +236,7 @@ def ema_update(cluster_size: torch.Tensor, embed_sum: torch.Tensor, z: torch.Ten
         m_k <- decay m_k + (1 - decay) s_k          (s_k: their sum)                   # (K, D)
         e_k  = m_k / N~_k,  N~_k = (N_k + eps) / (n + K eps) * n,  n = sum_k N_k
 
-    ``N`` is returned unsmoothed. Built in notebook 05, section 4.
+    ``N`` is returned unsmoothed. Built in notebook 04, section 4.
     """
     counts, sums = _cluster_statistics(cluster_size, embed_sum, z, indices)
     return _ema_step(cluster_size, embed_sum, counts, sums, decay, eps)
@@ -266,9 +266,11 @@ def restart_dead_codes(codebook: torch.Tensor, counts: torch.Tensor, z_recent: t
     """Move every code with ``counts == 0`` onto a random row of ``z_recent`` (N, D), drawn WITHOUT replacement so
     that no two restarted codes land on the same point; live codes are kept. Returns a new (K, D) tensor.
 
-    The rule of SoundStream (Zeghidour et al. 2021, arXiv:2107.03312, section III-C): a code that no input chose is
-    replaced by an input vector of the current batch. With more dead codes than rows, only ``N`` of them (a random
-    choice) are restarted; the rest wait for the next call. Built in notebook 05, section 5.
+    Restarting unused codes on random encoder outputs goes back to Jukebox (Dhariwal et al. 2020, arXiv:2005.00341,
+    codes whose EMA usage falls below a threshold); SoundStream (Zeghidour et al. 2021, arXiv:2107.03312, section
+    III-C, "as proposed in" Jukebox) replaces a code unused for several batches by an input vector of the current
+    batch, which is what ``VectorQuantizer(restart_dead_after=...)`` does. With more dead codes than rows, only ``N`` of them (a random
+    choice) are restarted; the rest wait for the next call. Built in notebook 05, section 4.
     """
     new = codebook.clone()
     dead = (counts == 0).nonzero().flatten().to(codebook.device)
@@ -283,7 +285,7 @@ def restart_dead_codes(codebook: torch.Tensor, counts: torch.Tensor, z_recent: t
 def fsq_quantize(z: torch.Tensor, levels: Sequence[int], eps: float = 1e-3) -> torch.Tensor:
     """FSQ rounding (Mentzer et al. 2023, arXiv:2309.15505): (N, d) -> grid values in [-1, 1] with the
     straight-through gradient of rounding. Channel i takes exactly ``levels[i]`` values. See :meth:`FSQ.bound` for
-    the constants. Built in notebook 05, section 6.
+    the constants. Built in notebook 05, section 5.
     """
     L = torch.as_tensor(levels, dtype=z.dtype, device=z.device)
     half_l = (L - 1) * (1 + eps) / 2
@@ -448,11 +450,11 @@ class VectorQuantizer(nn.Module):
       data-dependent initialisation; SoundStream, Zeghidour et al. 2021, arXiv:2107.03312, does the same).
       Same as calling :func:`init_codebook_kmeans` yourself.
     * ``restart_dead_after=N``: in training, a code unused for N consecutive forward calls is moved onto a random
-      encoder output of the current batch, drawn without replacement (SoundStream's rule, Zeghidour et al. 2021,
-      section III-C; Jukebox, Dhariwal et al. 2020, arXiv:2005.00341, restarts codes whose EMA usage falls below a
-      threshold; Lancucki et al. 2020 re-initialise the codebook periodically by k-means). Call
-      :meth:`attach_optimizer` so that a restarted row also starts with fresh optimiser state (Adam's moments
-      zeroed), instead of carrying the momentum of its old, dead position. Set the attribute to ``None`` to stop
+      encoder output of the current batch, drawn without replacement (SoundStream's variant, Zeghidour et al. 2021,
+      section III-C, of the restarts of Jukebox, Dhariwal et al. 2020, arXiv:2005.00341, which restarts codes whose
+      EMA usage falls below a threshold; Lancucki et al. 2020 re-initialise the codebook periodically by k-means).
+      Call :meth:`attach_optimizer` so that a restarted row's optimiser moments are zeroed instead of carrying the
+      momentum of its old, dead position (Adam's step count, shared by the whole weight, is not reset: see there). Set the attribute to ``None`` to stop
       restarting (e.g. for the last steps before an evaluation).
     * ``affine=True``: the codes are ``e_k = scale * c_k + shift`` with a learned per-dimension ``scale`` and
       ``shift`` shared by all codes (the affine reparameterisation of Huh et al. 2023, "Straightening Out the
@@ -552,7 +554,9 @@ class VectorQuantizer(nn.Module):
         Without it, Adam keeps a restarted row's first and second moments from its old position: the next steps
         push the new code in the old direction. With it, every per-parameter state tensor of the codebook weight
         that has the weight's shape (Adam's ``exp_avg``, ``exp_avg_sq``, SGD's momentum) is zeroed on those rows.
-        Returns ``self``.
+        This is not a fresh Adam for the row: Adam's ``step`` counter belongs to the whole weight, so its bias
+        correction is not restarted, and a row reset late in training moves several times the learning rate in
+        its first steps (a fresh Adam moves about 1x). Returns ``self``.
         """
         self._optimizer = optimizer
         return self
@@ -961,8 +965,11 @@ def _binary_entropy_of_logits(a: torch.Tensor) -> torch.Tensor:
     return p * F.softplus(-a) + (1 - p) * F.softplus(a)
 
 
-def _binary_entropy(p: torch.Tensor) -> torch.Tensor:
-    return -(torch.special.xlogy(p, p) + torch.special.xlogy(1 - p, 1 - p))
+def _binary_entropy(p: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Entropy (nats) of a Bernoulli with P(+1) = p; p is clamped to [eps, 1 - eps] so that the gradient stays
+    finite where a mean probability is exactly 0 or 1 (d(p log p)/dp = log p + 1)."""
+    p = p.clamp(eps, 1 - eps)
+    return -(p * p.log() + (1 - p) * (1 - p).log())
 
 
 def binary_entropy_terms(x: torch.Tensor, inv_temperature: float, scale: float = 1.0,
@@ -1297,8 +1304,8 @@ class BSQ(nn.Module):
 
 
 class SimVQ(VectorQuantizer):
-    """SimVQ (Zhu, Li, Chen, Zhang, Zhang 2024, "Addressing Representation Collapse in Vector Quantized Models
-    with One Linear Layer", arXiv:2411.02038): the codebook is reparameterised as ``E = C W^T`` with a FROZEN
+    """SimVQ (Zhu, Li, Xin, Xia, Xu 2024, "Addressing Representation Collapse in Vector Quantized Models with One
+    Linear Layer", arXiv:2411.02038, ICCV 2025): the codebook is reparameterised as ``E = C W^T`` with a FROZEN
     random base codebook ``C`` (K, D) and a learned linear map ``W`` (D, D). The lookup, the straight-through
     estimator and the loss are :class:`VectorQuantizer`'s (``|sg[z] - e|^2 + beta |z - sg[e]|^2``), but the
     codebook loss trains ``W``, which moves EVERY code at once, so no code is left behind where the encoder no

@@ -64,10 +64,10 @@ def tokenizer_settings(profile: Optional[str] = None, smoke: Optional[bool] = No
     from course_lib import profiles
 
     table = dict(quick=TOKENIZER_SETTINGS["quick"], standard=TOKENIZER_SETTINGS["standard"])
-    s = profiles.settings(**table, smoke=dict(disc_start=1), profile=profile)
+    s = profiles.settings(**table, smoke=dict(disc_start=1), profile=profile, overrides="known")
     want_smoke = profiles.smoke_active() if smoke is None else bool(smoke)
     if want_smoke != s.smoke:
-        s = profiles.Settings(s._table, s.profile, dict(disc_start=1) if want_smoke else None)
+        s = profiles.Settings(s._table, s.profile, dict(disc_start=1) if want_smoke else None, overrides="known")
     return s
 
 

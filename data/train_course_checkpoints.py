@@ -40,7 +40,8 @@ from course_lib.train import fit  # noqa: E402
 # of 100): the card records that count and the
 # command that reproduces the weights with it (--steps N: no calibration, the same seeded run).
 DEFAULT_MINUTES = {"04_vqvae": 12, "11_vqvae": 8, "11_perceptual": 12, "11_vqgan": 20, "12_tokenizer": 11,
-                   "12_prior": 4, "13_code_predictor": 4, "13_l2_regressor": 4}
+                   "12_prior": 4, "13_code_predictor": 4, "13_l2_regressor": 4,
+                   **{n: 2 for n in pretrained.NAMES_14}}
 CALIBRATION_STEPS = 20
 
 
@@ -142,9 +143,7 @@ def train_04_vqvae(args, steps):
 
 # ---------------------------------------------------------------------------------------------------- 11
 # Notebook 11, section 5 (the comparison at equal bits): three arms of the same VQGAN(vqgan_config("quick")).
-ARM_LOSS = {"11_vqvae": {"l1_weight": 0.0, "perceptual_weight": 0.0, "disc_weight": 0.0},  # the MSE arm
-            "11_perceptual": {"disc_weight": 0.0},                                            # L1 + perceptual
-            "11_vqgan": {}}                                                                   # + GAN (section 3)
+# The arms and their losses live in course_lib.vqgan.ablation (ARM_LOSS, arm_loss_fn), shared with the notebook.
 ARM_TITLE = {"11_vqvae": "MSE", "11_perceptual": "L1 + perceptual", "11_vqgan": "L1 + perceptual + GAN"}
 
 
@@ -155,12 +154,13 @@ DISC_START_11 = 100  # the notebook's quick run starts its discriminator at step
 def train_11(name, args, steps):
     """steps=None: train for args.minutes of wall time (time budget), then record the steps reached."""
     from course_lib.train_vqgan import load_images
-    from course_lib.vqgan import VQGAN, VQGANLoss, make_loss_fn, vqgan_config
+    from course_lib.vqgan import VQGAN, VQGANLoss, arm_config, arm_loss_fn, vqgan_config
 
     batch, lr = 16, 5e-4  # notebook 11's quick CFG
     disc_start = DISC_START_11
-    cfg = vqgan_config("quick", loss={"disc_start": disc_start, **ARM_LOSS[name]},
-                       train={"n_train": None, "batch_size": batch, "lr": lr, "steps": steps or 0})
+    arm = ARM_TITLE[name]
+    cfg = arm_config(vqgan_config("quick", loss={"disc_start": disc_start},
+                                  train={"n_train": None, "batch_size": batch, "lr": lr, "steps": steps or 0}), arm)
     x_train = load_images(cfg, "train", allow_stand_in=True)
     torch.manual_seed(args.seed)
     net = VQGAN(cfg)
@@ -169,14 +169,7 @@ def train_11(name, args, steps):
     opts = {"gen": torch.optim.Adam(net.parameters(), lr=lr, betas=betas),
             "disc": torch.optim.Adam(lm.discriminator.parameters(), lr=lr, betas=betas)}
     loader = make_loader(x_train, batch_size=batch, seed=args.seed)
-    if name == "11_vqvae":
-        def loss_fn(b, step):  # the notebook's arm_loss_fn("MSE", ...)
-            x = b[0]
-            x_hat, q = net(x)
-            mse = F.mse_loss(x_hat.float(), x.float())
-            return {"gen": mse + lm.codebook_weight * q.loss, "mse": mse.detach(), "q": q.loss.detach()}
-    else:
-        loss_fn = make_loss_fn(net, lm)
+    loss_fn = arm_loss_fn(arm, net, lm)
     reached = [0]
 
     def counted(b, step):
@@ -198,7 +191,7 @@ def train_11(name, args, steps):
             "eval": "first 256 of the natural test crops (n=512) vs the other 256 as the KID reference, as notebook 11"}
     notes = (f"Arm '{ARM_TITLE[name]}' of notebook 11's comparison (same VQGAN, same bits per image); "
              f"perceptual backend {lm.backend!r}; discriminator from step {disc_start}"
-             + (" (unused: disc_weight 0)" if ARM_LOSS[name].get("disc_weight") == 0.0 else "")
+             + (" (unused: disc_weight 0)" if cfg["loss"]["disc_weight"] == 0.0 else "")
              + f"; all {len(x_train):,} offline training crops (the notebook uses 2,000). Only the autoencoder is "
                "shipped (not the discriminator). Arms shipped: see course_lib.pretrained.list_shipped().")
     card = base_card(name, "11", args, steps, batch, lr, wall, data, cfg, headline,
@@ -275,7 +268,7 @@ RESTORERS = ("13_code_predictor", "13_l2_regressor")  # K logits per cell (K: th
 
 
 def train_13(name, args, steps):
-    from course_lib.restoration import code_prediction_loss, degrade
+    from course_lib.restoration import degrade, train_restorer
     from course_lib.tokenizer import encode_all
 
     tok = tokenizer_from(args.out, name)
@@ -285,19 +278,11 @@ def train_13(name, args, steps):
     train = load_dataset("fashion-mnist", "train", full=False)
     bad = degrade(train.x, pretrained.RESTORATION_FACTOR)
     codes = encode_all(tok, train.x)
-    loader = make_loader((torch.cat([bad, train.x], 1), codes), batch_size=batch, shuffle=True, seed=args.seed + 1)
-    torch.manual_seed(args.seed)
-    net = pretrained.build_from_config(name, config)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-
-    def loss_fn(b, step):  # the notebook's train_restorer loss
-        pair, c = b
-        x_bad, clean = pair[:, :1], pair[:, 1:]
-        if num_codes is None:
-            return {"loss": F.mse_loss(net(x_bad), clean)}
-        return {"loss": code_prediction_loss(net(x_bad), c)}
-
-    wall = timed_fit(name, loss_fn, opt, loader, steps, net)
+    t0 = time.time()                                           # notebook 13's own training function
+    net = train_restorer(num_codes, bad, train.x, codes, steps=steps, ch=config["ch"], lr=lr, batch_size=batch,
+                         seed=args.seed, log_every=max(1, steps // 20), desc=name, progress=False,
+                         callback=progress(name))
+    wall = time.time() - t0
     if args.calibrating:
         return wall
     headline = pretrained.measure(name, net, tokenizer=tok)
@@ -319,10 +304,70 @@ def train_13(name, args, steps):
     return wall
 
 
+# ---------------------------------------------------------------------------------------------------- 14
+#: notebook 14's quick CFG (the settings its models are built and trained with)
+CFG_14 = dict(hidden=16, code_dim=16, bits=10, rvq_levels=2, decay=0.9, restart_after=20, batch_size=32, lr=2e-3,
+              rd_levels=4, rd_bits_per_level=4)
+SEEDS_14 = (0, 1, 2)  # the comparison arms are trained for each; only seed 0's weights are shipped
+
+
+def config_14(name: str) -> dict:
+    """The card config of a 14_* checkpoint (what course_lib.pretrained.build_from_config reads)."""
+    c = CFG_14
+    base = dict(in_channels=1, hidden=c["hidden"], code_dim=c["code_dim"], decay=c["decay"],
+                restart_after=c["restart_after"], dropout=False)
+    if name.startswith("14_rvq_"):
+        levels = c["rd_levels"] if name == "14_rvq_dropout" else int(name[-1])
+        return {**base, "kind": "rvq", "bits": levels * c["rd_bits_per_level"], "rvq_levels": levels,
+                "dropout": name == "14_rvq_dropout", "rd_bits_per_level": c["rd_bits_per_level"]}
+    return {**base, "kind": name[3:], "bits": c["bits"], "rvq_levels": c["rvq_levels"]}
+
+
+def train_14(name, args, steps):
+    """Notebook 14: tokenizer_bench.build_model + train_model (mse / var + quantizer loss, Adam), as bench.run does;
+    the comparison arms also for seeds 1 and 2 (their figures go into the seed-0 card, their weights are not
+    shipped)."""
+    from course_lib import tokenizer_bench as bench
+
+    config = config_14(name)
+    train = load_dataset("fashion-mnist", "train", full=False)
+    var = float(load_dataset("fashion-mnist", "train", n=2000, full=False).x.var())  # the notebook's data_variance
+    seeds = SEEDS_14 if not name.startswith("14_rvq_") and not args.calibrating else (args.seed,)
+    figures, wall, model = {}, 0.0, None
+    for seed in seeds:
+        torch.manual_seed(seed)
+        m = pretrained.build_from_config(name, config)
+        t0 = time.time()
+        bench.train_model(m, train, steps=steps, batch_size=CFG_14["batch_size"], lr=CFG_14["lr"], seed=seed,
+                          data_variance=var, callback=progress(f"{name} seed {seed}"))
+        if seed == args.seed:
+            wall, model = time.time() - t0, m
+        if args.calibrating:
+            return time.time() - t0
+        figures[seed] = pretrained.measure(name, m)
+    headline = figures[args.seed]
+    data = {"name": "Fashion-MNIST", "split": "train", "n": len(train), "source": "offline subset (course_lib.data)",
+            "eval": "fashion-mnist test n=512 (seed 0): the first 256 reconstructed, the last 256 the real "
+                    "reference, as notebook 14 under quick"}
+    card = base_card(name, "14", args, steps, CFG_14["batch_size"], CFG_14["lr"], wall, data, config, headline,
+                     "Fashion-MNIST offline test subset: 256 reconstructed images, KID (judge net, x1e3) against "
+                     "the other 256", "As notebook 14's tokenizer_bench.run: Adam (foreach), mse / data_variance + "
+                     f"quantizer loss; all {len(train):,} offline training images (the notebook uses 2,000).",
+                     f"course_lib.models.VQVAE + {config['kind']} quantizer at {config['bits']} bits per vector "
+                     "(course_lib.tokenizer_bench.build_model, notebook 14's quick CFG)")
+    if len(figures) > 1:
+        card["seed_figures"] = {str(k): v for k, v in figures.items()}
+        card["notes"] += (f" seed_figures: the same command with --seed {', '.join(map(str, SEEDS_14))} (only seed "
+                          f"{args.seed}'s weights are shipped).")
+    write(name, model, card, args.out)
+    return wall
+
+
 TRAINERS = {"04_vqvae": train_04_vqvae,
-            **{n: (lambda args, steps, n=n: train_11(n, args, steps)) for n in ARM_LOSS},
+            **{n: (lambda args, steps, n=n: train_11(n, args, steps)) for n in ARM_TITLE},
             "12_tokenizer": train_12_tokenizer, "12_prior": train_12_prior,
-            **{n: (lambda args, steps, n=n: train_13(n, args, steps)) for n in RESTORERS}}
+            **{n: (lambda args, steps, n=n: train_13(n, args, steps)) for n in RESTORERS},
+            **{n: (lambda args, steps, n=n: train_14(n, args, steps)) for n in pretrained.NAMES_14}}
 
 
 def main(argv=None) -> int:

@@ -148,3 +148,25 @@ def test_lpips_hidden_cases(capsys):
     assert "Check passed" in capsys.readouterr().out
     with pytest.raises(CheckFailed, match="SUMMED over the positions"):
         check_lpips_from_features(_sum_space, seed=7, shapes=((3, 4, 4), (5, 2, 2)))
+
+
+def test_normalize_check_names_a_hard_coded_eps_not_the_zero_vectors():
+    """Review 2026-12-06 (checks/perceptual.py:67-69): eps = 1e-6 hard-coded is wrong at a small NON-zero position,
+    and the message must say so instead of blaming the all-zero vectors."""
+    def hard_coded_eps(x, eps=1e-10):
+        x = x.float()
+        return x / torch.sqrt(x.pow(2).sum(dim=1, keepdim=True) + 1e-6)
+
+    with pytest.raises(CheckFailed, match="eps much larger") as err:
+        check_normalize_channels(hard_coded_eps)
+    assert "every channel is 0" not in str(err.value)
+
+
+def test_normalize_check_still_names_a_wrong_zero_vector():
+    def nonzero_at_zero(x, eps=1e-10):
+        x = x.float()
+        out = x / torch.sqrt(x.pow(2).sum(dim=1, keepdim=True) + eps)
+        return torch.where((x == 0).all(1, keepdim=True), torch.full_like(out, 0.5), out)
+
+    with pytest.raises(CheckFailed, match="every channel is 0 the output should be 0"):
+        check_normalize_channels(nonzero_at_zero)

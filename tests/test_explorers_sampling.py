@@ -96,3 +96,32 @@ def test_class_conditional_labels_and_tokenizer_decode(prior):
         draw_sampling(prior=p, decode=Tok(), grid_shape=(3, 5))
     with pytest.raises(ValueError, match="unconditional"):
         sample_with_stats(prior, label=1)
+
+
+# --- notebook 06's figure helpers -------------------------------------------------------------------------------
+def test_show_class_grid_frames_agreement_green_and_disagreement_red():
+    from course_lib.explorers.sampling import show_class_grid
+
+    images = torch.full((6, 1, 8, 8), 0.5)
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    predicted = torch.tensor([0, 1, 0, 1, 1, 0])
+    ax = show_class_grid(images, labels, predicted, ["a", "b"], per_class=3)
+    grid = ax.get_images()[0].get_array()                     # (H', W', 3); make_grid pads 2 px around 8-px tiles
+    first, second = grid[2, 2 + 4], grid[2, 12 + 4]           # top frame pixel of tile 0 (agrees), tile 1 (does not)
+    assert first[1] > first[0] and second[0] > second[1]
+    assert "67%" in ax.get_title()                             # 4 of 6 agree
+    assert [t.get_text() for t in ax.texts] == ["a", "b"]
+    plt.close("all")
+
+
+def test_plot_sampling_tradeoff_draws_three_panels_with_the_calibration_line():
+    from course_lib.evidence import Interval
+    from course_lib.explorers.sampling import plot_sampling_tradeoff
+
+    iv = lambda v: Interval(v, v - 1, v + 1, 0.95, "test")
+    rows = [dict(temperature=t, top_k=None, kid=iv(10 + t), accuracy=0.5 - t / 10, bits=1 + t) for t in (0.5, 1.0)]
+    rows.append(dict(temperature=1.0, top_k=8, kid=iv(9.0), accuracy=0.45, bits=1.6))
+    fig = plot_sampling_tradeoff(rows, heldout_bits=1.7, chance=0.1)
+    assert len(fig.axes) == 3
+    assert any(abs(line.get_ydata()[0] - 1.7) < 1e-9 for line in fig.axes[2].get_lines())
+    plt.close(fig)

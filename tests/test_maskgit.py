@@ -34,15 +34,41 @@ def test_loss_counts_only_masked_positions():
     torch.manual_seed(0)
     m = MaskedTokenModel(num_codes=4, seq_len=8, d_model=16, n_layers=1, n_heads=2)
     t = torch.randint(0, 4, (16, 8))
-    loss = masked_token_loss(m, t, generator=torch.Generator().manual_seed(0))
+    loss, mask = masked_token_loss(m, t, generator=torch.Generator().manual_seed(0))
     assert loss.ndim == 0 and math.isfinite(loss.item())
+    assert mask.shape == t.shape and mask.dtype == torch.bool and bool((mask.sum(1) >= 1).all())
     assert loss.item() == pytest.approx(math.log(4), abs=0.2)       # near-uniform predictions at init
     loss.backward()
     assert m.tok_emb.weight.grad[m.mask_id].abs().sum() > 0           # [MASK] was used in the input
     # the same generator gives the same masks, so the same loss
     a = masked_token_loss(m, t, generator=torch.Generator().manual_seed(3))
     b = masked_token_loss(m, t, generator=torch.Generator().manual_seed(3))
-    assert float(a) == float(b)
+    assert a.loss.item() == b.loss.item() and torch.equal(a.mask, b.mask)
+
+
+def test_loss_is_the_cross_entropy_at_the_masked_positions_only():
+    """Recompute the loss by hand from the returned mask: the model saw [MASK] exactly there, and only there do the
+    targets count."""
+    torch.manual_seed(0)
+    m = MaskedTokenModel(num_codes=5, seq_len=9, d_model=16, n_layers=1, n_heads=2).eval()
+    t = torch.randint(0, 5, (64, 9))
+    loss, mask = masked_token_loss(m, t, generator=torch.Generator().manual_seed(1))
+    logits = m(t.masked_fill(mask, m.mask_id))
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits[mask], t[mask]))
+    assert not torch.allclose(loss, torch.nn.functional.cross_entropy(logits.reshape(-1, 5), t.reshape(-1)))
+
+
+def test_masked_counts_follow_the_cosine_schedule():
+    """The number masked per row is ceil(cos(pi r / 2) T) for r ~ U(0, 1): its distribution function is
+    P(count <= k) = 1 - (2 / pi) acos(k / T); the counts differ between rows (one r per image)."""
+    T = 7
+    m = MaskedTokenModel(num_codes=3, seq_len=T, d_model=8, n_layers=1, n_heads=2)
+    _, mask = masked_token_loss(m, torch.zeros(4000, T, dtype=torch.long), generator=torch.Generator().manual_seed(0))
+    counts = mask.sum(1)
+    emp = torch.stack([(counts <= k).double().mean() for k in range(1, T + 1)])
+    exact = torch.tensor([1 - 2 / math.pi * math.acos(k / T) for k in range(1, T + 1)], dtype=torch.float64)
+    assert float((emp - exact).abs().max()) < 0.03
+    assert float(mask.double().mean(0).std()) < 0.02                   # every position equally likely
 
 
 def test_decode_step_keeps_most_confident_and_leaves_known():
@@ -66,7 +92,7 @@ def test_complete_fills_holes_keeps_known_and_uses_context_after_the_hole():
     g = torch.Generator().manual_seed(0)
     for _ in range(150):
         t = torch.randint(0, K, (64, 1), generator=g).expand(64, T)
-        loss = masked_token_loss(m, t, generator=g)
+        loss = masked_token_loss(m, t, generator=g).loss
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -98,3 +124,22 @@ def test_random_box_masks():
     assert masks[:, -1].any()                                        # ... and reach the bottom row for some
     with pytest.raises(ValueError):
         random_box_masks(2, 3, 3, 2, 4)
+
+
+def test_train_filler_both_kinds_and_bad_kind():
+    from course_lib.maskgit import train_filler
+    from course_lib.prior import CodePrior
+
+    tokens = torch.randint(0, 6, (40, 8))
+    calls = []
+
+    def my_loss(model, codes, generator=None):
+        calls.append(codes.shape)
+        return masked_token_loss(model, codes, generator=generator)
+
+    mg = train_filler("maskgit", tokens, 6, d_model=16, n_layers=1, n_heads=2, steps=3, batch_size=8, loss=my_loss)
+    assert isinstance(mg, MaskedTokenModel) and not mg.training and len(calls) == 3
+    ar = train_filler("raster", tokens, 6, d_model=16, n_layers=1, n_heads=2, steps=2, batch_size=8)
+    assert isinstance(ar, CodePrior)
+    with pytest.raises(ValueError, match="kind"):
+        train_filler("diffusion", tokens, 6, steps=1)

@@ -25,6 +25,9 @@ TRIES = [
     ("04_vqvae", {"beta": 1.0}, "a larger commitment weight beta"),
     ("04_vqvae", {"noise_sigma": 0.4}, "stronger noise in the denoising deep dive"),
     ("05_codebook_collapse", {"bench_steps": 6}, "double bench_steps (smoke runs 3 steps: 6 doubles them)"),
+    ("06_priors_and_sampling", {"prior_steps": 75}, "halve prior_steps (exercise 5)"),
+    ("07_perceptual_loss", {"perc_weight": 3.0}, "perc_weight 0.1 and 3 (exercise 2)"),
+    ("07_perceptual_loss", {"seed": 1}, "another seed (exercise 3)"),
     ("08_gans", {"d_per_g": 2}, "two discriminator steps per generator step"),
     ("08_gans", {"toy_loss": "hinge"}, "section 3 with the hinge losses"),
     ("08_gans", {"lr_slow": 2e-3}, "both players equally fast"),
@@ -34,6 +37,11 @@ TRIES = [
     ("10_judging_image_models", {"n_eval": 128}, "half the images per set: wider intervals"),
     ("10_judging_image_models", {"noise_std": 0.2}, "stronger noise in the perception-distortion sweep"),
     ("11_vqgan", {"num_codes": 16}, "a smaller codebook (fewer bits per code)"),
+    ("11_vqgan", {"disc_start": 0}, "the discriminator from the first step"),
+    ("13_restoration_and_editing", {"factor": 2}, "exercise 5: a milder degradation (the shipped pair is skipped)"),
+    ("13_restoration_and_editing", {"ip_rounds": 16}, "exercise 6: more MaskGIT decoding steps"),
+    ("14_tokenizers_of_today", {"bits": 12}, "give the comparison more bits"),
+    ("14_tokenizers_of_today", {"rvq_levels": 5}, "more residual levels at the same rate"),
 ]
 
 

@@ -144,31 +144,88 @@ def test_bad_inputs(loss):
 
 
 # ----------------------------------------------------------------------------------------------- backends
-def test_auto_falls_back_offline_with_message(monkeypatch, capsys):
+@pytest.fixture
+def fresh_messages(monkeypatch):
+    """Each test sees the backend message even if another test printed the same one (it is printed once per
+    process)."""
+    monkeypatch.setattr(perceptual, "_ANNOUNCED", set())
+
+
+def test_auto_falls_back_offline_with_message(monkeypatch, capsys, fresh_messages):
     def no_lpips():
         raise ImportError("No module named 'lpips'")
 
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     monkeypatch.setattr(perceptual, "_lpips_vgg", no_lpips)
     p = PerceptualLoss(backend="auto")
     out = capsys.readouterr().out
     assert p.backend_name == "course"
     assert out.count("PerceptualLoss:") == 1
-    assert "course feature net" in out and "stand-in for LPIPS-VGG" in out and "ImportError" in out
+    assert "course feature net" in out and "stand-in for LPIPS-VGG" in out and "lpips package is not installed" in out
+    assert "Error" not in out          # said in words, not as an exception name
+    PerceptualLoss(backend="auto")
+    assert "PerceptualLoss:" not in capsys.readouterr().out   # the same message is not repeated
 
 
-def test_auto_falls_back_when_vgg_weights_cannot_download(monkeypatch, capsys):
+def test_auto_falls_back_when_vgg_weights_cannot_download(monkeypatch, capsys, fresh_messages):
     def no_network():
         raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
 
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     monkeypatch.setattr(perceptual, "_lpips_vgg", no_network)
     assert PerceptualLoss(backend="auto").backend_name == "course"
-    assert "name resolution" in capsys.readouterr().out
+    assert "could not be loaded (no network?)" in capsys.readouterr().out
 
 
 def test_explicit_lpips_backend_errors_clearly(monkeypatch):
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     monkeypatch.setattr(perceptual, "_lpips_vgg", lambda: (_ for _ in ()).throw(ImportError("no lpips")))
     with pytest.raises(RuntimeError, match="pip install lpips"):
         PerceptualLoss(backend="lpips-vgg")
+
+
+def _no_download_allowed(monkeypatch):
+    """Every way torch would fetch weights fails the test; and lpips itself must not even be tried."""
+    calls = []
+
+    def forbidden(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError(f"a download was attempted under COURSE_OFFLINE=1: {args[:1]}")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", forbidden)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", forbidden)
+    monkeypatch.setattr(perceptual, "_lpips_vgg", forbidden)
+    return calls
+
+
+def test_offline_auto_attempts_no_download(monkeypatch, tmp_path, capsys, fresh_messages):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))     # no cached VGG-16 weights
+    calls = _no_download_allowed(monkeypatch)
+    p = PerceptualLoss(backend="auto")
+    assert p.backend_name == "course" and calls == []
+    assert "COURSE_OFFLINE is set" in capsys.readouterr().out
+
+
+def test_offline_explicit_lpips_raises_before_any_download(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    calls = _no_download_allowed(monkeypatch)
+    with pytest.raises(RuntimeError, match="COURSE_OFFLINE"):
+        PerceptualLoss(backend="lpips-vgg")
+    assert calls == []
+
+
+def test_offline_uses_cached_vgg_weights(monkeypatch, tmp_path):
+    """With the VGG-16 file already in the hub cache nothing needs downloading, so offline 'auto' may use LPIPS."""
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "hub" / "checkpoints" / perceptual.VGG16_FILE).write_bytes(b"")
+    tried = []
+    monkeypatch.setattr(perceptual, "_lpips_vgg", lambda: tried.append(1) or (_ for _ in ()).throw(ImportError("x")))
+    assert PerceptualLoss(backend="auto", verbose=False).backend_name == "course"
+    assert tried == [1]
 
 
 def test_lpips_backend_matches_lpips_package_when_installed(monkeypatch):
@@ -190,3 +247,56 @@ def test_missing_weights_message(monkeypatch, tmp_path):
     monkeypatch.setattr(image_quality, "feature_net_path", lambda: tmp_path / "feature_net.pt")
     with pytest.raises(FileNotFoundError, match="make_feature_net.py"):
         PerceptualLoss(backend="course", verbose=False)
+
+
+# ----------------------------------------------------------------------------------- notebook 07's image helpers
+def test_shift_image_moves_content_and_fills_with_zero():
+    from course_lib.perceptual import shift_image
+
+    img = torch.arange(1, 17, dtype=torch.float32).view(1, 1, 4, 4)
+    right = shift_image(img, 1)
+    assert torch.equal(right[..., :, 1:], img[..., :, :-1]) and (right[..., :, 0] == 0).all()
+    down_left = shift_image(img, -1, 2)
+    assert torch.equal(down_left[..., 2:, :-1], img[..., :-2, 1:]) and (down_left[..., :2, :] == 0).all()
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        shift_image(img[0], 1)
+
+
+def test_shifted_average_leaves_out_the_unshifted_image():
+    from course_lib.perceptual import shift_image, shifted_average
+
+    img = torch.rand(2, 1, 6, 6)
+    expected = (shift_image(img, -2) + shift_image(img, -1) + shift_image(img, 1) + shift_image(img, 2)) / 4
+    assert torch.allclose(shifted_average(img), expected)
+
+
+def test_gaussian_blur_per_image_sigma_preserves_mass_and_smooths():
+    from course_lib.perceptual import gaussian_blur
+
+    img = torch.zeros(2, 1, 21, 21)
+    img[:, :, 10, 10] = 1.0
+    out = gaussian_blur(img, torch.tensor([0.5, 3.0]), radius=9)
+    assert torch.allclose(out.sum((1, 2, 3)), torch.ones(2), atol=1e-5)     # a centred impulse loses no mass
+    assert out[0].max() > out[1].max()                                     # the larger sigma spreads it more
+    assert torch.allclose(out[1, 0], out[1, 0].T, atol=1e-6)               # separable and isotropic
+
+
+def test_match_mse_picks_the_closest_distortion_per_image():
+    from course_lib.perceptual import match_mse
+
+    x = torch.zeros(3, 1, 2, 2)
+    imgs, mse = match_mse(lambda s: x + s, torch.tensor([0.1, 0.2, 0.3]), x, torch.tensor([0.01, 0.04, 0.08]))
+    assert torch.allclose(mse, torch.tensor([0.01, 0.04, 0.09]))
+    assert torch.allclose(imgs[:, 0, 0, 0], torch.tensor([0.1, 0.2, 0.3]))
+
+
+def test_edge_agreement_is_one_for_the_original_and_drops_with_noise():
+    from course_lib.perceptual import edge_agreement
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(4, 1, 16, 16)
+    x[:, :, 4:12, 4:12] = 1.0
+    assert torch.allclose(edge_agreement(x, x), torch.ones(4), atol=1e-5)
+    assert torch.allclose(edge_agreement(0.3 * x + 0.2, x), torch.ones(4), atol=1e-5)   # contrast does not matter
+    noisy = x + 0.3 * torch.randn(x.shape, generator=g)
+    assert (edge_agreement(noisy, x) < 0.8).all()

@@ -22,7 +22,7 @@ from course_lib.checkpoint import CheckpointMismatchError
 ROOT = Path(__file__).resolve().parents[1]
 # What this version of the course ships (the .pt files are committed: no skips).
 SHIPPED = ["04_vqvae", "11_vqvae", "11_perceptual", "11_vqgan", "12_tokenizer", "12_prior", "13_code_predictor",
-           "13_l2_regressor"]
+           "13_l2_regressor"] + list(pretrained.NAMES_14)
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +60,16 @@ def notebook_model(name: str):
         cfg = notebook_cfg("11_vqgan")
         return VQGAN(vqgan_config(cfg.preset, loss={"disc_start": cfg.disc_start},
                                   train={"n_train": cfg.n_train, "batch_size": cfg.batch_size, "lr": cfg.lr}))
+    if name.startswith("14_"):  # notebook 14: tokenizer_bench.build_model from its CFG
+        from course_lib import tokenizer_bench as bench
+
+        cfg = notebook_cfg("14_tokenizers_of_today")
+        common = dict(hidden=cfg.hidden, code_dim=cfg.code_dim, decay=cfg.decay, restart_after=cfg.restart_after)
+        if name.startswith("14_rvq_"):
+            levels = cfg.rd_levels if name == "14_rvq_dropout" else int(name[-1])
+            return bench.build_model("rvq", levels * cfg.rd_bits_per_level, levels=levels,
+                                     dropout=name == "14_rvq_dropout", **common)
+        return bench.build_model(name[3:], cfg.bits, levels=cfg.rvq_levels, **common)
     from course_lib.tokenizer import build_tokenizer, tokenizer_config
 
     tok_cfg = tokenizer_config("quick", smoke=False)

@@ -247,3 +247,20 @@ def test_cache_with_prefix_and_known_codes():
     b = p.sample(5, use_cache=False, generator=torch.Generator().manual_seed(9), **kw)
     assert torch.equal(a, b)
     assert (a[:, :2] == torch.tensor([4, 7])).all() and torch.equal(a[mask], target[mask])
+
+
+# --- batched tokenizer helpers (notebook 06) --------------------------------------------------------------------
+def test_encode_and_decode_tokens_batch_like_the_tokenizer():
+    from course_lib.models import VQVAE
+    from course_lib.prior import decode_tokens, encode_tokens, flatten_grid
+    from course_lib.quantize import VectorQuantizer
+
+    torch.manual_seed(0)
+    vq = VQVAE(VectorQuantizer(8, 4), in_channels=1, hidden=8, downsamples=2, res_blocks=1).eval()
+    x = torch.rand(5, 1, 28, 28)
+    tokens = encode_tokens(vq, x, batch_size=2)                          # batches of 2, 2, 1
+    with torch.no_grad():
+        assert torch.equal(tokens, flatten_grid(vq.encode(x)))
+        images = decode_tokens(vq, tokens, (7, 7), batch_size=3)
+        assert torch.allclose(images, vq.decode_indices(vq.encode(x)).clamp(0, 1), atol=1e-6)
+    assert tokens.shape == (5, 49) and images.shape == (5, 1, 28, 28) and images.min() >= 0 and images.max() <= 1

@@ -404,3 +404,14 @@ def test_fsq_with_projections_matches_vector_quantize_pytorch():
     zb, gb = _grad(lambda t: theirs(t)[0], x, w)
     torch.testing.assert_close(za, zb, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(ga, gb, rtol=1e-5, atol=1e-6)
+
+
+def test_factorized_entropy_has_finite_gradients_when_bits_saturate():
+    """At LFQ's default inverse temperature (100) every bit probability of a batch can round to exactly 0 or 1;
+    the codebook entropy's gradient must stay finite there (it was NaN: d(p log p)/dp = log p + 1)."""
+    lfq = Q.LFQ(16).train()
+    z = (torch.randn(64, 16) * 3).requires_grad_(True)
+    z.data[:, 0] = 5.0  # bit 0 is +1 for every vector: its batch-mean probability is exactly 1
+    out = lfq(z)
+    out.loss.backward()
+    assert lfq.factorized and torch.isfinite(out.loss) and torch.isfinite(z.grad).all()

@@ -98,3 +98,133 @@ def test_measure_restoration_orders_a_better_restoration_first():
     assert a["kid"].mean < b["kid"].mean
     with pytest.raises(ValueError, match="must match"):
         measure_restoration(near[:5], clean)
+
+
+# --- notebook 13's set-up and measurement helpers ---------------------------------------------------------------
+def test_train_restorer_fine_tunes_from_init_without_changing_it():
+    from course_lib.restoration import train_restorer
+
+    torch.manual_seed(0)
+    bad, clean = torch.rand(64, 1, 28, 28), torch.rand(64, 1, 28, 28)
+    codes = torch.randint(0, 8, (64, 7, 7))
+    base = train_restorer(8, bad, clean, codes, steps=2, ch=4, batch_size=16, progress=False)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    tuned = train_restorer(8, bad, clean, codes, steps=1, ch=4, batch_size=16, init=base, progress=False)
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())          # init unchanged
+    assert not all(torch.equal(before[k], v) for k, v in tuned.state_dict().items())     # one step moved it
+    with pytest.raises(ValueError, match="codes="):
+        train_restorer(8, bad, clean, steps=1)
+
+
+def test_train_restorer_uses_the_given_loss():
+    from course_lib.restoration import train_restorer
+
+    seen = []
+
+    def loss(logits, targets):
+        seen.append((logits.shape, targets.shape))
+        return F.cross_entropy(logits, targets)
+
+    train_restorer(5, torch.rand(32, 1, 28, 28), torch.rand(32, 1, 28, 28), torch.randint(0, 5, (32, 7, 7)),
+                   steps=2, ch=4, batch_size=8, loss=loss, progress=False)
+    assert seen == [((8, 5, 7, 7), (8, 7, 7))] * 2
+
+
+def test_held_out_images_excludes_the_test_images():
+    from course_lib.data import load_dataset
+    from course_lib.restoration import held_out_images
+
+    test = load_dataset("fashion-mnist", split="test", n=50, full=False)
+    val, ref = held_out_images("fashion-mnist", test.x, (20, 30))
+    assert val.shape == (20, 1, 28, 28) and ref.shape == (30, 1, 28, 28)
+    seen = {bytes(x.numpy().tobytes()) for x in test.x}
+    assert not any(bytes(x.numpy().tobytes()) in seen for x in torch.cat([val, ref]))
+    assert not any(torch.equal(a, b) for a in val for b in ref)                          # disjoint sets
+    with pytest.raises(ValueError, match="asked for"):
+        held_out_images("fashion-mnist", test.x, (10 ** 6,))
+
+
+def test_kid_difference_sign_and_interval():
+    from course_lib.restoration import kid_difference
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(200, 8, generator=g)
+    near = torch.randn(200, 8, generator=g)
+    far = torch.randn(200, 8, generator=g) + 1.0
+    d = kid_difference(near, far, ref, n_boot=100)
+    assert d.value < 0 and d.high < 0 and d.low <= d.value <= d.high       # near is the closer set, clearly
+    same = kid_difference(near, near.clone(), ref, n_boot=50)
+    assert same.value == 0 and same.low == 0 and same.high == 0
+    with pytest.raises(ValueError, match="same"):
+        kid_difference(near, far[:100], ref)
+
+
+class _TinyNet(torch.nn.Module):
+    """Stands in for the judge / course nets: embed(x) = per-image mean, std and a gradient statistic."""
+
+    def embed(self, x):
+        gx = (x[..., 1:] - x[..., :-1]).abs().flatten(1).mean(1)
+        return torch.stack([x.flatten(1).mean(1), x.flatten(1).std(1), gx], 1)
+
+    def parameters(self, recurse=True):
+        return iter([torch.zeros(1)])
+
+
+def test_restoration_table_rows_region_and_reuse():
+    from course_lib.restoration import restoration_table
+
+    torch.manual_seed(0)
+    clean, ref = torch.rand(40, 1, 28, 28), torch.rand(40, 1, 28, 28)
+    blurry = F.avg_pool2d(clean, 3, 1, 1)
+    noisy = (clean + 0.3 * torch.randn_like(clean)).clamp(0, 1)
+    net = _TinyNet()
+    t = restoration_table({"blurry": blurry, "noisy": noisy}, clean, ref, judge_net=net, feature_net=net, n_boot=20)
+    assert [r["method"] for r in t] == ["real images (floor)", "blurry", "noisy"]
+    assert "psnr" not in t.raw["real images (floor)"] and t.raw["blurry"]["psnr"].shape == (40,)
+    d = t.psnr_difference("blurry", "noisy")
+    assert abs(d.value - float((t.raw["blurry"]["psnr"] - t.raw["noisy"]["psnr"]).mean())) < 1e-9
+    assert t.raw["blurry"]["sharpness"] < t.raw["real images (floor)"]["sharpness"]   # blur is less sharp
+    region = torch.zeros(40, 1, 28, 28, dtype=torch.bool)
+    region[:, :, 10:18, 10:18] = True
+    outside = torch.where(region, clean, 1 - clean)                         # right in the region, wrong outside
+    r = restoration_table({"x": outside}, clean, ref, judge_net=net, nets=("judge",), region=region, n_boot=20,
+                          ssim_column=False, reuse=t)
+    assert float(r.raw["x"]["psnr"].min()) > 90                             # exact in the region
+    assert torch.equal(r.feats["judge"]["reference"], t.feats["judge"]["reference"])
+    assert "SSIM" not in r.headers and len(r.headers) == 5
+    with pytest.raises(ValueError, match="reuse"):
+        restoration_table({"x": outside}, clean, ref[:20], judge_net=net, nets=("judge",), reuse=t)
+    with pytest.raises(ValueError, match="shape"):
+        restoration_table({"x": clean[:5]}, clean, ref, judge_net=net, nets=("judge",))
+
+
+def test_draw_helpers_make_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_lib.restoration import draw_fills, draw_perception_distortion, restoration_table
+
+    clean, ref = torch.rand(12, 1, 28, 28), torch.rand(12, 1, 28, 28)
+    net = _TinyNet()
+    t = restoration_table({"a": clean.flip(0), "b": 1 - clean}, clean, ref, judge_net=net, feature_net=net, n_boot=10)
+    fig = draw_perception_distortion(t)
+    assert len(fig.axes) == 2
+    region = torch.zeros(12, 1, 28, 28, dtype=torch.bool)
+    region[:, :, 4:12, 8:20] = True
+    fig = draw_fills(clean, region, {"a": clean.flip(0)}, {"a": "1 dB"}, n=4)
+    assert len(fig.axes) == 3 * 4 and "1 dB" in fig.axes[8].get_title(loc="left")
+
+
+def test_tokenizer_config_ignores_the_notebooks_own_settings(monkeypatch):
+    """COURSE_SETTINGS names notebook 13's settings (an open exercise changes `factor`); the tokenizer's table (a
+    library table: overrides="known") must neither reject them nor lose its own names."""
+    from course_lib.tokenizer import tokenizer_config
+
+    monkeypatch.setenv("COURSE_PROFILE", "quick")
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    monkeypatch.delenv("COURSE_SETTINGS", raising=False)
+    plain = tokenizer_config()
+    monkeypatch.setenv("COURSE_SETTINGS", '{"factor": 2}')
+    assert tokenizer_config() == plain
+    monkeypatch.setenv("COURSE_SETTINGS", '{"factor": 2, "tok_steps": 7}')
+    assert tokenizer_config()["train"]["steps"] == 7

@@ -12,7 +12,7 @@ from typing import Callable, List
 
 import torch
 
-from . import CheckFailed, call_student, check_function, describe_mismatch, passed
+from . import CheckFailed, call_student, check_function, describe_mismatch, passed, records_result
 from .. import perceptual
 
 __all__ = ["check_normalize_channels", "check_lpips_from_features"]
@@ -47,6 +47,7 @@ def _float16_features(seed: int, c: int = 8) -> torch.Tensor:
     return f.half()
 
 
+@records_result
 def check_normalize_channels(student_fn: Callable, seed: int = 0, shape=(3, 6, 5, 4)) -> None:
     """student_fn(x) -> x / sqrt(sum over channels of x^2 + eps), same shape as x (B, C, H, W).
 
@@ -64,9 +65,22 @@ def check_normalize_channels(student_fn: Callable, seed: int = 0, shape=(3, 6, 5
     if not torch.isfinite(out).all():
         raise CheckFailed(f"{name}: the output has nan/inf where every channel is 0 (0/0): the eps is missing. "
                           "Add a small eps inside the square root: x / sqrt(sum_c x^2 + eps).")
-    problem = describe_mismatch(out, _reference_normalize(x.detach()), atol=1e-5)
+    ref = _reference_normalize(x.detach())
+    if tuple(out.shape) == tuple(ref.shape):
+        zero = (x.detach() == 0).all(dim=1, keepdim=True).expand_as(ref)       # positions where every channel is 0
+        if not torch.allclose(out.detach().float()[zero], ref[zero], atol=1e-5):
+            raise CheckFailed(f"{name}: where every channel is 0 the output should be 0.")
+        off = (out.detach().float() - ref).abs()[~zero]
+        if off.numel() and float(off.max()) > 1e-5 + 1e-4 * float(ref.abs().max()):
+            small = x.detach().pow(2).sum(1, keepdim=True).expand_as(ref)[~zero]
+            where = float(small[off.argmax()])
+            raise CheckFailed(
+                f"{name}: the output differs from x / sqrt(sum_c x^2 + eps) by up to {float(off.max()):.2g} at a "
+                f"position whose sum of squares is {where:.2g}: is your eps much larger than the eps argument "
+                "(1e-10 by default)? Use the eps you are given.")
+    problem = describe_mismatch(out, ref, atol=1e-5)
     if problem:
-        raise CheckFailed(f"{name}: where every channel is 0 the output should be 0: {problem}.")
+        raise CheckFailed(f"{name}: {problem}.")
     # 3) ... and so must the gradient
     r = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed + 3))
     (out * r).sum().backward()
@@ -161,6 +175,7 @@ def _wrong_batch_mean(fx, fy, ws):
     return perceptual.lpips_distance(fx, fy, ws).mean()
 
 
+@records_result
 def check_lpips_from_features(student_fn: Callable, seed: int = 0, shapes=((4, 5, 6), (6, 3, 3))) -> None:
     """student_fn(feats_x, feats_y, weights) -> (B,) LPIPS-style distance (lists of stage features, weights (C_l,)).
 

@@ -1,28 +1,142 @@
-"""Checks for notebook 06 (priors and sampling): the causal mask, top-k / temperature probabilities, and the
-autoregressive sampling loop.
+"""Checks for notebook 06 (priors and sampling): the prior's training loss, the causal mask, top-k / temperature
+probabilities, and the autoregressive sampling loop.
 
-    from course_lib.checks.prior import check_causal_mask, check_top_k_probs, check_sampling_loop
+    from course_lib.checks.prior import check_prior_loss, check_causal_mask, check_top_k_probs, check_sampling_loop
+    check_prior_loss(prior_loss)                   # prior_loss(prior, grids (B, h, w), labels (B,)) -> nats per code
     check_causal_mask(causal_mask)                 # causal_mask(T) -> (T, T) bool, True = may attend
     check_top_k_probs(top_k_probs)                 # top_k_probs(logits (B, K), k, temperature) -> probs (B, K)
     check_sampling_loop(sample_codes)              # sample_codes(prior, n, temperature, top_k, generator) -> (n, T)
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 
-from . import CheckFailed, call_student, check_function, describe_mismatch, passed
-from ..prior import CodePrior, causal_mask as _causal_mask_ref, top_k_filter
+from . import CheckFailed, call_student, check_function, describe_mismatch, passed, records_result
+from ..prior import CodePrior, causal_mask as _causal_mask_ref, flatten_grid, top_k_filter
 
-__all__ = ["check_causal_mask", "check_top_k_probs", "check_sampling_loop", "top_k_probs_reference",
-           "sample_codes_reference"]
+__all__ = ["check_prior_loss", "check_causal_mask", "check_top_k_probs", "check_sampling_loop",
+           "prior_loss_reference", "top_k_probs_reference", "sample_codes_reference"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The prior's training loss
+# ----------------------------------------------------------------------------------------------------------------
+def prior_loss_reference(prior: CodePrior, grids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-code cross-entropy (nats per code) of code grids (B, h, w) in raster order, class token first:
+    ``CodePrior.nll`` on the flattened grids."""
+    return prior.nll(flatten_grid(grids), labels)
+
+
+def _prior_loss_mistakes():
+    def ce(logits, targets, reduction="mean"):
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction=reduction)
+
+    def inputs_for(prior, codes, labels):
+        return torch.cat([prior.start_token_id(labels, len(codes))[:, None], codes[:, :-1]], dim=1)
+
+    def no_shift(prior, grids, labels):
+        codes = flatten_grid(grids)
+        return ce(prior.next_code_logits(codes), codes)
+
+    def no_class_token(prior, grids, labels):          # predicts c_1.. from c_0..; c_0 and the class are dropped
+        codes = flatten_grid(grids)
+        return ce(prior.next_code_logits(codes[:, :-1]), codes[:, 1:])
+
+    def label_as_code(prior, grids, labels):           # the label itself (an id < K) read as a code
+        codes = flatten_grid(grids)
+        return ce(prior.next_code_logits(torch.cat([labels[:, None].long(), codes[:, :-1]], 1)), codes)
+
+    def column_major(prior, grids, labels):
+        return prior_loss_reference(prior, grids.transpose(1, 2), labels)
+
+    def summed(prior, grids, labels):
+        codes = flatten_grid(grids)
+        return ce(prior.next_code_logits(inputs_for(prior, codes, labels)), codes, "sum")
+
+    def summed_over_positions(prior, grids, labels):
+        return prior_loss_reference(prior, grids, labels) * grids[0].numel()
+
+    def summed_over_batch(prior, grids, labels):
+        return prior_loss_reference(prior, grids, labels) * grids.shape[0]
+
+    def in_bits(prior, grids, labels):
+        return prior_loss_reference(prior, grids, labels) / math.log(2)
+
+    return {
+        "no shift: the input at position t is code t itself, so the network sees the code it must predict (the "
+        "causal mask lets position t attend to itself). Shift the codes one place to the right, behind the class "
+        "token.": no_shift,
+        "the class token is missing: you predict c_1..c_(T-1) from c_0..c_(T-2), so c_0 is never predicted and the "
+        "class never enters. The input starts with the class token (id K + label).": no_class_token,
+        "the class token should be the id K + label. The label alone (an id below K) is read as a CODE.":
+            label_as_code,
+        "the codes are flattened column by column. Raster order is row by row, left to right: grids.reshape(B, -1) "
+        "(or flatten(1)) of the (B, h, w) grid, without a transpose.": column_major,
+        "you summed the cross-entropy over the batch and the positions; the loss is the MEAN over both (nats per "
+        "code), which keeps the learning rate independent of the batch size and the grid size.": summed,
+        "you summed over the positions and averaged over the batch; the loss is the mean over both (nats per "
+        "code).": summed_over_positions,
+        "you averaged over the positions but summed over the batch; the loss is the mean over both (nats per "
+        "code).": summed_over_batch,
+        "you returned bits (divided by log 2); the training loss is F.cross_entropy's natural log, nats per "
+        "code.": in_bits,
+    }
+
+
+@records_result
+def check_prior_loss(student_fn: Callable, seed: int = 0, grid=(2, 3), K: int = 6, num_classes: int = 3) -> None:
+    """student_fn(prior, grids (B, h, w) int64, labels (B,) int64) -> scalar tensor: the mean next-code
+    cross-entropy in nats per code, codes in raster order behind the class token (id K + label), computed with
+    ``prior.next_code_logits(inputs)``. ``seed``, ``grid``, ``K`` and ``num_classes`` choose other cases (the hidden
+    tests use them). Use an h != w grid: only then is a column-major flatten visible."""
+    name = "prior_loss"
+    h, w = (int(v) for v in grid)
+    prior = _check_prior(K=K, T=h * w, num_classes=num_classes, seed=4321 + seed)
+    mistakes = _prior_loss_mistakes()
+    for trial in range(3):
+        g = torch.Generator().manual_seed(1000 * seed + trial)
+        B = (5, 3, 8)[trial]
+        grids = torch.randint(0, K, (B, h, w), generator=g)
+        labels = torch.randint(0, num_classes, (B,), generator=g)
+        expected = prior_loss_reference(prior, grids, labels).detach()
+        try:
+            got = call_student(student_fn, prior, grids.clone(), labels.clone(), name=name)
+        except CheckFailed as err:
+            if "out of bounds" in str(err):            # cross_entropy: "Target 7 is out of bounds."
+                raise CheckFailed(
+                    f"{name}: the targets contain an id >= K: you are predicting the class token. It is only an "
+                    "input; the targets are the K-valued codes c_0..c_(T-1).") from None
+            raise
+        if not isinstance(got, torch.Tensor) or got.numel() != 1:
+            raise CheckFailed(f"{name} should return a scalar tensor (one number for the batch, with its gradient: no "
+                              f".item()), got {tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__}.")
+        if not got.requires_grad:
+            raise CheckFailed(f"{name} returned a number without a gradient (.item(), .detach() or torch.no_grad()?); "
+                              "the optimiser needs the tensor that comes out of F.cross_entropy.")
+        got = got.detach().reshape(())
+        if describe_mismatch(got, expected, atol=1e-5, rtol=1e-4) is None:
+            continue
+        for hint, wrong_fn in mistakes.items():
+            try:
+                wrong = wrong_fn(prior, grids.clone(), labels.clone()).detach()
+            except Exception:
+                continue
+            if describe_mismatch(got, wrong, atol=1e-5, rtol=1e-4) is None:
+                raise CheckFailed(f"{name}: {hint}")
+        raise CheckFailed(f"{name}: the loss is {float(got):.5f}, expected {float(expected):.5f} nats per code (grid "
+                          f"{h}x{w}, batch {B}). Inputs: [K + label, c_0, ..., c_(T-2)]; targets: c_0, ..., c_(T-1); "
+                          "the mean cross-entropy over batch and positions.")
+    passed(f"{name}: raster order, the class token first, codes shifted by one, mean cross-entropy in nats per code.")
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # The causal mask
 # ----------------------------------------------------------------------------------------------------------------
+@records_result
 def check_causal_mask(student_fn: Callable[[int], torch.Tensor], sizes=(4, 1, 7)) -> None:
     """student_fn(T) must return the (T, T) bool mask with True where query i may attend to key j (j <= i).
     ``sizes``: the sequence lengths tried (the hidden tests try others)."""
@@ -38,13 +152,13 @@ def check_causal_mask(student_fn: Callable[[int], torch.Tensor], sizes=(4, 1, 7)
     T_ = lambda T: torch.ones(T, T, dtype=torch.bool)  # noqa: E731
     mistakes = {
         "the diagonal is False, so a position cannot attend to itself: the first row then has nothing to "
-        "attend to (softmax of all -inf is nan). Keep the diagonal: torch.tril(..., diagonal=0).":
+        "attend to (softmax of all -inf is nan). Keep the diagonal.":
             lambda T: torch.tril(T_(T), diagonal=-1),
         "you built the upper triangle: each position attends to the FUTURE and not the past. Row i (the query) "
-        "may see columns j <= i, i.e. the lower triangle (torch.tril).":
+        "may see columns j <= i.":
             lambda T: torch.triu(T_(T)),
         "you built the strict upper triangle (or inverted the mask): each position sees only the future. True "
-        "means 'may attend', and row i may see columns j <= i: torch.tril(..., diagonal=0).":
+        "means 'may attend', and row i may see columns j <= i.":
             lambda T: torch.triu(T_(T), diagonal=1),
         "every entry is True, so nothing is masked: position t would see the code it must predict.":
             lambda T: T_(T),
@@ -104,6 +218,7 @@ def _top_k_mistakes():
     }
 
 
+@records_result
 def check_top_k_probs(student_fn: Callable, seed: int = 0, ks=(3, 5, 1), temperatures=(0.7, 1.5, 0.5),
                       num_codes: int = 12) -> None:
     """student_fn(logits (B, K), k, temperature) -> probabilities (B, K) after temperature and top-k.
@@ -164,6 +279,7 @@ def _greedy(prior: CodePrior, n: int, shift: int = 0, parallel: bool = False) ->
     return codes
 
 
+@records_result
 def check_sampling_loop(student_fn: Callable, seed: int = 0, K: int = 6, T: int = 5) -> None:
     """student_fn(prior, n, temperature, top_k, generator) -> (n, seq_len) int64 codes.
     ``seed``, ``K`` and ``T`` choose another tiny prior (the hidden tests use them)."""
@@ -211,27 +327,46 @@ def check_sampling_loop(student_fn: Callable, seed: int = 0, K: int = 6, T: int 
             "sample_codes with top_k=1 should equal greedy decoding (the argmax of p(c_t | c_<t) at every step), "
             "but it does not. Loop over t, run prior(codes), take logits[:, t], draw, and store it in codes[:, t].")
 
-    # 2) top_k=3, temperature 0.7: every code among the top 3 of its own conditional, distribution right.
+    # 2) top_k=3, temperature 0.7: every code among the top 3 of its own conditional, and at EVERY position the
+    #    codes' frequencies match the distributions they should have been drawn from, given the drawn prefixes.
     n, k, temp = 3000, 3, 0.7
     got = call(n, temp, k, seed + 1)
-    logits = prior(got)
+    with torch.no_grad():
+        logits = prior(got)                                                  # (n, T, K)
     top = torch.topk(logits, k, dim=-1).indices
     if not (top == got[..., None]).any(-1).all():
         bad = int((~(top == got[..., None]).any(-1)).sum())
         raise CheckFailed(
             f"sample_codes drew {bad} codes that are not among the top_k={k} most likely of their conditional; "
             "mask the logits outside the k largest with -inf before the softmax (keep the LARGEST k).")
-    p0 = top_k_probs_reference(logits[0, 0], k, temp)                    # code 0 has the same conditional for all
-    freq = torch.bincount(got[:, 0], minlength=K).float() / n
-    if (freq - p0).abs().max() > 0.05:
+    freq = F.one_hot(got, K).float().mean(0)                                 # (T, K) observed
+    def expected(t_):                                                        # (T, K) what the loop should give
+        return top_k_probs_reference(logits, k, t_).mean(0)
+    err = (freq - expected(temp)).abs().max(-1).values                       # (T,)
+    if bool((err > 0.05).any()):
+        t = int((err > 0.05).nonzero()[0])
+        where = "the first code" if t == 0 else f"code {t} (the codes before it were right)"
         hint = ""
-        if (freq - top_k_probs_reference(logits[0, 0], k, 1.0)).abs().max() < 0.03:
-            hint = " They match temperature 1: divide the logits by the temperature."
-        elif (freq - top_k_probs_reference(logits[0, 0], k, 1.0 / temp)).abs().max() < 0.03:
+        if (freq[t] - expected(1.0)[t]).abs().max() < 0.03:
+            hint = (" They match temperature 1: divide the logits by the temperature"
+                    + (" at EVERY step, not only at the first." if t > 0 else "."))
+        elif (freq[t] - expected(1.0 / temp)[t]).abs().max() < 0.03:
             hint = " They match 1/temperature: divide the logits by the temperature, don't multiply."
-        elif int((freq > 0).sum()) == 1:
-            hint = " Only one code was ever drawn: sample with torch.multinomial(probs, 1) instead of argmax."
+        elif (freq[t] - F.one_hot(logits[:, t].argmax(-1), K).float().mean(0)).abs().max() < 0.03:
+            hint = (" They are the argmax of each conditional: draw every code with torch.multinomial(probs, 1, "
+                    "generator=generator), at every step.")
         raise CheckFailed(
-            f"sample_codes: the first code's frequencies {[round(v, 3) for v in freq.tolist()]} do not match the "
-            f"top-{k} probabilities at temperature {temp}: {[round(v, 3) for v in p0.tolist()]}.{hint}")
+            f"sample_codes: the frequencies of {where} {[round(v, 3) for v in freq[t].tolist()]} do not match the "
+            f"top-{k} probabilities at temperature {temp} given the codes before it: "
+            f"{[round(v, 3) for v in expected(temp)[t].tolist()]}.{hint}")
+    # 3) the generator: the same seed must give the same samples (reproducible figures), another seed other ones
+    a, b, c = (call(64, 1.0, None, s_) for s_ in (seed + 5, seed + 5, seed + 6))
+    if not torch.equal(a, b):
+        raise CheckFailed(
+            "sample_codes: two calls with generators of the same seed gave different codes, so your loop ignores "
+            "its `generator` argument (it draws from the global random state). Pass generator=generator to the "
+            "function that draws.")
+    if torch.equal(a, c):
+        raise CheckFailed("sample_codes: generators with different seeds gave the same codes; draw at random (with "
+                          "the generator), not by a fixed rule.")
     passed("sample_codes draws each code from p(c_t | c_<t) with temperature and top-k, one position at a time.")

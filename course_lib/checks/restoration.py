@@ -1,12 +1,11 @@
-"""Checks for notebook 13 (restoration and editing): the code-prediction loss and the Gram matrix.
+"""Checks for notebook 13 (restoration and editing): the code-prediction loss and the Gram matrix. The two MaskGIT
+checks of the same notebook are in :mod:`course_lib.checks.maskgit`.
 
     from course_lib.checks.restoration import check_code_prediction_loss, check_gram_matrix
     check_code_prediction_loss(code_prediction_loss)   # (logits (B, K, h, w), targets (B, h, w)) -> scalar
     check_gram_matrix(gram_matrix)                     # features (B, C, H, W) -> (B, C, C), mean over positions
     check_code_prediction_loss(code_prediction_loss, seed=3, shape=(3, 11, 2, 5))   # more cases (hidden tests)
     check_gram_matrix(gram_matrix, seed=3, shape=(3, 5, 2, 7))
-    check_masked_decode_step(masked_decode_step)       # (logits, tokens, mask, n) -> (tokens, mask), MaskGIT
-    check_masked_decode_step(masked_decode_step, seed=5, shape=(3, 12, 7), n=(1, 4, 12))   # n per row
 """
 from __future__ import annotations
 
@@ -17,11 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import CheckFailed, call_student, check_function
-from ..maskgit import masked_decode_step as _step_ref
+from . import check_function, records_result
 from ..restoration import code_prediction_loss as _ce_ref, gram_matrix as _gram_ref
 
-__all__ = ["check_code_prediction_loss", "check_gram_matrix", "check_masked_decode_step"]
+__all__ = ["check_code_prediction_loss", "check_gram_matrix"]
 
 
 def _distinct(shape: tuple, what: str) -> None:
@@ -29,6 +27,7 @@ def _distinct(shape: tuple, what: str) -> None:
         raise ValueError(f"{what} must have 4 dimensions with 3 different sizes after the batch, got {shape}")
 
 
+@records_result
 def check_code_prediction_loss(student_fn: Callable, seed: int = 0, shape: tuple = (4, 9, 3, 5)) -> None:
     """student_fn(logits (B, K, h, w), targets (B, h, w) int64) -> the mean cross-entropy over the B h w cells.
 
@@ -99,78 +98,3 @@ def check_gram_matrix(student_fn: Callable, seed: int = 0, shape: tuple = (2, 3,
     }
     check_function(student_fn, _gram_ref, make_inputs, name="gram_matrix", mistakes=mistakes, trials=3,
                    success="gram_matrix averages the channel products over the positions, image by image.")
-
-
-def check_masked_decode_step(student_fn: Callable, seed: int = 0, shape: tuple = (4, 10, 6), n=3) -> None:
-    """student_fn(logits (B, T, K), tokens (B, T), mask (B, T) bool, n) -> (tokens, mask): MaskGIT's decoding
-    step (keep the n most confident masked predictions, by the softmax probability of the argmax code).
-
-    Three random trials of ``shape`` = (B, T, K); ``n`` an int or one int per row (then passed as a (B,) tensor).
-    Rows have different numbers of masked positions, one of them fewer than ``n``, and the known positions hold
-    codes whose predictions are the most confident of all (so ranking them too shows)."""
-    b, t, k = shape
-    if b < 2 or t < 4 or k < 2:
-        raise ValueError(f"check_masked_decode_step needs B >= 2, T >= 4, K >= 2, got {shape}")
-    n_arg = n if isinstance(n, int) else torch.as_tensor(list(n), dtype=torch.long)
-    if not isinstance(n, int) and n_arg.shape != (b,):
-        raise ValueError(f"n must be an int or one value per row ({b}), got {n}")
-
-    def make_inputs(trial):
-        g = torch.Generator().manual_seed(3000 + 31 * seed + trial)
-        logits = 3.0 * torch.randn(b, t, k, generator=g)
-        n_masked = torch.randint(2, t, (b,), generator=g)
-        n_masked[0] = 1 if (isinstance(n, int) and n > 1) else n_masked[0]          # a row with fewer than n
-        rank = torch.rand(b, t, generator=g).argsort(1).argsort(1)
-        mask = rank < n_masked[:, None]
-        logits[~mask] *= 4.0                                       # known positions: the most peaked predictions
-        tokens = torch.randint(0, k, (b, t), generator=g).masked_fill(mask, k)      # [MASK] = K where unknown
-        return logits, tokens, mask, n_arg
-
-    def conf_pred(l):
-        return l.softmax(-1).max(-1)
-
-    def keep_by(score, mask, n_):
-        rank = score.argsort(1, descending=True).argsort(1)
-        return rank < torch.as_tensor(n_).reshape(-1, 1)
-
-    def least(l, tok, m, n_):
-        c, p = conf_pred(l)
-        keep = keep_by((-c).masked_fill(~m, float("-inf")), m, n_) & m
-        return torch.where(keep, p, tok), m & ~keep
-
-    def all_positions(l, tok, m, n_):
-        c, p = conf_pred(l)
-        keep = keep_by(c, m, n_)
-        return torch.where(keep, p, tok), m & ~keep
-
-    def by_logit(l, tok, m, n_):
-        c, p = l.max(-1)
-        keep = keep_by(c.masked_fill(~m, float("-inf")), m, n_) & m
-        return torch.where(keep, p, tok), m & ~keep
-
-    def ref_parts(l, tok, m, n_):
-        return _step_ref(l, tok, m, n_)
-
-    mistakes = {
-        "you kept the LEAST confident predictions; keep the n with the HIGHEST probability.": least,
-        "you ranked every position, known ones too, and overwrote known codes: give the known positions "
-        "confidence -inf (or rank only where mask is True).": all_positions,
-        "you ranked by the raw logit; the confidence is the softmax probability of the predicted code.": by_logit,
-        "you returned the input mask: the kept positions are no longer masked (mask & ~keep).":
-            lambda *a: (ref_parts(*a)[0], a[2]),
-        "you returned the kept positions as the mask; return the positions that are STILL masked.":
-            lambda *a: (ref_parts(*a)[0], a[2] & ~ref_parts(*a)[1]),
-        "you wrote predictions into every masked position; write only the n kept ones and leave the rest as "
-        "they were.": lambda l, tok, m, n_: (torch.where(m, conf_pred(l)[1], tok), ref_parts(l, tok, m, n_)[1]),
-    }
-
-    def as_pair(*args):                                   # accept a list, NumPy arrays, int32 tokens, 0/1 masks
-        out = call_student(student_fn, *args, name="masked_decode_step")
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            raise CheckFailed("masked_decode_step: return the pair (tokens, mask).")
-        tok, m = (torch.as_tensor(v) for v in out)
-        return tok.long(), m.bool()
-
-    check_function(as_pair, _step_ref, make_inputs, name="masked_decode_step", mistakes=mistakes, trials=3,
-                   success="masked_decode_step keeps the n most confident masked predictions and leaves the known "
-                           "codes alone.")

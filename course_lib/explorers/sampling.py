@@ -33,7 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["sample_with_stats", "sampling_distribution", "draw_sampling"]
+__all__ = ["sample_with_stats", "sampling_distribution", "draw_sampling", "show_class_grid",
+           "plot_sampling_tradeoff"]
 
 Labels = Optional[Union[int, Sequence[int], torch.Tensor]]
 
@@ -198,4 +199,70 @@ def draw_sampling(
                      f"codes used · {stats['distinct_grids']}/{n} distinct", fontsize=9)
     fig.tight_layout()
     fig.sample_stats = stats
+    return fig
+
+
+def show_class_grid(images: torch.Tensor, labels: torch.Tensor, predicted: torch.Tensor,
+                    class_names: Sequence[str], per_class: int, title: Optional[str] = None, ax=None):
+    """Class-conditional samples, one row per class (``images`` ordered class by class, ``per_class`` each), with a
+    green frame where a classifier's ``predicted`` class equals the requested ``labels`` and a red one where it does
+    not; the row names on the left. Returns the axes. Notebook 06, section 6."""
+    import matplotlib.pyplot as plt
+    from course_lib.viz import image_grid
+
+    imgs = images.detach().float().clamp(0, 1).cpu()
+    if imgs.shape[1] == 1:
+        imgs = imgs.expand(-1, 3, -1, -1)
+    agree = (predicted.cpu() == labels.cpu())
+    framed = imgs.clone()
+    colour = torch.where(agree[:, None], torch.tensor([0.1, 0.7, 0.2]), torch.tensor([0.85, 0.1, 0.1]))  # (N, 3)
+    for side in (framed[..., :1, :], framed[..., -1:, :], framed[..., :, :1], framed[..., :, -1:]):
+        side.copy_(colour[:, :, None, None].expand_as(side))
+    if ax is None:
+        rows = math.ceil(len(imgs) / per_class)
+        _, ax = plt.subplots(figsize=(1.0 + 0.75 * per_class, 0.75 * rows + 0.6))
+    ax.imshow(image_grid(framed, nrow=per_class), interpolation="nearest")
+    ax.set_axis_off()
+    h = imgs.shape[-2] + 2
+    for row, name in enumerate(class_names[: math.ceil(len(imgs) / per_class)]):
+        ax.text(-3, 2 + row * h + h / 2 - 1, name, ha="right", va="center", fontsize=9)
+    ax.set_title(title or f"green frame: the classifier agrees with the row's class ({float(agree.float().mean()):.0%})",
+                 fontsize=10)
+    return ax
+
+
+def plot_sampling_tradeoff(rows: Sequence[Dict[str, Any]], heldout_bits: float, chance: Optional[float] = None):
+    """The temperature / top-k trade-off of notebook 06's deep dive, three panels against the temperature: a KID
+    (with its interval), the class accuracy, and the samples' bits per code under the prior beside the held-out
+    bits per code of real grids (the calibration line: a calibrated sampler at temperature 1 draws grids as likely
+    as real ones). ``rows``: dicts with ``temperature``, ``top_k`` (None = all), ``kid`` (an object with ``value``,
+    ``low``, ``high``, in the units to plot), ``accuracy`` and ``bits``. Rows with a top-k are drawn as single
+    markers. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    plain = [r for r in rows if r["top_k"] is None]
+    tk = [r for r in rows if r["top_k"] is not None]
+    t = [r["temperature"] for r in plain]
+    kid = [r["kid"] for r in plain]
+    axes[0].errorbar(t, [k.value for k in kid], yerr=[[k.value - k.low for k in kid], [k.high - k.value for k in kid]],
+                     marker="o", capsize=3, label="temperature only")
+    axes[1].plot(t, [r["accuracy"] for r in plain], marker="o", label="temperature only")
+    axes[2].plot(t, [r["bits"] for r in plain], marker="o", label="samples")
+    for i, r in enumerate(tk):
+        style = dict(marker="s^vD"[i % 4], color=f"C{i + 1}", linestyle="none", label=f"top-{r['top_k']}")
+        k, x = r["kid"], r["temperature"] + 0.03 * (i + 1)          # nudged right of the temperature-only point
+        axes[0].errorbar([x], [k.value], yerr=[[k.value - k.low], [k.high - k.value]], capsize=3, **style)
+        axes[1].plot([x], [r["accuracy"]], **style)
+        axes[2].plot([x], [r["bits"]], **style)
+    axes[2].axhline(heldout_bits, color="k", ls="--", label=f"real held-out grids ({heldout_bits:.2f})")
+    if chance is not None:
+        axes[1].axhline(chance, color="0.5", ls=":", label=f"chance ({chance:.0%})")
+    axes[0].set_ylabel("KID x 1000 (lower: closer to real)")
+    axes[1].set_ylabel("class accuracy of the samples")
+    axes[2].set_ylabel("bits per code under the prior")
+    for ax in axes:
+        ax.set_xlabel("temperature")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
     return fig
