@@ -219,6 +219,10 @@ def test_build_slides_writes_decks_with_mathjax_beside_them(tmp_path):
     (outlines / f"{stem[:2]}.md").write_text(OUTLINE)
     with pytest.raises(RuntimeError, match="fig-plot#2"):
         instructor.build_slides(out, executed, outlines, strict=True, log=lambda *a: None)
+    (executed / f"{stem}.ipynb").unlink()    # a lesson left out of the run: its deck has no figures, and says so
+    said = []
+    instructor.build_slides(out, executed, outlines, strict=True, log=said.append)
+    assert "built without its figures" in said[0] and "is not in the executed notebook" in written[0].read_text()
 
 
 def test_outline_problems_name_unknown_tags_and_too_few_ideas(tmp_path):
