@@ -117,7 +117,7 @@ plt.show()
 # prior over the `K` codes at every position (its KL term is the constant `log K`, notebook 03). So "sampling from
 # the VQ-VAE" means drawing each of the 49 codes uniformly at random and decoding. Expect noise.
 
-# %%
+# %% tags=["fig-uniform-codes"]
 gen = torch.Generator().manual_seed(0)
 x_uniform = decode_tokens(vqvae, torch.randint(0, K, (CFG.n_samples, T), generator=gen), (h, w))
 show_images(torch.cat([x_uniform[:12], x_test[:12]]), nrow=12,
@@ -292,7 +292,7 @@ print("changing code 20 leaves the logits of positions 0..20 unchanged and moves
 # We encode the training images once with the frozen tokenizer and minimise the loss you wrote. On held-out grids,
 # expect the prior to beat uniform codes and the code frequencies alone: the context carries information.
 
-# %%
+# %% tags=["fig-prior-bits"]
 from course_lib.checks.prior import prior_loss_reference
 from course_lib.prior import CodePrior, weight_decay_groups
 
@@ -387,7 +387,7 @@ check_sampling_loop(sample_codes, seed=3, K=8, T=6)
 # drawn (a **key/value cache**). It also takes class labels: one row per class below. A frame is green where the
 # classifier agrees with the requested class; expect well above chance, not every sample.
 
-# %%
+# %% tags=["fig-class-samples"]
 from course_lib.explorers.sampling import show_class_grid
 
 classify = lambda images: torch.cat([feat_net(images[i:i + 256].to(device)).argmax(-1).cpu()
@@ -410,7 +410,7 @@ plt.show()
 #
 # The models' sizes are not matched: read it as "this two-stage model against this VAE".
 
-# %%
+# %% tags=["fig-prior-vs-vae"]
 from course_lib.image_quality import realism_table
 from course_lib.losses import elbo_terms
 

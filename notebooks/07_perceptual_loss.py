@@ -72,7 +72,7 @@ x, x_ref = test.x[:CFG.n_eval], test.x[CFG.n_eval:]  # (N, 1, 28, 28) in [0, 1];
 #
 # Expect L2 to prefer the blurry average: that follows from the loss, whatever the images.
 
-# %%
+# %% tags=["fig-blurry-average"]
 sharp, blurry = shift_image(x, 1), shifted_average(x)
 l2 = lambda a, b: (a - b).pow(2).flatten(1).mean(1)  # per-image mean squared error
 l1 = lambda a, b: (a - b).abs().flatten(1).mean(1)
@@ -260,7 +260,7 @@ assert torch.isfinite(safe).all() and torch.allclose(safe[0, :, 0, 2], torch.ful
 # structural measure) and the perceptual distance can. Both ranked rows are printed from the numbers. Neither is a
 # person: LPIPS' learned weights were fitted to human judgements, the course network's uniform weights were not.
 
-# %%
+# %% tags=["fig-equal-l2"]
 from course_lib.image_quality import ssim
 from course_lib.perceptual import gaussian_blur, match_mse
 
@@ -293,7 +293,7 @@ print("SSIM, closest first:      ", " > ".join(rank("ssim", False)))
 # with **L2**, **L1** (the control that separates L1 from the perceptual term) and **L1 + perceptual**
 # (`perc_weight` times the perceptual distance), VQ-GAN's reconstruction loss (Esser et al. 2021).
 
-# %%
+# %% tags=["fig-perceptual-recons"]
 from course_lib.models import AutoEncoder
 from course_lib.train import fit
 
@@ -338,7 +338,7 @@ plt.show()
 #
 # Row one, real against real, is the floor. Expect the perceptual arm to be the sharpest, on real edges.
 
-# %%
+# %% tags=["fig-realism-table"]
 from course_lib.image_quality import realism_table
 from course_lib.perceptual import edge_agreement
 

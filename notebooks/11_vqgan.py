@@ -108,7 +108,7 @@ show_images(x_eval[:16], nrow=16, title="evaluation images (held out)");
 #
 # The whole first stage of VQ-GAN in one picture. Sections 1 and 2 build its parts:
 
-# %%
+# %% tags=["fig-vqgan-diagram"]
 from course_lib.diagrams import vqgan_diagram
 
 vqgan_diagram();
@@ -333,7 +333,7 @@ assert steps_logged[-1] == CFG.steps and steps_logged == sorted(set(steps_logged
 # discriminator's loss `disc` and `adaptive_weight` appear only from `disc_start` on. A `disc` that drops to 0 means
 # `D` wins outright; an `adaptive_weight` at its clamp (1e4) means the adversarial gradient vanished (notebook 09).
 
-# %%
+# %% tags=["fig-vqgan-curves"]
 draw_training_curves(history, CFG.steps, disc_start=CFG.disc_start, resumed_at=CFG.first_run, title="VQ-GAN training");
 
 # %% [markdown]
@@ -343,7 +343,7 @@ draw_training_curves(history, CFG.steps, disc_start=CFG.disc_start, resumed_at=C
 # The deep dives below compare the three objectives at this budget and show the same models trained far longer.
 # Notebook 12 builds its generator on this model when it fits.
 
-# %%
+# %% tags=["fig-vqgan-recons"]
 usage = CodeUsageTracker(K)
 rec_vqgan = reconstruct(model, x_eval, tracker=usage)
 fid = fidelity(x_eval, rec_vqgan)
@@ -483,7 +483,7 @@ show_table(rows, ["measure (mean ± sd over seeds)", *ARMS], title=f"{len(SEEDS)
 # floor. Down is closer to real images, right is closer pixel by pixel. A trade-off (Blau & Michaeli 2018) shows as
 # arms that win on one axis and lose on the other.
 
-# %%
+# %% tags=["fig-loss-ablation"]
 fig, axes = plt.subplots(1, 3, figsize=(14, 4.3), layout="constrained")
 colors = dict(zip(ARMS, ("tab:blue", "tab:orange", "tab:green")))
 for ax, (key, label) in zip(axes, (("judge KID", "judge KID x1e3 (95% CI)"),

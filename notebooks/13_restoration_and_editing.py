@@ -96,7 +96,7 @@ print(f"frozen tokenizer: {tok.description}. {tuple(codes_test.shape[1:])} codes
 # input of every restorer. Iterative back-projection (Irani & Peleg 1991) corrects the bicubic image until its
 # block means match the input; its iterations are tuned on held-out validation images, never on test images.
 
-# %%
+# %% tags=["fig-sr-classical"]
 bad_train, bad_test = degrade(x_train, CFG.factor), degrade(x_test, CFG.factor)
 sr_rows, sr_classical = classical_upsamplers(downsample(x_test, CFG.factor), x_test, downsample(x_val, CFG.factor),
                                              x_val, CFG.factor, return_outputs=True)
@@ -159,7 +159,7 @@ print(f"held-out code cross-entropy {ce_test:.2f} nats vs {ce_marginal:.2f} for 
 claim(ce_test < ce_marginal - 0.5, f"held-out code cross-entropy {ce_test:.2f} < frequencies alone "
                                    f"{ce_marginal:.2f} - 0.5 nats");
 
-# %%
+# %% tags=["fig-restorers"]
 show_pairs(x_test[:10].cpu(), [bad_test[:10].cpu(), sr_classical["back_projection"][:10].cpu(), out_l2[:10].cpu(),
                                out_code[:10].cpu(), recon[:10].cpu()], n=10,
            titles=("clean", "bicubic", "back-projection", "L2 regressor", "code predictor", "clean codes (ceiling)"))
@@ -180,7 +180,7 @@ plt.show()
 # averages the plausible answers into a blur. So expect the L2 regressor to win on PSNR, and the code predictor,
 # which commits to one code per cell, to look more real. The first row is what real images score.
 
-# %%
+# %% tags=["fig-restoration-table"]
 judge, feature_net = load_judge_net(device=device), load_feature_net(device=device)
 print("judge net:", judge_net_info()["trained_on"], judge_net_info()["blind_spots"])
 sr = restoration_table({"bicubic": bad_test, "back-projection": sr_classical["back_projection"],
@@ -410,7 +410,7 @@ fills.update({"clean codes (ceiling)": [torch.where(hole_px, recon, x_test)],
 # is measured on the pasted images. Expect the smooth classical fills to do well on PSNR, since a blur of the
 # surroundings is close on average, and badly on realism.
 
-# %%
+# %% tags=["fig-fills"]
 ip = restoration_table({name: runs[0] for name, runs in fills.items() if name != "MaskGIT, 1 step"}, x_test, x_ref,
                        judge_net=judge, nets=("judge",), region=hole_px, region_name="hole", ssim_column=False,
                        reuse=sr)

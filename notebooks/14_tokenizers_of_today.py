@@ -260,7 +260,7 @@ for seed in range(CFG.seeds):
 # Each cell is the mean over seeds with a 95% confidence interval: a Student t interval over independent seeds
 # (`seeds - 1` degrees of freedom, `course_lib.evidence.replicate_interval`).
 
-# %%
+# %% tags=["fig-tokenizer-table"]
 keys = ["psnr", "ssim", "kid_x1e3", "sharpness_ratio", "usage", "entropy_bits", "ms_per_step"]
 show_table(bench.summary_rows(runs, keys, {"psnr": ".2f", "ssim": ".3f", "kid_x1e3": ".0f", "sharpness_ratio": ".2f",
                                            "usage": ".2f", "entropy_bits": ".2f", "ms_per_step": ".0f"}),
@@ -293,7 +293,7 @@ show_pairs(x_eval[:10].cpu(), tuple(bench.reconstruct(models[k], x_eval[:10])[0]
 # k-means on 2^16 codes is too slow here), FSQ and LFQ at several sizes, one seed each. The test set has a limited
 # number of vectors, so usage is divided by the most it could be, `min(K, vectors)`.
 
-# %%
+# %% tags=["fig-usage-vs-size"]
 sweep = {kind: [] for kind in ("vq", "fsq", "lfq")}
 for bits in CFG.sweep_bits:
     for kind in sweep:
@@ -351,7 +351,7 @@ print(bench.rate_distortion_verdicts(rd))
 # ### Explore: residual depth
 # Move the slider to decode with the first `k` levels of the dropout model, beside the rate-distortion curves.
 
-# %%
+# %% tags=["fig-residual-depth"]
 from functools import partial
 
 from course_lib.explorers import IntSlider, explorer
