@@ -520,7 +520,7 @@ def train_noise_gan(gan: "NoiseToImageGAN", data: torch.Tensor, steps: int, mode
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            history["d_loss"].append(float(loss))
+            history["d_loss"].append(float(loss.detach()))
             continue
         d_loss = article_adversarial_loss(D(real), D(fake.detach()))
         opt_d.zero_grad(set_to_none=True)
@@ -530,8 +530,8 @@ def train_noise_gan(gan: "NoiseToImageGAN", data: torch.Tensor, steps: int, mode
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        history["d_loss"].append(float(d_loss))
-        history["g_loss"].append(float(g_loss))
+        history["d_loss"].append(float(d_loss.detach()))
+        history["g_loss"].append(float(g_loss.detach()))
     with torch.no_grad():
         real = flat[torch.randint(len(flat), (256,), generator=g).to(device)]
         fake = G(torch.randn(256, gan.z_dim, device=device, generator=zg))

@@ -28,6 +28,7 @@ TRIES = [
     ("10_judging_image_models", {"n_eval": 128}, "half the images per set: wider intervals"),
     ("10_judging_image_models", {"noise_std": 0.2}, "stronger noise in the perception-distortion sweep"),
     ("11_vqgan", {"num_codes": 16}, "a smaller codebook (fewer bits per code)"),
+    ("15_fact_check", {"noise_std": 0.2}, "more to try 2: weaker noise in claim 11"),
 ]
 
 
