@@ -17,20 +17,25 @@
 # and 12 (priors and sampling: 6, 7), 07 (perceptual loss: 5), 08-09 (GANs and discriminators: 3, 6, 18, 20), 10
 # (judging image models: 7, 11), 11 (VQ-GAN: 3, 5) and 13 (restoration: 11).
 #
-# **Estimated time.** Core path about 12 min; 21 deep dives about 110 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 11 min; 21 deep dives about 110 min more (estimated from this notebook by `make
 # stats`). Machine: about 55 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
-# Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.
+# Set-up: installs course_lib (release 0.2.0) where it is missing or another release; a checkout's copy is kept.
 # Choose a profile by uncommenting one line (default: quick on a CPU, standard with CUDA):
 # import os; os.environ["COURSE_PROFILE"] = "standard"
+RELEASE = "0.2.0"
 try:
     import course_lib
-except ImportError:
+    if course_lib.__version__ != RELEASE and "-packages" in course_lib.__file__:
+        raise ImportError(f"course_lib {course_lib.__version__} is installed, not {RELEASE}")
+except (ImportError, AttributeError):
+    # pip may say "you may need to restart the kernel": only if it replaced another release (the next line says so)
     # %pip install -q "course-lib[metrics] @ git+https://github.com/vae-to-vqgan/course@v0.2.0"
     import course_lib
-ENV = course_lib.setup_notebook(seed=0)
+# course_lib.env.keep_runs_on_drive()  # Colab: keep checkpoints on Google Drive, so a disconnect loses nothing
+ENV = course_lib.setup_notebook(seed=0, release=RELEASE)
 
 # %% [markdown]
 # ## 1. The method
@@ -73,7 +78,7 @@ CFG
 # |---|---|---|
 # | VAE | Gaussian, reparameterised (`course_lib.factcheck.SpatialVAE`) | MSE + 0.02 · KL / pixels |
 # | VQ-VAE | `VectorQuantizer`, uniform init, no restarts | MSE + codebook + 0.25 · commitment |
-# | small VQ-GAN | `VectorQuantizer` with a k-means initialisation (05) | VQ-VAE loss + adaptive-weighted hinge loss of a `PatchDiscriminator` from step `disc_start` (08-09) |
+# | small VQ-GAN | `VectorQuantizer` with a k-means initialisation (05) | VQ-VAE loss + adaptive-weighted hinge loss of a `PatchDiscriminator` from step `disc_start` (09) |
 #
 # The small VQ-GAN keeps the VQ-VAE's body. The real one of notebook 11 adds residual and attention blocks and a
 # perceptual loss. The plain VQ-VAE keeps the vanilla quantizer, to show what happens without the cures of 05.
@@ -482,7 +487,7 @@ print("claim 4:", RESULTS[4][1])
 # **Verdict (printed above).** Quantization removes one failure of VAEs, posterior collapse with a powerful decoder
 # (the motivation of van den Oord et al. 2017, Sec. 1), but brings its own: codebook collapse (Łańcucki et al. 2020,
 # arXiv:2005.08520) and gradients that jump when codes switch. VQ-GAN adds the usual GAN dynamics, which Esser et al.
-# 2021 (Sec. 3.1, eq. 7) balance with the adaptive weight (08-09).
+# 2021 (Sec. 3.1, eq. 7) balance with the adaptive weight (09).
 
 # %% [markdown]
 # ## Deep dive: claim 5. "VQ-VAE is cheap to compute; VQ-GAN is expensive"

@@ -25,9 +25,16 @@ TRIES = [
     ("04_vqvae", {"beta": 1.0}, "a larger commitment weight beta"),
     ("04_vqvae", {"noise_sigma": 0.4}, "stronger noise in the denoising deep dive"),
     ("05_codebook_collapse", {"bench_steps": 6}, "double bench_steps (smoke runs 3 steps: 6 doubles them)"),
+    ("08_gans", {"d_per_g": 2}, "two discriminator steps per generator step"),
+    ("08_gans", {"toy_loss": "hinge"}, "section 3 with the hinge losses"),
+    ("08_gans", {"lr_slow": 2e-3}, "both players equally fast"),
+    ("09_discriminators", {"disc_weight": 0.8}, "taming-transformers' disc_weight"),
+    ("09_discriminators", {"early_weight": 0.1}, "too early but not too strong"),
+    ("09_discriminators", {"n_small": 64}, "more images for the small-data discriminators"),
     ("10_judging_image_models", {"n_eval": 128}, "half the images per set: wider intervals"),
     ("10_judging_image_models", {"noise_std": 0.2}, "stronger noise in the perception-distortion sweep"),
     ("11_vqgan", {"num_codes": 16}, "a smaller codebook (fewer bits per code)"),
+    ("11_vqgan", {"disc_start": 0}, "the discriminator from the first step"),
     ("15_fact_check", {"noise_std": 0.2}, "more to try 2: weaker noise in claim 11"),
 ]
 
