@@ -12,7 +12,7 @@
 # - say what is wrong in the article's account of VQ-VAE and VQ-GAN, with evidence from this run;
 # - check a tutorial's maths and code: signs, value ranges, min-max objectives, KL terms.
 #
-# **Prerequisites.** The claims reuse: 01 (the VAE and its KL: claims 1, 4, 17), 02-03 (quantization, the
+# **Prerequisites.** The claims reuse: 01 (the VAE, its likelihood and KL: 1, 4, 15, 17), 02-03 (quantization, the
 # straight-through estimator, soft-max relaxations: 1, 2, 8, 10), 04-05 (VQ-VAE, codebook collapse: 4, 11, 13), 06
 # and 12 (priors and sampling: 6, 7), 07 (perceptual loss: 5), 08-09 (GANs and discriminators: 3, 6, 18, 20), 10
 # (judging image models: 7, 11), 11 (VQ-GAN: 3, 5) and 13 (restoration: 11).
@@ -364,7 +364,7 @@ print("claim 2:", RESULTS[2][1])
 # **A demonstration**: where the quantizer sits is a fact of the wiring. In VQ-GAN (Esser, Rombach, Ommer 2021,
 # arXiv:2012.09841, Sec. 3.1) the encoder maps an image to a latent grid $\hat z = E(x)$, **that grid** is quantized,
 # $z_q = \mathbf{q}(\hat z)$ (eq. 2), and the decoder $G$ maps $z_q$ to an image $\hat x = G(z_q)$ (eq. 3). The
-# discriminator compares images (eq. 4-5). The cell hooks the quantizer and the discriminator of the course's VQ-GAN
+# discriminator compares images (eq. 5). The cell hooks the quantizer and the discriminator of the course's VQ-GAN
 # (`course_lib.vqgan`, a tiny untrained grey-scale configuration: the wiring does not depend on training) during one
 # step of `make_loss_fn`, the loss notebook 11 trains with. Images are padded from 28 to 32 pixels.
 
@@ -1179,7 +1179,7 @@ print("claim 13:", RESULTS[13][1])
 #    black image, whatever $z$ is.
 # 3. $D(x)$ depends on $g(z)$: the score of a real image changes with whichever fake is drawn. A discriminator is a
 #    function of one image, $D: x \mapsto$ a probability or a grid of logits (Goodfellow et al. 2014; Esser et al.
-#    2021, eq. 4-5).
+#    2021, eq. 5).
 #
 # The cell checks 2 and 3 with a random linear $\phi$.
 
@@ -1210,7 +1210,7 @@ RESULTS[14] = ("g(z) = softmax(φ(g(z))ᵀz/β); D(x) depends on g(z) (§4.1.2, 
 # **A derivation.** For $x_i \ge 0$ and $\hat x_i \in (0, 1]$, every term $-x_i \log \hat x_i$ is $\ge 0$, so the
 # right-hand side is $\ge 0$. The log-probability of a Bernoulli outcome is $\le 0$. The right-hand side is a loss,
 # $-\log p$ (and only half of it: claim 8). Maximising "$\log p$" as written would maximise the loss, driving
-# $\hat x_i \to 0$ wherever $x_i > 0$. The cell evaluates both on the bench VQ-VAE's sigmoid-free outputs, clamped
+# $\hat x_i \to 0$ wherever $x_i > 0$. The cell evaluates both on the bench VQ-VAE's reconstructions, clamped
 # into $(0, 1)$.
 
 # %%
