@@ -1423,7 +1423,8 @@ show_table([[k, *RESULTS[k]] for k in sorted(RESULTS)],
            ["#", "the article's claim (section)", "verdict", "tested by", "evidence (this run)"])
 
 # %% [markdown]
-# What is right instead:
+# ## Summary
+# What is right, against the article:
 # - **VQ** is vector quantisation: a nearest-code lookup, trained through the straight-through estimator with a
 #   codebook and a commitment term. A soft-max over codes is a leaky relaxation.
 # - **VQ-GAN** quantizes the encoder's latent grid; its discriminator judges images, in a min-max game.
