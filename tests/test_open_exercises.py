@@ -24,6 +24,8 @@ TRIES = [
     ("10_judging_image_models", {"n_eval": 128}, "half the images per set: wider intervals"),
     ("10_judging_image_models", {"noise_std": 0.2}, "stronger noise in the perception-distortion sweep"),
     ("11_vqgan", {"num_codes": 16}, "a smaller codebook (fewer bits per code)"),
+    ("12_generation_with_transformers", {"prior_steps": 600}, "exercise 2: train the prior longer"),
+    ("12_generation_with_transformers", {"top_p": 0.5}, "exercise 3: a smaller nucleus"),
 ]
 
 
