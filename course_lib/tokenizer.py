@@ -68,13 +68,22 @@ def tokenizer_settings(profile: Optional[str] = None, smoke: Optional[bool] = No
 
     ``profile=None``: the active profile. ``smoke=None``: follow ``COURSE_SMOKE`` (3 steps, discriminator from
     step 1); ``False``: never cut (a helper script training the long run); ``True``: always cut."""
+    import os
+
     from course_lib import profiles
 
     table = dict(quick=TOKENIZER_SETTINGS["quick"], standard=TOKENIZER_SETTINGS["standard"])
-    s = profiles.settings(**table, smoke=dict(disc_start=1), profile=profile)
-    want_smoke = profiles.smoke_active() if smoke is None else bool(smoke)
-    if want_smoke != s.smoke:
-        s = profiles.Settings(s._table, s.profile, dict(disc_start=1) if want_smoke else None)
+    # $COURSE_SETTINGS changes the settings of the notebook that is running (its own CFG table), not this library
+    # table: a notebook's open exercise (e.g. {"top_p": 0.5} in notebook 12) must not be refused here
+    hidden = os.environ.pop(profiles.SETTINGS_ENV_VAR, None)
+    try:
+        s = profiles.settings(**table, smoke=dict(disc_start=1), profile=profile)
+        want_smoke = profiles.smoke_active() if smoke is None else bool(smoke)
+        if want_smoke != s.smoke:
+            s = profiles.Settings(s._table, s.profile, dict(disc_start=1) if want_smoke else None)
+    finally:
+        if hidden is not None:
+            os.environ[profiles.SETTINGS_ENV_VAR] = hidden
     return s
 
 

@@ -89,3 +89,12 @@ def test_notebook11_tokenizer_loads_when_it_fits(tmp_path):
     _notebook11_checkpoint(tmp_path / "changed.pt", num_codes=16)   # a student changed num_codes in 11
     model, why = notebook11_tokenizer(tmp_path / "changed.pt", dataset="natural", labelled=False)
     assert model is None and "does not match" in why
+
+
+def test_a_notebooks_course_settings_do_not_reach_the_tokenizer_table(monkeypatch):
+    """COURSE_SETTINGS names the running notebook's settings (e.g. notebook 12's top_p); the shared tokenizer table
+    must neither refuse them nor take them."""
+    monkeypatch.setenv("COURSE_SETTINGS", '{"top_p": 0.5, "num_codes": 16}')
+    assert tokenizer_config("quick", smoke=False)["model"]["quantizer"]["num_codes"] == 64
+    import os
+    assert os.environ["COURSE_SETTINGS"] == '{"top_p": 0.5, "num_codes": 16}'
