@@ -92,8 +92,7 @@ def check_top_p_filter(student_fn: Callable, seed: int = 0, trials: tuple = _TOP
 
     mistakes = {
         "you dropped the code whose probability takes the running sum past p. The nucleus is the smallest set whose "
-        "mass REACHES p, so it includes that code (and always the most likely one): drop a code only when the codes "
-        "ranked above it already sum to p (cumsum minus the code's own probability).":
+        "mass REACHES p, so it includes that code (and always the most likely one).":
             lambda l, p: _nucleus_logits(l, p, "no_shift"),
         "you sorted from the least likely code. Sort in descending order (torch.sort(..., descending=True)) so that "
         "the running sum starts with the most likely code.":
