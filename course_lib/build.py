@@ -3,8 +3,11 @@
     python -m course_lib.build sync [notebooks/NN_x.py] # regenerate notebooks/NN_*.ipynb (and tidy the .py)
     python -m course_lib.build check                    # fail if a pair is out of date (CI runs this via pytest)
     python -m course_lib.build student --out build/student
-    python -m course_lib.build assignment               # nbgrader source + release versions in build/nbgrader/
+    python -m course_lib.build workspace                # the student's workspace/ from notebooks/student/ (make lab)
+    python -m course_lib.build refresh 04               # take lesson 04's new version, keep the student's beside it
+    python -m course_lib.build assignment               # nbgrader source + release versions in coursework/
     python -m course_lib.build execute --out build/executed [notebooks/03_*.ipynb ...]
+    python -m course_lib.build release-check            # what stops a release (make release runs it, then tags)
     python -m course_lib.build git-filter               # set up the nbstripout git filter (make does this)
 
 Each notebook is a jupytext pair: ``NN_name.py`` (percent format, the file you edit and review) and
@@ -465,7 +468,8 @@ def lesson_stats(py_path: Path) -> Dict[str, Any]:
     ``course_lib`` not drawn into an existing ``ax=``, each explorer, each markdown image), tables (each
     ``show_table``/``format_table`` call and each markdown table) and graded exercises (timed by the length of
     their reference solution). Not counted: the "Estimated time" paragraph itself, the further-reading list, the
-    time the machine takes (listed beside it) and the ungraded "More to try" exercises' work (their text is).
+    time the machine takes (listed beside it), the set-up cell (the same in every lesson; 00 explains it) and the
+    ungraded "More to try" exercises' work (their text is).
     """
     nb = notebook_from_source(Path(py_path))
     parts = {"core": _empty_counts(), "deep": _empty_counts()}
@@ -495,8 +499,8 @@ def lesson_stats(py_path: Path) -> Dict[str, Any]:
             c["figures"] += len(re.findall(r"!\[[^\]]*\]\(", text))
             c["tables"] += len(re.findall(r"(?:^\|.*\|\s*\n)+", text + "\n", flags=re.M))
             continue
-        if cell.cell_type != "code":
-            continue
+        if cell.cell_type != "code" or "setup" in cell.metadata.get("tags", []):
+            continue   # the set-up cell is the same boilerplate in every lesson (00 explains it once)
         sol = _solution_lines(cell.source)
         if sol or _has(cell.source, BEGIN):
             c["exercises"] += 1
@@ -704,6 +708,21 @@ def _strip_regions(source: str, begin: str, end: str, stub: Optional[str]) -> Tu
     return "\n".join(out), blocks
 
 
+def marker_regions(source: str, begin: str = BEGIN, end: str = END) -> List[str]:
+    """The text inside each ``begin``/``end`` region of a cell (marker lines excluded), e.g. every solution or, with
+    :data:`BEGIN_HIDDEN` and :data:`END_HIDDEN`, every hidden test: what a student's copy must never show."""
+    out, inside = [], None
+    for line in source.split("\n"):
+        if begin[4:] in line:
+            inside = []
+        elif end[4:] in line:
+            out.append("\n".join(inside or []))
+            inside = None
+        elif inside is not None:
+            inside.append(line)
+    return [r for r in out if r.strip()]
+
+
 def strip_solutions(source: str) -> Tuple[str, int]:
     """Replace each BEGIN/END SOLUTION region by ``raise NotImplementedError()`` as nbgrader does; (source, regions)."""
     return _strip_regions(source, BEGIN, END, STUB)
@@ -738,26 +757,150 @@ def build_student(out: Path, root: Path = NOTEBOOKS) -> List[Tuple[Path, int]]:
     return made
 
 
+# ------------------------------------------------------------------------------------------ the student's workspace
+
+#: Where ``make lab`` puts a student's own copies of the lessons: git ignores it (.gitignore), so a ``git pull`` of a
+#: course update never touches the student's work.
+WORKSPACE = ROOT / "workspace"
+#: The workspace's record of what it was made from: each lesson's hash and the course version it was copied at.
+WORKSPACE_RECORD = ".course-workspace.json"
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _read_record(dest: Path) -> Dict[str, Any]:
+    path = Path(dest) / WORKSPACE_RECORD
+    if not path.is_file():
+        return {"lessons": {}}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {"lessons": {}}
+    record.setdefault("lessons", {})
+    return record
+
+
+def _write_record(dest: Path, record: Mapping[str, Any]) -> None:
+    path = Path(dest) / WORKSPACE_RECORD
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _copy_lesson(src: Path, target: Path, record: Dict[str, Any]) -> None:
+    from . import __version__
+
+    shutil.copyfile(src, target)
+    record["lessons"][target.name] = {"sha256": _sha256(src), "course_lib": __version__,
+                                      "copied": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def workspace(dest: Path = WORKSPACE, source: Path = STUDENT_DIR) -> Dict[str, List[str]]:
+    """Make or update a student's workspace from the student edition (``notebooks/student/``); never overwrite.
+
+    A lesson that is not in ``dest`` yet is copied (all of them on the first run, later the lessons a course update
+    adds). A lesson already there is never touched: the student's work is theirs. Returns the lessons ``copied``,
+    ``kept`` (present) and ``updated`` (kept, but the course's student edition changed since the copy was made:
+    :func:`refresh_lesson` takes the new one and keeps the student's beside it).
+    """
+    dest, source = Path(dest), Path(source)
+    lessons = sorted(source.glob("[0-9][0-9]_*.ipynb"))
+    if not lessons:
+        raise FileNotFoundError(f"no student edition in {source}: expected notebooks/student/NN_name.ipynb "
+                                f"(`python -m course_lib.build sync` writes it)")
+    dest.mkdir(parents=True, exist_ok=True)
+    record = _read_record(dest)
+    out: Dict[str, List[str]] = {"copied": [], "kept": [], "updated": []}
+    for src in lessons:
+        target = dest / src.name
+        if not target.exists():
+            _copy_lesson(src, target, record)
+            out["copied"].append(src.name)
+            continue
+        out["kept"].append(src.name)
+        known = record["lessons"].get(src.name, {}).get("sha256")
+        if known is not None and known != _sha256(src):
+            out["updated"].append(src.name)
+    _write_record(dest, record)
+    return out
+
+
+def refresh_lesson(lesson: str, dest: Path = WORKSPACE, source: Path = STUDENT_DIR) -> Tuple[Optional[Path], Path]:
+    """Take the course's current version of one lesson into the workspace, keeping the student's copy beside it.
+
+    ``lesson`` is its number (``"04"``) or name (``"04_vqvae"``). The student's copy is renamed to
+    ``NN_name.yours-<date>-<time>.ipynb`` (nothing is deleted); returns (that path or None, the new lesson's path).
+    """
+    dest, source = Path(dest), Path(source)
+    key = str(lesson).strip().removesuffix(".ipynb")
+    matches = [p for p in sorted(source.glob("[0-9][0-9]_*.ipynb")) if p.stem == key or p.stem[:2] == key]
+    if len(matches) != 1:
+        names = ", ".join(p.stem for p in sorted(source.glob("[0-9][0-9]_*.ipynb")))
+        raise ValueError(f"no single lesson {lesson!r} in the student edition: give its number or name, one of {names}")
+    src = matches[0]
+    dest.mkdir(parents=True, exist_ok=True)
+    record = _read_record(dest)
+    target = dest / src.name
+    kept = None
+    if target.exists():
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        kept = dest / f"{src.stem}.yours-{stamp}.ipynb"
+        n = 1
+        while kept.exists():
+            kept, n = dest / f"{src.stem}.yours-{stamp}-{n}.ipynb", n + 1
+        os.replace(target, kept)
+    _copy_lesson(src, target, record)
+    _write_record(dest, record)
+    return kept, target
+
+
+def workspace_report(result: Mapping[str, List[str]], dest: Path = WORKSPACE) -> str:
+    """What :func:`workspace` did, in a few lines for the terminal."""
+    where = dest.relative_to(ROOT) if Path(dest).resolve().is_relative_to(ROOT) else dest
+    lines = []
+    if result["copied"]:
+        lines.append(f"{where}/: copied {len(result['copied'])} lesson(s) from the student edition: "
+                     + ", ".join(n[:2] for n in result["copied"]))
+    if result["kept"]:
+        lines.append(f"{where}/: kept your {len(result['kept'])} lesson(s) as they are (never overwritten)")
+    for name in result["updated"]:
+        lines.append(f"  {name}: the course has a newer version. `make refresh LESSON={name[:2]}` takes it and "
+                     f"keeps yours beside it as {Path(name).stem}.yours-<date>.ipynb")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------------------- nbgrader
 
-def nbgrader_command(*args: str, course: Path, cwd: Path = ROOT, env: Optional[Dict[str, str]] = None
-                     ) -> subprocess.CompletedProcess:
-    """Run ``nbgrader <args>`` with the course's nbgrader_config.py (read from ``cwd``) on the course folder."""
+#: nbgrader's course folder (``nbgrader_config.py`` names the same): source/, release/, submitted/, autograded/,
+#: feedback/ and gradebook.db. Outside build/ (``make clean`` deletes build/, never this) and ignored by git.
+COURSEWORK = ROOT / "coursework"
+
+
+def nbgrader_command(*args: str, course: Path, cwd: Path = ROOT, env: Optional[Dict[str, str]] = None,
+                     inherit_env: bool = True) -> subprocess.CompletedProcess:
+    """Run ``nbgrader <args>`` with the course's nbgrader_config.py (read from ``cwd``) on the course folder.
+
+    ``env`` adds to this process's environment, or (``inherit_env=False``) is the whole environment."""
     bindir = Path(sys.executable).parent  # nbgrader runs `alembic` from the PATH: put this environment's first
-    env = dict(os.environ, **(env or {}), PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(os.environ, **(env or {})) if inherit_env else dict(env or {})
+    env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', os.environ.get('PATH', ''))}"
     exe = bindir / "nbgrader"
     cmd = [str(exe) if exe.exists() else "nbgrader", *args, f"--CourseDirectory.root={Path(course).resolve()}"]
     return subprocess.run(cmd, cwd=str(cwd), env=env, capture_output=True, text=True)
 
 
-def build_assignments(course: Path = ROOT / "build" / "nbgrader", root: Path = NOTEBOOKS,
+def build_assignments(course: Optional[Path] = None, root: Path = NOTEBOOKS,
                       only: Optional[Iterable[str]] = None) -> List[Path]:
     """nbgrader's source folder (one assignment per notebook) and ``nbgrader generate_assignment`` for each.
 
     Writes ``<course>/source/NN_name/NN_name.ipynb`` (the committed notebook, solutions and hidden tests included)
     and ``<course>/release/NN_name/NN_name.ipynb`` (what students get); returns the release notebooks.
     """
-    course = Path(course)
+    course = Path(course) if course is not None else COURSEWORK
     released = []
     for py in notebook_sources(root):
         if only and py.stem not in only:
@@ -774,6 +917,142 @@ def build_assignments(course: Path = ROOT / "build" / "nbgrader", root: Path = N
             raise RuntimeError(f"nbgrader generate_assignment {py.stem} failed:\n{res.stdout}\n{res.stderr}")
         released.append(target)
     return released
+
+
+# ------------------------------------------------------------------------------------------------------- releases
+
+VERSION_RE = re.compile(r'^__version__ = "([^"]+)"$', re.M)
+RELEASE_RE = re.compile(r'^RELEASE = "(\d[^"]*)"$', re.M)
+#: Every place a release's tag appears: Colab badges, the set-up cell's pip spec, Binder badges.
+REF_USES_RE = re.compile(r"(?:colab\.research\.google\.com/github/[^/\s]+/[^/\s]+/blob/|git\+https://github\.com/"
+                         r"[^@\s\"]+@|mybinder\.org/v2/gh/[^/\s]+/[^/\s]+/)(v[0-9][0-9A-Za-z.+-]*)")
+
+
+def _git(root: Path, *args: str, check: bool = True) -> str:
+    res = subprocess.run(["git", *args], cwd=str(root), capture_output=True, text=True)
+    if check and res.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed: {res.stderr.strip()}")
+    return res.stdout
+
+
+def versions(root: Path = ROOT) -> Tuple[str, str]:
+    """(the package's ``__version__``, the ``RELEASE`` the badges point at), read from the files under ``root``."""
+    init = (Path(root) / "course_lib" / "__init__.py").read_text(encoding="utf-8")
+    colab_py = (Path(root) / "course_lib" / "colab.py").read_text(encoding="utf-8")
+    found = VERSION_RE.findall(init), RELEASE_RE.findall(colab_py)
+    if len(found[0]) != 1 or len(found[1]) != 1:
+        raise ValueError("expected exactly one `__version__ = \"...\"` line in course_lib/__init__.py and one "
+                         "`RELEASE = \"...\"` line in course_lib/colab.py")
+    return found[0][0], found[1][0]
+
+
+def set_version(version: str, root: Path = ROOT, release: bool = False) -> None:
+    """Write ``version`` as ``__version__`` (and, with ``release``, as colab's ``RELEASE`` too)."""
+    from packaging.version import Version
+
+    Version(version)  # raises InvalidVersion for a malformed one
+    init = Path(root) / "course_lib" / "__init__.py"
+    init.write_text(VERSION_RE.sub(f'__version__ = "{version}"', init.read_text(encoding="utf-8"), count=1),
+                    encoding="utf-8")
+    if release:
+        colab_py = Path(root) / "course_lib" / "colab.py"
+        colab_py.write_text(RELEASE_RE.sub(f'RELEASE = "{version}"', colab_py.read_text(encoding="utf-8"), count=1),
+                            encoding="utf-8")
+        readme = Path(root) / "README.md"  # its Binder badge and pip line (sync writes the syllabus's badges)
+        if readme.is_file():
+            text = readme.read_text(encoding="utf-8")
+            readme.write_text(REF_USES_RE.sub(lambda m: m.group(0)[: m.start(1) - m.start(0)] + f"v{version}", text),
+                              encoding="utf-8")
+
+
+def next_dev_version(version: str) -> str:
+    """``0.3.0`` -> ``0.3.1.dev0``: what ``main`` carries after the release."""
+    major, minor, patch = (int(p) for p in version.split("."))
+    return f"{major}.{minor}.{patch + 1}.dev0"
+
+
+def ref_problems(root: Path = ROOT, tag: Optional[str] = None) -> List[str]:
+    """Badges and set-up cells (README, notebooks, student edition) that name another tag than ``tag`` (default: the
+    tag of colab's ``RELEASE``)."""
+    root = Path(root)
+    tag = tag or f"v{versions(root)[1]}"
+    problems = []
+    files = [root / "README.md"] + sorted((root / "notebooks").glob("[0-9][0-9]_*.py")) \
+        + sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")) + sorted((root / "notebooks" / "student").glob("*.ipynb"))
+    for path in files:
+        if not path.is_file():
+            continue
+        refs = set(REF_USES_RE.findall(path.read_text(encoding="utf-8")))
+        if refs - {tag}:
+            problems.append(f"{path.relative_to(root)} points at {', '.join(sorted(refs - {tag}))}, not {tag} "
+                            f"(run `make sync`)")
+    return problems
+
+
+def release_problems(root: Path = ROOT, notebooks: bool = True) -> List[str]:
+    """What stops ``make release``: the version, ``RELEASE``, every badge and set-up cell, the CHANGELOG and the git
+    state must agree on one release whose tag does not exist yet. Empty list: ready to tag."""
+    root = Path(root)
+    problems = []
+    version, release = versions(root)
+    tag = f"v{version}"
+    if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        problems.append(f"course_lib/__init__.py says {version}, not a release: run "
+                        f"`make release-prepare VERSION=x.y.z` first")
+    if release != version:
+        problems.append(f"course_lib/colab.py's RELEASE is {release}, the package is {version}: "
+                        f"`make release-prepare VERSION={version}` writes both")
+    changelog = root / "CHANGELOG.md"
+    if not changelog.is_file() or not re.search(rf"^## \[{re.escape(version)}\] - \d{{4}}-\d{{2}}-\d{{2}}\s*$",
+                                                changelog.read_text(encoding="utf-8"), re.M):
+        problems.append(f"CHANGELOG.md has no section `## [{version}] - YYYY-MM-DD` (move the Unreleased entries there)")
+    problems += ref_problems(root, tag)
+    if notebooks and root.resolve() == ROOT.resolve():
+        problems += [f"make sync needed: {p}" for p in check()]
+    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    if status.strip():
+        problems.append("the working tree has uncommitted changes: commit them first\n" + status.rstrip())
+    if _git(root, "tag", "--list", tag).strip():
+        problems.append(f"the tag {tag} exists already")
+    return problems
+
+
+def release(root: Path = ROOT, next_version: Optional[str] = None, notebooks: bool = True) -> List[str]:
+    """Tag the release, then move ``main`` to the next development version (a commit); returns what it did.
+    Raises RuntimeError with every problem of :func:`release_problems` instead."""
+    root = Path(root)
+    problems = release_problems(root, notebooks=notebooks)
+    if problems:
+        raise RuntimeError("not released:\n- " + "\n- ".join(problems))
+    version, _ = versions(root)
+    nxt = next_version or next_dev_version(version)
+    from packaging.version import Version
+
+    if Version(nxt) <= Version(version):
+        raise RuntimeError(f"the next version {nxt} must come after {version}")
+    _git(root, "tag", "-a", f"v{version}", "-m", f"Release {version}")
+    set_version(nxt, root)
+    changelog = root / "CHANGELOG.md"
+    text = changelog.read_text(encoding="utf-8")
+    first = re.search(r"^## \[", text, re.M)
+    text = text[:first.start()] + f"## [Unreleased]\n\n" + text[first.start():]
+    changelog.write_text(text, encoding="utf-8")
+    _git(root, "add", "course_lib/__init__.py", "CHANGELOG.md")
+    _git(root, "commit", "-q", "-m", f"Start {nxt} after the {version} release")
+    return [f"tagged v{version}", f"main moved to {nxt} (commit)",
+            f"next: git push origin HEAD v{version}; then make release-check-remote"]
+
+
+def remote_tag_problems(root: Path = ROOT, remote: str = "origin") -> List[str]:
+    """The released tag must be on the remote the badges name (GitHub), or every badge and set-up cell fails."""
+    _, release_version = versions(root)
+    tag = f"v{release_version}"
+    res = subprocess.run(["git", "ls-remote", "--tags", remote, tag], cwd=str(root), capture_output=True, text=True)
+    if res.returncode != 0:
+        return [f"git ls-remote {remote} failed: {res.stderr.strip()}"]
+    if f"refs/tags/{tag}" not in res.stdout:
+        return [f"{remote} has no tag {tag}: the badges and set-up cells point at it (git push {remote} {tag})"]
+    return []
 
 
 # ---------------------------------------------------------------------------------------------- git filter, run
@@ -834,12 +1113,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p = sub.add_parser("student", help="write student versions with the solutions and hidden tests stripped")
     p.add_argument("--out", type=Path, default=ROOT / "build" / "student")
+    p = sub.add_parser("workspace", help="make or update the student's workspace from the student edition (never "
+                                         "overwrites a lesson; make lab runs this)")
+    p.add_argument("--dest", type=Path, default=WORKSPACE)
+    p = sub.add_parser("refresh", help="take the course's current version of a lesson into the workspace, keeping "
+                                       "the student's copy beside it")
+    p.add_argument("lesson", help="its number or name (04, 04_vqvae), or 'updated' for every lesson the course changed")
+    p.add_argument("--dest", type=Path, default=WORKSPACE)
     p = sub.add_parser("assignment", help="nbgrader source and release versions (nbgrader generate_assignment)")
-    p.add_argument("--course", type=Path, default=ROOT / "build" / "nbgrader")
+    p.add_argument("--course", type=Path, default=COURSEWORK)
     p.add_argument("notebooks", nargs="*", help="only these (NN_name); default: all")
     p = sub.add_parser("execute", help="execute notebooks with outputs (COURSE_PROFILE decides the sizes)")
     p.add_argument("--out", type=Path, default=ROOT / "build" / "executed")
     p.add_argument("notebooks", nargs="*", type=Path)
+    p = sub.add_parser("release-prepare", help="write VERSION as the package version and the release the badges "
+                                                "point at, then sync (make release-prepare VERSION=x.y.z)")
+    p.add_argument("version")
+    sub.add_parser("release-check", help="what stops a release (version, badges, CHANGELOG, git state)")
+    p = sub.add_parser("release", help="check, tag v<version>, move main to the next development version")
+    p.add_argument("--next", default=None, help="the next development version (default: x.y.(z+1).dev0)")
+    p = sub.add_parser("release-check-remote", help="the released tag exists on the remote")
+    p.add_argument("--remote", default="origin")
     sub.add_parser("git-filter", help="set up the nbstripout git filter for notebooks (make setup runs this)")
     args = parser.parse_args(argv)
     if args.cmd == "sync":
@@ -870,6 +1164,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         for target, n in build_student(args.out):
             print(f"{target}  ({n} solution block{'s' if n != 1 else ''} stripped)")
         return 0
+    if args.cmd == "workspace":
+        try:
+            print(workspace_report(workspace(args.dest), args.dest))
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    if args.cmd == "refresh":
+        try:
+            names = workspace(args.dest)["updated"] if args.lesson == "updated" else [args.lesson]
+            for name in names:
+                kept, new = refresh_lesson(name, args.dest)
+                print(f"{new.name}: the course's current version" + (f"; yours is kept as {kept.name}" if kept else ""))
+            if not names:
+                print("no lesson in the workspace is older than the course's student edition")
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if args.cmd == "assignment":
         only = [Path(n).stem for n in args.notebooks] or None
         try:
@@ -880,6 +1193,28 @@ def main(argv: Optional[List[str]] = None) -> int:
         for target in released:
             print(f"released {target}")
         return 0
+    if args.cmd == "release-prepare":
+        import importlib
+
+        set_version(args.version, release=True)
+        importlib.reload(colab)  # sync writes the badges and set-up cells from colab's constants: the new RELEASE
+        written = sync()
+        print(f"course_lib {args.version}: RELEASE and __version__ written, {len(written)} files synced. Next: move the "
+              f"CHANGELOG.md entries into `## [{args.version}] - {time.strftime('%Y-%m-%d')}`, add ERRATA.md's line, "
+              f"commit, then `make release`.")
+        return 0
+    if args.cmd in ("release-check", "release", "release-check-remote"):
+        try:
+            if args.cmd == "release":
+                print("\n".join(release(next_version=args.next)))
+                return 0
+            problems = release_problems() if args.cmd == "release-check" else remote_tag_problems(remote=args.remote)
+        except (RuntimeError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print("\n".join(f"- {p}" for p in problems) or ("ready to tag" if args.cmd == "release-check"
+                                                        else "the release tag is on the remote"))
+        return 1 if problems else 0
     if args.cmd == "git-filter":
         print(install_git_filter())
         return 0

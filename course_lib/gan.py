@@ -11,6 +11,7 @@ High-Resolution Image Synthesis", arXiv:2012.09841), whose discriminator is the 
     g_loss = hinge_g_loss(D(x_hat))                              # generator step
     lam = adaptive_weight(rec_loss, g_loss, decoder.last_layer.weight)   # Esser et al. eq. (7)
     loss = rec_loss + adopt_weight(1.0, step, start_step) * lam * g_loss
+    d_loss, g_loss = gan_step(G, D, opt_g, opt_d, x_real, z)      # one step of the two-player loop (notebook 08)
 
 Conventions: logits are raw (unbounded) discriminator outputs; "real" means "from the data",
 "fake" means "from the generator/decoder". All losses return scalar tensors (means over every patch).
@@ -39,6 +40,13 @@ __all__ = [
     "ring_of_gaussians",
     "ring_centres",
     "modes_covered",
+    "gan_step",
+    "toy_mlp",
+    "toy_eval_noise",
+    "train_toy_gan",
+    "logit_support",
+    "kernel_spectral_norm",
+    "conv_operator_norm",
 ]
 
 
@@ -98,8 +106,13 @@ class PatchDiscriminator(nn.Module):
         spectral_norm: wrap EVERY convolution (the first and the last included) in spectral normalisation
             (Miyato, Kataoka, Koyama, Yoshida 2018, "Spectral Normalization for Generative Adversarial Networks",
             arXiv:1802.05957, eq. 8: W / sigma(W), sigma estimated by one power-iteration step per training forward),
-            via ``torch.nn.utils.parametrizations.spectral_norm``. Each conv then has spectral norm ~1, which bounds
-            how fast D's output can change with its input and keeps a small-data D from sharpening without limit.
+            via ``torch.nn.utils.parametrizations.spectral_norm``. What is normalised is the kernel reshaped to an
+            (out, in * k * k) matrix (:func:`kernel_spectral_norm` ~1). That is not the operator norm of the
+            convolution, which applies the kernel at overlapping positions: it lies between the reshaped kernel's
+            sigma and ceil(k / stride) times it (:func:`conv_operator_norm` measures it; Sedghi, Gupta, Long 2019,
+            arXiv:1805.10408, compute it exactly). So spectral normalisation bounds how fast D's output can change
+            with its input only approximately, as Miyato et al. say (measured on a fresh n_layers=2 D: 1.1-1.7
+            per conv, notebook 09).
             Which norm layers it keeps: exactly those that ``norm`` asks for. With the default ``norm=None`` that is
             none at all, as in SN-GAN's discriminators (Miyato et al. 2018 use no batch normalisation in D); an explicit "group" or
             "batch" is kept as given (e.g. VQ-GAN configs that use GroupNorm), but note that a normalisation layer
@@ -254,16 +267,19 @@ def adaptive_weight(rec_loss: torch.Tensor, g_loss: torch.Tensor, last_layer_wei
     (``taming/modules/losses/vqperceptual.py``, ``calculate_adaptive_weight``, commit 3ba01b2): the defaults
     here are the code's. max_weight: clamp (None = no clamp; only for showing what goes wrong).
 
-    Half precision (issue 14 item 2). Under float16 autocast the gradients flow back through a float16 graph, and the
-    gradient of a mean over N pixels is 1/N per pixel: below float16's smallest normal number (6.1e-5) once N > 16384,
-    and 0 once N > 2**24 (or earlier with a small loss weight). So, as GradScaler does for the training gradients
+    Half precision. Under float16 autocast the gradients flow back through a float16 graph, and the gradient of a
+    mean over N pixels is 1/N per pixel: a subnormal (below float16's smallest normal number, 2**-14 = 6.1e-5, so
+    with fewer significant bits) once N > 2**14 = 16384, and exactly 0 once 1/N <= 2**-25 (about 3.0e-8, half the
+    smallest subnormal 2**-24 = 6.0e-8), i.e. N >= 2**25: round-to-nearest-even sends values from 2**-25 up to 2**-24
+    to 2**-24, only those at or below 2**-25 to 0 (measured in tests/test_gan.py). A small loss weight gets there with
+    far fewer pixels. So, as GradScaler does for the training gradients
     (Micikevicius et al. 2018, "Mixed Precision Training", arXiv:1710.03740, sec. 3.2), each loss is multiplied by
     ``loss_scale`` (2**16, GradScaler's initial scale) before ``autograd.grad`` and its gradient divided by it again in
     float32; if a scaled gradient overflows (inf/NaN), the scale backs off by 16x and the gradient is retaken (down to
     1). Scaling by a power of 2 is exact, so in float32 nothing changes. loss_scale=1 gives the unscaled computation.
     bfloat16 has float32's exponent range and needs no scaling; what remains there (and in float16 on the CPU at very
-    large batches) is rounding in the low-precision backward itself, measured in tests/test_gan.py and notebook 08.
-    Built in notebook 08, section 4.
+    large batches) is rounding in the low-precision backward itself, measured in tests/test_gan.py and notebook 09.
+    Built in notebook 09, section 2.
     """
     for name, t in (("rec_loss", rec_loss), ("g_loss", g_loss)):
         if not isinstance(t, torch.Tensor) or t.numel() != 1:
@@ -374,3 +390,155 @@ def modes_covered(samples: torch.Tensor, centres: torch.Tensor, threshold: float
     counts = torch.bincount(idx[good], minlength=centres.shape[0])
     need = min_share * len(samples) / centres.shape[0]
     return int((counts >= need).sum()), float(good.float().mean())
+
+
+# ----------------------------------------------------------------------------------------------
+# The two-player training step and the 2-D toy GAN (notebook 08)
+# ----------------------------------------------------------------------------------------------
+def gan_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+             x_real: torch.Tensor, z: torch.Tensor, d_loss_fn=None, g_loss_fn=None) -> tuple[float, float]:
+    """One step of the two-player GAN loop: first the discriminator, then the generator. Returns the two losses.
+
+    * Discriminator step: the fakes G(z) are DETACHED, so L_D sends no gradient into G; D's old gradients are
+      cleared before the backward and only ``opt_d`` steps.
+    * Generator step: D is frozen (``set_requires_grad(D, False)``), so L_G writes no gradient into D; G's
+      gradients are cleared before the backward and only ``opt_g`` steps; D is unfrozen afterwards.
+
+    d_loss_fn(logits_real, logits_fake) and g_loss_fn(logits_fake) default to the non-saturating pair
+    (:func:`non_saturating_d_loss`, :func:`non_saturating_g_loss`). Built in notebook 08, section 2.
+    """
+    d_loss_fn = d_loss_fn or non_saturating_d_loss
+    g_loss_fn = g_loss_fn or non_saturating_g_loss
+    fake = G(z)
+    # discriminator step: fakes detached, only opt_d steps
+    d_loss = d_loss_fn(D(x_real), D(fake.detach()))
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    # generator step: D frozen (and judged with its new weights), only opt_g steps
+    set_requires_grad(D, False)
+    g_loss = g_loss_fn(D(fake))
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+    set_requires_grad(D, True)
+    return d_loss.item(), g_loss.item()
+
+
+def toy_mlp(n_in: int, n_out: int, hidden: int = 64) -> nn.Sequential:
+    """The small MLP of the 2-D toy GAN: Linear-ReLU-Linear-ReLU-Linear (generator: 2 -> 2, discriminator: 2 -> 1)."""
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                         nn.Linear(hidden, n_out))
+
+
+def toy_eval_noise(n_eval: int = 2000, z_dim: int = 2) -> torch.Tensor:
+    """The fixed evaluation noise of the toy GAN (seeded): every curve, title and snapshot is measured on it."""
+    return torch.randn(n_eval, z_dim, generator=torch.Generator().manual_seed(123))
+
+
+TOY_LOSSES = {"non-saturating": (non_saturating_d_loss, non_saturating_g_loss), "hinge": (hinge_d_loss, hinge_g_loss)}
+
+
+def train_toy_gan(step_fn=gan_step, lr_g: float = 5e-4, lr_d: float = 2e-3, steps: int = 600, batch_size: int = 128,
+                  seed: int = 0, loss: str = "non-saturating", d_per_g: int = 1, losses=None, eval_every=None,
+                  n_eval: int = 2000, snapshots: list | None = None, z_dim: int = 2):
+    """Train a toy GAN (:func:`toy_mlp` networks, Adam with betas (0.5, 0.999)) on :func:`ring_of_gaussians`.
+
+    Each step calls ``step_fn(G, D, opt_g, opt_d, x_real, z, d_loss_fn, g_loss_fn)`` (:func:`gan_step`, or a
+    student's version of it), after ``d_per_g - 1`` extra discriminator-only steps. ``loss`` names the pair of losses
+    in :data:`TOY_LOSSES`; ``losses=(d_loss_fn, g_loss_fn)`` overrides it. Every ``eval_every`` steps (12 points by
+    default) the log records the modes covered by G on one FIXED set of ``n_eval`` noise vectors
+    (:func:`toy_eval_noise`, the same at every evaluation and in every run), so that curves, titles and snapshots
+    agree. ``snapshots``: a
+    list to append :func:`course_lib.explorers.gan_toy.snapshot` dicts to (step 0 and every evaluation).
+    Returns (G, D, log) with log keys step, modes, quality, d_loss, g_loss (lists) and n_eval.
+    """
+    from .explorers.gan_toy import snapshot
+
+    if loss not in TOY_LOSSES and losses is None:
+        raise ValueError(f"loss must be one of {list(TOY_LOSSES)} (or pass losses=(d_loss_fn, g_loss_fn)), got {loss!r}")
+    if not (isinstance(d_per_g, int) and d_per_g >= 1):
+        raise ValueError(f"d_per_g (discriminator steps per generator step) must be an int >= 1, got {d_per_g!r}")
+    d_loss_fn, g_loss_fn = losses or TOY_LOSSES[loss]
+    eval_every = eval_every or max(1, steps // 12)
+    torch.manual_seed(seed)
+    data_gen = torch.Generator().manual_seed(seed)
+    G, D = toy_mlp(z_dim, 2), toy_mlp(2, 1)
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=(0.5, 0.999), foreach=True)
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=(0.5, 0.999), foreach=True)
+    centres = ring_centres()
+    z_eval = toy_eval_noise(n_eval, z_dim)
+    log = {k: [] for k in ("step", "modes", "quality", "d_loss", "g_loss")}
+    if snapshots is not None:
+        snapshots.append(dict(step=0, **snapshot(G, D, z_eval, centres)))
+    for step in range(1, steps + 1):
+        for _ in range(d_per_g - 1):  # extra discriminator-only steps (fakes detached)
+            with torch.no_grad():
+                fake = G(torch.randn(batch_size, z_dim))
+            d_extra = d_loss_fn(D(ring_of_gaussians(batch_size, generator=data_gen)), D(fake))
+            opt_d.zero_grad(set_to_none=True)
+            d_extra.backward()
+            opt_d.step()
+        x = ring_of_gaussians(batch_size, generator=data_gen)
+        d_loss, g_loss = step_fn(G, D, opt_g, opt_d, x, torch.randn(batch_size, z_dim), d_loss_fn, g_loss_fn)
+        if step % eval_every == 0 or step == steps:
+            if snapshots is not None:
+                snap = snapshot(G, D, z_eval, centres)
+                snapshots.append(dict(step=step, **snap))
+            with torch.no_grad():
+                modes, quality = modes_covered(G(z_eval), centres)
+            for k, v in zip(("step", "modes", "quality", "d_loss", "g_loss"),
+                            (step, modes, quality, float(d_loss), float(g_loss))):
+                log[k].append(v)
+    log["n_eval"] = n_eval
+    return G, D, log
+
+
+def logit_support(D: nn.Module, image: torch.Tensor, i: int, j: int) -> tuple[int, int, int, int]:
+    """The input pixels that logit (i, j) of ``D(image)`` depends on, found with a gradient: (first row, last row,
+    first column, last column) of the non-zero support of d logit / d image. ``image``: (1, C, H, W). D is copied and
+    put in eval() mode in float64 (in train() mode BatchNorm mixes the whole batch into every logit). Its side is
+    :meth:`PatchDiscriminator.receptive_field` where the patch is not clipped by the image border."""
+    import copy
+
+    if not (isinstance(image, torch.Tensor) and image.dim() == 4 and image.shape[0] == 1):
+        raise ValueError(f"image must be one image of shape (1, C, H, W), got {getattr(image, 'shape', image)}")
+    D = copy.deepcopy(D).double().eval()
+    x = image.detach().double().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(D(x)[0, 0, i, j], x)
+    g = g[0].abs().sum(dim=0)
+    rows, cols = g.sum(dim=1).nonzero().flatten(), g.sum(dim=0).nonzero().flatten()
+    return int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())
+
+
+# ----------------------------------------------------------------------------------------------
+# Spectral normalisation: the reshaped kernel's sigma and the convolution's operator norm (notebook 09)
+# ----------------------------------------------------------------------------------------------
+def kernel_spectral_norm(conv: nn.Conv2d) -> float:
+    """Largest singular value of the conv kernel reshaped to (out, in * k * k): what spectral normalisation
+    (Miyato et al. 2018) divides by. For a spectrally normalised conv (``conv.weight`` is then the normalised
+    weight) it is ~1."""
+    return float(torch.linalg.matrix_norm(conv.weight.detach().flatten(1).float(), 2))
+
+
+def conv_operator_norm(conv: nn.Conv2d, size: int, iters: int = 100, seed: int = 0) -> float:
+    """Operator norm (largest singular value) of a convolution as a linear map on (in, size, size) images,
+    bias left out, by power iteration on J^T J (J: the layer's Jacobian, from autograd).
+
+    For a stride-s convolution with a k x k kernel it lies between :func:`kernel_spectral_norm` (an input that is
+    the top singular vector on one interior patch) and ceil(k / s) times it (each input pixel sits in at most
+    ceil(k / s)**2 patches). Sedghi, Gupta, Long 2019 ("The Singular Values of Convolutional Layers",
+    arXiv:1805.10408) compute it exactly for periodic padding."""
+    if not isinstance(conv, nn.Conv2d):
+        raise TypeError(f"conv_operator_norm expects an nn.Conv2d, got {type(conv).__name__}")
+    w = conv.weight.detach().float()
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, w.shape[1], size, size, generator=g)
+    sigma = 0.0
+    for _ in range(iters):
+        x = (x / x.norm()).requires_grad_(True)
+        y = F.conv2d(x, w, None, conv.stride, conv.padding, conv.dilation, conv.groups)
+        (jtj_x,) = torch.autograd.grad(0.5 * y.pow(2).sum(), x)
+        sigma = float(jtj_x.norm()) ** 0.5  # ||J^T J x|| -> sigma^2 for the top singular vector
+        x = jtj_x.detach()
+    return sigma

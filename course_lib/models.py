@@ -12,10 +12,13 @@ Output conventions (the caller decides how to read the decoder's output):
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Callable, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+
+from .quantize import EMAVectorQuantizer, QuantizerOutput
 
 __all__ = [
     "AutoEncoder",
@@ -26,6 +29,7 @@ __all__ = [
     "ConvDecoder",
     "VQVAE",
     "VQVAEOutput",
+    "VQFromFunctions",
 ]
 
 
@@ -270,8 +274,10 @@ class VQVAE(nn.Module):
     The layout is that of DeepMind's Sonnet VQ-VAE example (``examples/vqvae_example.ipynb`` in
     google-deepmind/sonnet), which adds to the paper's encoder (two stride-2 4x4 convolutions, two residual blocks)
     a 3x3 convolution before the residual blocks and a 1x1 "pre-quantization" convolution to D channels
-    (``pre_quant``, Sonnet's ``pre_vq_conv1``). One difference from Sonnet remains: its first convolution has
-    ``hidden // 2`` channels (here ``hidden``).
+    (``pre_quant``, Sonnet's ``pre_vq_conv1``). Differences from Sonnet's example: its first encoder convolution
+    and first decoder transposed convolution have ``hidden // 2`` channels (here ``hidden``); its EMA averages start
+    at zero and are debiased (here ``N_k = 1, m_k = e_k``, no debiasing); its codebook starts from
+    ``VarianceScaling(distribution="uniform")``, U(-0.22, 0.22) for D = 64 (here U(-1/K, 1/K)).
 
     Args:
         quantizer: a module with ``code_dim``, ``num_codes``, ``__call__(z (B, D, h, w))`` returning an object with
@@ -341,3 +347,51 @@ class VQVAE(nn.Module):
         if H % f or W % f:
             raise ValueError(f"VQVAE.latent_shape: image size {H}x{W} is not divisible by 2**downsamples = {f}")
         return H // f, W // f
+
+
+class VQFromFunctions(EMAVectorQuantizer):
+    """An EMA quantizer whose forward pass is two plain functions, so that notebook 04 trains its VQ-VAE with the
+    student's own code (section 3's ``vq_layer`` and section 4's ``ema_update``)::
+
+        layer(z (B, D, h, w), codebook (K, D), beta) -> (z_q (B, D, h, w), indices (B, h, w), loss)
+        ema_update(cluster_size, embed_sum, z (N, D), indices (N,), decay, eps) -> (cluster_size, embed_sum, codebook)
+
+    Same buffers, start and state dict as :class:`course_lib.quantize.EMAVectorQuantizer` (a checkpoint of one
+    loads into the other), and the same training: the codebook is a buffer, so the codebook term of ``layer``'s loss
+    has no gradient and only ``beta * commitment`` trains the encoder; in training mode ``ema_update`` runs after the
+    lookup (as in Sonnet), in eval mode the codebook does not move. ``layer`` gets a copy of the codebook, so it may
+    keep references to it. ``lookup`` and ``codebook`` are inherited, so ``VQVAE.decode_indices`` works.
+    """
+
+    def __init__(self, layer: Callable, ema_update: Callable, num_codes: int = 512, code_dim: int = 64,
+                 beta: float = 0.25, decay: float = 0.99, eps: float = 1e-5):
+        if not callable(layer) or not callable(ema_update):
+            raise TypeError("VQFromFunctions(layer, ema_update, ...) needs two functions: layer(z, codebook, beta) "
+                            "and ema_update(cluster_size, embed_sum, z, indices, decay, eps)")
+        super().__init__(num_codes, code_dim, beta, decay=decay, eps=eps)
+        self.layer, self.ema_fn = layer, ema_update
+
+    def forward(self, z: torch.Tensor) -> QuantizerOutput:
+        if not isinstance(z, torch.Tensor) or z.dim() != 4 or z.shape[1] != self.code_dim:
+            shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"VQFromFunctions expects z of shape (B, {self.code_dim}, h, w), got {shape}")
+        out = self.layer(z, self.embed.clone(), self.beta)
+        z_q, indices, loss = (out.z_q, out.indices, out.loss) if hasattr(out, "z_q") else out
+        indices = torch.as_tensor(indices).long().reshape(z.shape[0], *z.shape[2:])  # (B, h, w)
+        flat = z.detach().permute(0, 2, 3, 1).reshape(-1, self.code_dim).to(self.embed.dtype)  # (N, D)
+        with torch.no_grad():
+            codebook_loss = F.mse_loss(self.embed[indices.reshape(-1)], flat)
+            if self.training:  # after the lookup: this step's z_q used the codes from before the update
+                size, total, codes = self.ema_fn(self.cluster_size.clone(), self.embed_sum.clone(), flat,
+                                                 indices.reshape(-1), self.decay, self.eps)
+                for buffer, new in ((self.cluster_size, size), (self.embed_sum, total), (self.embed, codes)):
+                    buffer.copy_(torch.as_tensor(new).to(buffer.dtype))
+            p = torch.bincount(indices.reshape(-1), minlength=self.num_codes).float()
+            p = p / p.sum().clamp_min(1.0)
+            perplexity = torch.exp(-torch.special.xlogy(p, p).sum())
+        return QuantizerOutput(z_q, indices, torch.as_tensor(loss).reshape(()), codebook_loss,
+                               self.beta * codebook_loss, perplexity)
+
+    def extra_repr(self) -> str:
+        name = lambda f: getattr(f, "__name__", type(f).__name__)
+        return super().extra_repr() + f", layer={name(self.layer)}, ema_update={name(self.ema_fn)}"

@@ -18,7 +18,8 @@ What it does for you:
 * several optimisers: pass ``{"g": opt_g, "d": opt_d}`` and it minimises ``losses["g"]`` then ``losses["d"]``
   (each with its own zero_grad/backward/step); a loss that is ``None`` skips its optimiser that step
   (e.g. the discriminator before its warm-up);
-* mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler), or CPU autocast with
+* mixed precision on CUDA (bf16 where the GPU computes it natively, compute capability >= 8: A100, L4, H100; else
+  fp16 with a gradient scaler: a T4, sm_75; see :func:`resolve_amp`), or CPU autocast with
   ``amp="bf16"`` or ``amp="fp16"`` (fp16 with ``torch.amp.GradScaler("cpu")``: the CUDA fp16 path, testable on a CPU);
 * gradient clipping (``grad_clip``), and the gradient norm of every optimiser's parameters in the history;
 * a stop with :class:`NonFiniteLossError` naming the loss that became nan/inf, and the step;
@@ -27,7 +28,8 @@ What it does for you:
   up to ``steps`` -- so a Colab disconnect costs at most one checkpoint interval; under torch.distributed rank 0
   writes the checkpoint with every rank's random state in it, and each rank resumes its own (when the number of
   processes is the same; otherwise every rank takes rank 0's);
-* a step budget (``steps``) and/or a time budget in seconds (``time_budget``).
+* a step budget (``steps``) and/or a time budget in seconds (``time_budget``; under torch.distributed every rank
+  stops at the same step, as soon as one rank's clock runs out).
 """
 from __future__ import annotations
 
@@ -138,19 +140,74 @@ def to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
+def cuda_bf16_native(device: Union[str, torch.device, None] = None) -> bool:
+    """True when the CUDA GPU ``device`` computes in bfloat16 natively: compute capability 8.0 or higher (A100, L4,
+    H100, ...); ROCm GPUs: what ``torch.cuda.is_bf16_supported`` says. False without CUDA.
+
+    Not ``torch.cuda.is_bf16_supported()``: by default (``including_emulation=True``) it is True on any GPU that can
+    merely *store* a bfloat16 tensor, so a T4 (sm_75) or a V100 (sm_70) would autocast to an emulated bfloat16 that
+    has no tensor-core support there. Those GPUs get float16 with a gradient scaler instead."""
+    if not torch.cuda.is_available():
+        return False
+    if getattr(torch.version, "hip", None):
+        return bool(torch.cuda.is_bf16_supported())
+    device = torch.device("cuda", torch.cuda.current_device()) if device is None else torch.device(device)
+    if device.type != "cuda":
+        return False
+    major, _minor = torch.cuda.get_device_capability(device)
+    return major >= 8
+
+
 def resolve_amp(amp: Union[str, bool, None], device: torch.device) -> Optional[torch.dtype]:
-    """The autocast dtype for ``amp`` on ``device`` (None: full precision)."""
+    """The autocast dtype for ``amp`` on ``device`` (None: full precision).
+
+    ``"auto"``: on a CUDA GPU bfloat16 where it is native (compute capability >= 8, :func:`cuda_bf16_native`), else
+    float16 (a T4, sm_75: :func:`amp_setup` adds a gradient scaler); on a CPU or MPS full precision.
+    ``"bf16"`` / ``"fp16"`` force that dtype on any device (how the tests run both paths on a CPU)."""
     if amp in (None, False, "off", "none", "fp32"):
         return None
     if amp in (True, "auto"):
+        device = torch.device(device)
         if device.type != "cuda":
             return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cuda_bf16_native(device) else torch.float16
     if amp == "bf16":
         return torch.bfloat16
     if amp == "fp16":
         return torch.float16
     raise ValueError(f"amp must be 'auto', 'bf16', 'fp16' or 'off', got {amp!r}")
+
+
+def amp_setup(amp: Union[str, bool, None], device: Union[str, torch.device]):
+    """``(autocast dtype or None, GradScaler or None)`` for ``amp`` on ``device``: what :func:`fit` uses.
+
+    float16 needs loss scaling (its smallest normal number is 6e-5: small gradients would flush to zero), so it
+    comes with a ``torch.amp.GradScaler`` for the device (CUDA, or the CPU since torch 2.3); bfloat16 has float32's
+    exponent range and needs none."""
+    device = torch.device(device)
+    dtype = resolve_amp(amp, device)
+    scaler = None
+    if dtype == torch.float16 and device.type in ("cuda", "cpu"):
+        scaler = torch.amp.GradScaler(device.type)
+    return dtype, scaler
+
+
+def display_path(path: Union[str, Path]) -> str:
+    """``path`` as a notebook prints it: relative to the runs folder (``$COURSE_RUNS`` or ``runs/``), e.g.
+    ``runs/quick/11/vqgan.pt``, so that no machine's absolute folder names end up in a notebook's output;
+    relative to the working directory, or the bare file name, for a path outside it."""
+    from .env import RUNS_ENV_VAR, runs_root
+
+    path = Path(path)
+    root = runs_root()
+    label = f"${RUNS_ENV_VAR}" if root != Path("runs") else "runs"
+    for base, prefix in ((root, label), (Path.cwd(), None)):
+        try:
+            rel = path.resolve().relative_to(base.resolve())
+        except (ValueError, OSError):
+            continue
+        return str(Path(prefix) / rel) if prefix else str(rel)
+    return path.name
 
 
 def _modules(model: Union[torch.nn.Module, Mapping[str, torch.nn.Module], None]) -> Dict[str, torch.nn.Module]:
@@ -198,6 +255,30 @@ def _all_rng_states(own: Dict[str, Any]) -> Optional[List[Dict[str, Any]]]:
     states: List[Any] = [None] * world
     dist.all_gather_object(states, own)
     return states
+
+
+def _collective_device(device: torch.device) -> torch.device:
+    """Where a small tensor for a collective must live: the rank's GPU under NCCL (it only moves CUDA tensors), the
+    CPU under gloo."""
+    import torch.distributed as dist
+
+    return device if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def _time_is_up(t0: float, time_budget: float, device: torch.device) -> bool:
+    """True once ``time_budget`` seconds have passed since ``t0``. Under torch.distributed the ranks AGREE: the run
+    stops on every rank as soon as one rank's clock says so (an all-reduce of the flag, MAX). Each rank deciding on
+    its own clock could stop one rank a step early while the others wait for it in the next gradient all-reduce:
+    a deadlock."""
+    up = time.monotonic() - t0 >= time_budget
+    _rank, world = _rank_and_world()
+    if world == 1:
+        return up
+    import torch.distributed as dist
+
+    flag = torch.tensor([1.0 if up else 0.0], device=_collective_device(device))
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item() > 0)
 
 
 def _barrier() -> None:
@@ -327,11 +408,7 @@ def fit(
         ]
         device = params[0].device if params else torch.device("cpu")
     device = torch.device(device)
-    amp_dtype = resolve_amp(amp, device)
-    # fp16 needs loss scaling (its smallest normal number is 6e-5: small gradients would flush to zero); bf16 has
-    # float32's exponent range and needs none. GradScaler exists for CUDA and, since torch 2.3, for the CPU.
-    use_scaler = amp_dtype == torch.float16 and device.type in ("cuda", "cpu")
-    scaler = torch.amp.GradScaler(device.type) if use_scaler else None
+    amp_dtype, scaler = amp_setup(amp, device)  # float16 comes with a gradient scaler, bfloat16 without
     config = dict(config) if config is not None else None
     main = _is_main()
 
@@ -371,7 +448,7 @@ def fit(
             _set_rng_state(per_rank[rank] if per_rank and len(per_rank) == world else state["rng"])
         start = int(state["step"])
         if main:
-            print(f"Resuming {desc} from {ckpt_path} at step {start}" + (f" of {steps}" if steps else ""))
+            print(f"Resuming {desc} from {display_path(ckpt_path)} at step {start}" + (f" of {steps}" if steps else ""))
 
     def save(step: int) -> None:
         if ckpt_path is None:
@@ -423,7 +500,7 @@ def fit(
     batches = _batches(data, start)
     try:
         while steps is None or step < steps:
-            if time_budget is not None and time.monotonic() - t0 >= time_budget:
+            if time_budget is not None and _time_is_up(t0, time_budget, device):
                 if main:
                     print(f"{desc}: time budget of {time_budget:.0f} s reached at step {step}.")
                 break

@@ -13,6 +13,8 @@ distributed-aware: only rank 0 logs and writes the (atomic) checkpoint, with a b
 What runs on several processes (``torchrun`` sets ``WORLD_SIZE``/``RANK``/``LOCAL_RANK``):
 
 * a process group (NCCL on CUDA, gloo on CPU); each process drives ``cuda:LOCAL_RANK`` (or the CPU);
+* one random stream per rank once the model is built (:func:`rank_seed`): DiffAugment's transforms and dropout
+  differ between the ranks' images, as they would within one big batch;
 * the VQ-GAN and the discriminator are each wrapped in ``DistributedDataParallel`` (gradients averaged);
 * the data: every rank builds the same shuffled global batch (``batch_size * world_size`` images, order a pure
   function of (seed, epoch)) and takes its own slice -- a rank-sharded loader that resumes exactly;
@@ -23,8 +25,8 @@ What runs on several processes (``torchrun`` sets ``WORLD_SIZE``/``RANK``/``LOCA
   (:func:`course_lib.vqgan.ddp_kwargs`) and nothing is synchronised before ``summary.json`` records a weight hash
   per rank, so ``replicas_identical`` is a real check that can fail.
 
-Mixed precision: ``--amp auto`` (default) is bf16 on GPUs that support it, else fp16 with a gradient scaler; full
-precision on a CPU. ``--amp bf16`` forces bf16 autocast, also on a CPU (how the tests exercise that path).
+Mixed precision: ``--amp auto`` (default) is bf16 on GPUs that compute it natively (compute capability >= 8: A100,
+L4, H100), else fp16 with a gradient scaler (a T4, V100); full precision on a CPU (:func:`course_lib.train.resolve_amp`). ``--amp bf16`` forces bf16 autocast, also on a CPU (how the tests exercise that path).
 
 Outputs in ``--out``: ``checkpoint.pt`` (every ``checkpoint_every`` steps and at the end), ``config.json``,
 ``history.json`` and ``summary.json`` (steps, images/s, final losses, per-rank weight hashes).
@@ -208,18 +210,41 @@ class ShardedLoader:
 # ----------------------------------------------------------------------------------------------------------------------
 # Distributed helpers
 # ----------------------------------------------------------------------------------------------------------------------
-def _dist_setup() -> Dict[str, Any]:
+def _rank_device(device: Optional[str], local: int) -> torch.device:
+    """The device this process trains on: ``device`` if given, else CUDA when present (else MPS/CPU, see
+    :func:`course_lib.env.get_device`); a CUDA device without an index becomes ``cuda:LOCAL_RANK``, one GPU per
+    process under torchrun."""
+    from .env import get_device
+
+    dev = get_device() if device is None else torch.device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local)
+    return dev
+
+
+def _dist_setup(device: Optional[str] = None) -> Dict[str, Any]:
+    """World size, rank, local rank and this process's device; under torchrun (``WORLD_SIZE`` > 1) also the process
+    group: NCCL when this rank trains on a GPU (NCCL moves CUDA tensors only; ``torch.cuda.set_device`` first, so
+    that NCCL's own buffers land on this rank's GPU), gloo otherwise (``--device cpu`` or ``COURSE_DEVICE=cpu`` on a
+    GPU machine included)."""
     import torch.distributed as dist
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = _rank_device(device, local)
     if world > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and os.environ.get("COURSE_DEVICE", "") != "cpu" else "gloo"
+        backend = "nccl" if dev.type == "cuda" else "gloo"
         if backend == "nccl":
-            torch.cuda.set_device(local)
+            torch.cuda.set_device(dev)
         dist.init_process_group(backend=backend)
-    return {"world": world, "rank": rank, "local": local}
+    return {"world": world, "rank": rank, "local": local, "device": dev}
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of rank ``rank``'s random stream after the model is built (a NumPy SeedSequence of (seed, rank):
+    independent streams, one per rank, the same for every run with this seed)."""
+    return int(np.random.SeedSequence([int(seed), int(rank)]).generate_state(1)[0] % 2**31)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -240,20 +265,14 @@ def train(
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     from .data import make_loader
-    from .env import get_device, seed_everything
+    from .env import seed_everything
     from .train import fit
 
     cfg = copy.deepcopy(dict(cfg))
     validate_config(cfg)
     t = cfg["train"]
-    d = _dist_setup()
-    world, rank, main = d["world"], d["rank"], d["rank"] == 0
-    if device is None:
-        dev = get_device()
-        if dev.type == "cuda":
-            dev = torch.device("cuda", d["local"])
-    else:
-        dev = torch.device(device)
+    d = _dist_setup(device)
+    world, rank, main, dev = d["world"], d["rank"], d["rank"] == 0, d["device"]
     out = Path(out)
     ckpt = out / "checkpoint.pt"
     if ckpt.exists() and not resume:
@@ -275,6 +294,11 @@ def train(
         model_w, disc_w = DDP(model, device_ids=ids, **ddp_kwargs()), DDP(disc, device_ids=ids)
     else:
         model_w, disc_w = model, disc
+    if world > 1:
+        # Every rank was seeded alike, so the models started equal (DDP also broadcasts rank 0's weights). From here
+        # on each rank draws its OWN random numbers: DiffAugment's transforms (and dropout) for rank r's images must
+        # not repeat rank 0's. fit saves and restores each rank's stream, so a resume continues them exactly.
+        seed_everything(rank_seed(int(t.get("seed", 0)), rank))
     betas = tuple(t.get("betas", (0.5, 0.9)))
     opt_g = torch.optim.Adam(model.parameters(), lr=float(t["lr"]), betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=float(t.get("disc_lr", t["lr"])), betas=betas)

@@ -221,7 +221,8 @@ class Table:
             tds = []
             for j, (c, a) in enumerate(zip(r, self.align)):
                 extra = self.cell_style(i, j, vals[j]) if self.cell_style else None
-                style = f"text-align:{css[a]}" + (f";{extra}" if extra else "")
+                # numbers never break across lines; a wide table scrolls sideways in the HTML edition (course_lib.site)
+                style = f"text-align:{css[a]}" + (";white-space:nowrap" if a == "r" else "") + (f";{extra}" if extra else "")
                 tds.append(f"<td style='{style}'>{esc(c)}</td>")
             parts.append("<tr>" + "".join(tds) + "</tr>")
         parts.append("</tbody></table>")

@@ -142,9 +142,7 @@ def train_04_vqvae(args, steps):
 
 # ---------------------------------------------------------------------------------------------------- 11
 # Notebook 11, section 5 (the comparison at equal bits): three arms of the same VQGAN(vqgan_config("quick")).
-ARM_LOSS = {"11_vqvae": {"l1_weight": 0.0, "perceptual_weight": 0.0, "disc_weight": 0.0},  # the MSE arm
-            "11_perceptual": {"disc_weight": 0.0},                                            # L1 + perceptual
-            "11_vqgan": {}}                                                                   # + GAN (section 3)
+# The arms and their losses live in course_lib.vqgan.ablation (ARM_LOSS, arm_loss_fn), shared with the notebook.
 ARM_TITLE = {"11_vqvae": "MSE", "11_perceptual": "L1 + perceptual", "11_vqgan": "L1 + perceptual + GAN"}
 
 
@@ -155,12 +153,13 @@ DISC_START_11 = 100  # the notebook's quick run starts its discriminator at step
 def train_11(name, args, steps):
     """steps=None: train for args.minutes of wall time (time budget), then record the steps reached."""
     from course_lib.train_vqgan import load_images
-    from course_lib.vqgan import VQGAN, VQGANLoss, make_loss_fn, vqgan_config
+    from course_lib.vqgan import VQGAN, VQGANLoss, arm_config, arm_loss_fn, vqgan_config
 
     batch, lr = 16, 5e-4  # notebook 11's quick CFG
     disc_start = DISC_START_11
-    cfg = vqgan_config("quick", loss={"disc_start": disc_start, **ARM_LOSS[name]},
-                       train={"n_train": None, "batch_size": batch, "lr": lr, "steps": steps or 0})
+    arm = ARM_TITLE[name]
+    cfg = arm_config(vqgan_config("quick", loss={"disc_start": disc_start},
+                                  train={"n_train": None, "batch_size": batch, "lr": lr, "steps": steps or 0}), arm)
     x_train = load_images(cfg, "train", allow_stand_in=True)
     torch.manual_seed(args.seed)
     net = VQGAN(cfg)
@@ -169,14 +168,7 @@ def train_11(name, args, steps):
     opts = {"gen": torch.optim.Adam(net.parameters(), lr=lr, betas=betas),
             "disc": torch.optim.Adam(lm.discriminator.parameters(), lr=lr, betas=betas)}
     loader = make_loader(x_train, batch_size=batch, seed=args.seed)
-    if name == "11_vqvae":
-        def loss_fn(b, step):  # the notebook's arm_loss_fn("MSE", ...)
-            x = b[0]
-            x_hat, q = net(x)
-            mse = F.mse_loss(x_hat.float(), x.float())
-            return {"gen": mse + lm.codebook_weight * q.loss, "mse": mse.detach(), "q": q.loss.detach()}
-    else:
-        loss_fn = make_loss_fn(net, lm)
+    loss_fn = arm_loss_fn(arm, net, lm)
     reached = [0]
 
     def counted(b, step):
@@ -198,7 +190,7 @@ def train_11(name, args, steps):
             "eval": "first 256 of the natural test crops (n=512) vs the other 256 as the KID reference, as notebook 11"}
     notes = (f"Arm '{ARM_TITLE[name]}' of notebook 11's comparison (same VQGAN, same bits per image); "
              f"perceptual backend {lm.backend!r}; discriminator from step {disc_start}"
-             + (" (unused: disc_weight 0)" if ARM_LOSS[name].get("disc_weight") == 0.0 else "")
+             + (" (unused: disc_weight 0)" if cfg["loss"]["disc_weight"] == 0.0 else "")
              + f"; all {len(x_train):,} offline training crops (the notebook uses 2,000). Only the autoencoder is "
                "shipped (not the discriminator). Arms shipped: see course_lib.pretrained.list_shipped().")
     card = base_card(name, "11", args, steps, batch, lr, wall, data, cfg, headline,
@@ -320,7 +312,7 @@ def train_13(name, args, steps):
 
 
 TRAINERS = {"04_vqvae": train_04_vqvae,
-            **{n: (lambda args, steps, n=n: train_11(n, args, steps)) for n in ARM_LOSS},
+            **{n: (lambda args, steps, n=n: train_11(n, args, steps)) for n in ARM_TITLE},
             "12_tokenizer": train_12_tokenizer, "12_prior": train_12_prior,
             **{n: (lambda args, steps, n=n: train_13(n, args, steps)) for n in RESTORERS}}
 

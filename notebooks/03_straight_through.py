@@ -11,20 +11,25 @@
 #
 # **Prerequisites.** Notebook 02 (codebooks, nearest-code assignment, k-means); autograd and `.detach()`.
 #
-# **Estimated time.** Core path about 33 min; 3 deep dives about 16 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 32 min; 3 deep dives about 16 min more (estimated from this notebook by `make
 # stats`). Machine: about 14 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
-# Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.
+# Set-up: installs course_lib (release 0.2.0) where it is missing or another release; a checkout's copy is kept.
 # Choose a profile by uncommenting one line (default: quick on a CPU, standard with CUDA):
 # import os; os.environ["COURSE_PROFILE"] = "standard"
+RELEASE = "0.2.0"
 try:
     import course_lib
-except ImportError:
+    if course_lib.__version__ != RELEASE and "-packages" in course_lib.__file__:
+        raise ImportError(f"course_lib {course_lib.__version__} is installed, not {RELEASE}")
+except (ImportError, AttributeError):
+    # pip may say "you may need to restart the kernel": only if it replaced another release (the next line says so)
     # %pip install -q "course-lib[metrics] @ git+https://github.com/vae-to-vqgan/course@v0.2.0"
     import course_lib
-ENV = course_lib.setup_notebook(seed=0)
+# course_lib.env.keep_runs_on_drive()  # Colab: keep checkpoints on Google Drive, so a disconnect loses nothing
+ENV = course_lib.setup_notebook(seed=0, release=RELEASE)
 
 # %% [markdown]
 # Everything here is small (2-D toys) and runs on the CPU under every profile; the profiles change only the size of

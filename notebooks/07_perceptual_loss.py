@@ -13,19 +13,24 @@
 #
 # **Prerequisites.** Notebook 01 (autoencoders) and 04 (VQ-VAE reconstructions); convolutions and ReLU.
 #
-# **Estimated time.** Core path about 52 min (estimated from this notebook by `make stats`). Machine: about 29 s under
+# **Estimated time.** Core path about 51 min (estimated from this notebook by `make stats`). Machine: about 29 s under
 # `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
-# Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.
+# Set-up: installs course_lib (release 0.2.0) where it is missing or another release; a checkout's copy is kept.
 # Choose a profile by uncommenting one line (default: quick on a CPU, standard with CUDA):
 # import os; os.environ["COURSE_PROFILE"] = "standard"
+RELEASE = "0.2.0"
 try:
     import course_lib
-except ImportError:
+    if course_lib.__version__ != RELEASE and "-packages" in course_lib.__file__:
+        raise ImportError(f"course_lib {course_lib.__version__} is installed, not {RELEASE}")
+except (ImportError, AttributeError):
+    # pip may say "you may need to restart the kernel": only if it replaced another release (the next line says so)
     # %pip install -q "course-lib[metrics] @ git+https://github.com/vae-to-vqgan/course@v0.2.0"
     import course_lib
-ENV = course_lib.setup_notebook(seed=0)
+# course_lib.env.keep_runs_on_drive()  # Colab: keep checkpoints on Google Drive, so a disconnect loses nothing
+ENV = course_lib.setup_notebook(seed=0, release=RELEASE)
 
 # %% [markdown]
 # All sizes of this notebook come from one table. `n_eval` images are used for the measurements; the three small
@@ -194,7 +199,7 @@ print(verdict(raw(fb, fx, 0) < raw(fs, fx, 0) and raw(fs, fx, 3) < raw(fb, fx, 3
 #   features themselves are float16 outside autocast, e.g. a perceptual network converted with `.half()`. The cure
 #   is to compute the norm in float32 (`x = x.float()` first).
 #
-# Notebook 08 (pitfall (e)) reproduces both with raw float16 tensors on the CPU; it is not a mixed-precision GPU run.
+# The cell below reproduces both with raw float16 tensors on the CPU; it is not a mixed-precision GPU run.
 #
 # `course_lib.perceptual.normalize_channels(x, eps, safe=...)` has both versions; here they are on three float16
 # feature vectors: all zero, ordinary, and large (a demonstration: float16 arithmetic is fixed, so these asserts
@@ -506,7 +511,7 @@ print(verdict(ratio_l1 > 1.05, "the perceptual term sharpens the reconstructions
 # - At equal MSE, the perceptual distance ranked a one-pixel shift closer than a blur or noise; L2 cannot.
 # - An autoencoder trained with L1 + perceptual loss reconstructed sharper images than one trained with L2 or with
 #   L1 alone, with edges where the originals have them (the printed verdicts say by how much, for this run). VQ-GAN (notebook 11) uses exactly this reconstruction loss, plus an adversarial term
-#   (notebook 08).
+#   (notebooks 08 and 09).
 # - Honesty about the network: offline, the course's own small Fashion-MNIST network with uniform channel weights
 #   stands in for LPIPS-VGG; with `pip install lpips` and a network, `backend="auto"` uses the real one. Numbers from
 #   the two are not comparable with each other.

@@ -18,20 +18,25 @@
 # **Prerequisites.** Notebook 11 (the VQ-GAN, `course_lib.vqgan`) and notebook 12 (training a small tokenizer
 # on Fashion-MNIST, the course feature net and KID).
 #
-# **Estimated time.** Core path about 76 min (estimated from this notebook by `make stats`). Machine: about 1 min
+# **Estimated time.** Core path about 75 min (estimated from this notebook by `make stats`). Machine: about 1 min
 # under `quick` on 2 CPU cores; about 4 min of training under `standard` on a T4 (estimated from FLOPs, not yet
 # timed).
 
 # %% tags=["setup"]
-# Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.
+# Set-up: installs course_lib (release 0.2.0) where it is missing or another release; a checkout's copy is kept.
 # Choose a profile by uncommenting one line (default: quick on a CPU, standard with CUDA):
 # import os; os.environ["COURSE_PROFILE"] = "standard"
+RELEASE = "0.2.0"
 try:
     import course_lib
-except ImportError:
+    if course_lib.__version__ != RELEASE and "-packages" in course_lib.__file__:
+        raise ImportError(f"course_lib {course_lib.__version__} is installed, not {RELEASE}")
+except (ImportError, AttributeError):
+    # pip may say "you may need to restart the kernel": only if it replaced another release (the next line says so)
     # %pip install -q "course-lib[metrics] @ git+https://github.com/vae-to-vqgan/course@v0.2.0"
     import course_lib
-ENV = course_lib.setup_notebook(seed=0)
+# course_lib.env.keep_runs_on_drive()  # Colab: keep checkpoints on Google Drive, so a disconnect loses nothing
+ENV = course_lib.setup_notebook(seed=0, release=RELEASE)
 
 # %% [markdown]
 # All sizes of this notebook, for the active profile (the marked column):

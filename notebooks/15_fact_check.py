@@ -28,20 +28,25 @@
 # **Prerequisites.** Notebooks 01 (VAE), 03 (straight-through estimator), 04 (VQ-VAE), 05 (codebook collapse),
 # 06 (priors and sampling) and 08-11 (adversarial training, VQ-GAN).
 #
-# **Estimated time.** Core path about 114 min (estimated from this notebook by `make stats`). Machine: about 55 s
+# **Estimated time.** Core path about 113 min (estimated from this notebook by `make stats`). Machine: about 55 s
 # under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4 (estimated from FLOPs, not yet
 # timed).
 
 # %% tags=["setup"]
-# Set-up: installs course_lib where it is missing (Colab, Kaggle, ...); elsewhere it only imports it.
+# Set-up: installs course_lib (release 0.2.0) where it is missing or another release; a checkout's copy is kept.
 # Choose a profile by uncommenting one line (default: quick on a CPU, standard with CUDA):
 # import os; os.environ["COURSE_PROFILE"] = "standard"
+RELEASE = "0.2.0"
 try:
     import course_lib
-except ImportError:
+    if course_lib.__version__ != RELEASE and "-packages" in course_lib.__file__:
+        raise ImportError(f"course_lib {course_lib.__version__} is installed, not {RELEASE}")
+except (ImportError, AttributeError):
+    # pip may say "you may need to restart the kernel": only if it replaced another release (the next line says so)
     # %pip install -q "course-lib[metrics] @ git+https://github.com/vae-to-vqgan/course@v0.2.0"
     import course_lib
-ENV = course_lib.setup_notebook(seed=0)
+# course_lib.env.keep_runs_on_drive()  # Colab: keep checkpoints on Google Drive, so a disconnect loses nothing
+ENV = course_lib.setup_notebook(seed=0, release=RELEASE)
 
 # %% [markdown]
 # Every size below follows the profile. Under `quick` the models are tiny and train for a few hundred steps, so
@@ -546,7 +551,7 @@ print("claim 4:", RESULTS[4][0])
 # arXiv:1711.00937, abstract and Sec. 1) but brings its own: codebook collapse, here most codes dead after a short run
 # (Łańcucki et al. 2020, arXiv:2005.08520, document it and the cures), and gradients that jump when codes switch.
 # The adversarial term of VQ-GAN adds the usual GAN dynamics, which Esser et al. 2021 (arXiv:2012.09841,
-# Sec. 3.1, eq. 7) balance with the adaptive weight (notebook 08 shows the warm-up and what goes wrong without it). Under `standard` expect the same picture:
+# Sec. 3.1, eq. 7) balance with the adaptive weight (notebook 09 shows the warm-up and what goes wrong without it). Under `standard` expect the same picture:
 # without the cures of notebook 05 the vanilla codebook stays mostly dead.
 
 # %% [markdown]

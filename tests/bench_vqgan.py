@@ -35,7 +35,9 @@ def bench(preset: str, device: torch.device, batch_size: int, seconds: float, am
     fn = make_loss_fn(model, loss)
     r = cfg["model"]["resolution"]
     x = torch.rand(batch_size, 3, r, r, device=device)
-    dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if (amp and device.type == "cuda") else None
+    from course_lib.train import resolve_amp
+
+    dtype = resolve_amp("auto", device) if (amp and device.type == "cuda") else None
 
     def step():
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):

@@ -1,6 +1,6 @@
-"""The checks of notebooks 04 (VQ-VAE) and 05 (codebook collapse) pass the reference and reject the stub and
-plausible wrong answers with a specific hint."""
-import math
+"""The checks of notebooks 04 (the EMA update; the VQ layer and perplexity: test_checks_vqvae.py) and 05 (codebook
+collapse: restarts, FSQ) pass the reference and reject the stub and plausible wrong answers with a specific hint."""
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,7 +8,7 @@ import torch
 from course_lib.checks import CheckFailed
 from course_lib.checks import collapse as C
 from course_lib.checks import vqvae as V
-from course_lib import metrics, quantize
+from course_lib import quantize
 
 
 def stub(*args, **kwargs):
@@ -20,61 +20,9 @@ def rejects(check, fn, match):
         check(fn)
 
 
-# ------------------------------------------------------------------------------------------- 04 bits
-def test_bits_reference_passes_and_matches_metrics(capsys):
-    V.check_bits_per_image(V.reference_bits_per_image)
-    assert "Check passed" in capsys.readouterr().out
-    assert V.reference_bits_per_image(7, 7, 512) == metrics.bits_per_image(7, 7, 512) == 441.0
-
-
-@pytest.mark.parametrize("wrong, match", [
-    (stub, "not implemented"),
-    (lambda h, w, k: h * w * math.log(k), "natural log"),
-    (lambda h, w, k: math.log2(k), "ONE index"),
-    (lambda h, w, k: h * w * k, "one-hot"),
-    (lambda h, w, k: h * w * math.log2(k) / 8, "bytes"),
-    (lambda h, w, k: h * w * math.log2(k), "exact log2"),  # a fixed-length index needs ceil(log2 K) bits (issue 11)
-    (lambda h, w, k: h * w * math.log2(k) + 1, "differs|is "),
-])
-def test_bits_rejects(wrong, match):
-    rejects(V.check_bits_per_image, wrong, match)
-
-
-# ------------------------------------------------------------------------------------- 04 perplexity
-def test_perplexity_reference_passes_and_matches_metrics(capsys):
-    V.check_perplexity(V.reference_perplexity)
-    assert "Check passed" in capsys.readouterr().out
-    idx, k = V._perplexity_inputs(1)
-    assert V.reference_perplexity(idx, k) == pytest.approx(metrics.perplexity(idx, k))
-
-
-def _nan_perplexity(idx, k):
-    p = torch.bincount(idx.reshape(-1), minlength=k).double()
-    p = p / p.sum()
-    return float(torch.exp(-(p * torch.log(p)).sum()))
-
-
-def _batch0_only(idx, k):
-    return V.reference_perplexity(idx[0], k)
-
-
-@pytest.mark.parametrize("wrong, match", [
-    (stub, "not implemented"),
-    (_nan_perplexity, "0 \\* log\\(0\\)"),
-    (V._entropy_nats, "returned the entropy"),
-    (V._log2_then_exp, "mixed log bases"),
-    (V._unnormalised, "forgot to normalise"),
-    (V._per_image_mean, "per-image"),
-    (V._codes_used, "distinct codes"),
-    (_batch0_only, "differs|is "),
-])
-def test_perplexity_rejects(wrong, match):
-    rejects(V.check_perplexity, wrong, match)
-
-
-# ---------------------------------------------------------------------------------------------- 05 EMA
+# ------------------------------------------------------------------------------- 04 EMA (moved from 05)
 def test_ema_reference_passes(capsys):
-    C.check_ema_update(C.reference_ema_update)
+    V.check_ema_update(V.reference_ema_update)
     assert "Check passed" in capsys.readouterr().out
 
 
@@ -86,7 +34,7 @@ def test_ema_reference_equals_course_lib_quantizer():
     idx = quantize.nearest_code(z, vq.codebook)
     vq.train()
     vq(z)
-    size, s, e = C.reference_ema_update(cs, es, z.double(), idx, 0.9, 1e-3)
+    size, s, e = V.reference_ema_update(cs, es, z.double(), idx, 0.9, 1e-3)
     assert torch.allclose(vq.cluster_size.double(), size, atol=1e-5)
     assert torch.allclose(vq.embed_sum.double(), s, atol=1e-5)
     assert torch.allclose(vq.codebook.double(), e, atol=1e-5)
@@ -94,25 +42,25 @@ def test_ema_reference_equals_course_lib_quantizer():
 
 @pytest.mark.parametrize("wrong, match", [
     (stub, "not implemented"),
-    (C._ema_no_smoothing, "Laplace smoothing"),
-    (C._ema_swapped, "wrong way round"),
-    (C._ema_stores_smoothed, "smoothed counts"),
-    (C._ema_no_one_minus, "1 - decay"),
-    (C._ema_batch_only, "only this batch"),
-    (C._ema_old_stats, "BEFORE"),
-    (C._ema_smooth_no_rescale, "rescaling"),
+    (V._ema_no_smoothing, "Laplace smoothing"),
+    (V._ema_swapped, "wrong way round"),
+    (V._ema_stores_smoothed, "smoothed counts"),
+    (V._ema_no_one_minus, "1 - decay"),
+    (V._ema_batch_only, "only this batch"),
+    (V._ema_old_stats, "BEFORE"),
+    (V._ema_smooth_no_rescale, "rescaling"),
     (lambda cs, es, z, idx, d, eps: (cs, es, es / cs[:, None]), "nan/inf"),
 ])
 def test_ema_rejects(wrong, match):
-    rejects(C.check_ema_update, wrong, match)
+    rejects(V.check_ema_update, wrong, match)
 
 
 def test_ema_rejects_no_smoothing_without_nan():
     """Even if the 0/0 case is avoided (clamped), the missing smoothing is named."""
     def clamped(cs, es, z, idx, decay, eps):
-        size, s, _ = C.reference_ema_update(cs, es, z, idx, decay, eps)
+        size, s, _ = V.reference_ema_update(cs, es, z, idx, decay, eps)
         return size, s, s / size.clamp_min(1e-12)[:, None]
-    rejects(C.check_ema_update, clamped, "Laplace smoothing")
+    rejects(V.check_ema_update, clamped, "Laplace smoothing")
 
 
 # ------------------------------------------------------------------------------------------ 05 restart
@@ -212,19 +160,40 @@ def _ema_float32_idioms(cs, es, z, idx, decay, eps):
 
 
 def test_ema_accepts_float32_idioms_numpy_outputs_and_the_course_lib_function(capsys):
-    C.check_ema_update(_ema_float32_idioms)
-    C.check_ema_update(lambda *a: tuple(t.numpy() for t in C.reference_ema_update(*a)))
-    C.check_ema_update(quantize.ema_update)
-    C.check_ema_update(quantize.ema_update, seed=11, decay=0.5, eps=0.3)  # the notebook's hidden test
+    V.check_ema_update(_ema_float32_idioms)
+    V.check_ema_update(lambda *a: tuple(t.numpy() for t in V.reference_ema_update(*a)))
+    V.check_ema_update(quantize.ema_update)
+    V.check_ema_update(quantize.ema_update, seed=11, decay=0.7, eps=0.3)  # the notebook's hidden test
     assert capsys.readouterr().out.count("Check passed") == 4
 
 
 def test_ema_hidden_case_varies_decay():
     """A decay hard-coded to the visible cases' values fails the hidden case."""
     def hard_coded(cs, es, z, idx, decay, eps):
-        return C.reference_ema_update(cs, es, z, idx, {0.9: 0.9, 0.8: 0.8, 0.95: 0.95}.get(round(decay, 2), 0.9), eps)
-    C.check_ema_update(hard_coded)
-    rejects(lambda f: C.check_ema_update(f, seed=11, decay=0.5, eps=0.3), hard_coded, "differs|wrong way|1 - decay")
+        return V.reference_ema_update(cs, es, z, idx, {0.9: 0.9, 0.8: 0.8, 0.95: 0.95}.get(round(decay, 2), 0.9), eps)
+    V.check_ema_update(hard_coded)
+    rejects(lambda f: V.check_ema_update(f, seed=11, decay=0.7, eps=0.3), hard_coded, "differs|wrong way|1 - decay")
+
+
+def test_ema_hidden_case_sees_the_swapped_decay():
+    """Review 2026-12-06 (exercise-checks 1d): with decay = 0.5 the swapped weights equal the right ones, so the
+    notebook's hidden test uses 0.7; the swapped answer fails it with the named hint."""
+    swapped = V._ema_swapped
+    V.check_ema_update(V.reference_ema_update, seed=11, decay=0.7, eps=0.3)
+    rejects(lambda f: V.check_ema_update(f, seed=11, decay=0.7, eps=0.3), swapped, "wrong way round")
+    nb = (Path(__file__).resolve().parent.parent / "notebooks" / "04_vqvae.py").read_text()
+    assert "check_ema_update(ema_update, seed=11, decay=0.7, eps=0.3)" in nb
+
+
+def test_ema_mismatch_names_the_output():
+    """A wrong answer the mistakes do not cover names the output that differs, not "output[2]"."""
+    def batch_size_smoothing(cs, es, z, idx, decay, eps):  # smoothing with n = len(z) instead of sum_k N_k
+        size, s, _ = V.reference_ema_update(cs, es, z, idx, decay, eps)
+        n = len(z)
+        return size, s, s / ((size + eps) / (n + len(size) * eps) * n)[:, None]
+    with pytest.raises(CheckFailed) as err:
+        V.check_ema_update(batch_size_smoothing)
+    assert "the new codebook e_k (third output)" in str(err.value) and "output[2]" not in str(err.value)
 
 
 def _restart_counts_le_1(codebook, counts, z):
@@ -280,4 +249,34 @@ def test_fsq_accepts_the_papers_constants_float32_and_course_lib(capsys):
 
 
 def test_fsq_hidden_case_other_levels_rejects_no_offset():
-    rejects(lambda f: C.check_fsq_quantize(f, seed=3, levels=(8, 8, 8)), C._fsq_no_offset, "even number")
+    rejects(lambda f: C.check_fsq_quantize(f, seed=3, levels=(7, 6, 5)), C._fsq_no_offset, "even number")
+
+
+def _fsq_float_division(z, levels, eps=1e-3):
+    """Review 2026-12-06: rounded / (L / 2) instead of L // 2, invisible for even L."""
+    L = torch.as_tensor(levels, dtype=z.dtype)
+    half_l = (L - 1) * (1 + eps) / 2
+    offset = torch.where(L % 2 == 0, 0.5, 0.0).to(z.dtype)
+    bounded = torch.tanh(z + torch.atanh(offset / half_l)) * half_l - offset
+    return (bounded + (torch.round(bounded) - bounded).detach()) / (L / 2)
+
+
+def _fsq_shift_without_atanh(z, levels, eps=1e-3):
+    L = torch.as_tensor(levels, dtype=z.dtype)
+    half_l = (L - 1) * (1 + eps) / 2
+    offset = torch.where(L % 2 == 0, 0.5, 0.0).to(z.dtype)
+    bounded = torch.tanh(z + offset / half_l) * half_l - offset
+    return (bounded + (torch.round(bounded) - bounded).detach()) / torch.div(L, 2, rounding_mode="floor")
+
+
+@pytest.mark.parametrize("wrong, match", [(_fsq_float_division, "L / 2"), (_fsq_shift_without_atanh, "atanh")])
+def test_fsq_names_the_review_answers_in_the_visible_and_hidden_checks(wrong, match):
+    rejects(C.check_fsq_quantize, wrong, match)
+    rejects(lambda f: C.check_fsq_quantize(f, seed=3, levels=(7, 6, 5)), wrong, match)
+    nb = (Path(__file__).resolve().parent.parent / "notebooks" / "05_codebook_collapse.py").read_text()
+    assert "check_fsq_quantize(fsq_quantize, seed=3, levels=(7, 6, 5))" in nb
+
+
+def test_fsq_even_levels_cannot_see_the_float_division():
+    """Why the hidden test needs an odd level: with all-even levels L / 2 == L // 2."""
+    C.check_fsq_quantize(_fsq_float_division, seed=3, levels=(8, 8, 8))

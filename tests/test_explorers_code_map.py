@@ -79,3 +79,17 @@ def test_bad_positions_and_codes_fail_clearly():
         edit_and_decode(model, 0, 0, 32, image=x[0])
     with pytest.raises(ValueError, match="exactly one"):
         edit_and_decode(model, 0, 0, 1)
+
+
+def test_code_map_colours_are_distinct_for_the_most_used_codes_and_grey_for_the_rest():
+    from course_lib.explorers.code_map import code_map_colours, draw_code_maps
+
+    maps = torch.tensor([[[3, 3, 7], [41, 42, 3]], [[7, 5, 5], [0, 1, 2]]])
+    colour_of, coloured = code_map_colours(maps, n_colours=3)
+    assert coloured[:2] == [3, 5] or coloured[:2] == [3, 7]  # most used first (3 appears three times)
+    assert len(coloured) == 3 and len({tuple(colour_of[c]) for c in coloured}) == 3  # all different
+    grey = [c for c in (0, 1, 2, 41, 42) if c not in coloured]
+    assert all(tuple(colour_of[c]) == tuple(colour_of[grey[0]]) for c in grey)
+    fig = draw_code_maps(_images(2), maps)
+    assert isinstance(fig, Figure) and len(fig.axes) == 4
+    plt.close(fig)

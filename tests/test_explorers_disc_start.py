@@ -37,6 +37,9 @@ def test_stats_measure_psnr_and_sharpness_of_each_snapshot():
     assert st["psnr_db"][1] == pytest.approx(psnr(x, snaps["VQ-GAN"][20]))
     assert st["sharpness_ratio"][-1] == pytest.approx(1.0) and st["psnr_db"][-1] == float("inf")
     assert st["sharpness_ratio"][0] < st["sharpness_ratio"][3] < st["sharpness_ratio"][4]  # sharper after step 40
+    # contrast-normalised: halving the contrast of the sharp snapshot leaves its ratio at 1 (plain sharpness halves)
+    faint = snapshot_stats({80: 0.5 + 0.5 * (x - 0.5)}, x)["sharpness_ratio"][0]
+    assert faint == pytest.approx(1.0, rel=0.05)
     flat = snapshot_stats(snaps["VQ-VAE (MSE)"], x)["sharpness_ratio"]
     assert max(flat) - min(flat) < 1e-6 and flat[0] < 0.8
 
@@ -51,10 +54,10 @@ def test_draw_plots_the_measured_curves():
     want = snapshot_stats(snaps["VQ-GAN"], x)
     assert list(gan_line.get_xdata()) == want["step"]
     assert list(gan_line.get_ydata()) == pytest.approx(want["psnr_db"])
-    assert "step 60: after" in fig.axes[0].get_title()  # 55 -> the nearest recorded step, 60
+    assert "step 60: after 20 adversarial updates" in fig.axes[0].get_title()  # 55 -> the nearest recorded step, 60
     plt.close(fig)
     fig = draw_disc_start(snaps, x, disc_start=40, step=0, model="VQ-VAE (MSE)", n=3)
-    assert "step 0: before" in fig.axes[0].get_title()
+    assert "step 0: no adversarial update yet" in fig.axes[0].get_title()
     plt.close(fig)
     ex = explorer(lambda **kw: draw_disc_start(snaps, x, 40, **kw), display_figure=False,
                   step=IntSlider(0, 80, 80, step=20), model=Choice(list(snaps), "VQ-GAN"))
@@ -82,3 +85,60 @@ def test_nearest_step_and_unknown_model():
     x, snaps = _fake_runs()
     with pytest.raises(KeyError, match="recorded"):
         draw_disc_start(snaps, x, 40, 20, model="VQ-VAE")
+
+
+def test_a_snapshot_at_disc_start_is_labelled_before_any_gan_update():
+    """fit records after `step` completed updates (numbered 0 .. step-1); the GAN term is on for update `disc_start`
+    and later. So the snapshot AT disc_start has seen no adversarial update: it must not read "after"."""
+    from course_lib.explorers.disc_start import gan_phase, gan_updates_before
+
+    assert [gan_updates_before(s, 40) for s in (0, 39, 40, 41, 60)] == [0, 0, 0, 1, 20]
+    assert gan_phase(40, 40).startswith("no adversarial update yet")
+    assert gan_phase(41, 40).startswith("after 1 adversarial update ")
+    x, snaps = _fake_runs(seed=2)
+    fig = draw_disc_start(snaps, x, disc_start=40, step=40, model="VQ-GAN")
+    assert "step 40: no adversarial update yet" in fig.axes[0].get_title()
+    plt.close(fig)
+
+
+def test_gan_updates_match_what_fit_does():
+    """The counting of gan_updates_before, checked against fit itself: a loss_fn whose adversarial part is on from
+    step disc_start counts its calls, and a recorder reads the count at every snapshot."""
+    import torch.nn as nn
+
+    from course_lib.data import make_loader
+    from course_lib.explorers.disc_start import gan_updates_before
+    from course_lib.train import fit
+
+    w = nn.Parameter(torch.zeros(1))
+    done = {"gan": 0}
+    seen = {}
+
+    def loss_fn(batch, step):
+        if step >= 3:
+            done["gan"] += 1
+        return {"loss": (w - 1).pow(2).sum()}
+
+    fit(loss_fn, torch.optim.SGD([w], lr=0.1), make_loader((torch.zeros(8, 1), torch.zeros(8)), batch_size=2, seed=0), steps=6,
+        sample_fn=lambda step: seen.__setitem__(step, done["gan"]), sample_every=1, progress=False)
+    assert seen == {s: gan_updates_before(s, 3) for s in range(1, 7)}
+
+
+def test_snapshot_book_keeps_every_run_across_a_rerun(tmp_path):
+    """A re-run of the notebook resumes finished runs (no training, so no recording): the book must give back every
+    run's snapshots, also of runs whose recorder was not created again before the first save."""
+    from course_lib.explorers.disc_start import SnapshotBook
+
+    x = torch.rand(2, 3, 8, 8)
+    net_a, net_b = torch.nn.Conv2d(3, 3, 1), torch.nn.Conv2d(3, 3, 1)
+    book = SnapshotBook(tmp_path / "s.pt", x, resume=True)
+    book.recorder("a", net_a)(5)
+    book.save()
+    book.recorder("b", net_b)(5)
+    book.save()
+    again = SnapshotBook(tmp_path / "s.pt", x, resume=True)
+    again.recorder("a", net_a)
+    again.save()  # before "b" is recreated: "b" must survive
+    assert sorted(SnapshotBook(tmp_path / "s.pt", x).snapshots) == ["a", "b"]
+    assert sorted(again.snapshots["b"]) == [0, 5] and sorted(again.snapshots["a"]) == [0, 5]
+    assert SnapshotBook(tmp_path / "s.pt", x, resume=False).snapshots == {}

@@ -84,3 +84,69 @@ def test_snapshot_of_real_networks():
     assert torch.allclose(snap["field"][0, 10], D(g[10]).squeeze().detach())
     assert g[10].tolist() == [3.0, -3.0]
     assert 0 <= snap["modes"] <= 8
+
+
+# ---------------------------------------------------------------- the figures of notebooks 08 and 09
+from course_lib import gan  # noqa: E402
+from course_lib.explorers import gan_toy  # noqa: E402
+
+
+def test_runs_from_snapshots_and_mode_collapse_titles_match_the_logs():
+    snaps = []
+    runs = {"a": [gan.train_toy_gan(steps=12, seed=s, n_eval=300, snapshots=snaps if s == 0 else None)
+                  for s in range(2)]}
+    r = gan_toy.runs_from_snapshots({"a": snaps})
+    assert r["a"]["steps"] == [0] + runs["a"][0][2]["step"] and r["a"]["modes"][1:] == runs["a"][0][2]["modes"]
+    fig = gan_toy.draw_mode_collapse(runs, ring_of_gaussians(100))
+    # the title counts modes on the same fixed noise as the log: the figure and the table cannot disagree
+    assert f"{runs['a'][0][2]['modes'][-1]} of 8 modes" in fig.axes[0].get_title()
+    assert len(fig.axes[1].lines) == 2  # one curve per seed
+    plt.close(fig)
+
+
+def test_gan_loss_curves_and_figure():
+    l, curves, grads = gan_toy.gan_loss_curves()
+    i = int((l + 5).abs().argmin())
+    assert grads["G: minimax log(1 - sigmoid(l))"][i] < 0.01 and grads["G: hinge -l"][i] == 1.0
+    j = int((l - 2).abs().argmin())  # a confident real logit: the hinge is satisfied, the softplus still pushes
+    assert grads["D, real: hinge relu(1 - l)"][j] == 0 and grads["D, real: non-saturating softplus(-l)"][j] > 0.1
+    fig, g = gan_toy.draw_gan_losses()
+    assert len(fig.axes) == 3 and torch.equal(g["l"], l)
+    plt.close(fig)
+
+
+def test_logit_support_is_the_receptive_field():
+    torch.manual_seed(0)
+    D = gan.PatchDiscriminator(1, base=4, n_layers=1)
+    x = torch.rand(1, 1, 28, 28)
+    r0, r1, c0, c1 = gan.logit_support(D, x, 6, 6)
+    assert r1 - r0 + 1 == c1 - c0 + 1 == D.receptive_field() == 16
+    assert D.training  # the caller's D is left as it was (the support is taken on a copy in eval mode)
+    fig, boxes = gan_toy.draw_logit_support(D, x)
+    assert boxes[(6, 6)] == (r0, r1, c0, c1) and boxes[(0, 0)][0] == 0
+    vmin, vmax = fig.axes[1].images[0].get_clim()
+    assert vmin == -vmax  # the colour scale is centred at 0
+    plt.close(fig)
+    with pytest.raises(ValueError):
+        gan.logit_support(D, torch.rand(2, 1, 28, 28), 0, 0)
+
+
+def test_diagnostics_and_memorisation_figures():
+    class H(dict):
+        def steps_for(self, key):
+            return list(range(len(self[key])))
+    hist = {"A": H(rec=[3, 2, 1]), "C": H(rec=[3, 2, 1], acc_real=[0.5, 0.9], acc_fake=[0.5, 0.7], **{"lambda": [1, 2]})}
+    fig = gan_toy.draw_gan_diagnostics(hist, watch="C", warmup_end=1)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()][:2] == ["run A", "run C"]
+    plt.close(fig)
+    curves = {"plain": [[dict(step=10, auc=0.6, d_loss=0.9), dict(step=20, auc=0.9, d_loss=0.5)]] * 2}
+    fig = gan_toy.draw_memorisation(curves)
+    assert list(fig.axes[0].lines[0].get_ydata()) == [0.6, 0.9]
+    plt.close(fig)
+
+
+def test_gan_step_diagram_shows_the_detach_and_the_frozen_discriminator():
+    fig = gan_toy.draw_gan_step_diagram()
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {".detach()", "D\n(frozen)", "L_D", "L_G", "grad: D only", "grad through D to G"} <= texts
+    plt.close(fig)

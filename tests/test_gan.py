@@ -1,4 +1,5 @@
 """Tests for course_lib.gan: PatchGAN discriminator, GAN losses, adaptive weight, warm-up, helpers."""
+import copy
 import math
 
 import pytest
@@ -388,8 +389,8 @@ def test_adaptive_weight_half_precision_on_a_trained_discriminator():
     errbf = _lambda_under_autocast(ae, D, W, x, torch.bfloat16) / lam32 - 1
     assert abs(err16) < 0.02, f"float16 lambda off by {err16:+.2%}"
     assert abs(errbf) < 0.10, f"bfloat16 lambda off by {errbf:+.2%}"
-    # a reconstruction term weighted 1e-4: its per-pixel gradient (1e-4 / 16384) is below float16's smallest
-    # subnormal, so without loss scaling the gradient is exactly 0 and so is lambda
+    # a reconstruction term weighted 1e-4: its per-pixel gradient (1e-4 / 16384 = 6e-9) is below 2**-25 (3e-8),
+    # so without loss scaling the gradient is exactly 0 and so is lambda
     lam32_small = _lambda_under_autocast(ae, D, W, x, None, rec_weight=1e-4)
     unscaled = _lambda_under_autocast(ae, D, W, x, torch.float16, rec_weight=1e-4, loss_scale=1)
     scaled = _lambda_under_autocast(ae, D, W, x, torch.float16, rec_weight=1e-4)
@@ -407,3 +408,99 @@ def test_adaptive_weight_loss_scale_backs_off_on_overflow():
     assert torch.isfinite(lam) and abs(lam.item() - 1e3 / 60000) < 1e-3 * (1e3 / 60000)
     with pytest.raises(ValueError, match="loss_scale"):
         adaptive_weight(rec, g, w, loss_scale=0.5)
+
+
+# ---------------------------------------------------------------- float16 underflow of a mean's gradient (review 07-09)
+def test_float16_mean_gradient_rounds_to_zero_only_from_n_2_pow_25():
+    """The gradient of a mean over N elements is 1/N each. In float16 it is a subnormal once N > 2**14 and exactly 0
+    only once 1/N <= 2**-25 (half the smallest subnormal, 2**-24): N >= 2**25, not 2**24."""
+    def grad_of_mean(n):
+        x = torch.zeros(n, dtype=torch.float16, requires_grad=True)
+        x.mean().backward()
+        return float(x.grad[0])
+    assert grad_of_mean(2 ** 14) == 2.0 ** -14 and torch.finfo(torch.float16).smallest_normal == 2.0 ** -14
+    assert grad_of_mean(3 * 2 ** 14) > 0 and grad_of_mean(3 * 2 ** 14) != 1 / (3 * 2 ** 14)  # subnormal: rounded
+    assert grad_of_mean(2 ** 24) == 2.0 ** -24                  # the smallest subnormal, not 0
+    assert grad_of_mean(2 ** 24 + 2 ** 23) == 2.0 ** -24        # 1/N between 2**-25 and 2**-24 rounds up to it
+    assert grad_of_mean(2 ** 25) == 0.0                         # 2**-25: the tie rounds to even, 0
+    # the same rounding for a plain value: below about 3e-8 becomes 0, not below 6e-8
+    assert torch.tensor(4e-8).half().item() == 2.0 ** -24 and torch.tensor(2.9e-8).half().item() == 0.0
+
+
+# ---------------------------------------------------------------- the GAN step and the toy GAN (notebook 08)
+def test_gan_step_by_hand():
+    """gan_step = a D step on detached fakes, then a G step through a frozen D, each optimiser stepping once."""
+    torch.manual_seed(0)
+    G, D = gan.toy_mlp(2, 2, hidden=8), gan.toy_mlp(2, 1, hidden=8)
+    G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
+    x, z = torch.randn(16, 2), torch.randn(16, 2)
+    opt = lambda m: torch.optim.SGD(m.parameters(), lr=0.1)
+    d, g = gan.gan_step(G, D, opt(G), opt(D), x, z)
+    # by hand
+    gd = torch.autograd.grad(non_saturating_d_loss(D2(x), D2(G2(z).detach())), list(D2.parameters()))
+    with torch.no_grad():
+        for p, gr in zip(D2.parameters(), gd):
+            p -= 0.1 * gr
+    gg = torch.autograd.grad(non_saturating_g_loss(D2(G2(z))), list(G2.parameters()))
+    with torch.no_grad():
+        for p, gr in zip(G2.parameters(), gg):
+            p -= 0.1 * gr
+    for a, b in zip([*G.parameters(), *D.parameters()], [*G2.parameters(), *D2.parameters()]):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert all(p.requires_grad for p in D.parameters()) and isinstance(d, float) and isinstance(g, float)
+
+
+def test_train_toy_gan_log_and_fixed_evaluation_set():
+    snaps = []
+    G, D, log = gan.train_toy_gan(steps=24, seed=1, snapshots=snaps, n_eval=500)
+    assert log["step"] == list(range(2, 25, 2)) and len(log["modes"]) == 12 and len(snaps) == 13
+    # the modes in the log are measured on the same fixed z as the snapshots
+    assert [s["modes"] for s in snaps[1:]] == log["modes"]
+    # deterministic per seed; another step function is used when given; d_per_g adds D-only steps
+    assert gan.train_toy_gan(steps=24, seed=1, n_eval=500)[2] == log
+    calls = []
+    gan.train_toy_gan(step_fn=lambda *a: calls.append(1) or gan.gan_step(*a), steps=5, seed=0, n_eval=100)
+    assert len(calls) == 5
+    _, _, log2 = gan.train_toy_gan(steps=24, seed=1, n_eval=500, d_per_g=2)
+    assert log2["d_loss"] != log["d_loss"]
+    with pytest.raises(ValueError, match="d_per_g"):
+        gan.train_toy_gan(steps=2, d_per_g=0)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        gan.train_toy_gan(steps=2, loss="wasserstein")
+
+
+# ---------------------------------------------------------------- spectral norm: kernel sigma vs operator norm (review E9)
+def _dense_operator_norm(conv, size):
+    """Brute force: the convolution's matrix from autograd's Jacobian, then its largest singular value."""
+    w = conv.weight.detach().double()
+    f = lambda x: F.conv2d(x, w, None, conv.stride, conv.padding)
+    J = torch.autograd.functional.jacobian(f, torch.zeros(1, w.shape[1], size, size, dtype=torch.double))
+    return torch.linalg.matrix_norm(J.reshape(-1, w.shape[1] * size * size), 2).item()
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_operator_norm_matches_the_dense_matrix_and_lies_in_its_bounds(stride):
+    torch.manual_seed(stride)
+    conv = nn.Conv2d(3, 4, 4, stride=stride, padding=1)
+    dense = _dense_operator_norm(conv, 10)
+    power = gan.conv_operator_norm(conv, 10, iters=300)
+    assert abs(power - dense) < 1e-3 * dense
+    sigma = gan.kernel_spectral_norm(conv)
+    assert sigma <= dense + 1e-6 and dense <= math.ceil(4 / stride) * sigma + 1e-6
+    with pytest.raises(TypeError):
+        gan.conv_operator_norm(nn.Linear(2, 2), 4)
+
+
+def test_spectrally_normalised_convs_are_not_1_lipschitz():
+    """Miyato et al.'s sigma (kernel reshaped to (out, in*k*k)) is ~1, the convolution's own norm is above it."""
+    torch.manual_seed(0)
+    D = PatchDiscriminator(in_channels=1, base=8, n_layers=2, spectral_norm=True)
+    x = torch.rand(8, 1, 28, 28)
+    for _ in range(30):
+        D(x)
+    D.eval()
+    convs = [m for m in D.main if isinstance(m, nn.Conv2d)]
+    sigmas = [gan.kernel_spectral_norm(m) for m in convs]
+    ops = [gan.conv_operator_norm(m, 14) for m in convs]
+    assert all(abs(s - 1) < 0.05 for s in sigmas), sigmas
+    assert all(o > 1.05 for o in ops) and all(o < 4 for o in ops), ops

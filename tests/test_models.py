@@ -180,3 +180,43 @@ def test_encode_in_train_mode_moves_an_ema_codebook_and_eval_mode_does_not():
     model.train()
     model.encode(x)
     assert not torch.equal(model.quantizer.codebook, before)
+
+
+# ------------------------------------------------------------------ notebook 04: the student's functions as a layer
+def test_vq_from_functions_trains_like_the_ema_quantizer():
+    """Built from the reference functions, VQFromFunctions has EMAVectorQuantizer's state dict and start, and makes
+    the same lookups, codebook updates and encoder gradients step after step; eval mode leaves the codebook alone."""
+    from course_lib.checks.vqvae import reference_vq_layer
+    from course_lib.models import VQFromFunctions
+    from course_lib.quantize import EMAVectorQuantizer, ema_update
+
+    torch.manual_seed(0)
+    lib = EMAVectorQuantizer(16, 4, beta=0.25, decay=0.9)
+    torch.manual_seed(0)
+    own = VQFromFunctions(reference_vq_layer, ema_update, 16, 4, beta=0.25, decay=0.9)
+    assert own.state_dict().keys() == lib.state_dict().keys()
+    assert all(torch.equal(v, own.state_dict()[k]) for k, v in lib.state_dict().items())
+    z = torch.randn(3, 4, 5, 5, requires_grad=True)
+    for _ in range(3):
+        a, b = lib.train()(z), own.train()(z)
+        assert torch.equal(a.indices, b.indices) and torch.allclose(a.z_q, b.z_q)
+        assert torch.allclose(lib.embed, own.embed, atol=1e-6)
+    ga, = torch.autograd.grad(a.loss, z)
+    gb, = torch.autograd.grad(b.loss, z)
+    assert torch.allclose(ga, gb, atol=1e-6)  # the codebook term has no gradient: only beta * commitment
+    frozen = own.embed.clone()
+    own.eval()(z)
+    assert torch.equal(frozen, own.embed)
+    model = VQVAE(own, in_channels=1, hidden=8, res_blocks=0)
+    idx = model.eval().encode(torch.rand(2, 1, 8, 8))
+    assert model.decode_indices(idx).shape == (2, 1, 8, 8)
+
+
+def test_vq_from_functions_reports_bad_input():
+    from course_lib.models import VQFromFunctions
+
+    with pytest.raises(TypeError, match="two functions"):
+        VQFromFunctions(None, None, 4, 2)
+    q = VQFromFunctions(lambda z, e, b: None, lambda *a: None, 4, 2)
+    with pytest.raises(ValueError, match=r"\(B, 2, h, w\)"):
+        q(torch.randn(5, 2))

@@ -192,7 +192,8 @@ def test_history_round_trip_and_plot():
 
 
 def _fp16_run(steps, ckpt, every, seed=0):
-    """fp16 autocast with a GradScaler on the CPU: the path a Colab T4 takes (it has no bf16)."""
+    """fp16 autocast with a GradScaler, run on the CPU: the precision a Colab T4 (sm_75, no native bf16) trains in
+    under amp="auto" (resolve_amp picks it there: tests/test_train_devices.py fakes the GPU)."""
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 2))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -274,3 +275,20 @@ def test_fit_counts_training_flops_and_scales_smoke_cuts():
     assert rec["flops_per_step"]["g+d"] > per_g                    # the discriminator's step was counted too
     assert rec["steps_run"] == 4 and rec["steps_planned"] == 400
     assert rec["flops_planned"] == rec["flops_run"] * 100
+
+
+def test_resume_message_shows_a_path_relative_to_the_runs_folder(tmp_path, monkeypatch, capsys):
+    """No machine's absolute folder names in a notebook's output (figures-and-site.md section 5.3)."""
+    from course_lib.train import display_path
+
+    monkeypatch.setenv("COURSE_RUNS", str(tmp_path / "my runs"))
+    ckpt = tmp_path / "my runs" / "quick" / "11" / "a.pt"
+    _run(5, ckpt=ckpt)
+    _run(10, ckpt=ckpt)
+    out = capsys.readouterr().out
+    assert "Resuming train from $COURSE_RUNS/quick/11/a.pt at step 5 of 10" in out
+    assert str(tmp_path) not in out
+    monkeypatch.delenv("COURSE_RUNS")
+    monkeypatch.chdir(tmp_path)
+    assert display_path(tmp_path / "runs" / "quick" / "x.pt") == "runs/quick/x.pt"
+    assert display_path("/somewhere/else/x.pt") == "x.pt"

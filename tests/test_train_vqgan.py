@@ -237,7 +237,8 @@ def test_ddp_killed_and_resumed_equals_uninterrupted_across_an_epoch_boundary(tm
 
 
 def test_cpu_fp16_grad_scaler_path_resumes_exactly(tmp_path, monkeypatch):
-    """fp16 autocast + GradScaler("cpu") -- the path of a GPU without bf16 (a T4) -- with a checkpoint mid-run:
+    """fp16 autocast + GradScaler("cpu") -- the precision amp="auto" picks on a GPU without native bf16 (a T4, sm_75;
+    tests/test_train_devices.py fakes one) -- with a checkpoint mid-run:
     3 steps, then resume to 4, equals 4 steps straight; the scaler's state travels in the checkpoint."""
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     cfg = load_config(str(_write(tmp_path / "c.json", TINY)))

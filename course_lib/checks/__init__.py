@@ -6,7 +6,7 @@ mistake. Most checks compare the student's function with a reference on a few ra
 matches ("you swapped the stop-gradients"), so a hint is specific rather than "wrong answer".
 
 Topic modules (one per notebook): ``basics`` (00), ``vae`` (01), ``vq`` (02), ``ste`` (03), ``vqvae`` (04),
-``collapse`` (05), ``prior`` (06), ``perceptual`` (07), ``gan`` (08), ``vqgan`` (11), ``generation`` (12).
+``collapse`` (05), ``prior`` (06), ``perceptual`` (07), ``gan`` (08, 09), ``vqgan`` (11), ``generation`` (12).
 """
 from __future__ import annotations
 

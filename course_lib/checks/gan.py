@@ -1,10 +1,12 @@
-"""Checks for notebook 08 (adversarial training): hinge losses, the adaptive weight, the receptive field.
+"""Checks for notebooks 08 (GANs: one training step, the hinge losses) and 09 (discriminators for autoencoders:
+the receptive field, the adaptive weight).
 
 Each check compares the student's function with :mod:`course_lib.gan` on random inputs and, when it differs,
-names the mistake it recognises (relu in the wrong place, sign flipped, lambda not detached, ...).
+names the mistake it recognises (relu in the wrong place, sign flipped, fakes not detached, lambda not detached, ...).
 """
 from __future__ import annotations
 
+import copy
 from typing import Callable, Sequence
 
 import numpy as np
@@ -12,10 +14,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import CheckFailed, call_student, check_function, passed
+from . import CheckFailed, call_student, check_function, passed, records_result
 from .. import gan
 
-__all__ = ["check_hinge_d_loss", "check_hinge_g_loss", "check_adaptive_weight", "check_receptive_field"]
+__all__ = ["check_gan_step", "check_hinge_d_loss", "check_hinge_g_loss", "check_adaptive_weight",
+           "check_receptive_field"]
 
 
 def _as_torch(value):
@@ -44,6 +47,7 @@ def _logits(seed: int, shape: Sequence[int] = (4, 1, 3, 3)):
     return (3 * torch.randn(*shape, generator=g), 3 * torch.randn(*shape, generator=g))
 
 
+@records_result
 def check_hinge_d_loss(student_fn: Callable, seed: int = 0, shape: Sequence[int] = (4, 1, 3, 3)) -> None:
     """student_fn(logits_real, logits_fake) -> scalar = 0.5 * (mean relu(1 - real) + mean relu(1 + fake)).
 
@@ -66,6 +70,7 @@ def check_hinge_d_loss(student_fn: Callable, seed: int = 0, shape: Sequence[int]
     )
 
 
+@records_result
 def check_hinge_g_loss(student_fn: Callable, seed: int = 0, shape: Sequence[int] = (4, 1, 3, 3)) -> None:
     """student_fn(logits_fake) -> scalar = -mean(logits_fake). ``seed`` and ``shape`` as in check_hinge_d_loss."""
     check_function(
@@ -135,12 +140,23 @@ def _call_adaptive(student_fn: Callable, name: str, problem, delta: float, max_w
     return got
 
 
+@records_result
 def check_adaptive_weight(student_fn: Callable, seed: int = 0, delta: float = 1e-4, max_weight: float = 1e4) -> None:
     """student_fn(rec_loss, g_loss, last_layer_weight, delta=1e-4, max_weight=1e4) -> detached scalar tensor.
 
     The check calls ``student_fn(rec, g_loss, w, delta, max_weight)`` (positionally) on random problems from
-    ``seed``; the hidden tests use other seeds and other ``delta`` / ``max_weight`` values, so hard-coded
-    constants fail there. It also looks at side effects: no ``.grad`` may be left on any parameter."""
+    ``seed``, with the given ``delta`` / ``max_weight`` and once more with other values (so a hard-coded delta or
+    clamp fails here, where the student sees it); the hidden tests use other seeds and values again. It also looks at
+    side effects: no ``.grad`` may be left on any parameter."""
+    other = (1e-3, 50.0) if (delta, max_weight) == (1e-4, 1e4) else (1e-4, 1e4)
+    for d, m in ((delta, max_weight), other):
+        _check_adaptive_once(student_fn, seed, d, m)
+    name = "adaptive_weight"
+    passed(f"{name} = ||grad rec|| / (||grad gan|| + delta), clamped and detached (delta={delta:g}, "
+           f"max_weight={max_weight:g}, and delta={other[0]:g}, max_weight={other[1]:g}).")
+
+
+def _check_adaptive_once(student_fn: Callable, seed: int, delta: float, max_weight: float) -> None:
     name = "adaptive_weight"
     for s in range(seed, seed + 3):
         rec, g_loss, w, params = problem = _adaptive_problem(s)
@@ -164,6 +180,9 @@ def check_adaptive_weight(student_fn: Callable, seed: int = 0, delta: float = 1e
             }
             if delta != 1e-4:
                 candidates["you hard-coded delta = 1e-4: use the `delta` argument."] = gr / (gg + 1e-4)
+            if delta != 1e-6:
+                candidates["you used the paper's delta = 1e-6 as a constant: use the `delta` argument (its default, "
+                           "1e-4, is taming-transformers' value)."] = gr / (gg + 1e-6)
             if max_weight != 1e4:
                 candidates["lambda is not clamped to `max_weight` (hard-coded 1e4, or no clamp): "
                            "torch.clamp(lam, 0.0, max_weight)."] = min(gr / (gg + delta), 1e4)
@@ -203,9 +222,6 @@ def check_adaptive_weight(student_fn: Callable, seed: int = 0, delta: float = 1e
                 hint = " You hard-coded the clamp at 1e4: use the `max_weight` argument."
             raise CheckFailed(f"{name}: with a near-zero GAN gradient you return {gv:.6g}, expected "
                               f"{expected:.6g} (delta={delta:g}, max_weight={max_weight:g}).{hint}")
-    passed(f"{name} = ||grad rec|| / (||grad gan|| + delta), clamped and detached (delta={delta:g}, "
-           f"max_weight={max_weight:g}).")
-
 
 def _as_int(value):
     """A right receptive field may come back as numpy.int64, a 0-d tensor or an integral float: compare it as an int."""
@@ -215,6 +231,7 @@ def _as_int(value):
     return value
 
 
+@records_result
 def check_receptive_field(student_fn: Callable, seed: int = 0) -> None:
     """student_fn(layers: list of (kernel, stride)) -> int, the receptive field side in input pixels.
 
@@ -279,3 +296,198 @@ def check_receptive_field(student_fn: Callable, seed: int = 0) -> None:
         trials=4,
         success="receptive_field = 1 + sum_i (k_i - 1) * prod_{j<i} s_j (70 for PatchGAN).",
     )
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# One GAN training step (notebook 08)
+# ----------------------------------------------------------------------------------------------------------------------
+def _grads(params) -> list:
+    """A copy of each parameter's .grad (zeros where it is None)."""
+    return [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
+
+
+def _params(module) -> list:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _same(a: list, b: list, tol: float = 1e-5) -> bool:
+    return all(torch.allclose(x, y, atol=tol, rtol=1e-4) for x, y in zip(a, b))
+
+
+def _all_zero(a: list) -> bool:
+    return all(bool((x == 0).all()) for x in a)
+
+
+def _plus(a: list, b: list) -> list:
+    return [x + y for x, y in zip(a, b)]
+
+
+def _gan_problem(seed: int, optimiser: str):
+    """Small toy networks with seeded weights, their two optimisers, and two batches (x_real, z)."""
+    g = torch.Generator().manual_seed(1000 + seed)
+    G, D = gan.toy_mlp(2, 2, hidden=8), gan.toy_mlp(2, 1, hidden=8)
+    with torch.no_grad():
+        for p in [*G.parameters(), *D.parameters()]:
+            p.copy_(0.5 * torch.randn(p.shape, generator=g))
+    make = {"sgd": lambda ps: torch.optim.SGD(ps, lr=0.1),
+            "adam": lambda ps: torch.optim.Adam(ps, lr=0.01, betas=(0.5, 0.999))}[optimiser]
+    opt_g, opt_d = make(G.parameters()), make(D.parameters())
+    batches = [(gan.ring_of_gaussians(16, generator=g), torch.randn(16, 2, generator=g)) for _ in range(2)]
+    return G, D, opt_g, opt_d, batches
+
+
+class _Recorder:
+    """Step hooks on the two optimisers: the order of the steps, and the gradients each optimiser stepped with."""
+
+    def __init__(self, G, D, opt_g, opt_d):
+        self.G, self.D, self.events = G, D, []
+        opt_d.register_step_pre_hook(lambda *a: self.events.append(
+            ("d", _grads(G.parameters()), _grads(D.parameters()))))
+        opt_g.register_step_pre_hook(lambda *a: self.events.append(
+            ("g", _grads(G.parameters()), _grads(D.parameters()))))
+        opt_d.register_step_post_hook(lambda *a: self.events.append(("d done", _params(D), None)))
+
+
+def _run_gan_steps(step_fn, seed, optimiser, d_loss_fn, g_loss_fn, name):
+    """Run two consecutive steps of ``step_fn`` on the seeded problem; record what happened in each."""
+    G, D, opt_g, opt_d, batches = _gan_problem(seed, optimiser)
+    rec = _Recorder(G, D, opt_g, opt_d)
+    calls = []
+    for x, z in batches:
+        entry = dict(g_grads=_grads(G.parameters()), d_grads=_grads(D.parameters()),
+                     G=copy.deepcopy(G), D=copy.deepcopy(D))
+        rec.events = []
+        out = call_student(step_fn, G, D, opt_g, opt_d, x.clone(), z.clone(), d_loss_fn, g_loss_fn, name=name)
+        calls.append(dict(entry=entry, events=rec.events, out=out, x=x, z=z, D_after=_params(D),
+                          G_after=_params(G), d_frozen=[not p.requires_grad for p in D.parameters()]))
+    return calls
+
+
+def _loss_grads(loss, params):
+    return [g if g is not None else torch.zeros_like(p)
+            for g, p in zip(torch.autograd.grad(loss, list(params), allow_unused=True), params)]
+
+
+def _explain_step_error(failed: CheckFailed, name: str) -> CheckFailed:
+    msg = str(failed.__cause__ or failed)
+    if "inplace operation" in msg:
+        return CheckFailed(f"{name}: the generator's loss was built from D's logits computed BEFORE opt_d.step() "
+                           "changed D. Compute D(fake) for the generator's loss after the discriminator's step.")
+    if "backward through the graph a second time" in msg:
+        return CheckFailed(f"{name}: backward ran twice through the same graph. Detach the fakes in the "
+                           "discriminator's loss (fake.detach()), and compute D's logits afresh for the generator's loss.")
+    if "does not require grad" in msg:
+        return CheckFailed(f"{name}: a loss had no gradient to take. Either D was still frozen from the previous "
+                           "generator step (unfreeze it at the end: set_requires_grad(D, True)), or the fakes were "
+                           "detached in the generator's loss too (only the discriminator's loss detaches them).")
+    return failed
+
+
+@records_result
+def check_gan_step(student_fn: Callable, seed: int = 0, optimiser: str = "sgd", loss: str = "non-saturating") -> None:
+    """student_fn(G, D, opt_g, opt_d, x_real, z, d_loss_fn, g_loss_fn) -> (d_loss, g_loss).
+
+    Runs two consecutive steps on small seeded toy networks and compares, at the moment each optimiser steps, the
+    gradients it steps with against the reference :func:`course_lib.gan.gan_step`; then the weights and the returned
+    losses. Named mistakes: fakes not detached (L_D reaches G), one optimiser stepping both (D moves in the
+    generator's step), old gradients added (zero_grad missing or misplaced, e.g. D's gradients left from the
+    generator step), the wrong loss signs, D left frozen, the steps in the wrong order. ``seed``, ``optimiser``
+    ("sgd" or "adam") and ``loss`` ("non-saturating" or "hinge") choose other cases (the hidden tests use them)."""
+    name = "gan_step"
+    d_loss_fn, g_loss_fn = gan.TOY_LOSSES[loss]
+    try:
+        got = _run_gan_steps(student_fn, seed, optimiser, d_loss_fn, g_loss_fn, name)
+    except CheckFailed as failed:
+        raise _explain_step_error(failed, name) from None
+    ref = _run_gan_steps(gan.gan_step, seed, optimiser, d_loss_fn, g_loss_fn, name)
+    for i, (c, r) in enumerate(zip(got, ref)):
+        call = f"(step {i + 1} of 2)"
+        kinds = [e[0] for e in c["events"] if e[0] in ("d", "g")]
+        if kinds.count("d") == 0:
+            raise CheckFailed(f"{name}: opt_d.step() was never called {call}: the discriminator's step must update D "
+                              "with the optimiser you are given (opt_d), and the generator's with opt_g.")
+        # one optimiser stepping both: D must not move after its own step
+        d_done = [e for e in c["events"] if e[0] == "d done"][-1]
+        if not _same(c["D_after"], d_done[1], tol=0.0):
+            raise CheckFailed(f"{name}: D's weights changed during the generator's step {call}: only opt_g may step "
+                              "there (one optimiser stepping both networks, or an optimiser of your own over G and D?).")
+        if kinds.count("g") == 0:
+            raise CheckFailed(f"{name}: opt_g.step() was never called {call}: update G with the optimiser you are "
+                              "given (opt_g).")
+        if kinds.index("g") < kinds.index("d"):
+            raise CheckFailed(f"{name}: the generator stepped before the discriminator {call}. Do the "
+                              "discriminator's step first, then the generator's.")
+        if kinds.count("d") > 1:
+            raise CheckFailed(f"{name}: opt_d.step() ran {kinds.count('d')} times {call}: D stepped again after the "
+                              "generator's backward, on the generator's loss (one optimiser stepping both). Only "
+                              "opt_g steps in the generator's step.")
+        if kinds.count("g") > 1:
+            raise CheckFailed(f"{name}: opt_g.step() ran {kinds.count('g')} times {call}; once per step.")
+        if any(c["d_frozen"]):
+            raise CheckFailed(f"{name}: D is still frozen when your step returns {call}: the next discriminator step "
+                              "could not learn. Unfreeze it at the end (set_requires_grad(D, True)).")
+        d_event = next(e for e in c["events"] if e[0] == "d")
+        g_event = next(e for e in c["events"] if e[0] == "g")
+        # (1) the discriminator's loss must not reach G: G's .grad unchanged (or cleared) when opt_d steps
+        g_at_d = d_event[1]
+        if not (_same(g_at_d, c["entry"]["g_grads"]) or _all_zero(g_at_d)):
+            raise CheckFailed(f"{name}: the discriminator's loss sent gradients into G {call}: detach the fakes "
+                              "(D(fake.detach())) in L_D. Without it, L_D's gradient lands in G's .grad and pushes G "
+                              "to make its samples look MORE fake, unless it happens to be cleared in time.")
+        # (3) the gradients each optimiser stepped with
+        eG, eD = c["entry"]["G"], c["entry"]["D"]
+        fake = eG(c["z"]).detach()
+        ref_d = _loss_grads(d_loss_fn(eD(c["x"]), eD(fake)), list(eD.parameters()))
+        if not _same(d_event[2], ref_d):
+            d_candidates = {
+                "D's step used old gradients as well (left from the previous generator step, which also writes into "
+                "D's .grad when D is not frozen, or from the previous D step): call opt_d.zero_grad() BEFORE "
+                "d_loss.backward().": _plus(ref_d, c["entry"]["d_grads"]),
+                "opt_d.zero_grad() came after d_loss.backward(): it wiped the gradient before opt_d.step(), so D "
+                "did not learn. Clear the gradients before the backward.": [torch.zeros_like(g) for g in ref_d],
+                "the discriminator's loss has real and fake swapped: d_loss_fn(D(x_real), D(fake.detach())), real "
+                "first.": _loss_grads(d_loss_fn(eD(fake), eD(c["x"])), list(eD.parameters())),
+                "the discriminator's loss has the wrong sign: D minimises d_loss_fn(...), it does not maximise it.":
+                    [-g for g in ref_d],
+            }
+            for hint, cand in d_candidates.items():
+                if _same(d_event[2], cand):
+                    raise CheckFailed(f"{name}: {hint}")
+            raise CheckFailed(f"{name}: the gradient D stepped with differs from the reference {call}. Compare with "
+                              "d_loss_fn(D(x_real), D(G(z).detach())), zero_grad, backward, opt_d.step().")
+        ref_g = next(e for e in r["events"] if e[0] == "g")[1]
+        if not _same(g_event[1], ref_g):
+            g_candidates = {
+                "G's step used old gradients as well: call opt_g.zero_grad() BEFORE g_loss.backward().":
+                    _plus(ref_g, g_at_d),
+                "opt_g.zero_grad() came after g_loss.backward(): it wiped the gradient before opt_g.step(). Clear "
+                "the gradients before the backward.": [torch.zeros_like(g) for g in ref_g],
+                "the generator's loss has the wrong sign: G minimises g_loss_fn(D(G(z))) (it wants D to call its "
+                "samples real), it does not maximise it.": [-g for g in ref_g],
+            }
+            for hint, cand in g_candidates.items():
+                if _same(g_event[1], cand):
+                    raise CheckFailed(f"{name}: {hint}")
+            raise CheckFailed(f"{name}: the gradient G stepped with differs from the reference {call}. Compare with "
+                              "g_loss_fn(D(G(z))) computed after D's step (D frozen), zero_grad, backward, "
+                              "opt_g.step().")
+        # (4) what the step returns
+        out = c["out"]
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise CheckFailed(f"{name} should return the two losses (d_loss, g_loss), got {type(out).__name__}.")
+        vals = []
+        for v in out:
+            v = _as_torch(v)
+            if isinstance(v, torch.Tensor) and v.numel() == 1:
+                v = v.item()
+            if not isinstance(v, (int, float)):
+                raise CheckFailed(f"{name} should return two numbers (d_loss, g_loss), got {type(v).__name__}.")
+            vals.append(float(v))
+        want = [float(v) for v in r["out"]]
+        if not all(abs(a - b) <= 1e-5 + 1e-4 * abs(b) for a, b in zip(vals, want)):
+            if all(abs(a - b) <= 1e-5 + 1e-4 * abs(b) for a, b in zip(vals, want[::-1])):
+                raise CheckFailed(f"{name}: return (d_loss, g_loss), the discriminator's loss first.")
+            raise CheckFailed(f"{name} returned losses {vals}, expected {want} {call}: return the values of the two "
+                              "losses you stepped on.")
+    passed(f"{name}: D steps on detached fakes, G through a D that does not move, each with its own optimiser "
+           f"and fresh gradients ({optimiser}, {loss} losses).")

@@ -4,7 +4,9 @@
   perceptual_fn, perceptual_weight, disc_weight)`` must return
   ``L1 + perceptual_weight * perceptual + q_loss + [step >= disc_start] * disc_weight * lambda * hinge_g``
   with ``lambda = course_lib.gan.adaptive_weight(rec, g_loss, last_layer)`` (rec = L1 + weighted perceptual),
-  a constant (no gradient through lambda). Compared on values AND on gradients, before, at and after the warm-up.
+  a constant (no gradient through lambda). Compared on values AND on gradients, before, at and after the warm-up;
+  a ``.grad`` left on the decoder's parameters (lambda from ``.backward()``) is rejected, as notebook 09's
+  ``adaptive_weight`` check rejects it.
 * :func:`check_discriminator_loss` -- ``student_fn(disc, x, x_hat)`` must return the hinge loss on real images and
   DETACHED reconstructions: the decoder gets no gradient from it, the discriminator does.
 """
@@ -16,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import CheckFailed, call_student, passed
+from . import CheckFailed, call_student, passed, records_result
 from .. import gan
 
 __all__ = ["reference_generator_loss", "reference_discriminator_loss", "check_generator_loss", "check_discriminator_loss"]
@@ -150,6 +152,7 @@ class _TinyPerceptual(nn.Module):
 
 def _gen_problem(seed: int, step_offset: int, disc_start: int = 5, perceptual_weight: Optional[float] = None,
                  disc_weight: Optional[float] = None, size: int = 8):
+    """(the student's arguments, the tensors whose gradients are compared, every leaf that must not get a .grad)."""
     g = torch.Generator().manual_seed(seed)
     last = nn.Conv2d(4, 3, 3, padding=1)
     with torch.no_grad():
@@ -166,15 +169,32 @@ def _gen_problem(seed: int, step_offset: int, disc_start: int = 5, perceptual_we
     pw, dw = (1.0, 0.5) if seed % 2 == 0 else (0.7, 0.8)
     pw = pw if perceptual_weight is None else float(perceptual_weight)
     dw = dw if disc_weight is None else float(disc_weight)
-    return (x, x_hat, q_loss, logits_fake, last.weight, step, disc_start, pf, pw, dw), (last.weight, h)
+    return (x, x_hat, q_loss, logits_fake, last.weight, step, disc_start, pf, pw, dw), (last.weight, h), \
+        (last.weight, last.bias, h)
 
 
-def _value_and_grads(fn, seed, step_offset, **problem):
-    args, wrt = _gen_problem(seed, step_offset, **problem)
-    out = fn(*args)
-    if not isinstance(out, torch.Tensor) or out.numel() != 1:
-        raise TypeError(f"expected a scalar tensor, got {type(out).__name__} "
-                        f"{tuple(out.shape) if isinstance(out, torch.Tensor) else ''}")
+_LEFT_GRAD = ("generator_loss left gradients in the .grad of the decoder's parameters (did you call .backward() to "
+              "get the gradients for lambda, and read .grad?). They would be added to the generator's next update. "
+              "Use gan.adaptive_weight(rec, g_loss, last_layer), or torch.autograd.grad(loss, last_layer, "
+              "retain_graph=True)[0], which returns the gradient without writing .grad anywhere.")
+
+
+def _value_and_grads(fn, seed, step_offset, student: bool = False, **problem):
+    """The loss value (float64 scalar) and its gradients with respect to the decoder's last layer and the features
+    before it (None without a graph). ``student=True``: ``fn`` is the student's -- a stub or a crash is reported by
+    :func:`call_student`, a wrong return type or a ``.grad`` left behind by a :class:`CheckFailed` that says so."""
+    args, wrt, leaves = _gen_problem(seed, step_offset, **problem)
+    out = call_student(fn, *args, name="generator_loss") if student else fn(*args)
+    if student:
+        # same side-effect test as notebook 09's adaptive_weight check
+        if any(t.grad is not None for t in leaves):
+            raise CheckFailed(_LEFT_GRAD)
+        if not isinstance(out, torch.Tensor):
+            raise CheckFailed(f"generator_loss should return a scalar tensor that autograd can differentiate, got "
+                              f"{type(out).__name__} (no .item(), no float(...): the training step calls backward on it).")
+        if out.numel() != 1:
+            raise CheckFailed(f"generator_loss should return ONE number (a scalar tensor), got shape "
+                              f"{tuple(out.shape)}: take the mean over the batch of every term.")
     if not out.requires_grad:
         return out.detach().reshape(()).double(), None
     grads = torch.autograd.grad(out.reshape(()), wrt, allow_unused=True)
@@ -190,6 +210,7 @@ def _close(a, b, atol=1e-5, rtol=1e-4) -> bool:
 # ----------------------------------------------------------------------------------------------------------------------
 # Checks
 # ----------------------------------------------------------------------------------------------------------------------
+@records_result
 def check_generator_loss(student_fn: Callable, seeds=(0, 1, 2), disc_start: int = 5,
                          perceptual_weight: Optional[float] = None, disc_weight: Optional[float] = None,
                          size: int = 8) -> None:
@@ -203,8 +224,7 @@ def check_generator_loss(student_fn: Callable, seeds=(0, 1, 2), disc_start: int 
     for seed in ([seeds] if isinstance(seeds, int) else seeds):
         for offset in (-2, 0, 3):
             ref_v, ref_g = _value_and_grads(reference_generator_loss, seed, offset, **problem)
-            # _value_and_grads calls student_fn; call_student names a stub or a crash inside it
-            got_v, got_g = call_student(_value_and_grads, student_fn, seed, offset, name="generator_loss", **problem)
+            got_v, got_g = _value_and_grads(student_fn, seed, offset, student=True, **problem)
             where = f"(step {disc_start + offset}, disc_start {disc_start})"
             if not _close(got_v, ref_v):
                 for hint, wrong in _GEN_MISTAKES.items():
@@ -269,6 +289,7 @@ def _reference_disc_grads(seed: int, batch: int, size: int):
     return g_ref, [torch.zeros_like(p) if g is None else g for g, p in zip(g_real_only, disc.parameters())]
 
 
+@records_result
 def check_discriminator_loss(student_fn: Callable, seeds=(0, 1, 2), batch: int = 3, size: int = 8) -> None:
     """Check the discriminator step's loss: hinge on real and DETACHED fakes. The value, the decoder's gradient (none)
     AND the discriminator's gradients are compared with the reference, so ``hinge_d_loss(disc(x), disc(x_hat).detach())``

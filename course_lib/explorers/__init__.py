@@ -4,7 +4,8 @@ Every explorer is a plain *draw function* (keyword arguments in, a matplotlib ``
 unit-tested, and :func:`explorer` shows it in two ways:
 
 1. It draws the figure once, directly, at the default values. A static reader (GitHub, the course's HTML edition),
-   nbval and the nbgrader student build all see this figure; nothing depends on widgets.
+   nbval and the nbgrader student build all see this figure; nothing depends on widgets. Where the controls cannot
+   run (the HTML edition, a notebook viewer), the page says so in one line under the figure (``course_lib.site``).
 2. Where ipywidgets can run (JupyterLab, Colab, ipywidgets 7.x or 8.x), it adds the controls and a live figure
    underneath them that redraws whenever a control moves.
 
@@ -198,6 +199,11 @@ class Explorer:
     def __repr__(self) -> str:
         vals = ", ".join(f"{k}={v!r}" for k, v in self.values.items())
         return f"<explorer of {getattr(self.draw, '__name__', 'a draw function')} at {vals}>"
+
+    def _ipython_display_(self) -> None:
+        """Show nothing more: :func:`explorer` has displayed the figure and the controls already. (A cell that ends
+        in ``explorer(...)`` would otherwise print this object's repr under them, on every page of the HTML
+        edition too.) ``repr(ex)`` and ``print(ex)`` still give the one-line summary."""
 
 
 def explorer(draw: Callable[..., Any], *, live: Optional[bool] = None, display_figure: bool = True,

@@ -15,15 +15,17 @@ Usage in a notebook (the model trained there is passed in; the draw itself only 
              image=IntSlider(0, 7, 0), row=IntSlider(0, h - 1, h // 2), col=IntSlider(0, w - 1, w // 2),
              code=IntSlider(0, K - 1, 0))
 
-:func:`edit_and_decode` does the work without drawing (tests, or a student's own plots).
+:func:`edit_and_decode` does the work without drawing (tests, or a student's own plots). :func:`draw_code_maps`
+draws images above their code maps (notebook 04, section 8).
 """
 from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
+import numpy as np
 import torch
 
-__all__ = ["CodeEdit", "edit_and_decode", "draw_code_map"]
+__all__ = ["CodeEdit", "edit_and_decode", "draw_code_map", "code_map_colours", "draw_code_maps"]
 
 
 class CodeEdit(NamedTuple):
@@ -129,4 +131,45 @@ def draw_code_map(model, images=None, image: int = 0, row: int = 0, col: int = 0
                        fontsize=9)
     axes[-1].set_axis_off()
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.8, wspace=0.06)  # (tight_layout: too slow)
+    return fig
+
+
+_TAB10_NOT_GREY = (0, 1, 2, 3, 4, 5, 6, 8, 9)  # tab10 without its grey, which the other codes use
+
+
+def code_map_colours(code_maps, n_colours: int = 9):
+    """One RGBA colour per code index for drawing ``code_maps`` (any shape of int indices): the ``n_colours`` (at most
+    9) most frequent codes get distinct colours of matplotlib's ``tab10`` (no two alike, unlike ``tab20``'s pairs of
+    light and dark hues; its grey left out), every other code a light grey. Returns ``(colour_of, coloured)``: an array (max index + 1,
+    4) and the list of the coloured codes, most frequent first."""
+    import matplotlib.pyplot as plt
+
+    flat = np.asarray(torch.as_tensor(code_maps).reshape(-1))
+    counts = np.bincount(flat)
+    n = min(n_colours, len(_TAB10_NOT_GREY), int((counts > 0).sum()))
+    coloured = [int(c) for c in np.argsort(-counts, kind="stable")[:n]]
+    colour_of = np.tile(np.array([0.88, 0.88, 0.88, 1.0]), (len(counts), 1))
+    colour_of[coloured] = plt.cm.tab10(np.array(_TAB10_NOT_GREY[:n]))
+    return colour_of, coloured
+
+
+def draw_code_maps(images: torch.Tensor, code_maps: torch.Tensor, n_colours: int = 9):
+    """Figure: each image (N, C, H, W) above its (N, h, w) code map, every cell labelled with its index. The
+    ``n_colours`` most used codes of these maps have their own colour, the rest are grey (see
+    :func:`code_map_colours`)."""
+    import matplotlib.pyplot as plt
+
+    code_maps = torch.as_tensor(code_maps).long().cpu()
+    n, (h, w) = len(code_maps), code_maps.shape[-2:]
+    colour_of, coloured = code_map_colours(code_maps, n_colours)
+    fig, axes = plt.subplots(2, n, figsize=(2.5 * n, 5.2), squeeze=False)
+    for j in range(n):
+        _show(axes[0, j], images[j].detach().cpu().clamp(0, 1), "image" if j == 0 else "")
+        axes[1, j].imshow(colour_of[code_maps[j].numpy()], interpolation="nearest")
+        for (r, c), v in np.ndenumerate(code_maps[j].numpy()):
+            axes[1, j].text(c, r, str(v), ha="center", va="center", fontsize=8 if max(h, w) <= 8 else 6)
+        axes[1, j].set_axis_off()
+    axes[1, 0].set_title(f"its {h}x{w} code map", fontsize=9)
+    fig.suptitle(f"the {len(coloured)} most used codes of these maps in colour, the others grey", fontsize=10)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.9, hspace=0.12, wspace=0.06)
     return fig

@@ -23,8 +23,9 @@ Shapes: images ``x`` are ``(B, C, H, W)`` in ``[0, 1]``; indices are ``(B, h, w)
 
 The package is split by concern (import everything from ``course_lib.vqgan``; the submodules are an implementation
 detail): :mod:`.config` (presets, :func:`vqgan_config`, :func:`validate_config`), :mod:`.model` (the architecture and
-the quantizer choice), :mod:`.loss` (:class:`VQGANLoss`, :func:`make_loss_fn`) and :mod:`.distributed`
-(DDP settings and the replica check).
+the quantizer choice), :mod:`.loss` (:class:`VQGANLoss`, :func:`make_loss_fn`), :mod:`.distributed`
+(DDP settings and the replica check), :mod:`.evaluate` (reconstructions in eval mode, fidelity measures) and
+:mod:`.ablation` (notebook 11's loss ablation: the arms, their training, the run identity a checkpoint keeps).
 
 Example::
 
@@ -38,7 +39,10 @@ from __future__ import annotations
 
 from .config import OPTIONAL_LOSS_KEYS, PRESETS, bits_per_image, latent_size, validate_config, vqgan_config
 from .distributed import ddp_kwargs, replica_hashes, state_hash, sync_quantizer
-from .loss import VQGANLoss, make_loss_fn
+from .evaluate import colour_error, fidelity, judge_features, paired_distance, realism, reconstruct
+from .plots import CURVE_TITLES, draw_training_curves
+from .ablation import ARM_LOSS, ARMS, arm_config, arm_loss_fn, config_from_identity, run_identity, train_arm
+from .loss import VQGANLoss, make_loss_fn, perceptual_note
 from .model import (
     QUANTIZER_KINDS,
     VQGAN,
@@ -70,8 +74,24 @@ __all__ = [
     "VQGANLoss",
     "bits_per_image",
     "make_loss_fn",
+    "perceptual_note",
     "sync_quantizer",
     "ddp_kwargs",
     "replica_hashes",
     "state_hash",
+    "reconstruct",
+    "colour_error",
+    "fidelity",
+    "paired_distance",
+    "judge_features",
+    "realism",
+    "ARMS",
+    "ARM_LOSS",
+    "arm_config",
+    "arm_loss_fn",
+    "run_identity",
+    "config_from_identity",
+    "train_arm",
+    "CURVE_TITLES",
+    "draw_training_curves",
 ]

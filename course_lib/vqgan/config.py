@@ -159,7 +159,7 @@ _MODEL_KEYS = set(PRESETS["quick"]["model"])
 #                                  (a GroupNorm after a spectrally normalised conv undoes its Lipschitz bound);
 #   "diff_augment": "color,translation,cutout" -> DiffAugment (Zhao et al. 2020, arXiv:2006.10738): the same random
 #                                  differentiable transforms on real and fake images, in the D and the G step.
-# Notebook 08 section 6 measures both on a small subset (course_lib.augment, course_lib.gan).
+# Notebook 09 (a deep dive) measures both on a small subset (course_lib.augment, course_lib.gan).
 OPTIONAL_LOSS_KEYS = {"disc_spectral_norm": False, "diff_augment": ""}
 _LOSS_KEYS = set(PRESETS["quick"]["loss"]) | set(OPTIONAL_LOSS_KEYS)
 _TRAIN_KEYS = set(PRESETS["quick"]["train"])

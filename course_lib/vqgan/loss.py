@@ -12,7 +12,7 @@ import torch.nn as nn
 from .config import PRESETS, validate_config
 from .distributed import _unwrap
 
-__all__ = ["VQGANLoss", "make_loss_fn"]
+__all__ = ["VQGANLoss", "make_loss_fn", "perceptual_note"]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -195,3 +195,21 @@ def make_loss_fn(model: nn.Module, loss: VQGANLoss, discriminator: Optional[nn.M
         return out
 
     return loss_fn
+
+
+def perceptual_note(perceptual: Optional[nn.Module]) -> str:
+    """One sentence, in words, saying which perceptual network a :class:`VQGANLoss` uses (build the network once and
+    pass it to every ``VQGANLoss(cfg, perceptual=...)``, so the note is printed once per notebook)."""
+    import importlib.util
+
+    name = getattr(perceptual, "backend_name", None)
+    if perceptual is None:
+        return "No perceptual network (perceptual_weight is 0)."
+    if name == "lpips-vgg":
+        return "Perceptual network: LPIPS-VGG (the lpips package, ImageNet VGG-16 features; Zhang et al. 2018)."
+    if name == "course":
+        why = ("the lpips package is not installed" if importlib.util.find_spec("lpips") is None
+               else "the lpips package is installed, but its ImageNet VGG weights could not be loaded (offline?)")
+        return ("Perceptual network: the course feature net, a small Fashion-MNIST classifier standing in for "
+                f"LPIPS-VGG ({why}).")
+    return f"Perceptual network: {type(perceptual).__name__}."
