@@ -120,18 +120,21 @@ test-notebooks: setup-test
 	COURSE_PROFILE=quick COURSE_RUNS=$(CURDIR)/build/test-runs $(NBVAL) $(NB) $(ARGS)
 
 # Smoke: `standard` shapes (and `full` ones for NB_FULL), a handful of steps, on the CPU with the offline data.
-# Claims are reported, not asserted (course_lib.claims); shape and contract assertions stay hard.
+# Claims are reported, not asserted (course_lib.claims); shape and contract assertions stay hard. The smoke pass is
+# also the NULL RUN that screens every claim: nothing is trained (3 steps), the shipped checkpoints are off (they fit
+# `quick` only), so a claim of kind "measured" that holds here could not have failed: --null-screen fails the pass
+# and lists it (build/smoke-report/null-screen.txt).
 SMOKE_ENV := COURSE_SMOKE=1 COURSE_OFFLINE=1 COURSE_DEVICE=cpu
 # It runs through the course's report (course_lib.report), which also records each notebook's time and peak memory
 # in build/smoke-report*/report.md.
 test-smoke: setup-test
 	rm -rf build/smoke-runs build/smoke-report build/smoke-report-full
 	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(SMOKE_ENV) COURSE_RUNS=$(CURDIR)/build/smoke-runs $(BIN)/python -m course_lib.report \
-		--profile standard --smoke --jobs $(JOBS) --out build/smoke-report $(wildcard $(NB))
+		--profile standard --smoke --null-screen --jobs $(JOBS) --out build/smoke-report $(wildcard $(NB))
 	@# the full-shape pass runs one notebook at a time, so it gets both cores
 	if [ -n "$(strip $(wildcard $(NB_FULL)))" ]; then \
 		OMP_NUM_THREADS=$(JOBS) MPLBACKEND=Agg $(SMOKE_ENV) COURSE_RUNS=$(CURDIR)/build/smoke-runs $(BIN)/python -m course_lib.report \
-		--profile full --smoke --jobs 1 --out build/smoke-report-full $(wildcard $(NB_FULL)); fi
+		--profile full --smoke --null-screen --jobs 1 --out build/smoke-report-full $(wildcard $(NB_FULL)); fi
 
 # On a CUDA machine: every notebook under `standard` (GPU_PROFILE=full for full) and train_vqgan for a fixed budget;
 # writes build/gpu-report/report.md and report.json (wall time, peak GPU memory, images/s, headline figures).

@@ -428,13 +428,18 @@ def unmosaic(tile: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
                         for i in range(n)])
 
 
-def mosaic_codec(x: ArrayLike, codec: str, quality: int, downsample: int = 1) -> Tuple[float, torch.Tensor]:
+def mosaic_codec(x: ArrayLike, codec: str, quality: int, downsample: int = 1,
+                 block: int = 1) -> Tuple[float, torch.Tensor]:
     """Code a batch (N, C, H, W) in [0, 1] as ONE file (the mosaic of all images: headers paid once) and decode it.
 
     codec:      "jpeg" (baseline, optimised Huffman tables) or "webp" (lossy, slowest/best method 6).
     quality:    Pillow's quality, 1..100 for JPEG, 0..100 for WebP.
     downsample: 1 (none), or a factor f: each image is first reduced to (H/f, W/f) by area averaging, and the
                 decoded small images are upsampled back to (H, W) with bicubic interpolation (clipped to [0, 1]).
+    block:      pad each (downsampled) image by edge replication to a multiple of ``block`` pixels before tiling,
+                so that no codec block mixes the edges of two images (JPEG codes 8x8 blocks, WebP 16x16
+                macroblocks: ``block=16`` suits both); the padding is coded (and paid for) and cropped after
+                decoding. 1: no padding (28-px tiles then straddle blocks).
     Returns (bits per image = 8 * file bytes / N, decoded (N, C, H, W) float32 tensor in [0, 1]).
     """
     codec = str(codec).lower()
@@ -450,8 +455,13 @@ def mosaic_codec(x: ArrayLike, codec: str, quality: int, downsample: int = 1) ->
     f = int(downsample)
     if h % f or w % f:
         raise ValueError(f"image size {h}x{w} is not divisible by downsample={f}")
+    if int(block) < 1:
+        raise ValueError(f"block must be a positive integer, got {block}")
     small = torch.nn.functional.avg_pool2d(xb, f) if f > 1 else xb
     sh, sw = small.shape[-2:]
+    ph, pw = (-sh) % int(block), (-sw) % int(block)
+    if ph or pw:                     # edge replication on the bottom and right: a tile never straddles a block
+        small = torch.nn.functional.pad(small.float(), (0, pw, 0, ph), mode="replicate")
     img = Image.fromarray(to_uint8(mosaic(small)))
     buf = io.BytesIO()
     if codec == "jpeg":
@@ -459,7 +469,7 @@ def mosaic_codec(x: ArrayLike, codec: str, quality: int, downsample: int = 1) ->
     else:
         img.save(buf, format="WEBP", quality=int(quality), method=6)
     data = buf.getvalue()
-    decoded = unmosaic(_from_pil(Image.open(io.BytesIO(data)), c), n, sh, sw)
+    decoded = unmosaic(_from_pil(Image.open(io.BytesIO(data)), c), n, sh + ph, sw + pw)[..., :sh, :sw]
     if f > 1:
         decoded = torch.nn.functional.interpolate(decoded, size=(h, w), mode="bicubic", align_corners=False)
     return 8.0 * len(data) / n, decoded.clamp(0, 1).float()

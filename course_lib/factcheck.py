@@ -1,5 +1,7 @@
 """Small measuring helpers for notebook 15 (fact check): a VAE with the VQ-VAE's convolutional body, KL of
-categorical posteriors, scale-free variability, FLOP counts and timings, and distance/diversity statistics.
+categorical posteriors, scale-free variability, FLOP counts and timings, distance/diversity statistics, the
+article's quoted passages (:func:`article_passages`), and the article's formulas and losses written out so that the
+notebook can test them (:func:`article_vae_kl`, :func:`article_generator_loss`, :func:`train_noise_gan`, ...).
 
 Everything here is used by ``notebooks/15_fact_check``; the models and losses themselves come from
 :mod:`course_lib.models`, :mod:`course_lib.quantize` and :mod:`course_lib.gan`.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
 import torch
@@ -18,6 +21,8 @@ import torch.nn as nn
 from .models import ConvDecoder, ConvEncoder
 
 __all__ = [
+    "Passage",
+    "article_passages",
     "categorical_kl",
     "coefficient_of_variation",
     "count_flops",
@@ -42,7 +47,41 @@ __all__ = [
     "article_reconstruction_loss",
     "article_quantization_loss",
     "codebook_cost",
+    "range_floor_mse",
+    "article_vae_kl",
+    "article_adversarial_loss",
+    "article_generator_loss",
+    "train_noise_gan",
+    "train_soft_ae",
 ]
+
+
+# ------------------------------------------------------------------------------------------------ the quotes
+ARTICLE_PASSAGES = Path(__file__).parent / "assets" / "fact_check_article.md"
+
+
+class Passage(NamedTuple):
+    """One quoted passage of the article: its id, its section ("§4.1.1": first version; "v2 §4.2": the second),
+    the Chinese text as the article has it (pieces joined by `` ... ``) and the course's English translation."""
+    id: str
+    section: str
+    zh: str
+    en: str
+
+
+def article_passages(path: "Path | str | None" = None) -> "dict[str, Passage]":
+    """The article's passages that notebook 15 quotes, read from ``course_lib/assets/fact_check_article.md`` (which
+    also gives the article's source and the licence note): ``{id: Passage}``, in the file's order."""
+    text = Path(path or ARTICLE_PASSAGES).read_text(encoding="utf-8")
+    out = {}
+    for block in text.split("\n## ")[1:]:
+        pid, *lines = block.strip().split("\n")
+        fields = dict(line[2:].split(": ", 1) for line in lines if line.startswith("- ") and ": " in line)
+        missing = {"section", "zh", "en"} - set(fields)
+        if missing:
+            raise ValueError(f"article passage {pid!r} in {path or ARTICLE_PASSAGES} lacks {sorted(missing)}")
+        out[pid.strip()] = Passage(pid.strip(), fields["section"], fields["zh"], fields["en"])
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ claim 1
@@ -313,17 +352,24 @@ class SoftAttentionAE(nn.Module):
     """The article's "VQ-VAE" rebuilt as its text describes it (Sec. 4.1.1, 5.2, 5.3.1): an MLP encoder to
     ``z`` (D), "quantization" ``q = softmax(Linear(z))`` over K codes, ``z_hat = q @ codebook`` (a soft-attention
     read-out of a (K, D) table), an MLP decoder with a sigmoid output. No nearest code, no straight-through estimator.
+    Only K and D are the article's: the 128-unit hidden layers are the course's (the article's encoder maps 784
+    pixels straight to D = 10), so that the model can learn in a few hundred steps.
 
     ``forward(x) -> (x_hat, q, z)``; ``forward(x, hard=True)`` replaces ``q`` by the one-hot of its argmax, i.e.
-    what a decoder would receive if the codes really were discrete.
+    what a decoder would receive if the codes really were discrete. ``output="tanh"`` ends the decoder in a tanh
+    (range [-1, 1]) instead of the article's sigmoid (range [0, 1]).
     """
 
-    def __init__(self, input_dim: int = 784, latent_dim: int = 20, num_codes: int = 512, hidden: int = 128):
+    def __init__(self, input_dim: int = 784, latent_dim: int = 20, num_codes: int = 512, hidden: int = 128,
+                 output: str = "sigmoid"):
         super().__init__()
+        if output not in ("sigmoid", "tanh"):
+            raise ValueError(f"SoftAttentionAE: output must be 'sigmoid' or 'tanh', got {output!r}")
         self.encoder = nn.Sequential(nn.Linear(input_dim, hidden), nn.ReLU(), nn.Linear(hidden, latent_dim), nn.ReLU())
         self.quantize = nn.Linear(latent_dim, num_codes)
         self.codebook = nn.Parameter(torch.randn(num_codes, latent_dim))
-        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, input_dim), nn.Sigmoid())
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, input_dim),
+                                     nn.Sigmoid() if output == "sigmoid" else nn.Tanh())
 
     def forward(self, x: torch.Tensor, hard: bool = False):
         z = self.encoder(x.reshape(len(x), -1))
@@ -408,3 +454,107 @@ def codebook_cost(num_vectors: int, num_codes: int, code_dim: int) -> dict:
     (``2 N K D`` FLOPs, the convention of ``torch.utils.flop_counter``)."""
     n, k, d = int(num_vectors), int(num_codes), int(code_dim)
     return {"params": k * d, "multiply_adds": n * k * d, "flops": 2 * n * k * d}
+
+
+# ------------------------------------------------------------------------------------------------ the article's maths
+def range_floor_mse(target: torch.Tensor, low: float = 0.0, high: float = 1.0) -> float:
+    """The lowest mean squared error that ANY output confined to [low, high] can reach on ``target``: each output
+    value does best at the target clamped to the range, so the floor is ``mean((target - clamp(target))^2)``. For
+    targets in [-1, 1] and a sigmoid output (range [0, 1]) every negative target pixel t costs at least t^2."""
+    t = target.detach().double()
+    return float((t - t.clamp(low, high)).pow(2).mean())
+
+
+def article_vae_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """The VAE "KL" of the article's second version (its Sec. 4.3), written as printed:
+    ``-sum_i log sigma_i - 1/2 sum_i (1 + log sigma_i^2 - mu_i^2 - sigma_i^2)``, summed over every dimension after
+    the first. It equals the true KL (:func:`course_lib.losses.gaussian_kl`) minus ``sum_i log sigma_i``: the
+    ``-log sigma`` is counted twice. Returns (B,)."""
+    log_sigma = 0.5 * logvar
+    value = -log_sigma - 0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+    return value.reshape(value.shape[0], -1).sum(1)
+
+
+def article_adversarial_loss(d_real: torch.Tensor, d_fake: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """The article's adversarial loss ``-log D(x) - log(1 - D(g(z)))`` (second version, Sec. 4.2), averaged; ``d_real``
+    and ``d_fake`` are the discriminator's probabilities (after its sigmoid). It is the discriminator's loss; the
+    article adds it to the total loss that every parameter minimises."""
+    return -(torch.log(d_real.clamp_min(eps)) + torch.log((1 - d_fake).clamp_min(eps))).mean()
+
+
+def article_generator_loss(d_real: torch.Tensor, d_fake: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """The generator loss of the article's training loop (second version, Sec. 5.3),
+    ``g_loss = -mean(log D(G(z)) + log(1 - D(x)))``. Its second term does not depend on the generator, so its
+    gradient for the generator is that of the non-saturating loss ``-mean(log D(G(z)))`` (Goodfellow et al. 2014)."""
+    return -(torch.log(d_fake.clamp_min(eps)) + torch.log((1 - d_real).clamp_min(eps))).mean()
+
+
+def train_noise_gan(gan: "NoiseToImageGAN", data: torch.Tensor, steps: int, mode: str = "minimax", lr: float = 2e-4,
+                    batch_size: int = 64, seed: int = 0) -> dict:
+    """Train a :class:`NoiseToImageGAN` on ``data`` (N, ...) (flattened inside) for ``steps`` steps; return its final
+    ``{"d_real", "d_fake"}`` (mean discriminator probabilities on a fresh batch) and ``"d_loss"``, ``"g_loss"``
+    histories.
+
+    ``mode="minimax"``: the usual alternating game (Goodfellow et al. 2014): the discriminator minimises
+    ``-log D(x) - log(1 - D(G(z)))`` on DETACHED fakes with its own optimiser, then the generator minimises the
+    non-saturating ``-log D(G(z))`` with its own. ``mode="summed"``: the article's second version (Sec. 4.2): ONE
+    optimiser over every parameter minimises the single loss ``-log D(x) - log(1 - D(G(z)))``, so the generator
+    minimises the discriminator's loss too (no min-max)."""
+    if mode not in ("minimax", "summed"):
+        raise ValueError(f"train_noise_gan: mode must be 'minimax' or 'summed', got {mode!r}")
+    flat = data.reshape(len(data), -1)
+    device = flat.device
+    g = torch.Generator().manual_seed(seed)
+    zg = torch.Generator(device=device).manual_seed(seed)
+    G, D = gan.generator, gan.discriminator
+    if mode == "minimax":
+        opt_g, opt_d = torch.optim.Adam(G.parameters(), lr), torch.optim.Adam(D.parameters(), lr)
+    else:
+        opt = torch.optim.Adam(gan.parameters(), lr)
+    history = {"d_loss": [], "g_loss": []}
+    for _ in range(int(steps)):
+        real = flat[torch.randint(len(flat), (batch_size,), generator=g).to(device)]
+        fake = G(torch.randn(batch_size, gan.z_dim, device=device, generator=zg))
+        if mode == "summed":
+            loss = article_adversarial_loss(D(real), D(fake))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            history["d_loss"].append(float(loss.detach()))
+            continue
+        d_loss = article_adversarial_loss(D(real), D(fake.detach()))
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        g_loss = -torch.log(D(fake).clamp_min(1e-7)).mean()  # non-saturating
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        history["d_loss"].append(float(d_loss.detach()))
+        history["g_loss"].append(float(g_loss.detach()))
+    with torch.no_grad():
+        real = flat[torch.randint(len(flat), (256,), generator=g).to(device)]
+        fake = G(torch.randn(256, gan.z_dim, device=device, generator=zg))
+        history.update(d_real=float(D(real).mean()), d_fake=float(D(fake).mean()))
+    return history
+
+
+def train_soft_ae(model: "SoftAttentionAE", data: torch.Tensor, steps: int, target_range: str = "unit",
+                  lr: float = 1e-3, batch_size: int = 64, seed: int = 0) -> "SoftAttentionAE":
+    """Train ``model`` with the MSE for ``steps`` steps on ``data`` (N, ...) in [0, 1], as the article's second
+    listing trains its VQVAE. ``target_range="signed"`` first maps the data to [-1, 1] as the article's
+    ``transforms.Normalize((0.5,), (0.5,))`` does (inputs and targets both); ``"unit"`` keeps [0, 1]. Returns the
+    model, in eval mode."""
+    if target_range not in ("unit", "signed"):
+        raise ValueError(f"train_soft_ae: target_range must be 'unit' or 'signed', got {target_range!r}")
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(int(steps)):
+        x = data[torch.randint(len(data), (batch_size,), generator=g).to(data.device)]
+        x = 2 * x - 1 if target_range == "signed" else x
+        loss = torch.nn.functional.mse_loss(model(x)[0], x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return model.eval()

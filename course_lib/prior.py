@@ -40,6 +40,7 @@ __all__ = [
     "flatten_grid",
     "unflatten_grid",
     "top_k_filter",
+    "top_p_filter",
     "sample_next",
     "CausalSelfAttention",
     "Block",
@@ -101,16 +102,41 @@ def top_k_filter(logits: torch.Tensor, k: Optional[int]) -> torch.Tensor:
     return logits.masked_fill(logits < kth, float("-inf"))
 
 
+def top_p_filter(logits: torch.Tensor, p: Optional[float]) -> torch.Tensor:
+    """Nucleus filter (Holtzman et al. 2019, arXiv:1904.09751): keep the smallest set of the most likely tokens whose
+    probabilities sum to at least p, set the other logits to -inf. Built in notebook 12, section 3.
+
+    logits: (..., K), filtered along the last dim. The most likely token always survives (a set of one token whose
+    probability already reaches p is the nucleus). p=None or p >= 1 returns logits unchanged. A token is dropped when
+    the tokens ranked above it already hold at least p of the probability (the rule of Hugging Face's
+    ``TopPLogitsWarper``).
+    """
+    if p is None:
+        return logits
+    p = float(p)
+    if not 0.0 < p:
+        raise ValueError(f"top_p must be in (0, 1] (or None for no filtering), got {p}.")
+    if p >= 1.0:
+        return logits
+    probs = F.softmax(logits.float(), dim=-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)             # (..., K), most likely first
+    mass_above = sorted_probs.cumsum(dim=-1) - sorted_probs               # (..., K): mass of the tokens ranked above
+    drop = torch.zeros_like(mass_above, dtype=torch.bool).scatter(-1, order, mass_above >= p)   # back to token order
+    return logits.masked_fill(drop, float("-inf"))
+
+
 def sample_next(
     logits: torch.Tensor,
     temperature: float = 1.0,
     top_k: Optional[int] = None,
     generator: Optional[torch.Generator] = None,
+    top_p: Optional[float] = None,
 ) -> torch.Tensor:
     """Draw one token per row from logits (B, K) -> (B,) int64.
 
     temperature scales the logits (p ~ exp(logit / temperature)): < 1 sharpens, > 1 flattens, and 0 means
-    greedy (argmax). top_k keeps only the k most likely tokens before the softmax.
+    greedy (argmax). top_k keeps only the k most likely tokens before the softmax; top_p (nucleus) then keeps the
+    smallest set of the most likely tokens whose probabilities (after temperature and top-k) sum to at least top_p.
     """
     if logits.dim() != 2:
         raise ValueError(f"sample_next expects logits of shape (B, K), got {tuple(logits.shape)}.")
@@ -118,7 +144,7 @@ def sample_next(
         raise ValueError(f"temperature must be >= 0, got {temperature}.")
     if temperature == 0:
         return logits.argmax(dim=-1)
-    logits = top_k_filter(logits.float() / temperature, top_k)
+    logits = top_p_filter(top_k_filter(logits.float() / temperature, top_k), top_p)
     probs = F.softmax(logits, dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
@@ -359,6 +385,7 @@ class CodePrior(nn.Module):
         known: Optional[Known] = None,
         generator: Optional[torch.Generator] = None,
         use_cache: bool = True,
+        top_p: Optional[float] = None,
     ) -> torch.Tensor:
         """Draw n code sequences (n, seq_len), one code at a time in raster order.
 
@@ -370,6 +397,8 @@ class CodePrior(nn.Module):
         generator: a torch.Generator for reproducible draws.
         use_cache: keep each layer's keys and values and run one new position per step (the default); False
                 re-runs the whole prefix at every step. Both draw the same codes for the same generator.
+        top_p:  nucleus sampling (notebook 12): after temperature and top-k, keep the smallest set of the most likely
+                codes whose probabilities sum to at least top_p (``top_p_filter``). None: no nucleus filter.
         """
         device = self.pos_emb.device
         T = self.seq_len
@@ -414,7 +443,7 @@ class CodePrior(nn.Module):
                     continue
                 if not use_cache:
                     logits = self._logits(out[:, :t], labels)[:, -1]              # (n, K): p(c_t | c_<t)
-                nxt = sample_next(logits, temperature, top_k, generator)
+                nxt = sample_next(logits, temperature, top_k, generator, top_p=top_p)
                 out[:, t] = torch.where(keep[:, t], given[:, t], nxt)
         finally:
             self.train(was_training)

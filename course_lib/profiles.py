@@ -140,7 +140,7 @@ class Settings(Mapping[str, Any]):
                 if new != value:
                     self._smoke_changed[key] = new
             self._values.update(self._smoke_changed)
-        self._overridden = _env_overrides(self._values, strict=overrides == "strict")
+        self._overridden = _env_overrides(self._values) if overrides == "strict" else {}
         self._values.update(self._overridden)
 
     def __getattr__(self, key: str) -> Any:
@@ -218,7 +218,7 @@ class Settings(Mapping[str, Any]):
         return f"<table><tr><th>setting</th>{th}</tr>{rows}</table>{note}"
 
 
-def _env_overrides(values: Mapping[str, Any], strict: bool = True) -> Dict[str, Any]:
+def _env_overrides(values: Mapping[str, Any]) -> Dict[str, Any]:
     raw = os.environ.get(SETTINGS_ENV_VAR, "").strip()
     if not raw:
         return {}
@@ -231,9 +231,7 @@ def _env_overrides(values: Mapping[str, Any], strict: bool = True) -> Dict[str, 
     if not isinstance(given, dict):
         raise ValueError(f"${SETTINGS_ENV_VAR} must be a JSON object of setting names and values, got {raw!r}")
     unknown = sorted(set(given) - set(values))
-    if not strict:                       # a library's own table: take the names it has, leave the notebook's
-        given = {k: v for k, v in given.items() if k in values}
-    elif unknown:
+    if unknown:
         raise ValueError(f"${SETTINGS_ENV_VAR} names settings this notebook does not have: {unknown}; "
                          f"known: {', '.join(values)}")
     return {k: tuple(v) if isinstance(v, list) and isinstance(values[k], tuple) else v for k, v in given.items()}
@@ -258,8 +256,8 @@ def settings(
     :data:`SMOKE_RULES`, for settings tied to the step count (``first_run``, ``disc_start``, ``checkpoint_every``).
 
     ``overrides``: how ``$COURSE_SETTINGS`` applies. ``"strict"`` (a notebook's own table): every name it gives must
-    be a setting here. ``"known"`` (a table inside course_lib, e.g. the shared tokenizer's): only the names this table
-    has are taken; the notebook's own table checks the rest.
+    be a setting here. ``"ignore"`` (a table inside course_lib, e.g. the shared tokenizer's): the variable changes the
+    running notebook's own settings, never this table's (a name may mean something else here).
 
     ``smoke_full``: more smoke values for the ``full`` profile only, on top of ``smoke``. The full-shape smoke pass
     runs a GPU-sized model on a CPU, so a notebook may cut what does not change any shape there (e.g. the batch
@@ -284,6 +282,6 @@ def settings(
     chosen = active_profile() if profile is None else _validate(profile, "profile=")
     if chosen == "full":
         smoke = {**smoke, **smoke_full}
-    if overrides not in ("strict", "known"):
-        raise ValueError(f"settings(): overrides must be 'strict' or 'known', got {overrides!r}")
+    if overrides not in ("strict", "ignore"):
+        raise ValueError(f"settings(): overrides must be 'strict' or 'ignore', got {overrides!r}")
     return Settings(table, chosen, smoke if smoke_active() else None, overrides=overrides)

@@ -35,6 +35,13 @@ the step count::
 
 The notebooks then build ``build_tokenizer(tokenizer_config("quick"))`` and ``pretrained.load_into`` it:
 ``cfg["model"]`` does not depend on the step count, so the state dicts match.
+
+**The student's own VQ-GAN from notebook 11.** :func:`notebook11_tokenizer` loads ``run_path("11", "vqgan.pt")``
+when it exists and fits notebook 12 (the same dataset, so the same images and labels to condition on), else it
+returns None and one sentence saying why::
+
+    model, why = notebook11_tokenizer(run_path("11", "vqgan.pt"), dataset=CFG.dataset)
+    print(why)
 """
 from __future__ import annotations
 
@@ -45,7 +52,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import torch
 
 __all__ = ["TOKENIZER_SETTINGS", "tokenizer_settings", "tokenizer_config", "build_tokenizer", "train_tokenizer",
-           "encode_all", "decode_all"]
+           "encode_all", "decode_all", "notebook11_tokenizer"]
 
 #: The tokenizer's sizes per profile (``full`` = ``standard``). ``disc_start=10**9`` means "never".
 TOKENIZER_SETTINGS: Dict[str, Dict[str, Any]] = {
@@ -61,13 +68,16 @@ def tokenizer_settings(profile: Optional[str] = None, smoke: Optional[bool] = No
 
     ``profile=None``: the active profile. ``smoke=None``: follow ``COURSE_SMOKE`` (3 steps, discriminator from
     step 1); ``False``: never cut (a helper script training the long run); ``True``: always cut."""
+    import os
+
     from course_lib import profiles
 
     table = dict(quick=TOKENIZER_SETTINGS["quick"], standard=TOKENIZER_SETTINGS["standard"])
-    s = profiles.settings(**table, smoke=dict(disc_start=1), profile=profile, overrides="known")
+    # $COURSE_SETTINGS changes the running notebook's own table (an open exercise in 12 or 13), never this one
+    s = profiles.settings(**table, smoke=dict(disc_start=1), profile=profile, overrides="ignore")
     want_smoke = profiles.smoke_active() if smoke is None else bool(smoke)
     if want_smoke != s.smoke:
-        s = profiles.Settings(s._table, s.profile, dict(disc_start=1) if want_smoke else None, overrides="known")
+        s = profiles.Settings(s._table, s.profile, dict(disc_start=1) if want_smoke else None, overrides="ignore")
     return s
 
 
@@ -148,3 +158,49 @@ def decode_all(model, codes: torch.Tensor, batch: int = 256) -> torch.Tensor:
     device = next(model.parameters()).device
     return torch.cat([model.decode_indices(codes[i:i + batch].to(device)).clamp(0, 1)
                       for i in range(0, len(codes), batch)])
+
+
+def _dataset_key(name: str) -> str:
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
+_DATASET_WORDS = {"natural": "natural colour crops (no labels)", "cifar10": "CIFAR-10",
+                  "fashionmnist": "Fashion-MNIST", "mnist": "MNIST", "flowers10264": "Flowers-102 at 64x64"}
+
+
+def notebook11_tokenizer(path: Union[str, Path], dataset: str, device: Union[str, torch.device, None] = None,
+                         labelled: bool = True) -> Tuple[Optional[Any], str]:
+    """The VQ-GAN the student trained in notebook 11 (its ``fit`` checkpoint at ``path``), if it fits notebook 12.
+
+    It fits when the file exists, was trained on ``dataset`` (notebook 11 stores its preset; the preset names the
+    dataset) and, for a class-conditional prior (``labelled=True``), that dataset has labels (the offline
+    ``"natural"`` crops have none). Returns ``(model in eval mode, sentence)`` or ``(None, sentence)``; the sentence
+    says which tokenizer the notebook uses and why, in one line. A checkpoint whose weights do not fit its preset's
+    model (e.g. a changed ``num_codes``) is not used either."""
+    from course_lib.checkpoint import load_checkpoint
+    from course_lib.vqgan import VQGAN, vqgan_config
+
+    own = "this notebook trains its own tokenizer"
+    path = Path(path)
+    if not path.is_file():
+        return None, f"No notebook-11 VQ-GAN found (run_path('11', 'vqgan.pt')): {own}."
+    try:
+        state = load_checkpoint(path)
+        preset = (state.get("config") or {}).get("preset")
+        cfg = vqgan_config(preset)
+    except Exception as exc:   # not a notebook-11 checkpoint, or an unknown preset
+        return None, f"The notebook-11 checkpoint could not be read ({type(exc).__name__}: {exc}): {own}."
+    theirs = _dataset_key(cfg["train"]["dataset"])
+    words = lambda key: _DATASET_WORDS.get(key, key)  # noqa: E731
+    if theirs != _dataset_key(dataset) or (labelled and theirs == "natural"):
+        return None, (f"Your notebook-11 VQ-GAN was trained on {words(theirs)}; this notebook is class-conditional "
+                      f"on {words(_dataset_key(dataset))}: {own}.")
+    model = VQGAN(cfg)
+    try:
+        model.load_state_dict(state["models"]["vqgan"])
+    except Exception as exc:
+        return None, (f"Your notebook-11 VQ-GAN does not match its preset {preset!r} ({type(exc).__name__}; a changed "
+                      f"setting such as num_codes?): {own}.")
+    model = model.eval() if device is None else model.to(device).eval()
+    return model, (f"Using your notebook-11 VQ-GAN (preset {preset!r}, {words(theirs)}, trained {state.get('step')} "
+                   f"steps) as the tokenizer.")

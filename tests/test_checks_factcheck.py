@@ -83,3 +83,19 @@ def test_hidden_cases_reject_the_named_mistakes(kwargs, wrong, fragment):
     with pytest.raises(CheckFailed) as info:
         cf.check_categorical_kl(wrong, **kwargs)
     assert fragment in str(info.value), str(info.value)
+
+
+def test_a_wrong_answer_falls_back_to_the_reference_after_its_check(capsys):
+    from course_lib.checks import solved_or_reference
+
+    def cross_entropy(q, p):  # a plausible wrong answer
+        return -torch.special.xlogy(q, p).sum(-1)
+
+    with pytest.raises(CheckFailed):
+        cf.check_categorical_kl(cross_entropy)
+    use = solved_or_reference(cross_entropy, categorical_kl, "categorical_kl")
+    q, p = cf._inputs(0)
+    assert torch.allclose(use(q, p), categorical_kl(q, p))
+    assert "does not pass its check" in capsys.readouterr().out
+    cf.check_categorical_kl(categorical_kl)  # a right answer is used as is
+    assert solved_or_reference(categorical_kl, cf.reference_categorical_kl, "categorical_kl")(q, p).shape == (7,)

@@ -3,44 +3,144 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.checks import CheckFailed
-from course_lib.checks.generation import check_complete_codes, check_top_k_filter, complete_codes_reference
-from course_lib.prior import top_k_filter
+from course_lib.checks.generation import check_complete_codes, check_top_p_filter, complete_codes_reference
+from course_lib.prior import top_k_filter, top_p_filter
 
 
 def stub(*args, **kwargs):
     raise NotImplementedError()
 
 
-# --- top-k filter on logits -------------------------------------------------------------------------------------
-def solution_top_k_filter(logits, k):
-    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
-    return logits.masked_fill(logits < kth, float("-inf"))
+# --- nucleus (top-p) filter on logits ---------------------------------------------------------------------------
+def solution_top_p_filter(logits, p):
+    """The notebook's solution: sort, running sum of the probabilities, drop what is ranked below the nucleus."""
+    probs = torch.softmax(logits, dim=-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    above = sorted_probs.cumsum(-1) - sorted_probs
+    drop = torch.zeros_like(above, dtype=torch.bool).scatter(-1, order, above >= p)
+    return logits.masked_fill(drop, float("-inf"))
 
 
-def test_top_k_filter_check_passes(capsys):
-    check_top_k_filter(solution_top_k_filter)
-    check_top_k_filter(top_k_filter)
-    check_top_k_filter(solution_top_k_filter, seed=1, shape=(3, 2, 7), ks=(2, 7))     # the notebook's hidden test
-    assert capsys.readouterr().out.count("Check passed") == 3
+def hf_style_top_p(logits, p):
+    """Right, written differently: Hugging Face's TopPLogitsWarper (ascending sort, drop a tail of mass <= 1 - p)."""
+    sorted_logits, order = torch.sort(logits, descending=False)
+    cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+    remove = cum <= (1 - p)
+    remove[..., -1:] = False
+    return logits.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
 
 
-def _keep(l, k, largest=True):
-    idx = torch.topk(l, k, dim=-1, largest=largest).indices
-    return torch.zeros_like(l, dtype=torch.bool).scatter(-1, idx, True)
+def shifted_top_p(logits, p):
+    """Right, written differently: the common 'cumsum > p, shifted right by one' recipe, in NumPy, 2-D rows only."""
+    import numpy as np
+
+    x = logits.detach().cpu().numpy()
+    flat = x.reshape(-1, x.shape[-1])
+    out = flat.copy()
+    for r, row in enumerate(flat):
+        e = np.exp(row - row.max())
+        probs = e / e.sum()
+        order = np.argsort(-probs)
+        cum = np.cumsum(probs[order])
+        remove = np.concatenate([[False], cum[:-1] > p])
+        out[r, order[remove]] = -np.inf
+    return torch.from_numpy(out.reshape(x.shape)).to(logits.dtype)
+
+
+def loop_top_p(logits, p):
+    """Right, written differently: grow the nucleus one code at a time, per row."""
+    flat = logits.reshape(-1, logits.shape[-1])
+    out = torch.full_like(flat, float("-inf"))
+    for r in range(flat.shape[0]):
+        probs = torch.softmax(flat[r].double(), 0)
+        mass = 0.0
+        for i in torch.argsort(probs, descending=True):
+            out[r, i] = flat[r, i]
+            mass += float(probs[i])
+            if mass >= p:
+                break
+    return out.reshape(logits.shape)
+
+
+HIDDEN_TOP_P = dict(seed=1, trials=(((5, 2, 9), 0.8, 2.0), ((3, 16), 0.95, 0.5)))   # the notebook's hidden test
+
+
+@pytest.mark.parametrize("kwargs", [{}, HIDDEN_TOP_P])
+@pytest.mark.parametrize("right", [solution_top_p_filter, top_p_filter, hf_style_top_p, shifted_top_p, loop_top_p])
+def test_top_p_filter_check_passes(capsys, right, kwargs):
+    check_top_p_filter(right, **kwargs)
+    assert capsys.readouterr().out.count("Check passed") == 1
+
+
+def _sorted_mask(l, p, descending=True):
+    probs = torch.softmax(l, -1)
+    s, o = probs.sort(-1, descending=descending)
+    return s, o, s.cumsum(-1) - s
+
+
+def no_shift(l, p):
+    s, o, _ = _sorted_mask(l, p)
+    return l.masked_fill(torch.zeros_like(s, dtype=torch.bool).scatter(-1, o, s.cumsum(-1) > p), float("-inf"))
+
+
+def ascending(l, p):
+    s, o, above = _sorted_mask(l, p, descending=False)
+    return l.masked_fill(torch.zeros_like(s, dtype=torch.bool).scatter(-1, o, above >= p), float("-inf"))
+
+
+def on_logits(l, p):
+    s, o = l.sort(-1, descending=True)
+    return l.masked_fill(torch.zeros_like(s, dtype=torch.bool).scatter(-1, o, s.cumsum(-1) - s >= p), float("-inf"))
+
+
+def no_unsort(l, p):
+    _, _, above = _sorted_mask(l, p)
+    return l.masked_fill(above >= p, float("-inf"))
+
+
+def big_negative(l, p):
+    return solution_top_p_filter(l, p).clamp(min=-1e9)
+
+
+def dim_one(l, p):
+    probs = torch.softmax(l, dim=1)
+    s, o = probs.sort(dim=1, descending=True)
+    above = s.cumsum(1) - s
+    return l.masked_fill(torch.zeros_like(above, dtype=torch.bool).scatter(1, o, above >= p), float("-inf"))
 
 
 @pytest.mark.parametrize("wrong, hint", [
     (stub, "not implemented"),
-    (lambda l, k: l.masked_fill(~_keep(l, k), 0.0), "-inf"),
-    (lambda l, k: l.masked_fill(~_keep(l, k, False), float("-inf")), "SMALLEST"),
-    (lambda l, k: l.masked_fill(l <= torch.topk(l, k, -1).values[..., -1:], float("-inf")), "k-1"),
-    (lambda l, k: F.softmax(solution_top_k_filter(l, k), -1), "probabilities"),
-    (lambda l, k: l.masked_fill(_keep(l, k), float("-inf")), "wrong entries"),
+    (no_shift, "takes the running sum past p"),
+    (ascending, "least likely"),
+    (on_logits, "summed the logits"),
+    (no_unsort, "sorted order but was applied"),
+    (lambda l, p: solution_top_p_filter(l, p).masked_fill(torch.isinf(solution_top_p_filter(l, p)), 0.0), "-inf"),
+    (lambda l, p: F.softmax(solution_top_p_filter(l, p), -1), "probabilities"),
+    (big_negative, "1e9"),
+    (lambda l, p: top_k_filter(l, 3), "fixed number"),
 ])
-@pytest.mark.parametrize("kwargs", [{}, dict(seed=1, shape=(3, 2, 7), ks=(2, 7))])
-def test_top_k_filter_check_rejects(wrong, hint, kwargs):
+@pytest.mark.parametrize("kwargs", [{}, HIDDEN_TOP_P])
+def test_top_p_filter_check_rejects(wrong, hint, kwargs):
     with pytest.raises(CheckFailed, match=hint):
-        check_top_k_filter(wrong, **kwargs)
+        check_top_p_filter(wrong, **kwargs)
+
+
+def test_top_p_filter_check_names_the_wrong_dim_on_3d_logits():
+    check_top_p_filter(dim_one, trials=(((4, 10), 0.9, 1.0),))            # on (B, K) dim 1 is the last dim: right
+    with pytest.raises(CheckFailed, match="LAST dim"):
+        check_top_p_filter(dim_one)
+
+
+def test_top_p_filter_reference():
+    logits = torch.log(torch.tensor([[0.5, 0.1, 0.3, 0.1], [0.05, 0.9, 0.03, 0.02]]))
+    out = top_p_filter(logits, 0.75)          # row 0: 0.5 + 0.3 reaches 0.75; row 1: 0.9 alone does
+    assert torch.isfinite(out).tolist() == [[True, False, True, False], [False, True, False, False]]
+    assert torch.equal(out[torch.isfinite(out)], logits[torch.isfinite(out)])
+    assert torch.equal(top_p_filter(logits, None), logits) and torch.equal(top_p_filter(logits, 1.0), logits)
+    assert torch.isfinite(top_p_filter(logits, 1e-6)).sum(-1).tolist() == [1, 1]   # the most likely code survives
+    with pytest.raises(ValueError, match="top_p"):
+        top_p_filter(logits, 0.0)
 
 
 # --- completion around known codes ------------------------------------------------------------------------------
@@ -50,7 +150,7 @@ def solution_complete(prior, tokens, keep, labels=None, temperature=1.0, top_k=N
     for t in range(prior.seq_len):
         logits = prior(codes, labels)[:, t] / temperature
         if top_k is not None:
-            logits = solution_top_k_filter(logits, top_k)
+            logits = top_k_filter(logits, top_k)
         new = torch.multinomial(F.softmax(logits, -1), 1, generator=generator).squeeze(1)
         codes[:, t] = torch.where(keep[:, t], tokens[:, t], new)
     return codes
@@ -95,7 +195,7 @@ def zeros_context(prior, tokens, keep, labels=None, temperature=1.0, top_k=None,
     for t in range(prior.seq_len):
         logits = prior(codes, labels)[:, t] / temperature
         if top_k is not None:
-            logits = solution_top_k_filter(logits, top_k)
+            logits = top_k_filter(logits, top_k)
         new = torch.multinomial(F.softmax(logits, -1), 1, generator=generator).squeeze(1)
         codes[:, t] = new
         out[:, t] = torch.where(keep[:, t], tokens[:, t], new)
@@ -163,3 +263,14 @@ def test_times_temperature_passed_the_old_settings():
 def test_complete_check_rejects(wrong, hint, kwargs):
     with pytest.raises(CheckFailed, match=hint):
         check_complete_codes(wrong, **kwargs)
+
+
+def test_a_wrong_top_p_filter_falls_back_to_the_reference(capsys):
+    from course_lib.checks import solved_or_reference
+
+    with pytest.raises(CheckFailed):
+        check_top_p_filter(no_shift)
+    use = solved_or_reference(no_shift, top_p_filter, "top_p_filter")
+    logits = torch.randn(3, 9)
+    assert torch.equal(use(logits, 0.6), top_p_filter(logits, 0.6))
+    assert "does not pass its check" in capsys.readouterr().out

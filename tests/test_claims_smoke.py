@@ -132,10 +132,10 @@ def test_course_settings_overrides_named_values(monkeypatch):
         settings(**TABLE, profile="quick")
 
 
-def test_a_library_table_takes_only_its_own_names(monkeypatch):
+def test_a_library_table_ignores_the_notebooks_overrides(monkeypatch):
     monkeypatch.delenv("COURSE_SMOKE", raising=False)
     monkeypatch.setenv("COURSE_SETTINGS", '{"hidden": 8, "factor": 2}')
-    cfg = settings(**TABLE, profile="quick", overrides="known")
-    assert cfg.hidden == 8 and "factor" not in cfg
+    cfg = settings(**TABLE, profile="quick", overrides="ignore")
+    assert cfg.hidden == 16 and "factor" not in cfg
     with pytest.raises(ValueError, match="factor"):
         settings(**TABLE, profile="quick")

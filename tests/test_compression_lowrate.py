@@ -66,3 +66,23 @@ def test_colour_images_and_bits_are_per_image():
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         mosaic_codec(_images(n=2), **kwargs)
+
+
+def test_block_padding_keeps_tiles_inside_codec_blocks():
+    """Review finding: 28-px tiles straddle JPEG's 8x8 and WebP's 16x16 blocks. With block=16 each tile is padded by
+    edge replication to 32 px: the decoded images keep their size, the padding is paid for, and an image's pixels
+    no longer share a block with its neighbour's."""
+    x = _images(n=16)
+    for codec, q in (("jpeg", 50), ("webp", 50)):
+        bits_pad, dec_pad = mosaic_codec(x, codec, q, block=16)
+        assert dec_pad.shape == x.shape and psnr(dec_pad, x) > 20.0
+    half_bits, half = mosaic_codec(x, "webp", 50, downsample=2, block=16)     # 14 -> 16 px tiles
+    assert half.shape == x.shape
+    # a mosaic where one image is black and its neighbour white: with padding the black image stays black
+    pair = torch.stack([torch.zeros(1, 28, 28), torch.ones(1, 28, 28)])
+    _, dec = mosaic_codec(pair, "jpeg", 30, block=16)
+    _, dec_unpadded = mosaic_codec(pair, "jpeg", 30)
+    assert float(dec[0].max()) <= float(dec_unpadded[0].max())
+    assert float(dec[0].max()) < 0.05
+    with pytest.raises(ValueError, match="block"):
+        mosaic_codec(x, "jpeg", 50, block=0)

@@ -1,5 +1,7 @@
 """course_lib.factcheck: the measuring helpers of notebook 15."""
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -154,3 +156,122 @@ def test_codebook_cost_matches_flop_counter_and_parameters():
     assert cost == {"params": 64, "multiply_adds": 2 * 49 * 64, "flops": 4 * 49 * 64}
     assert extra == cost["flops"]
     assert fc.num_parameters(vq) - fc.num_parameters(vq.encoder, vq.pre_quant, vq.decoder) == cost["params"]
+
+
+# ------------------------------------------------------------------------------ the quoted passages
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "15_fact_check.py"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _norm(text):
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def test_article_passages_are_shipped_with_source_and_licence():
+    passages = fc.article_passages()
+    assert len(passages) >= 28
+    assert all(p.section and p.zh and p.en and CJK.search(p.zh + p.section) or p.zh.startswith(("$", "def ", "g_loss",
+                                                                                                   "transforms"))
+               for p in passages.values())
+    head = fc.ARTICLE_PASSAGES.read_text(encoding="utf-8").split("\n## ")[0]
+    for must in ("禅与计算机程序设计艺术", "SHA-256", "Licence", "57,067 bytes"):
+        assert must in head
+    # the eight errors of issue 23.7 each have their passage
+    for pid in ("decoder_sum", "circular_generator", "log_identity", "log_likelihood_sign", "summed_vqgan_loss",
+                "vae_kl", "range_mismatch", "generator_loss"):
+        assert pid in passages
+
+
+def test_article_passages_rejects_an_incomplete_entry(tmp_path):
+    bad = tmp_path / "a.md"
+    bad.write_text("# x\n\n## one\n- section: §1\n- zh: 文\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="lacks"):
+        fc.article_passages(bad)
+
+
+def test_every_quote_in_notebook_15_is_a_shipped_passage_with_its_section():
+    """A quote is a markdown line '> <zh> (<section>)'. Each must be a passage of the asset, word for word, with the
+    asset's section; and every passage of the asset is quoted somewhere."""
+    passages = fc.article_passages()
+    by_zh = {_norm(p.zh): p for p in passages.values()}
+    quoted, in_translation = set(), False
+    for line in NOTEBOOK.read_text(encoding="utf-8").split("\n"):
+        if not line.startswith("# > "):
+            continue
+        if in_translation or line.startswith('# > *"'):  # the English translation, maybe over several lines
+            in_translation = not line.rstrip().endswith('"*')
+            continue
+        text = line[4:]
+        m = re.match(r"^(.*) \(([^()]*(?:\([^()]*\))?)\)$", text)
+        assert m, f"a quote without its section: {text[:80]}"
+        zh, section = _norm(m.group(1)), m.group(2)
+        assert zh in by_zh, f"quoted but not in course_lib/assets/fact_check_article.md: {zh[:80]}"
+        assert by_zh[zh].section == section, (zh[:40], section, by_zh[zh].section)
+        quoted.add(by_zh[zh].id)
+    assert quoted == set(passages), sorted(set(passages) - quoted)
+
+
+# ------------------------------------------------------------------------------ the article's maths and code
+def test_range_floor_mse():
+    t = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0, 2.0])
+    assert math.isclose(fc.range_floor_mse(t), (1.0 + 0.25 + 1.0) / 6)
+    assert fc.range_floor_mse(torch.rand(10)) == 0.0
+    assert math.isclose(fc.range_floor_mse(t, -1.0, 1.0), 1.0 / 6)
+
+
+def test_article_vae_kl_counts_log_sigma_twice():
+    from course_lib.losses import gaussian_kl
+
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(3, 5, generator=g, dtype=torch.float64), torch.randn(3, 5, generator=g, dtype=torch.float64)
+    assert torch.allclose(fc.article_vae_kl(mu, logvar) - gaussian_kl(mu, logvar), -(0.5 * logvar).sum(1))
+    # per dimension at mu = 0: -2 log sigma + (sigma^2 - 1) / 2, smallest at sigma^2 = 2 where it is (1 - log 4) / 2 < 0
+    value = fc.article_vae_kl(torch.zeros(1, 1, dtype=torch.float64), torch.tensor([[math.log(2.0)]], dtype=torch.float64))
+    assert math.isclose(float(value), 0.5 * (1 - math.log(4)), rel_tol=1e-12)
+    assert float(fc.article_vae_kl(torch.zeros(1, 1), torch.zeros(1, 1))) == 0.0
+
+
+def test_article_generator_loss_has_the_non_saturating_gradient_for_the_generator():
+    torch.manual_seed(0)
+    gan = fc.NoiseToImageGAN(z_dim=4, hidden=8, output_dim=12)
+    real, z = torch.rand(6, 12), torch.randn(6, 4)
+    grads = []
+    for loss_fn in (fc.article_generator_loss, lambda d_real, d_fake: -torch.log(d_fake).mean()):
+        gan.zero_grad(set_to_none=True)
+        loss_fn(gan.discriminator(real), gan.discriminator(gan.generator(z))).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in gan.generator.parameters()]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-7)
+    d_real, d_fake = torch.tensor([0.9, 0.8]), torch.tensor([0.2, 0.4])
+    assert math.isclose(float(fc.article_generator_loss(d_real, d_fake)),
+                        float(-(torch.log(d_fake) + torch.log(1 - d_real)).mean()), rel_tol=1e-6)
+    assert math.isclose(float(fc.article_adversarial_loss(d_real, d_fake)),
+                        float(-(torch.log(d_real) + torch.log(1 - d_fake)).mean()), rel_tol=1e-6)
+
+
+def test_train_noise_gan_summed_loss_pushes_fakes_down_and_minimax_does_not():
+    data = torch.rand(64, 12) * 0.5 + 0.25
+    out = {}
+    for mode in ("minimax", "summed"):
+        torch.manual_seed(0)
+        gan = fc.NoiseToImageGAN(z_dim=4, hidden=16, output_dim=12)
+        out[mode] = fc.train_noise_gan(gan, data, steps=60, mode=mode, lr=1e-2, batch_size=16)
+        assert len(out[mode]["d_loss"]) == 60 and 0 < out[mode]["d_fake"] < 1
+    assert len(out["summed"]["g_loss"]) == 0 and len(out["minimax"]["g_loss"]) == 60
+    assert out["summed"]["d_fake"] < 0.05 < out["minimax"]["d_fake"]
+    with pytest.raises(ValueError, match="mode"):
+        fc.train_noise_gan(fc.NoiseToImageGAN(4, 8, 12), data, steps=1, mode="joint")
+
+
+def test_soft_ae_output_ranges_and_training():
+    torch.manual_seed(0)
+    x = torch.rand(32, 12)
+    tanh = fc.SoftAttentionAE(input_dim=12, latent_dim=3, num_codes=5, hidden=8, output="tanh")
+    out = tanh(2 * x - 1)[0]
+    assert out.min() > -1 and out.max() < 1
+    with pytest.raises(ValueError, match="output"):
+        fc.SoftAttentionAE(output="relu")
+    with pytest.raises(ValueError, match="target_range"):
+        fc.train_soft_ae(tanh, x, steps=1, target_range="[-1, 1]")
+    sig = fc.train_soft_ae(fc.SoftAttentionAE(input_dim=12, latent_dim=3, num_codes=5, hidden=8), x, steps=5,
+                           target_range="signed", batch_size=8)
+    assert not sig.training and sig(2 * x - 1)[0].min() > 0  # a sigmoid never reaches the negative targets

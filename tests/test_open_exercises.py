@@ -42,6 +42,9 @@ TRIES = [
     ("13_restoration_and_editing", {"ip_rounds": 16}, "exercise 6: more MaskGIT decoding steps"),
     ("14_tokenizers_of_today", {"bits": 12}, "give the comparison more bits"),
     ("14_tokenizers_of_today", {"rvq_levels": 5}, "more residual levels at the same rate"),
+    ("15_fact_check", {"noise_std": 0.2}, "more to try 2: weaker noise in claim 11"),
+    ("12_generation_with_transformers", {"prior_steps": 600}, "exercise 2: train the prior longer"),
+    ("12_generation_with_transformers", {"top_p": 0.5}, "exercise 3: a smaller nucleus"),
 ]
 
 

@@ -4,7 +4,8 @@
   with ``0 log 0 = 0`` so that a one-hot posterior (the VQ-VAE's) gives a finite value. Tested on batches that mix
   one-hot rows and dense rows, so that the cross-entropy (which equals the KL only for one-hot q) is caught.
   ``seed``, ``num_codes`` and ``dtype`` vary the inputs (the hidden tests of the notebook use other values than the
-  visible check); float32 and NumPy answers are accepted with a float32 tolerance.
+  visible check); float32 and NumPy answers are accepted with a float32 tolerance. The check remembers its outcome
+  (:func:`course_lib.checks.records_result`), so ``solved_or_reference`` falls back after a wrong answer too.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 import torch
 
-from . import CheckFailed, call_student, describe_mismatch, outputs_match, passed
+from . import CheckFailed, call_student, describe_mismatch, outputs_match, passed, records_result
 
 __all__ = ["check_categorical_kl", "reference_categorical_kl"]
 
@@ -50,6 +51,7 @@ _MISTAKES = {
 }
 
 
+@records_result
 def check_categorical_kl(student_fn: Callable, seed: int = 0, num_codes: Optional[int] = None,
                          dtype: torch.dtype = torch.float64) -> None:
     """Check ``student_fn(q (N, K), p (N, K)) -> (N,)`` = KL(q || p) per row, in nats, finite for one-hot q.

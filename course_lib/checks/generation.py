@@ -1,12 +1,12 @@
-"""Checks for notebook 12 (generation with transformers): completing a code sequence around known codes, and the
-top-k filter on logits. The top-k *probabilities* and the plain sampling loop are checked in
+"""Checks for notebook 12 (generation with transformers): the nucleus (top-p) filter on logits, and completing a
+code sequence around known codes. The top-k *probabilities* and the plain sampling loop are checked in
 :mod:`course_lib.checks.prior` (notebook 06); they are re-exported here.
 
-    from course_lib.checks.generation import check_complete_codes, check_top_k_filter
+    from course_lib.checks.generation import check_complete_codes, check_top_p_filter
+    check_top_p_filter(top_p_filter)       # top_p_filter(logits (..., K), p) -> logits with -inf outside the nucleus
     check_complete_codes(complete_codes)   # complete_codes(prior, tokens, keep, labels, temperature, top_k, generator)
-    check_top_k_filter(top_k_filter)       # top_k_filter(logits (B, K), k) -> logits with -inf outside the top k
-    check_complete_codes(complete_codes, seed=1, temperature=0.5, top_k=2)   # more cases (hidden tests)
-    check_top_k_filter(top_k_filter, seed=1, shape=(3, 2, 7), ks=(2, 7))
+    check_top_p_filter(top_p_filter, seed=1, trials=(((5, 2, 9), 0.8, 2.0), ((3, 16), 0.95, 0.5)))   # hidden tests
+    check_complete_codes(complete_codes, seed=1, temperature=0.5, top_k=2)
 """
 from __future__ import annotations
 
@@ -15,49 +15,128 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from . import CheckFailed, call_student, check_function, passed
-from ..prior import CodePrior, top_k_filter as _top_k_filter_ref
+from . import CheckFailed, call_student, check_function, outputs_match, passed, records_result
+from ..prior import CodePrior, top_k_filter as _top_k_filter_ref, top_p_filter as _top_p_filter_ref
 from .prior import _check_prior, check_sampling_loop, check_top_k_probs, top_k_probs_reference
 
-__all__ = ["check_complete_codes", "check_top_k_filter", "complete_codes_reference", "check_top_k_probs",
+__all__ = ["check_complete_codes", "check_top_p_filter", "complete_codes_reference", "check_top_k_probs",
            "check_sampling_loop"]
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Top-k on logits
+# Nucleus (top-p) filter on logits
 # ----------------------------------------------------------------------------------------------------------------
-def _keep(logits: torch.Tensor, k: int, largest: bool = True) -> torch.Tensor:
-    idx = torch.topk(logits, k, dim=-1, largest=largest).indices
-    return torch.zeros_like(logits, dtype=torch.bool).scatter(-1, idx, True)
+def _mass_above(logits: torch.Tensor, descending: bool = True):
+    """(probabilities sorted, the order, the mass ranked above each sorted entry), along the last dim."""
+    probs = F.softmax(logits.double(), dim=-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=descending)
+    return sorted_probs, order, sorted_probs.cumsum(-1) - sorted_probs
 
 
-def check_top_k_filter(student_fn: Callable, seed: int = 0, shape: tuple = (4, 10), ks: tuple = (3, 1, 6)) -> None:
-    """student_fn(logits (B, K), k) -> (B, K): the k largest logits unchanged, every other entry -inf.
+def _unsort(mask_sorted: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(mask_sorted).scatter(-1, order, mask_sorted)
 
-    One trial per k in ``ks`` on random logits of ``shape`` (vary ``seed``, ``shape`` and ``ks`` for more cases)."""
-    if any(not 1 <= k <= shape[-1] for k in ks):
-        raise ValueError(f"every k must lie in [1, {shape[-1]}], got {ks}")
+
+def _nucleus_logits(logits: torch.Tensor, p: float, rule: str) -> torch.Tensor:
+    """Known wrong answers of top_p_filter, by name (used to name a student's mistake)."""
+    neg = float("-inf")
+    sorted_probs, order, above = _mass_above(logits)
+    if rule == "no_shift":               # drop the code whose running sum crosses p (and so, often, all of them)
+        return logits.masked_fill(_unsort(sorted_probs.cumsum(-1) > p, order), neg)
+    if rule == "ascending":              # sorted from the least likely code
+        s2, o2, above2 = _mass_above(logits, descending=False)
+        return logits.masked_fill(_unsort(above2 >= p, o2), neg)
+    if rule == "on_logits":              # running sum of the logits themselves, not of probabilities
+        sl, ol = logits.sort(dim=-1, descending=True)
+        return logits.masked_fill(_unsort(sl.cumsum(-1) - sl >= p, ol), neg)
+    if rule == "no_unsort":              # the mask built in sorted order, applied to the unsorted logits
+        return logits.masked_fill(above >= p, neg)
+    if rule == "sorted_out":             # the right mask, but the logits returned in sorted order
+        return logits.gather(-1, order).masked_fill(above >= p, neg)
+    if rule == "zero":
+        return logits.masked_fill(_unsort(above >= p, order), 0.0)
+    if rule == "probs":
+        return F.softmax(_top_p_filter_ref(logits, p), dim=-1)
+    if rule == "wrong_dim":              # softmax and sort along dim 1 of a 3-D (B, T, K) input
+        if logits.dim() != 3:
+            raise ValueError("only for 3-D inputs")
+        t = logits.transpose(1, 2)
+        return _top_p_filter_ref(t, p).transpose(1, 2)
+    raise ValueError(rule)
+
+
+_TOP_P_TRIALS = (((4, 10), 0.9, 1.0), ((2, 3, 12), 0.5, 1.5), ((6, 8), 0.3, 3.0))
+
+
+@records_result
+def check_top_p_filter(student_fn: Callable, seed: int = 0, trials: tuple = _TOP_P_TRIALS) -> None:
+    """student_fn(logits (..., K), p) -> logits of the same shape: the nucleus unchanged, every other entry -inf.
+
+    The nucleus of one row is the smallest set of its most likely codes whose probabilities sum to at least p.
+    ``trials``: (shape, p, scale of the random logits) per trial; the default tries (B, K) and (B, T, K) logits and
+    peaked rows whose most likely code alone holds more than p (vary ``seed`` and ``trials`` for more cases).
+    Random logits are redrawn until no code sits within 1e-4 of the cut, so float32 and float64 answers agree."""
+    for shape, p, _ in trials:
+        if not 0 < p < 1 or len(shape) < 2:
+            raise ValueError(f"each trial needs 0 < p < 1 and logits of at least 2 dims, got {shape}, {p}")
 
     def make_inputs(trial):
-        g = torch.Generator().manual_seed(200 + 17 * seed + trial)
-        return 2.0 * torch.randn(*shape, generator=g), ks[trial]
+        shape, p, scale = trials[trial]
+        g = torch.Generator().manual_seed(300 + 31 * seed + trial)
+        for _ in range(100):
+            logits = scale * torch.randn(*shape, generator=g)
+            _, _, above = _mass_above(logits)
+            if bool(((above - p).abs() > 1e-4).all()):
+                break
+        return (logits.double() if trial == 1 else logits), p
 
     mistakes = {
+        "you dropped the code whose probability takes the running sum past p. The nucleus is the smallest set whose "
+        "mass REACHES p, so it includes that code (and always the most likely one).":
+            lambda l, p: _nucleus_logits(l, p, "no_shift"),
+        "you sorted from the least likely code. Sort in descending order (torch.sort(..., descending=True)) so that "
+        "the running sum starts with the most likely code.":
+            lambda l, p: _nucleus_logits(l, p, "ascending"),
+        "you summed the logits, not probabilities. Take the softmax first: p is a share of the probability.":
+            lambda l, p: _nucleus_logits(l, p, "on_logits"),
+        "your mask is in sorted order but was applied to the unsorted logits. Scatter it back to each code's own "
+        "position first (mask.scatter(-1, order, sorted_mask)).":
+            lambda l, p: _nucleus_logits(l, p, "no_unsort"),
+        "you returned the logits in sorted order. Keep each logit at its code's position: only the filtered ones "
+        "change, to -inf.":
+            lambda l, p: _nucleus_logits(l, p, "sorted_out"),
         "you set the filtered logits to 0, not -inf. exp(0) = 1 is a perfectly likely code after the softmax; use "
         "float('-inf') so that their probability becomes exactly 0.":
-            lambda l, k: l.masked_fill(~_keep(l, k), 0.0),
-        "you kept the k SMALLEST logits. Keep the k largest (torch.topk(logits, k) returns the largest by default).":
-            lambda l, k: l.masked_fill(~_keep(l, k, largest=False), float("-inf")),
-        "you kept only k-1 logits: the k-th largest must survive (mask with `<` the k-th value, not `<=`).":
-            lambda l, k: l.masked_fill(l <= torch.topk(l, k, -1).values[..., -1:], float("-inf")),
+            lambda l, p: _nucleus_logits(l, p, "zero"),
         "you returned probabilities (a softmax). This function filters LOGITS: return them with -inf outside the "
-        "top k, and let the sampler apply the softmax.":
-            lambda l, k: F.softmax(_top_k_filter_ref(l, k), dim=-1),
-        "you masked the wrong entries: the k largest became -inf and the rest survived.":
-            lambda l, k: l.masked_fill(_keep(l, k), float("-inf")),
+        "nucleus, and let the sampler apply the softmax.":
+            lambda l, p: _nucleus_logits(l, p, "probs"),
+        "on (B, T, K) logits you worked along dim 1. The codes are along the LAST dim: use dim=-1 in the softmax, "
+        "the sort and the cumsum, so that any leading shape works.":
+            lambda l, p: _nucleus_logits(l, p, "wrong_dim"),
     }
-    check_function(student_fn, _top_k_filter_ref, make_inputs, name="top_k_filter", mistakes=mistakes, trials=len(ks),
-                   success="top_k_filter keeps the k largest logits and sets the rest to -inf.")
+    try:
+        check_function(student_fn, _top_p_filter_ref, make_inputs, name="top_p_filter", mistakes=mistakes,
+                       trials=len(trials),
+                       success="top_p_filter keeps the smallest set of the most likely codes whose probabilities "
+                               "reach p, on (B, K) and (B, T, K) logits.")
+    except CheckFailed as exc:
+        if not getattr(exc, "unsolved", False) and _is_top_k(student_fn, *make_inputs(0)):
+            raise CheckFailed("top_p_filter: you kept a fixed number of codes (top-k). The nucleus changes size with "
+                              "the row: few codes where the prior is sure, many where it is not.") from None
+        raise
+
+
+def _is_top_k(student_fn: Callable, logits: torch.Tensor, p: float) -> bool:
+    """Whether the student's output on ``logits`` is top_k_filter(logits, k) for one k (a common wrong answer)."""
+    try:
+        with torch.no_grad():
+            got = student_fn(logits.clone(), p)
+    except Exception:
+        return False
+    if not isinstance(got, torch.Tensor) or got.shape != logits.shape:
+        return False
+    return any(outputs_match(got, _top_k_filter_ref(logits, k)) for k in range(1, logits.shape[-1]))
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ def sample_with_stats(
     n: int = 16,
     label: Labels = None,
     sample_kwargs: Optional[Dict[str, Any]] = None,
+    top_p: Optional[float] = None,
 ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Dict[str, float]]:
     """Draw ``n`` sequences with a fixed seed and measure them.
 
@@ -84,6 +85,8 @@ def sample_with_stats(
     kw = dict(sample_kwargs or {})
     if labels is not None:
         kw["labels"] = labels
+    if top_p is not None:
+        kw["top_p"] = float(top_p)
     tokens = prior.sample(n, temperature=float(temperature), top_k=top_k, generator=gen, **kw)
     with torch.no_grad():
         logits = prior(tokens, labels) if labels is not None else prior(tokens)
@@ -101,15 +104,16 @@ def sample_with_stats(
     return tokens, labels, stats
 
 
-def sampling_distribution(logits: torch.Tensor, temperature: float, top_k: Optional[int]) -> torch.Tensor:
-    """The distribution a sampler draws from, given logits (..., K): softmax(logits / temperature) over the top k
-    (temperature 0 puts all mass on the argmax)."""
-    from course_lib.prior import top_k_filter
+def sampling_distribution(logits: torch.Tensor, temperature: float, top_k: Optional[int],
+                          top_p: Optional[float] = None) -> torch.Tensor:
+    """The distribution a sampler draws from, given logits (..., K): softmax(logits / temperature) over the top k,
+    then over the nucleus of mass ``top_p`` (notebook 12); temperature 0 puts all mass on the argmax."""
+    from course_lib.prior import top_k_filter, top_p_filter
 
     logits = logits.float()
     if temperature <= 0:
         return F.one_hot(logits.argmax(-1), logits.shape[-1]).float()
-    return F.softmax(top_k_filter(logits / temperature, top_k), dim=-1)
+    return F.softmax(top_p_filter(top_k_filter(logits / temperature, top_k), top_p), dim=-1)
 
 
 def _decode(decode, tokens: torch.Tensor, grid_shape: Optional[Tuple[int, int]]) -> torch.Tensor:
@@ -142,6 +146,7 @@ def draw_sampling(
     grid_shape: Optional[Tuple[int, int]] = None,
     sample_kwargs: Optional[Dict[str, Any]] = None,
     show_codes: int = 24,
+    top_p: Optional[float] = None,
 ):
     """Decoded samples of ``prior`` at ``temperature`` and ``top_k`` (seed ``seed``), and the sampling distribution
     of code ``position`` of the first sample (the prior's conditional at temperature 1 in grey, what temperature and
@@ -157,7 +162,7 @@ def draw_sampling(
     import matplotlib.pyplot as plt
     from course_lib.viz import image_grid
 
-    tokens, labels, stats = sample_with_stats(prior, temperature, top_k, seed, n, label, sample_kwargs)
+    tokens, labels, stats = sample_with_stats(prior, temperature, top_k, seed, n, label, sample_kwargs, top_p=top_p)
     images = _decode(decode, tokens, grid_shape)
     with torch.no_grad():
         logits = prior(tokens[:1], labels[:1]) if labels is not None else prior(tokens[:1])
@@ -166,7 +171,7 @@ def draw_sampling(
         position = int((-(logp.exp() * logp).sum(-1)).argmax())
     position = int(min(max(position, 0), tokens.shape[1] - 1))
     base = F.softmax(logits[0, position].float(), -1).cpu()
-    samp = sampling_distribution(logits[0, position], temperature, top_k).cpu()
+    samp = sampling_distribution(logits[0, position], temperature, top_k, top_p).cpu()
     order = torch.argsort(base, descending=True)[: min(show_codes, len(base))]
 
     rows = math.ceil(len(images) / max(1, min(nrow, len(images))))
@@ -182,7 +187,9 @@ def draw_sampling(
         c = int(labels[0])
         who = f"class {class_names[c] if class_names is not None else c}"
     k_txt = "all" if top_k is None else str(top_k)
-    ax_img.set_title(f"{n} samples, temperature {temperature:.2f}, top-k {k_txt}, seed {seed} ({who})", fontsize=10)
+    p_txt = "" if top_p is None else f", top-p {top_p:g}"
+    ax_img.set_title(f"{n} samples, temperature {temperature:.2f}, top-k {k_txt}{p_txt}, seed {seed} ({who})",
+                     fontsize=10)
     x = np.arange(len(order))
     ax_bar.bar(x - 0.2, base[order].numpy(), width=0.4, color="0.6", label="prior, temperature 1")
     ax_bar.bar(x + 0.2, samp[order].numpy(), width=0.4, color="C0", label="sampled from")
