@@ -571,7 +571,8 @@ print(f"notebook ran in {time.time() - T0:.0f} s")
 # 1. `kid`, `prior_loss`, `top_k_probs`, `sample_codes`, and in the deep dive `causal_mask` (checked above).
 # 2. *(More to try)* Train the prior without class labels (`num_classes=None`). How many bits per image does the
 #    label save? Compare with `log2(10)`.
-# 3. *(More to try)* Implement top-p (nucleus) sampling (Holtzman et al. 2019) and compare it with top-k.
+# 3. *(More to try)* Widen the top-k sweep of the deep dive (`COURSE_SETTINGS='{"top_ks": [2, 8, 64]}'`). Where
+#    does top-k at temperature 1 land against the temperature curve? (Top-p is notebook 12's exercise.)
 # 4. *(More to try)* Flatten the grids column by column. Does the held-out NLL change?
 # 5. *(More to try)* Halve and double `prior_steps` (with `os.environ["COURSE_CLAIMS"] = "report"` in the set-up
 #    cell). When does the prior start to memorise its training grids?
