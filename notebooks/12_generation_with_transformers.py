@@ -53,7 +53,7 @@ CFG
 # %% [markdown]
 # The two stages in one picture:
 
-# %%
+# %% tags=["fig-stage2-diagram"]
 from course_lib.diagrams import stage2_diagram
 
 stage2_diagram();
@@ -100,7 +100,7 @@ if tokenizer is None:
     tokenizer, _ = train_tokenizer(build_tokenizer(tok_cfg, device=device), train, tok_cfg,
                                    checkpoint=run_path("12", "tokenizer.pt"))
 
-# %%
+# %% tags=["fig-tokenizer-recons"]
 codes_test = encode_all(tokenizer, x_test)                    # (N, 7, 7)
 recon = decode_all(tokenizer, codes_test)
 h, w = codes_test.shape[-2:]
@@ -156,7 +156,7 @@ claim(bits_per_token < unigram_bits - 0.5,
 # ## 3. Sampling: class grids, and the nucleus
 # One row per class, top-k 16 and temperature 1 (notebook 06's knobs):
 
-# %%
+# %% tags=["fig-class-grid"]
 from course_lib.generation import draw_class_grid
 
 draw_class_grid(prior, tokenizer, train.class_names, per_class=CFG.per_class, grid_shape=(h, w))
@@ -331,7 +331,7 @@ check_complete_codes(complete_codes, seed=1, temperature=0.5, top_k=2)
 # top 4 rows of the 7×7 grid and sample the bottom 3 rows, twice. The last row is the baseline of the test below:
 # a sample drawn without the known rows, which are pasted in afterwards.
 
-# %%
+# %% tags=["fig-completions"]
 from course_lib.checks.generation import complete_codes_reference
 
 complete_codes = solved_or_reference(complete_codes, complete_codes_reference, "complete_codes")
@@ -460,7 +460,7 @@ for r in tokenizer_points + [p for pts in curves.values() for p in pts]:
 # is paired per image, with a 95% bootstrap interval over images. The quick tokenizer trained for a CPU minute, so
 # expect the codecs to win at the rate of its raw indices; at the prior's lower rate the gap is smaller.
 
-# %%
+# %% tags=["fig-rate-distortion"]
 def at_rate(pts, bpp, key):
     """Per-image values of `key` on one codec curve at rate `bpp` (linear in log-rate); None outside its range."""
     rates = [p["bpp"] for p in pts]
@@ -568,7 +568,7 @@ for std, r in denoise.items():
 # uncalibrated; the gradient statistics and the contrast-normalised sharpness do not depend on it. Expect the
 # tokenizer to remove the noise but blur the garments; which output is closer to real is for the table to say.
 
-# %%
+# %% tags=["fig-tokenizer-denoising"]
 from course_lib.image_quality import realism_table
 
 r3 = denoise[0.3]

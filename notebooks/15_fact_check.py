@@ -186,7 +186,7 @@ for m in (vae, vqvae, vqgan, disc):
 # At equal body and steps, a code grid of $7 \times 7 \times \log_2 K$ bits carries less than a continuous latent, so
 # expect the VAE's mean decode to reconstruct a little better. The remark is plausible, not an error.
 
-# %%
+# %% tags=["fig-bench-recons"]
 with torch.no_grad():
     bench_rec = {"VAE": vae.decoder(vae(x_test).mu).clamp(0, 1),  # the VAE decodes its mean latent here
                  "VQ-VAE": vqvae(x_test).x_hat.clamp(0, 1), "VQ-GAN": vqgan(x_test).x_hat.clamp(0, 1)}
@@ -432,7 +432,7 @@ print("claim 3:", RESULTS[3][1])
 # VQ-VAE in two ways at once (the adversarial loss and the k-means start), so its row cannot single out either.
 # Expect the VQ-VAE's gradient norm to fluctuate at least as much as the VAE's.
 
-# %%
+# %% tags=["fig-grad-norm"]
 from course_lib.factcheck import coefficient_of_variation
 from course_lib.metrics import CodeUsageTracker
 
@@ -673,7 +673,7 @@ print("claim 6:", RESULTS[6][1])
 # Fashion-MNIST classifier, at equal numbers of images) and how likely the grids are under the prior (bits per code).
 # Expect random grids to be far from the data and unlikely under the prior.
 
-# %%
+# %% tags=["fig-random-codes"]
 from course_lib.image_quality import frechet_distance, load_feature_net
 
 g = torch.Generator(device=device).manual_seed(1)
@@ -899,7 +899,7 @@ assert all(outcome != "ran" for _, outcome in article_outcomes), article_outcome
 #   **not** the listing's (claim 20): `train_noise_gan` uses the non-saturating $-\log D(G(z))$, which gives the
 #   generator the same gradient.
 
-# %%
+# %% tags=["fig-rebuilt"]
 def train_rebuilt_vqvae(seed):
     model = factcheck.train_soft_ae(SoftAttentionAE(latent_dim=20, num_codes=512).to(device), x_flat_train,
                                     CFG.loss_steps, seed=seed)
@@ -1306,7 +1306,7 @@ RESULTS[17] = ("the VAE's KL = -Σ log σ - ½Σ(1 + log σ² - μ² - σ²) (v2
 # quantization terms do not involve the discriminator, so the question is what the adversarial term does to the
 # generator. Expect $D(G(z))$ near 0, and samples farther from the data than those of the min-max game of claim 9.
 
-# %%
+# %% tags=["fig-summed-loss"]
 seed_everything(0)
 summed_gan = NoiseToImageGAN(z_dim=10, hidden=64).to(device)
 gan_summed = train_noise_gan(summed_gan, x_flat_train, CFG.gan_steps, mode="summed")
@@ -1417,7 +1417,7 @@ RESULTS[20] = ("generator loss -mean(log D(G(z)) + log(1 - D(x))) (v2 §5.3)",
 # Each deep dive wrote its row from this run's numbers. Expect most rows to say "false" or "wrong". A row that says
 # otherwise disagrees with the course's reading of the papers: read its deep dive.
 
-# %%
+# %% tags=["fig-verdicts"]
 assert sorted(RESULTS) == list(range(1, 21)), sorted(RESULTS)
 show_table([[k, *RESULTS[k]] for k in sorted(RESULTS)],
            ["#", "the article's claim (section)", "verdict", "tested by", "evidence (this run)"])
