@@ -137,6 +137,27 @@ def test_outcomes_problems_name_missing_stale_and_orphan_entries(tmp_path):
     assert "07.3 (07_toy) needs an entry" in "\n".join(instructor.outcomes_problems(info, spec, data))
 
 
+def test_a_pending_entry_is_accepted_and_said_everywhere(tmp_path):
+    """A lesson whose numbers are not generated yet may be marked `pending = "<why>"`: check accepts it, and
+    outcomes.md and the guide say so; once generated, a leftover `pending` is a problem."""
+    info = [instructor.lesson_info(_toy(tmp_path), stats={})]
+    h = {e["id"]: e["hash"] for e in info[0]["open"]}
+    entry = {"good": "x", "wrong_turns": ["y"]}
+    spec = {"07.2": dict(entry, pending="too slow today"), "07.3": dict(entry, pending="too slow today")}
+    assert instructor.outcomes_problems(info, spec, {}) == []
+    md = instructor.render_outcomes({}, spec, info)
+    assert md.count("Numbers not yet generated (too slow today): run `python -m course_lib.instructor outcomes 07`") == 2
+    listed = instructor.open_exercise_list(info, spec)
+    assert "07.2](outcomes.md#072) (numbers not yet generated)" in listed
+    assert "`python -m course_lib.instructor outcomes 07`" in listed
+    data = {"exercises": {"07.2": {"hash": h["07.2"], "runs": []}}}
+    assert "07.2 is marked `pending` but its outcomes are generated" in "\n".join(
+        instructor.outcomes_problems(info, spec, data))
+    spec["07.3"]["pending"] = " "
+    assert "07.3's `pending` must say why" in "\n".join(instructor.outcomes_problems(info, spec, {}))
+    assert "not yet generated" not in instructor.open_exercise_list(info, {"07.2": entry, "07.3": entry})
+
+
 def test_plan_problems_catch_unknown_ids_and_lessons_left_out(tmp_path):
     info = [instructor.lesson_info(_toy(tmp_path), stats={})]
     plan = {"schedule": {"s": {"week": [{"core": ["07", "14"]}, {"core": ["07"]}]}},
