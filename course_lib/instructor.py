@@ -64,6 +64,7 @@ OUTCOMES_MD = INSTRUCTOR / "outcomes.md"
 OUTLINES = INSTRUCTOR / "outlines"
 SLIDES_OUT = ROOT / "build" / "instructor"
 SMOKE_EXECUTED = ROOT / "build" / "smoke-report" / "executed"
+OUTCOMES_EXECUTED = ROOT / "build" / "outcomes-executed"   # the default runs of `outcomes` (not committed)
 
 EXERCISE_HEADING_RE = re.compile(r"^(#{2,3})\s+(?:\d+\.\s*)?(Exercises|More to try)\b.*$", re.I)
 ITEM_RE = re.compile(r"^(\d+)\.\s+(\S.*)$")
@@ -453,10 +454,12 @@ def apply_patches(nb, patches: Sequence[Mapping[str, str]], where: str = "") -> 
 
 
 def run_lesson(py: Path, settings: Optional[Mapping[str, Any]] = None, patches: Sequence[Mapping[str, str]] = (),
-               workdir: Optional[Path] = None, timeout: int = 3600, profile: str = "quick") -> Dict[str, Any]:
+               workdir: Optional[Path] = None, timeout: int = 3600, profile: str = "quick",
+               keep_executed: Optional[Path] = None) -> Dict[str, Any]:
     """Execute one lesson as a student exploring would: ``profile``, ``COURSE_CLAIMS=report``, offline, on the CPU,
     with ``settings`` through ``COURSE_SETTINGS`` and ``patches`` applied, in fresh run folders. Returns the claims
-    (message, held, kind), the verdicts printed, the seconds and the error (None when it ran to the end)."""
+    (message, held, kind), the verdicts printed, the seconds and the error (None when it ran to the end). With
+    ``keep_executed``, the executed notebook is also written there (its tagged figures can feed the decks)."""
     import nbformat
 
     from .report import run_notebook
@@ -477,6 +480,9 @@ def run_lesson(py: Path, settings: Optional[Mapping[str, Any]] = None, patches: 
         with _environ(**env):
             row = run_notebook(src, d / "out", timeout=timeout)
         executed = nbformat.read(str(d / "out" / src.name), as_version=4)
+        if keep_executed is not None:
+            Path(keep_executed).mkdir(parents=True, exist_ok=True)
+            nbformat.write(executed, str(Path(keep_executed) / src.name))
     verdicts: List[str] = []
     for cell in executed.cells[-2:]:
         for o in cell.get("outputs", []):
@@ -530,7 +536,7 @@ def generate_outcomes(numbers: Optional[Sequence[str]] = None, spec: Optional[Ma
                  "machine": _machine(), "profile": "quick", "command": "python -m course_lib.instructor outcomes "
                  + num}
         log(f"{py.stem}: default run ...")
-        default = run_lesson(py)
+        default = run_lesson(py, keep_executed=OUTCOMES_EXECUTED)
         log(f"  {default['seconds']:.0f} s, {len(default['claims'])} claims, {len(default['verdicts'])} verdicts"
             + (f", STOPPED: {default['error']}" if default["error"] else ""))
         done: Dict[str, Dict[str, Any]] = {}

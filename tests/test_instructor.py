@@ -275,8 +275,10 @@ print(verdict(CFG.n > 3, "n is large", "n is small"))
 def test_run_lesson_records_claims_and_verdicts_under_changed_settings(tmp_path):
     """One kernel: the setting reaches the notebook, a claim that fails is reported and the run goes on."""
     py = _toy(tmp_path, RUNNABLE, "07_runnable.py")
-    run = instructor.run_lesson(py, {"n": 5}, workdir=tmp_path)
+    run = instructor.run_lesson(py, {"n": 5}, workdir=tmp_path, keep_executed=tmp_path / "kept")
     assert run["error"] is None and run["settings"] == {"n": 5}
+    kept = nbformat.read(str(tmp_path / "kept" / "07_runnable.ipynb"), as_version=4)   # for the decks
+    assert any("n is large" in o.get("text", "") for c in kept.cells for o in c.get("outputs", []))
     assert run["claims"] == [{"held": False, "kind": "measured", "message": "n = 5 is below 3"},
                              {"held": True, "kind": "demonstration", "message": "n = 5 is above 3"}]
     assert run["verdicts"] == ["n is large"]
