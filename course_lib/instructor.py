@@ -489,11 +489,23 @@ def run_lesson(py: Path, settings: Optional[Mapping[str, Any]] = None, patches: 
             text = o.get("text", "")
             if VERDICT_MARK in text:
                 verdicts = json.loads(text.split(VERDICT_MARK, 1)[1].strip().splitlines()[0])
+    # A nested `verdict(c, a, verdict(...))` computes the inner verdict even when the outer one prints `a`: keep only
+    # the verdicts that the notebook showed.
+    shown = "\n".join(t for cell in executed.cells for o in cell.get("outputs", [])
+                      if "@@COURSE_" not in (t := _output_text(o)))   # not the probe's or the report's own output
+    verdicts = [v for v in verdicts if v in shown]
     error = re.sub(r"\x1b\[[0-9;]*m", "", row["error"]) if row["error"] else None  # the traceback's colours
     return {"settings": dict(settings or {}), "patched": bool(patches), "seconds": row["seconds"],
             "error": error, "claims": [{"held": c["held"], "kind": c.get("kind", "measured"),
                                                "message": c["message"]} for c in row["claims"]],
             "verdicts": verdicts}
+
+
+def _output_text(output: Mapping[str, Any]) -> str:
+    """The text a cell output shows: a stream's text, or a display's plain text and HTML."""
+    parts = [output.get("text", "")] + [output.get("data", {}).get(m, "") for m in ("text/plain", "text/html",
+                                                                                     "text/markdown")]
+    return html.unescape("\n".join("".join(p) if isinstance(p, list) else str(p) for p in parts))
 
 
 def _git_commit() -> str:

@@ -269,6 +269,7 @@ CFG = settings(quick=dict(n=2), standard=dict(n=2))
 claim(CFG.n < 3, f"n = {CFG.n} is below 3")
 claim(CFG.n > 3, f"n = {CFG.n} is above 3", kind="demonstration")
 print(verdict(CFG.n > 3, "n is large", "n is small"))
+print(verdict(CFG.n > 4, "n is above 4", verdict(CFG.n > 1, "n is above 1", "n is 1 or less")))   # nested
 '''
 
 
@@ -281,7 +282,7 @@ def test_run_lesson_records_claims_and_verdicts_under_changed_settings(tmp_path)
     assert any("n is large" in o.get("text", "") for c in kept.cells for o in c.get("outputs", []))
     assert run["claims"] == [{"held": False, "kind": "measured", "message": "n = 5 is below 3"},
                              {"held": True, "kind": "demonstration", "message": "n = 5 is above 3"}]
-    assert run["verdicts"] == ["n is large"]
+    assert run["verdicts"] == ["n is large", "n is above 4"]   # the inner verdict was computed, never shown
     default = {"claims": [{"held": True, "kind": "measured", "message": "n = 2 is below 3"}], "verdicts": []}
     lines = instructor._run_lines(run, ["below"], default)
     assert lines == ["  - **does NOT hold**: n = 5 is below 3 *(default run: holds)*"]
