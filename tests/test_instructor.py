@@ -133,6 +133,11 @@ def test_outcomes_problems_name_missing_stale_and_orphan_entries(tmp_path):
     assert "07.3 changed since" in problems and "07.9" in problems and "07.2" not in problems
     spec["07.2"]["runs"].append({"n": 8})   # a run added to the spec, not yet generated
     assert "07.2's runs differ" in "\n".join(instructor.outcomes_problems(info, spec, data))
+    spec["07.2"]["runs"].pop()
+    spec["07.2"]["printed"] = ["^rate"]          # a pattern the lesson's runs did not record lines for
+    assert "07.2's `printed` patterns were added after" in "\n".join(instructor.outcomes_problems(info, spec, data))
+    data["lessons"] = {"07": {"printed": ["^rate"]}}
+    assert "07.2" not in "\n".join(instructor.outcomes_problems(info, spec, data))
     del spec["07.3"]["good"]
     assert "07.3 (07_toy) needs an entry" in "\n".join(instructor.outcomes_problems(info, spec, data))
 
@@ -276,13 +281,15 @@ print(verdict(CFG.n > 4, "n is above 4", verdict(CFG.n > 1, "n is above 1", "n i
 def test_run_lesson_records_claims_and_verdicts_under_changed_settings(tmp_path):
     """One kernel: the setting reaches the notebook, a claim that fails is reported and the run goes on."""
     py = _toy(tmp_path, RUNNABLE, "07_runnable.py")
-    run = instructor.run_lesson(py, {"n": 5}, workdir=tmp_path, keep_executed=tmp_path / "kept")
+    run = instructor.run_lesson(py, {"n": 5}, workdir=tmp_path, keep_executed=tmp_path / "kept", printed=["above"])
     assert run["error"] is None and run["settings"] == {"n": 5}
     kept = nbformat.read(str(tmp_path / "kept" / "07_runnable.ipynb"), as_version=4)   # for the decks
     assert any("n is large" in o.get("text", "") for c in kept.cells for o in c.get("outputs", []))
     assert run["claims"] == [{"held": False, "kind": "measured", "message": "n = 5 is below 3"},
                              {"held": True, "kind": "demonstration", "message": "n = 5 is above 3"}]
     assert run["verdicts"] == ["n is large", "n is above 4"]   # the inner verdict was computed, never shown
+    assert run["printed"] == ["n is above 4"]                    # printed lines that match, not the claims' reports
+    assert instructor._run_lines(run, ["none"], None, ["above 4"]) == ["  - printed: `n is above 4`"]
     default = {"claims": [{"held": True, "kind": "measured", "message": "n = 2 is below 3"}], "verdicts": []}
     lines = instructor._run_lines(run, ["below"], default)
     assert lines == ["  - **does NOT hold**: n = 5 is below 3 *(default run: holds)*"]
