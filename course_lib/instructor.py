@@ -478,7 +478,7 @@ def run_lesson(py: Path, settings: Optional[Mapping[str, Any]] = None, patches: 
         (d / "out").mkdir()
         env = dict(COURSE_PROFILE=profile, COURSE_CLAIMS="report", COURSE_OFFLINE="1", COURSE_DEVICE="cpu",
                    COURSE_RUNS=str(d / "runs"), COURSE_SETTINGS=json.dumps(dict(settings)) if settings else None,
-                   COURSE_SMOKE=None, MPLBACKEND="Agg")
+                   COURSE_SMOKE=None, MPLBACKEND="module://matplotlib_inline.backend_inline")   # kept notebooks show plots
         with _environ(**env):
             row = run_notebook(src, d / "out", timeout=timeout)
         executed = nbformat.read(str(d / "out" / src.name), as_version=4)
@@ -926,7 +926,9 @@ def build_slides(out: Path = SLIDES_OUT, executed: Optional[Path] = None, outlin
     """Render every outline into ``out/NN.html`` (and ``out/index.html``), figures from the executed notebooks in
     ``executed`` (default: ``build/executed``, what ``make course`` writes). With ``strict`` a figure missing from
     an executed notebook is an error; otherwise the deck says where it is missing and the command lists it. A lesson
-    with no executed notebook gets its deck without figures, and a line saying so."""
+    with no executed notebook gets its deck without figures, and a line saying so. A notebook executed without an
+    inline matplotlib backend (``MPLBACKEND=Agg``, as the smoke pass runs) holds no plot at all: there only a figure
+    whose tagged cell is absent counts as missing."""
     import nbformat
 
     from .site import copy_mathjax
@@ -942,13 +944,22 @@ def build_slides(out: Path = SLIDES_OUT, executed: Optional[Path] = None, outlin
         stem = stems.get(num)
         nb_path = executed / f"{stem}.ipynb" if stem else None
         executed_here = nb_path is not None and nb_path.is_file()
-        images = figure_images(nbformat.read(str(nb_path), as_version=4)) if executed_here else {}
+        nb = nbformat.read(str(nb_path), as_version=4) if executed_here else None
+        images = figure_images(nb) if nb is not None else {}
+        headless = nb is not None and not any(m in o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])
+                                              for m in ("image/png", "image/jpeg", "image/svg+xml"))
         if not executed_here:
             log(f"{path.name}: no executed notebook {nb_path}; the deck is built without its figures")
+        elif headless:
+            log(f"{path.name}: {nb_path.name} holds no image at all (executed with a non-inline matplotlib backend, "
+                f"e.g. MPLBACKEND=Agg): the deck marks where each plot goes; only cells that did not run count as "
+                f"missing")
         doc, missing = render_deck(path.read_text(encoding="utf-8"), images, num)
         target = out / f"{num}.html"
         target.write_text(doc, encoding="utf-8")
         written.append(target)
+        if headless:        # plots cannot be there; a figure whose cell did not run (or lost its tag) still counts
+            missing = [m for m in missing if m.split("#")[0] not in images]
         if executed_here:   # a lesson that was not executed (e.g. `make test-smoke NB=...`) is not a missing figure
             all_missing += [f"{num}: {m}" for m in missing]
     items = "".join(f"<li><a href='{p.name}'>{html.escape(split_slides((Path(outlines) / (p.stem + '.md')).read_text(encoding='utf-8'))[0])}</a></li>"

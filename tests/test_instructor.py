@@ -251,6 +251,25 @@ def test_build_slides_writes_decks_with_mathjax_beside_them(tmp_path):
     assert "built without its figures" in said[0] and "is not in the executed notebook" in written[0].read_text()
 
 
+def test_a_headless_run_misses_only_figures_whose_cell_did_not_run(tmp_path):
+    """The smoke pass runs with MPLBACKEND=Agg: no plot at all in its notebooks. Its decks still build; a figure
+    counts as missing only when its tagged cell is absent."""
+    outlines, executed, out = tmp_path / "outlines", tmp_path / "executed", tmp_path / "out"
+    outlines.mkdir(), executed.mkdir()
+    stem = build.notebook_sources()[1].stem
+    (outlines / f"{stem[:2]}.md").write_text(OUTLINE.replace("#2)", ")"))
+    nb = _executed(tmp_path)
+    nb.cells[0].outputs = []                   # the plot's cell ran, headless
+    nbformat.write(nb, str(executed / f"{stem}.ipynb"))
+    said = []
+    instructor.build_slides(out, executed, outlines, strict=True, log=said.append)
+    assert any("holds no image at all" in line for line in said)
+    nb.cells[0].metadata["tags"] = []          # the tag is gone: that is a missing figure even headless
+    nbformat.write(nb, str(executed / f"{stem}.ipynb"))
+    with pytest.raises(RuntimeError, match="fig-plot"):
+        instructor.build_slides(out, executed, outlines, strict=True, log=said.append)
+
+
 def test_outline_problems_name_unknown_tags_and_too_few_ideas(tmp_path):
     info = [instructor.lesson_info(_toy(tmp_path), stats={})]
     (tmp_path / "outlines").mkdir()
