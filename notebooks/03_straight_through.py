@@ -182,8 +182,8 @@ assert torch.allclose(out.z_q.detach(), vq.codebook.detach()[out.indices].double
 # %% [markdown]
 # Fifty et al. (2024) carry the gradient differently, with the **rotation trick**: the same forward value, but the
 # gradient is rotated and rescaled by the transformation that maps `z` onto `z_q`
-# (`course_lib.quantize.rotation_trick`; notebook 05 compares it in training). Here `z_q` is `z` rotated by 90
-# degrees and stretched by 2, so the two estimators send different gradients:
+# (`course_lib.quantize.rotation_trick`; you write it in notebook 05, which compares it in training). Here `z_q` is
+# `z` rotated by 90 degrees and stretched by 2, so the two estimators send different gradients:
 
 # %%
 z_demo, zq_demo, g = torch.tensor([[1.0, 0.0]], requires_grad=True), torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 0.0]])
