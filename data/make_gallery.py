@@ -85,12 +85,12 @@ def part3(out: Path):
     x = x[:N]
     heads = [pretrained.card(name)["headline"] for name, _, _ in arms]
     recs = [pretrained.build(name)(x)[0] for name, _, _ in arms]
-    figures = "; ".join(f"{long}: PSNR {h['psnr_db']:.1f} dB, KID x1e3 {h['kid_judge_x1e3']:.1f}"
-                        for (_, _, long), h in zip(arms, heads))
-    _grid([x] + recs, ["held-out"] + [row for _, row, _ in arms],
+    rows = [f"{row}\nPSNR {h['psnr_db']:.1f} dB\njudge KID {h['kid_judge_x1e3']:.0f}"
+            for (_, row, _), h in zip(arms, heads)]
+    _grid([x] + recs, ["held-out"] + rows,
           f"Part III (notebook 11): same network, same 8x8 codes (K=128), three losses -- each "
-          f"{_label('11_vqgan').replace(' (', ' (VQ-GAN ')}\n{figures} (judge KID: lower = closer to real; "
-          f"256 held-out crops)",
+          f"{_label('11_vqgan').replace(' (', ' (VQ-GAN ')}\n(judge KID x1e3 over 256 held-out crops: lower = "
+          f"closer to real)",
           out / "part3_vqgan.png", scale=1.0)
 
 

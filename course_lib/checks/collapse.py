@@ -108,11 +108,11 @@ def check_restart_dead_codes(student_fn: Callable, *, seed: int = 0, num_codes: 
         n_dead = int(dead.sum())
         if len(torch.unique(out[dead], dim=0)) == 1:
             raise CheckFailed(f"{name}: every dead code got the SAME encoder output: draw a different random row "
-                              "for each (e.g. z_recent[torch.randperm(len(z_recent))[:num_dead]]).")
+                              "for each (distinct random rows: a random permutation of the row numbers).")
         if len(torch.unique(out[dead], dim=0)) < n_dead:
             raise CheckFailed(f"{name}: two dead codes were moved onto the same encoder output, so they compete for "
-                              "one point: draw the rows WITHOUT replacement, "
-                              "z_recent[torch.randperm(len(z_recent))[:num_dead]].")
+                              "one point: draw the rows WITHOUT replacement (a random permutation of the row "
+                              "numbers, not independent draws).")
         if len(z) >= len(counts) and torch.allclose(out[dead], z[: len(counts)][dead]):
             raise CheckFailed(f"{name}: you copied z_recent[dead], the rows at the dead codes' own positions: the "
                               "same rows every time, not a random choice. Draw random rows (torch.randperm).")
