@@ -55,6 +55,7 @@ __all__ = [
     "KMeansResult",
     "straight_through",
     "rotation_trick",
+    "soft_quantize",
     "QuantizerOutput",
     "VectorQuantizer",
     "EMAVectorQuantizer",
@@ -207,7 +208,7 @@ def rotation_trick(z: torch.Tensor, z_q: torch.Tensor, eps: float = 1e-6) -> tor
     ``lambda = |z_q| / |z|``. ``R`` and ``lambda`` are treated as constants, so the gradient reaching ``z`` is
     ``lambda R^T g`` instead of the straight-through ``g``: its angle to ``z`` matches the angle of ``g`` to ``z_q``.
     The returned value equals ``z_q`` exactly (the last line removes rounding error without touching the gradient).
-    No gradient reaches ``z_q``.
+    No gradient reaches ``z_q``. Built in notebook 05, section 6.
     """
     with torch.no_grad():
         zn = z.norm(dim=-1, keepdim=True).clamp_min(eps)
@@ -221,6 +222,39 @@ def rotation_trick(z: torch.Tensor, z_q: torch.Tensor, eps: float = 1e-6) -> tor
     rz = z - 2 * r * (r * z).sum(-1, keepdim=True) + 2 * q * (e * z).sum(-1, keepdim=True)
     out = lam * rz
     return out + (z_q - out).detach()
+
+
+def soft_quantize(z: torch.Tensor, codebook: torch.Tensor, tau, generator: Optional[torch.Generator] = None,
+                  hard: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Soft assignment of ``z`` (N, D) to the codes ``codebook`` (K, D) at temperature ``tau``, or a Gumbel-softmax
+    sample (Jang, Gu, Poole 2017, arXiv:1611.01144; Maddison, Mnih, Teh 2017, arXiv:1611.00712). Notebook 03.
+
+    * logits ``l_k = -|z - e_k|^2 / tau`` (N, K): the nearer the code, the larger its logit;
+    * with a ``generator``: Gumbel noise ``g = -log(-log u)``, ``u = torch.rand((N, K), generator=generator,
+      dtype=z.dtype)``, added to the logits (a relaxed sample of the categorical ``softmax(l)``, at relaxation
+      temperature 1: Jang et al.'s eq. 1 with ``log pi = l`` up to a constant);
+    * ``weights = softmax(l (+ g))`` over the K codes;
+    * ``hard=True``: the forward value is the one-hot of the largest weight, the gradient that of the soft weights
+      (straight-through, as ``F.gumbel_softmax(..., hard=True)``).
+
+    ``tau`` is a positive number, or an (N, 1) tensor (one temperature per row; the explorer of notebook 03).
+
+    Returns ``(weights (N, K), read_back (N, D))`` with ``read_back = weights @ codebook``. Distances are computed
+    in the dtype of ``z`` by broadcasting (an (N, K, D) tensor: meant for the small codebooks of notebook 03).
+    """
+    _check_pair(z, codebook, "soft_quantize")
+    if not bool((torch.as_tensor(tau) > 0).all()):
+        raise ValueError(f"soft_quantize: tau must be a positive temperature (a number, or an (N, 1) tensor of "
+                         f"them), got {tau!r}")
+    logits = -(z[:, None, :] - codebook[None, :, :]).pow(2).sum(-1) / tau
+    if generator is not None:
+        u = torch.rand(logits.shape, generator=generator, dtype=logits.dtype, device=logits.device)
+        logits = logits - torch.log(-torch.log(u))
+    weights = logits.softmax(dim=-1)
+    if hard:
+        one_hot = F.one_hot(weights.argmax(dim=-1), codebook.shape[0]).to(weights.dtype)
+        weights = weights + (one_hot - weights).detach()
+    return weights, weights @ codebook.to(weights.dtype)
 
 
 # ----------------------------------------------------------------------------------------------------------------
