@@ -201,8 +201,10 @@ assert torch.equal(rotation_trick(z_demo, zq_demo), zq_demo) and not torch.allcl
 #
 # * the **codebook loss** moves each chosen code `e` towards the encoder outputs assigned to it (a gradient version of
 #   the k-means update of notebook 02); `sg[z_e]` keeps it from moving the encoder;
-# * the **commitment loss** keeps the encoder's outputs close to their codes, so that they do not grow away from the
-#   codebook; `sg[e]` keeps it from moving the codes. The paper found results robust for beta from 0.1 to 2.0.
+# * the **commitment loss** keeps the encoder's outputs close to their codes; `sg[e]` keeps it from moving the codes.
+#   The paper's reason (van den Oord et al. 2017, sec. 3.2), argued, not measured there: the embedding space is
+#   dimensionless and can grow arbitrarily if the codes train slower than the encoder, so the encoder must commit to
+#   a code and its output must not grow. It found results robust for beta from 0.1 to 2.0.
 #
 # The paper writes the first term as $+\log p(x \mid z_q(x))$, a sign slip: a loss needs the negative
 # log-likelihood. Code (Sonnet's, and this course's) takes each term as a **mean** over all elements, the $D$ code
