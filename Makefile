@@ -11,6 +11,7 @@
 #   make sync                                    regenerate each .ipynb from its .py source, the student edition
 #                                                (notebooks/student/), each header's estimated time and the README syllabus
 #   make stats                                   the student's estimated time per lesson (core path, deep dives)
+#   make machine-times                           the README's `quick` column from the last test-notebooks run
 #   make site                                    the browsable edition in build/site/ (student edition, maths offline)
 #   make release                                 check that version, REF, badges and CHANGELOG agree, then tag (README)
 #   make bench                                   speed benchmarks (not tests)
@@ -41,7 +42,7 @@ export PYTHONUNBUFFERED := 1
 # Run as root (a container, a cloud VM), Jupyter needs --allow-root.
 ROOT_FLAG = $$(if [ "$$(id -u)" = 0 ]; then echo "notice: running as root (a container or cloud VM?): passing --allow-root to JupyterLab" >&2; echo --allow-root; fi)
 
-.PHONY: stats setup setup-lab setup-test setup-instructor setup-site lab refresh instructor test test-unit \
+.PHONY: machine-times stats setup setup-lab setup-test setup-instructor setup-site lab refresh instructor test test-unit \
 	test-notebooks test-smoke test-installed gpu-report course student assignment sync site release release-check \
 	release-prepare release-check-remote bench clean
 
@@ -117,7 +118,12 @@ NBVAL := OMP_NUM_THREADS=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cache
 	--nbval-lax --nbval-current-env
 test-notebooks: setup-test
 	rm -rf build/test-runs
-	COURSE_PROFILE=quick COURSE_RUNS=$(CURDIR)/build/test-runs $(NBVAL) $(NB) $(ARGS)
+	COURSE_PROFILE=quick COURSE_RUNS=$(CURDIR)/build/test-runs $(NBVAL) --junitxml=build/nbval-quick.xml $(NB) $(ARGS)
+
+# The README's `quick` column and the headers' machine times, from the last test-notebooks run (run it on 2 cores).
+machine-times: setup-test
+	$(BIN)/python -m course_lib.build machine-times build/nbval-quick.xml $(if $(SOURCE),--source "$(SOURCE)")
+	$(BIN)/python -m course_lib.build sync
 
 # Smoke: `standard` shapes (and `full` ones for NB_FULL), a handful of steps, on the CPU with the offline data.
 # Claims are reported, not asserted (course_lib.claims); shape and contract assertions stay hard. The smoke pass is

@@ -13,8 +13,9 @@ Each module is one concern, readable in one sitting:
 * ``checks``   -- the exercise checks
 * ``models``, ``losses``, ``quantize``, ``metrics``, ``prior``, ``perceptual``, ``image_quality``, ``gan``,
   ``augment`` (DiffAugment), ``vqgan`` (a package: config, model, loss, distributed), ``tokenizer``, ``maskgit``,
-  ``restoration``, ``classical`` (scikit-image baselines), ``compression``, ``latents`` -- what the notebooks
-  build, in its final form
+  ``restoration``, ``classical`` (scikit-image baselines), ``compression``, ``latents``, ``generation``
+  (class grids, the completion tests), ``tokenizer_bench`` (today's tokenizers at equal bits), ``train_vqgan``
+  (the command-line VQ-GAN run), ``factcheck`` (notebook 15's claims) -- what the notebooks build, in its final form
 * ``explorers`` -- interactive explorers: a figure drawn directly, then ipywidgets controls
 * ``pretrained`` -- the long-trained course checkpoints shipped in the package (``COURSE_PRETRAINED=0``: off)
 * ``diagrams``, ``site``, ``report``, ``build``, ``colab`` -- drawn diagrams, the HTML edition, smoke/GPU reports,

@@ -543,6 +543,39 @@ def machine_times(path: Path = MACHINE_TIMES) -> Dict[str, Dict[str, Any]]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+def quick_seconds_from_junit(junit: Path) -> Dict[str, float]:
+    """Seconds per notebook from the JUnit XML of an nbval run (``make test-notebooks`` writes
+    ``build/nbval-quick.xml``): the sum of its cells' times, by notebook stem. Kernel start-up is not included."""
+    import xml.etree.ElementTree as ET
+
+    totals: Dict[str, float] = {}
+    for case in ET.parse(str(junit)).getroot().iter("testcase"):
+        cls = case.get("classname", "")
+        if ".ipynb" not in cls:
+            continue
+        stem = cls[: cls.index(".ipynb")].rsplit(".", 1)[-1]
+        totals[stem] = totals.get(stem, 0.0) + float(case.get("time") or 0.0)
+    return totals
+
+
+def update_machine_times(junit: Path, path: Path = MACHINE_TIMES, source: Optional[str] = None) -> Dict[str, float]:
+    """Write each notebook's ``quick_seconds`` from an nbval JUnit file into ``machine_times.json`` (rounded to the
+    second), keeping the T4 estimates and the other notebooks' entries; ``source`` replaces the stated source."""
+    measured = quick_seconds_from_junit(junit)
+    if not measured:
+        raise ValueError(f"{junit} holds no notebook cells: give the JUnit XML of an nbval run "
+                         "(make test-notebooks writes build/nbval-quick.xml)")
+    times = machine_times(path)
+    for stem, sec in measured.items():
+        times.setdefault(stem, {})["quick_seconds"] = round(sec)
+    if source:
+        times.setdefault("_sources", {})["quick_seconds"] = source
+    ordered = {"_sources": times.pop("_sources", {})}
+    ordered.update(sorted(times.items()))
+    Path(path).write_text(json.dumps(ordered, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return measured
+
+
 def _fmt_min(m: float) -> str:
     return f"about {m:.0f} min" if m >= 1 else "under 1 min"
 
@@ -1135,6 +1168,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = sub.add_parser("release-check-remote", help="the released tag exists on the remote")
     p.add_argument("--remote", default="origin")
     sub.add_parser("git-filter", help="set up the nbstripout git filter for notebooks (make setup runs this)")
+    p = sub.add_parser("machine-times", help="write each notebook's quick seconds into notebooks/machine_times.json "
+                                             "from an nbval JUnit file, then run sync")
+    p.add_argument("junit", type=Path, nargs="?", default=ROOT / "build" / "nbval-quick.xml")
+    p.add_argument("--source", default=None, help="where the times come from (replaces the stated source)")
     args = parser.parse_args(argv)
     if args.cmd == "sync":
         try:
@@ -1215,6 +1252,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("\n".join(f"- {p}" for p in problems) or ("ready to tag" if args.cmd == "release-check"
                                                         else "the release tag is on the remote"))
         return 1 if problems else 0
+    if args.cmd == "machine-times":
+        if not args.junit.is_file():
+            print(f"error: {args.junit} not found: run `make test-notebooks` first (it writes build/nbval-quick.xml)",
+                  file=sys.stderr)
+            return 1
+        measured = update_machine_times(args.junit, source=args.source)
+        for stem, sec in sorted(measured.items()):
+            print(f"{stem:<40} {sec:6.0f} s")
+        print(f"total {sum(measured.values()) / 60:.1f} min; now run sync to write the headers and the README")
+        return 0
     if args.cmd == "git-filter":
         print(install_git_filter())
         return 0

@@ -144,13 +144,16 @@ def vqgan_diagram(show: bool = True):
 
 def stage2_diagram(show: bool = True):
     """Stage 2: a frozen VQ-GAN turns images into token grids; a causal transformer learns p(tokens)."""
-    fig, ax = _canvas(11.5, 3.4, "Stage 2: a transformer prior over the tokens of a frozen tokenizer", (0, 14.5),
-                      (-1.3, 2.3))
+    fig, ax = _canvas(11.5, 3.9, "Stage 2: a transformer prior over the tokens of a frozen tokenizer", (0, 14.5),
+                      (-1.3, 3.0))
     x = _box(ax, (1, 1.3), "image", "data", w=1.2)
     tok = _box(ax, (3.2, 1.3), "VQ-GAN encoder\n+ quantizer (frozen)", "frozen", w=2.3)
     grid = _box(ax, (5.9, 1.3), "token grid\n(h x w indices)", "code", w=1.9)
     seq = _box(ax, (8.3, 1.3), "raster order\nt_1 ... t_T", "code", w=1.8)
     gpt = _box(ax, (10.9, 1.3), "causal transformer\np(t_i | t_<i, class)", "net", w=2.4)
+    label = _box(ax, (10.9, 2.6), "class label -> class token\n(first position of the sequence)", "data", w=3.0,
+                 h=0.6, fontsize=8)
+    _arrow(ax, label["bottom"], gpt["top"])
     sample = _box(ax, (10.9, -0.4), "sample t_1 ... t_T\n(temperature, top-k)", "code", w=2.4)
     out = _box(ax, (5.9, -0.4), "VQ-GAN decoder\n(frozen) -> image", "frozen", w=2.4)
     for a, b in ((x["right"], tok["left"]), (tok["right"], grid["left"]), (grid["right"], seq["left"]),

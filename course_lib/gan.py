@@ -46,6 +46,7 @@ __all__ = [
     "train_toy_gan",
     "logit_support",
     "kernel_spectral_norm",
+    "spectral_normalize",
     "conv_operator_norm",
 ]
 
@@ -519,6 +520,33 @@ def kernel_spectral_norm(conv: nn.Conv2d) -> float:
     (Miyato et al. 2018) divides by. For a spectrally normalised conv (``conv.weight`` is then the normalised
     weight) it is ~1."""
     return float(torch.linalg.matrix_norm(conv.weight.detach().flatten(1).float(), 2))
+
+
+def spectral_normalize(weight: torch.Tensor, u: torch.Tensor, n_iters: int = 1, eps: float = 1e-12):
+    """One step of spectral normalisation (Miyato et al. 2018, arXiv:1802.05957, Algorithm 1), with the semantics of
+    ``torch.nn.utils.spectral_norm``: returns ``(weight / sigma, sigma, u)``.
+
+    ``weight`` (out, ...) is reshaped to the matrix W (out, in * k * k); ``u`` (out,) is the running estimate of W's
+    top left singular vector (unit length). ``n_iters`` (>= 1) power iterations ``v = W^T u / |W^T u|``,
+    ``u = W v / |W v|`` run without gradient; then ``sigma = u^T W v`` with u and v constants, so the gradient of
+    ``weight / sigma`` reaches ``weight`` through both the numerator and sigma. The returned u is the start of the next
+    step's iteration (a layer keeps it between training steps: one iteration per step suffices, as W changes
+    slowly)."""
+    if weight.dim() < 2:
+        raise ValueError(f"spectral_normalize expects a weight with at least 2 dims (out, in, ...), got shape "
+                         f"{tuple(weight.shape)}")
+    if u.shape != (weight.shape[0],):
+        raise ValueError(f"u should have shape ({weight.shape[0]},) (one entry per output unit), got {tuple(u.shape)}")
+    if n_iters < 1:
+        raise ValueError(f"n_iters must be at least 1, got {n_iters}")
+    w = weight.reshape(weight.shape[0], -1)
+    with torch.no_grad():
+        u = u.to(w.dtype)
+        for _ in range(n_iters):
+            v = F.normalize(w.t() @ u, dim=0, eps=eps)
+            u = F.normalize(w @ v, dim=0, eps=eps)
+    sigma = torch.dot(u, w @ v)
+    return weight / sigma, sigma, u
 
 
 def conv_operator_norm(conv: nn.Conv2d, size: int, iters: int = 100, seed: int = 0) -> float:

@@ -42,6 +42,7 @@ __all__ = [
     "top_k_filter",
     "top_p_filter",
     "sample_next",
+    "cached_attention_step",
     "CausalSelfAttention",
     "Block",
     "CodePrior",
@@ -152,6 +153,28 @@ def sample_next(
 # ----------------------------------------------------------------------------------------------------------------
 # The transformer
 # ----------------------------------------------------------------------------------------------------------------
+def cached_attention_step(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                          cache: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+                          dropout: Optional[nn.Module] = None):
+    """One decoding step of attention with a key/value cache: ``(out, (k_all, v_all))``.
+
+    q, k, v: (B, H, 1, d), the query, key and value of the ONE new position (heads split). cache: None at the first
+    position, else ``(k_past, v_past)``, each (B, H, S, d), the keys and values of the S positions before it. The new
+    key and value are appended at the end of the positions axis (dim 2); the new query attends to all S + 1 of them
+    with ``softmax(q k^T / sqrt(d)) v``. No mask: the new position is the latest, so every cached position is in its
+    past. Returns out (B, H, 1, d) and the grown cache (B, H, S + 1, d) for the next step. ``dropout``: applied to the
+    attention weights (the module's, when training). Run over T positions from ``cache=None`` it equals full causal
+    attention over the T positions (tests/test_checks_kv_cache.py); :class:`CausalSelfAttention` uses it for every
+    one-position step with a cache (``CodePrior.sample``)."""
+    if cache is not None:
+        k = torch.cat([cache[0], k], dim=2)
+        v = torch.cat([cache[1], v], dim=2)
+    att = F.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)     # (B, H, 1, S + 1)
+    if dropout is not None:
+        att = dropout(att)
+    return att @ v, (k, v)
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head self-attention with an explicit causal mask. x: (B, T, d_model) -> (B, T, d_model).
 
@@ -174,6 +197,10 @@ class CausalSelfAttention(nn.Module):
         H = self.n_heads
         q, k, v = self.qkv(x).split(D, dim=-1)                               # each (B, T, D)
         q, k, v = (t.reshape(B, T, H, D // H).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D/H)
+        if cache is not None and T == 1 and bool(mask.all()):               # one new position (a sampling step)
+            past = (cache["k"], cache["v"]) if "k" in cache else None
+            out, (cache["k"], cache["v"]) = cached_attention_step(q, k, v, past, self.drop)
+            return self.drop(self.proj(out.transpose(1, 2).reshape(B, T, D)))
         if cache is not None:                                                 # append to the past keys/values
             if "k" in cache:
                 k = torch.cat([cache["k"], k], dim=2)                         # (B, H, S, D/H)

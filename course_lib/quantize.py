@@ -55,6 +55,7 @@ __all__ = [
     "KMeansResult",
     "straight_through",
     "rotation_trick",
+    "soft_quantize",
     "QuantizerOutput",
     "VectorQuantizer",
     "EMAVectorQuantizer",
@@ -207,7 +208,7 @@ def rotation_trick(z: torch.Tensor, z_q: torch.Tensor, eps: float = 1e-6) -> tor
     ``lambda = |z_q| / |z|``. ``R`` and ``lambda`` are treated as constants, so the gradient reaching ``z`` is
     ``lambda R^T g`` instead of the straight-through ``g``: its angle to ``z`` matches the angle of ``g`` to ``z_q``.
     The returned value equals ``z_q`` exactly (the last line removes rounding error without touching the gradient).
-    No gradient reaches ``z_q``.
+    No gradient reaches ``z_q``. Built in notebook 05, section 6.
     """
     with torch.no_grad():
         zn = z.norm(dim=-1, keepdim=True).clamp_min(eps)
@@ -221,6 +222,39 @@ def rotation_trick(z: torch.Tensor, z_q: torch.Tensor, eps: float = 1e-6) -> tor
     rz = z - 2 * r * (r * z).sum(-1, keepdim=True) + 2 * q * (e * z).sum(-1, keepdim=True)
     out = lam * rz
     return out + (z_q - out).detach()
+
+
+def soft_quantize(z: torch.Tensor, codebook: torch.Tensor, tau, generator: Optional[torch.Generator] = None,
+                  hard: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Soft assignment of ``z`` (N, D) to the codes ``codebook`` (K, D) at temperature ``tau``, or a Gumbel-softmax
+    sample (Jang, Gu, Poole 2017, arXiv:1611.01144; Maddison, Mnih, Teh 2017, arXiv:1611.00712). Notebook 03.
+
+    * logits ``l_k = -|z - e_k|^2 / tau`` (N, K): the nearer the code, the larger its logit;
+    * with a ``generator``: Gumbel noise ``g = -log(-log u)``, ``u = torch.rand((N, K), generator=generator,
+      dtype=z.dtype)``, added to the logits (a relaxed sample of the categorical ``softmax(l)``, at relaxation
+      temperature 1: Jang et al.'s eq. 1 with ``log pi = l`` up to a constant);
+    * ``weights = softmax(l (+ g))`` over the K codes;
+    * ``hard=True``: the forward value is the one-hot of the largest weight, the gradient that of the soft weights
+      (straight-through, as ``F.gumbel_softmax(..., hard=True)``).
+
+    ``tau`` is a positive number, or an (N, 1) tensor (one temperature per row; the explorer of notebook 03).
+
+    Returns ``(weights (N, K), read_back (N, D))`` with ``read_back = weights @ codebook``. Distances are computed
+    in the dtype of ``z`` by broadcasting (an (N, K, D) tensor: meant for the small codebooks of notebook 03).
+    """
+    _check_pair(z, codebook, "soft_quantize")
+    if not bool((torch.as_tensor(tau) > 0).all()):
+        raise ValueError(f"soft_quantize: tau must be a positive temperature (a number, or an (N, 1) tensor of "
+                         f"them), got {tau!r}")
+    logits = -(z[:, None, :] - codebook[None, :, :]).pow(2).sum(-1) / tau
+    if generator is not None:
+        u = torch.rand(logits.shape, generator=generator, dtype=logits.dtype, device=logits.device)
+        logits = logits - torch.log(-torch.log(u))
+    weights = logits.softmax(dim=-1)
+    if hard:
+        one_hot = F.one_hot(weights.argmax(dim=-1), codebook.shape[0]).to(weights.dtype)
+        weights = weights + (one_hot - weights).detach()
+    return weights, weights @ codebook.to(weights.dtype)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1122,7 +1156,64 @@ class ResidualVQ(nn.Module):
                 f"beta={self.beta}, ema={self.ema}, quantizer_dropout={self.quantizer_dropout}")
 
 
-class LFQ(nn.Module):
+class _SignQuantizer(nn.Module):
+    """What LFQ and BSQ share: ``bits`` signs as the code, the implicit codebook of the 2^bits corners (scaled by
+    ``corner``), the index as the binary number of the signs (first dimension most significant, see
+    :func:`_bit_basis`), optional linear projections ``code_dim -> bits`` and back, and the straight-through
+    output with the entropy statistics."""
+
+    corner: float  # the magnitude of each entry of a code (before the output projection)
+
+    def _init_signs(self, bits: int, code_dim: Optional[int], name: str) -> None:
+        self.bits = _check_bits(bits, name)
+        self.num_codes = 2 ** self.bits
+        self.code_dim = int(code_dim) if code_dim is not None else self.bits
+        self.register_buffer("_basis", _bit_basis(self.bits), persistent=False)
+        if self.code_dim != self.bits:
+            self.project_in = nn.Linear(self.code_dim, self.bits)
+            self.project_out = nn.Linear(self.bits, self.code_dim)
+        else:
+            self.project_in = self.project_out = None
+
+    def indices_to_codes(self, indices: torch.Tensor) -> torch.Tensor:
+        """(...,) int64 -> (..., bits) corners in {-corner, +corner} (before the output projection)."""
+        bits = (indices.unsqueeze(-1) & self._basis) != 0
+        return (2 * bits.float() - 1) * self.corner
+
+    def codes_to_indices(self, codes: torch.Tensor) -> torch.Tensor:
+        """(..., bits) -> (...,) int64: the binary number of the signs, first dimension most significant."""
+        return ((codes > 0).long() * self._basis).sum(-1)
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        """The implicit codebook (2^bits, bits); row i has index i."""
+        return self.indices_to_codes(torch.arange(self.num_codes, device=self._basis.device))
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        codes = self.indices_to_codes(indices)
+        if self.project_out is not None:
+            codes = self.project_out(codes)
+        return _codes_to_layout(codes, indices)
+
+    def _project_in(self, z: torch.Tensor, name: str) -> Tuple[torch.Tensor, Tuple[int, ...]]:
+        flat, shape = _flatten(z, self.code_dim, name)
+        x = flat.float()
+        return (self.project_in(x) if self.project_in is not None else x), shape
+
+    def _output(self, z: torch.Tensor, shape, x: torch.Tensor, q: torch.Tensor, entropy_loss: torch.Tensor,
+                commitment: torch.Tensor, per_sample: torch.Tensor, codebook: torch.Tensor) -> QuantizerOutput:
+        """The straight-through output ``x + sg[q - x]`` (projected back), the indices of ``x``'s signs, the losses."""
+        idx = self.codes_to_indices(x)
+        out = straight_through(x, q)
+        if self.project_out is not None:
+            out = self.project_out(out)
+        z_q = _unflatten(out, shape).to(z.dtype)
+        stats = {"per_sample_entropy": per_sample.detach(), "codebook_entropy": codebook.detach()}
+        return QuantizerOutput(z_q, idx.reshape(_index_shape(shape)), entropy_loss + commitment, entropy_loss,
+                               commitment, _batch_perplexity(idx, self.num_codes), stats)
+
+
+class LFQ(_SignQuantizer):
     """Lookup-free quantization (Yu et al. 2023, "Language Model Beats Diffusion -- Tokenizer is Key to Visual
     Generation" (MAGVIT-v2), arXiv:2310.05737, section 3.1).
 
@@ -1149,66 +1240,32 @@ class LFQ(nn.Module):
                  diversity_gamma: float = 1.0, inv_temperature: float = 100.0, commitment_weight: float = 0.0,
                  scale: float = 1.0, entropy: str = "auto"):
         super().__init__()
-        self.bits = _check_bits(bits, "LFQ")
         if entropy not in ("auto", "full", "factorized"):
             raise ValueError(f"LFQ: entropy must be 'auto', 'full' or 'factorized', got {entropy!r}")
-        self.num_codes = 2 ** self.bits
-        self.code_dim = int(code_dim) if code_dim is not None else self.bits
+        self._init_signs(bits, code_dim, "LFQ")
         self.entropy_weight = float(entropy_weight)
         self.diversity_gamma = float(diversity_gamma)
         self.inv_temperature = float(inv_temperature)
         self.commitment_weight = float(commitment_weight)
         self.scale = float(scale)
         self.factorized = entropy == "factorized" or (entropy == "auto" and self.bits > 12)
-        self.register_buffer("_basis", _bit_basis(self.bits), persistent=False)
-        if self.code_dim != self.bits:
-            self.project_in = nn.Linear(self.code_dim, self.bits)
-            self.project_out = nn.Linear(self.bits, self.code_dim)
-        else:
-            self.project_in = self.project_out = None
-
-    def indices_to_codes(self, indices: torch.Tensor) -> torch.Tensor:
-        """(...,) int64 -> (..., bits) corners in {-scale, +scale} (before the output projection)."""
-        bits = (indices.unsqueeze(-1) & self._basis) != 0
-        return (2 * bits.float() - 1) * self.scale
-
-    def codes_to_indices(self, codes: torch.Tensor) -> torch.Tensor:
-        """(..., bits) -> (...,) int64: the binary number of the signs, first dimension most significant."""
-        return ((codes > 0).long() * self._basis).sum(-1)
 
     @property
-    def codebook(self) -> torch.Tensor:
-        """The implicit codebook (2^bits, bits); row i has index i."""
-        return self.indices_to_codes(torch.arange(self.num_codes, device=self._basis.device))
-
-    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
-        codes = self.indices_to_codes(indices)
-        if self.project_out is not None:
-            codes = self.project_out(codes)
-        return _codes_to_layout(codes, indices)
+    def corner(self) -> float:
+        return self.scale
 
     def entropy_terms(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(per-sample entropy, codebook entropy) of the vectors x (N, bits), in nats."""
         return binary_entropy_terms(x, self.inv_temperature, self.scale, self.factorized)
 
     def forward(self, z: torch.Tensor) -> QuantizerOutput:
-        flat, shape = _flatten(z, self.code_dim, "LFQ")
-        x = flat.float()
-        if self.project_in is not None:
-            x = self.project_in(x)
+        x, shape = self._project_in(z, "LFQ")
         q = torch.where(x > 0, self.scale, -self.scale)  # (N, bits)
-        idx = self.codes_to_indices(x)
         per_sample, codebook = self.entropy_terms(x)
         penalty = per_sample - self.diversity_gamma * codebook
         commitment = self.commitment_weight * F.mse_loss(x, q)
         entropy_loss = self.entropy_weight * penalty
-        out = straight_through(x, q)
-        if self.project_out is not None:
-            out = self.project_out(out)
-        z_q = _unflatten(out, shape).to(z.dtype)
-        stats = {"per_sample_entropy": per_sample.detach(), "codebook_entropy": codebook.detach()}
-        return QuantizerOutput(z_q, idx.reshape(_index_shape(shape)), entropy_loss + commitment, entropy_loss,
-                               commitment, _batch_perplexity(idx, self.num_codes), stats)
+        return self._output(z, shape, x, q, entropy_loss, commitment, per_sample, codebook)
 
     def extra_repr(self) -> str:
         return (f"bits={self.bits}, code_dim={self.code_dim}, entropy_weight={self.entropy_weight}, "
@@ -1216,7 +1273,7 @@ class LFQ(nn.Module):
                 f"commitment_weight={self.commitment_weight}, factorized={self.factorized}")
 
 
-class BSQ(nn.Module):
+class BSQ(_SignQuantizer):
     """Binary spherical quantization (Zhao, Xiong, Kraehenbuehl 2024, "Image and Video Tokenization with Binary
     Spherical Quantization", arXiv:2406.07548, ICLR 2025).
 
@@ -1244,59 +1301,31 @@ class BSQ(nn.Module):
                  gamma0: float = 1.0, gamma: float = 1.0, inv_temperature: float = 1.0,
                  commitment_weight: float = 0.0):
         super().__init__()
-        self.bits = _check_bits(bits, "BSQ")
-        self.num_codes = 2 ** self.bits
-        self.code_dim = int(code_dim) if code_dim is not None else self.bits
+        self._init_signs(bits, code_dim, "BSQ")
         self.entropy_weight = float(entropy_weight)
         self.gamma0 = float(gamma0)
         self.gamma = float(gamma)
         self.inv_temperature = float(inv_temperature)
         self.commitment_weight = float(commitment_weight)
-        self.register_buffer("_basis", _bit_basis(self.bits), persistent=False)
-        if self.code_dim != self.bits:
-            self.project_in = nn.Linear(self.code_dim, self.bits)
-            self.project_out = nn.Linear(self.bits, self.code_dim)
-        else:
-            self.project_in = self.project_out = None
-
-    def indices_to_codes(self, indices: torch.Tensor) -> torch.Tensor:
-        """(...,) int64 -> (..., bits) unit vectors with entries +-1/sqrt(bits) (before the output projection)."""
-        bits = (indices.unsqueeze(-1) & self._basis) != 0
-        return (2 * bits.float() - 1) / math.sqrt(self.bits)
 
     @property
-    def codebook(self) -> torch.Tensor:
-        return self.indices_to_codes(torch.arange(self.num_codes, device=self._basis.device))
-
-    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
-        codes = self.indices_to_codes(indices)
-        if self.project_out is not None:
-            codes = self.project_out(codes)
-        return _codes_to_layout(codes, indices)
+    def corner(self) -> float:
+        """Codes are unit vectors: entries +-1/sqrt(bits)."""
+        return 1.0 / math.sqrt(self.bits)
 
     def entropy_terms(self, u: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(per-sample entropy, factorised codebook entropy) of unit vectors u (N, bits), in nats."""
         return binary_entropy_terms(u, self.inv_temperature, 1.0 / math.sqrt(self.bits), factorized=True)
 
     def forward(self, z: torch.Tensor) -> QuantizerOutput:
-        flat, shape = _flatten(z, self.code_dim, "BSQ")
-        x = flat.float()
-        if self.project_in is not None:
-            x = self.project_in(x)
+        x, shape = self._project_in(z, "BSQ")
         u = F.normalize(x, dim=1)  # (N, bits) on the unit sphere
-        q = torch.where(u > 0, 1.0, -1.0) / math.sqrt(self.bits)
-        idx = ((u > 0).long() * self._basis).sum(-1)
+        q = torch.where(u > 0, 1.0, -1.0) * self.corner
         per_sample, codebook = self.entropy_terms(u)
         penalty = self.gamma0 * per_sample - self.gamma * codebook
         entropy_loss = self.entropy_weight * penalty / self.inv_temperature
         commitment = self.commitment_weight * (u - q).pow(2).sum(1).mean()
-        out = straight_through(u, q)
-        if self.project_out is not None:
-            out = self.project_out(out)
-        z_q = _unflatten(out, shape).to(z.dtype)
-        stats = {"per_sample_entropy": per_sample.detach(), "codebook_entropy": codebook.detach()}
-        return QuantizerOutput(z_q, idx.reshape(_index_shape(shape)), entropy_loss + commitment, entropy_loss,
-                               commitment, _batch_perplexity(idx, self.num_codes), stats)
+        return self._output(z, shape, u, q, entropy_loss, commitment, per_sample, codebook)
 
     def extra_repr(self) -> str:
         return (f"bits={self.bits}, code_dim={self.code_dim}, entropy_weight={self.entropy_weight}, "

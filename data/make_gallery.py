@@ -1,7 +1,7 @@
 """The README gallery: one small PNG per part of the course, from the SHIPPED checkpoints only (no training).
 
     .venv/bin/python data/make_gallery.py            # writes data/gallery/part2_vqvae.png, part3_vqgan.png, part4_prior.png,
-                                                     # and part5_restoration.png
+                                                     # part5_restoration.png and part6_tokenizers.png
 
 Every image is made on held-out images (the notebooks' own evaluation splits) and titled with the steps and data of
 the checkpoint it shows (from its card, course_lib/assets/pretrained/<name>.json).
@@ -85,12 +85,12 @@ def part3(out: Path):
     x = x[:N]
     heads = [pretrained.card(name)["headline"] for name, _, _ in arms]
     recs = [pretrained.build(name)(x)[0] for name, _, _ in arms]
-    figures = "; ".join(f"{long}: PSNR {h['psnr_db']:.1f} dB, KID x1e3 {h['kid_judge_x1e3']:.1f}"
-                        for (_, _, long), h in zip(arms, heads))
-    _grid([x] + recs, ["held-out"] + [row for _, row, _ in arms],
+    rows = [f"{row}\nPSNR {h['psnr_db']:.1f} dB\njudge KID {h['kid_judge_x1e3']:.0f}"
+            for (_, row, _), h in zip(arms, heads)]
+    _grid([x] + recs, ["held-out"] + rows,
           f"Part III (notebook 11): same network, same 8x8 codes (K=128), three losses -- each "
-          f"{_label('11_vqgan').replace(' (', ' (VQ-GAN ')}\n{figures} (judge KID: lower = closer to real; "
-          f"256 held-out crops)",
+          f"{_label('11_vqgan').replace(' (', ' (VQ-GAN ')}\n(judge KID x1e3 over 256 held-out crops: lower = "
+          f"closer to real)",
           out / "part3_vqgan.png", scale=1.0)
 
 
@@ -136,12 +136,56 @@ def part5(out: Path):
           out / "part5_restoration.png")
 
 
+def part6(out: Path):
+    """Notebook 14's long-trained tokenizers, from their cards only: quality against code usage at 10 bits per token,
+    and one residual-VQ model trained with quantizer dropout, decoded at 1-4 levels, against a model per rate."""
+    arms = [("14_vq", "VQ"), ("14_rvq", "residual VQ"), ("14_fsq", "FSQ"), ("14_lfq", "LFQ"), ("14_bsq", "BSQ"),
+            ("14_simvq", "SimVQ")]
+    arms = [(n, lab) for n, lab in arms if n in pretrained.list_shipped()]
+    heads = {n: pretrained.card(n)["headline"] for n, _ in arms}
+    tokens = 49  # a 7x7 code grid per 28x28 image
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for n, lab in arms:
+        h = heads[n]
+        a.scatter(h["usage"] * 100, h["psnr"], s=40)
+        left = n == "14_rvq"   # residual VQ sits just above VQ: label it on the left
+        a.annotate(f"{lab}\n(KID {h['kid_x1e3']:.0f})", (h["usage"] * 100, h["psnr"]), textcoords="offset points",
+                   xytext=(-6, -4) if left else (6, -4), ha="right" if left else "left", fontsize=FONT - 2)
+    a.set_xlabel("codes used on 256 test images (% of 1,024)", fontsize=FONT)
+    a.set_ylabel("test PSNR (dB)", fontsize=FONT)
+    a.set_title(f"10 bits per token, {tokens * 10} bits per image", fontsize=FONT)
+    a.set_xlim(0, 115)
+    a.set_ylim(top=max(h["psnr"] for h in heads.values()) + 0.4)
+    drop = pretrained.card("14_rvq_dropout")["headline"]
+    levels = [1, 2, 3, 4]
+    bits = [tokens * 4 * k for k in levels]
+    b.plot(bits, [drop[f"psnr_levels_{k}"] for k in levels], "o-", label="one model, quantizer dropout, 1-4 levels")
+    b.plot(bits, [pretrained.card(f"14_rvq_rate{k}")["headline"]["psnr"] for k in levels], "s--",
+           label="a separate model per rate")
+    b.set_xticks(bits)
+    b.set_xlabel("bits per image", fontsize=FONT)
+    b.set_ylabel("test PSNR (dB)", fontsize=FONT)
+    b.set_title("residual VQ: rate control", fontsize=FONT)
+    b.legend(fontsize=FONT - 2, loc="lower right")
+    for ax in (a, b):
+        ax.tick_params(labelsize=FONT - 1)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Part VI (notebook 14): today's tokenizers on one autoencoder -- each {_label('14_vq')}, seed 0\n"
+                 "KID x1e3 by the judge net, 256 test images against 256 others", fontsize=FONT)
+    fig.tight_layout()
+    path = out / "part6_tokenizers.png"
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.1)
+    plt.close(fig)
+    print(f"wrote {path} ({path.stat().st_size / 1e3:.0f} kB)")
+
+
 def main() -> int:
     torch.manual_seed(0)
     OUT.mkdir(parents=True, exist_ok=True)
     shipped = pretrained.list_shipped()
     for need, fn in ((("04_vqvae",), part2), (("11_vqvae", "11_vqgan"), part3), (("12_tokenizer", "12_prior"), part4),
-                     (("12_tokenizer", "13_code_predictor", "13_l2_regressor"), part5)):
+                     (("12_tokenizer", "13_code_predictor", "13_l2_regressor"), part5),
+                     (("14_vq", "14_rvq_dropout", "14_rvq_rate1"), part6)):
         if all(n in shipped for n in need):
             fn(OUT)
         else:

@@ -7,11 +7,12 @@
 # - write the **straight-through estimator** and check that it copies the decoder's gradient to the encoder;
 # - write the VQ-VAE's codebook and commitment losses, say what each one moves, and spot `beta` on the wrong term;
 # - show that the VQ-VAE's KL term is a constant;
-# - explain, with a measurement, why soft assignments to codes are not quantization.
+# - write soft assignments to codes and the Gumbel-softmax, and explain with a measurement why they are not
+#   quantization.
 #
 # **Prerequisites.** Notebook 02 (codebooks, nearest-code assignment, k-means); autograd and `.detach()`.
 #
-# **Estimated time.** Core path about 32 min; 3 deep dives about 16 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 44 min; 3 deep dives about 16 min more (estimated from this notebook by `make
 # stats`). Machine: about 14 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
@@ -181,8 +182,8 @@ assert torch.allclose(out.z_q.detach(), vq.codebook.detach()[out.indices].double
 # %% [markdown]
 # Fifty et al. (2024) carry the gradient differently, with the **rotation trick**: the same forward value, but the
 # gradient is rotated and rescaled by the transformation that maps `z` onto `z_q`
-# (`course_lib.quantize.rotation_trick`; notebook 05 compares it in training). Here `z_q` is `z` rotated by 90
-# degrees and stretched by 2, so the two estimators send different gradients:
+# (`course_lib.quantize.rotation_trick`; you write it in notebook 05, which compares it in training). Here `z_q` is
+# `z` rotated by 90 degrees and stretched by 2, so the two estimators send different gradients:
 
 # %%
 z_demo, zq_demo, g = torch.tensor([[1.0, 0.0]], requires_grad=True), torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 0.0]])
@@ -200,8 +201,10 @@ assert torch.equal(rotation_trick(z_demo, zq_demo), zq_demo) and not torch.allcl
 #
 # * the **codebook loss** moves each chosen code `e` towards the encoder outputs assigned to it (a gradient version of
 #   the k-means update of notebook 02); `sg[z_e]` keeps it from moving the encoder;
-# * the **commitment loss** keeps the encoder's outputs close to their codes, so that they do not grow away from the
-#   codebook; `sg[e]` keeps it from moving the codes. The paper found results robust for beta from 0.1 to 2.0.
+# * the **commitment loss** keeps the encoder's outputs close to their codes; `sg[e]` keeps it from moving the codes.
+#   The paper's reason (van den Oord et al. 2017, sec. 3.2), argued, not measured there: the embedding space is
+#   dimensionless and can grow arbitrarily if the codes train slower than the encoder, so the encoder must commit to
+#   a code and its output must not grow. It found results robust for beta from 0.1 to 2.0.
 #
 # The paper writes the first term as $+\log p(x \mid z_q(x))$, a sign slip: a loss needs the negative
 # log-likelihood. Code (Sonnet's, and this course's) takes each term as a **mean** over all elements, the $D$ code
@@ -391,6 +394,47 @@ assert all(abs(v - math.log(K)) < 1e-9 for v in kls)
 # relaxed at temperature `tau` (soft) or as a one-hot sample with straight-through gradients (`hard=True`). The hard
 # version *is* quantization, a random one; only the soft one is a relaxation.
 #
+# ### Exercise: soft weights and the Gumbel-softmax
+# Complete `my_soft_quantize(z, codebook, tau, generator=None, hard=False)` for `z` (N, D) and `codebook` (K, D):
+#
+# 1. the logits $\ell_{nk} = -\lVert z_n - e_k \rVert^2 / \tau$, shape (N, K): the nearer the code, the larger;
+# 2. with a `generator`, Gumbel noise $g = -\log(-\log u)$ added to the logits, with
+#    `u = torch.rand((N, K), generator=generator, dtype=z.dtype)`. The Gumbel-max trick: $\arg\max_k (\ell_k + g_k)$
+#    is a sample from the categorical distribution $\mathrm{softmax}(\ell)$;
+# 3. the weights: a softmax of the (noisy) logits over the K codes, so each row sums to 1. With noise, this is
+#    Jang et al.'s relaxed sample (their eq. 1, with their relaxation temperature 1: `tau` already sits in $\ell$);
+# 4. `hard=True`: the forward value is the one-hot of each row's largest weight, the gradient that of the soft
+#    weights (exercise 1's trick, applied to the weights);
+# 5. return `(weights, read_back)`, with the read-back $\sum_k w_{nk} e_k$ of shape (N, D).
+
+# %%
+def my_soft_quantize(z, codebook, tau, generator=None, hard=False):
+    """z (N, D), codebook (K, D), tau > 0 -> (weights (N, K), read_back (N, D)); Gumbel noise when a generator is
+    given; hard=True: one-hot forward value, soft weights' gradient."""
+    ### BEGIN SOLUTION
+    logits = -(z[:, None, :] - codebook[None, :, :]).pow(2).sum(-1) / tau
+    if generator is not None:
+        u = torch.rand(logits.shape, generator=generator, dtype=z.dtype)
+        logits = logits - torch.log(-torch.log(u))
+    weights = logits.softmax(dim=1)
+    if hard:
+        one_hot = F.one_hot(weights.argmax(dim=1), codebook.shape[0]).to(weights.dtype)
+        weights = weights + (one_hot - weights).detach()
+    return weights, weights @ codebook
+    ### END SOLUTION
+
+
+# %%
+from course_lib.checks.ste import check_soft_quantize
+
+check_soft_quantize(my_soft_quantize)
+### BEGIN HIDDEN TESTS
+check_soft_quantize(my_soft_quantize, seed=5, tau=0.05)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# From here on the notebook calls your function, or `course_lib.quantize.soft_quantize` until yours passes.
+#
 # The catch: soft weights are K *real numbers*, a continuous function of `z`, so they can carry much more than the
 # `log2 K` bits of the code they "choose". Measure it: points `x` fill a square, 8 codes come from k-means, and a
 # small decoder (an MLP) learns to reconstruct `x` from each representation. Expect the hard-code decoder to reach
@@ -401,23 +445,26 @@ assert all(abs(v - math.log(K)) < 1e-9 for v in kls)
 # |---|---|
 # | hard VQ | one-hot of the nearest code: `log2 8 = 3` bits |
 # | soft-max weights | `softmax(-d^2 / tau)`, whose arg-max is the same code |
-# | Gumbel-softmax (soft) | `softmax((log w + g) / 1)`, with Gumbel noise `g` |
+# | Gumbel-softmax (soft) | `softmax(-d^2 / tau + g)`, with Gumbel noise `g` |
 # | Gumbel-softmax (hard, ST) | a one-hot *sample* |
 
 # %% tags=["fig-soft-vs-hard"]
+from course_lib import quantize
+from course_lib.checks import solved_or_reference
+
+soft_quantize = solved_or_reference(my_soft_quantize, quantize.soft_quantize, "soft_quantize")
 torch.manual_seed(0)
 x_train, x_test = torch.rand(CFG.n_points, 2) * 2 - 1, torch.rand(CFG.n_points, 2) * 2 - 1
 codes_2d = kmeans(x_train, CFG.num_codes, iters=30, seed=0).codebook
 KINDS = ["hard VQ", "soft-max weights", "Gumbel-softmax (soft)", "Gumbel-softmax (hard, ST)"]
+noise = torch.Generator().manual_seed(0)
 
 
 def representation(x, kind, tau=CFG.tau):
-    logits = -torch.cdist(x, codes_2d).pow(2) / tau
     if kind == "hard VQ":
-        return F.one_hot(logits.argmax(1), CFG.num_codes).float()
-    if kind == "soft-max weights":
-        return logits.softmax(1)
-    return F.gumbel_softmax(logits.log_softmax(1), tau=1.0, hard=kind.endswith("ST)"))
+        return F.one_hot(nearest_code(x, codes_2d), CFG.num_codes).float()
+    gumbel = noise if kind.startswith("Gumbel") else None
+    return soft_quantize(x, codes_2d, tau, generator=gumbel, hard=kind.endswith("ST)"))[0]
 
 
 def train_decoder(kind, taus=None):
@@ -544,11 +591,13 @@ print(verdict(mse_annealed_own < 0.9 * mse_hard,
 # - The straight-through estimator uses `z_q` forward and copies the decoder's gradient at `z_q` to `z`.
 # - The codebook loss moves only the codes; the commitment loss, weighted by `beta`, only the encoder.
 # - With a one-hot posterior and a uniform prior, the KL is the constant `log K`.
-# - Soft weights over codes leak continuous information: they are not a discrete bottleneck.
+# - Soft weights over codes, with or without Gumbel noise, leak continuous information: they are not a discrete
+#   bottleneck. Only the hard Gumbel sample is a code, a random one.
 
 # %% [markdown]
 # ## Exercises
-# Solved above: **1.** the straight-through line; **2.** the codebook and commitment losses. More to try:
+# Solved above: **1.** the straight-through line; **2.** the codebook and commitment losses; and in section 5, soft
+# weights and the Gumbel-softmax. More to try:
 # 3. Set `tau` in the settings table to 0.3, 0.03 and 0.01. How does the soft-weight decoder's MSE change? Does it
 #    still beat hard VQ at 0.03, where the weights look almost one-hot? (Look at the second-largest weights.)
 # 4. Set `beta` in the settings table to 2.0 and run the deep dive of section 3. Does the toy encoder collapse its

@@ -6,11 +6,12 @@
 # - make a VQ-VAE collapse on purpose and see it in codes used and perplexity;
 # - diagnose collapse by the distance between codes and encoder outputs;
 # - write two cures: a dead-code restart, and FSQ rounding with a straight-through gradient;
+# - write the rotation trick, and measure how it scales the encoder's gradient;
 # - judge a cure against a ceiling, over seeds (deep dives).
 #
 # **Prerequisites.** Notebook 04 (VQ-VAE, EMA codebook, perplexity over a data set); notebook 02 (k-means).
 #
-# **Estimated time.** Core path about 34 min; 2 deep dives about 34 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 47 min; 2 deep dives about 34 min more (estimated from this notebook by `make
 # stats`). Machine: about 1 min under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
@@ -41,7 +42,7 @@ from course_lib.profiles import settings
 CFG = settings(
     quick=dict(dataset="fashion-mnist", n_train=2000, n_eval=512, n_test=1000, steps=120, batch_size=64, lr=3e-3,
                hidden=16, res_blocks=0, num_codes=512, code_dim=16, eval_every=40,
-               # sections 7-8, the table of cures and the K sweep (patch VQ-VAE, ~70 short runs)
+               # the deep dives after section 7, the table of cures and the K sweep (patch VQ-VAE, ~70 short runs)
                seeds=3, patch=4, bench_steps=200, bench_batch=256, bench_hidden=64, bench_code_dim=16,
                lookup_dim=4, fsq_levels=(8, 8, 8), decay=0.9, restart_dead_after=10, codebook_lr_mult=10,
                freeze_steps=40, bench_eval_every=40, n_curve=2048, sweep_codes=(64, 4096), sweep_seeds=2,
@@ -197,7 +198,7 @@ claim(nearest[~live].median() > 2 * nearest[live].median(),
 # Every cure attacks one link of this chain: put codes where the data is (k-means initialisation, restarts), move
 # them without a gradient (EMA, notebook 04), remove the norm (cosine codes), shrink the lookup space (factorised
 # codes), move all codes together (an affine codebook), change the encoder's gradient (the rotation trick), or drop
-# the learned codebook (FSQ). You write two of them now.
+# the learned codebook (FSQ). You write three of them now.
 
 # %% [markdown]
 # ## 4. Exercise: restart dead codes
@@ -303,7 +304,75 @@ print(f"FSQ{CFG.fsq_levels}: {fsq.num_codes} codes; values equal to yours on {ag
       "per channel:", [len(torch.unique(fsq.quantize(z_demo)[:, i])) for i in range(len(CFG.fsq_levels))])
 
 # %% [markdown]
-# ## 6. Comparing the cures
+# ## 6. Exercise: the rotation trick
+# The straight-through estimator copies the gradient `g` arriving at `z_q` to `z` unchanged. Fifty et al. (2024,
+# "Restructuring Vector Quantization with the Rotation Trick", section 4.2) instead write `z_q` as `z` **rotated and
+# rescaled**, `z_q = lambda R z`, and treat `lambda` and `R` as constants in the backward pass. Then `z` receives
+# `lambda R^T g`: the gradient keeps its angle to the vector it acts on, and its norm is scaled by `lambda`.
+#
+# For each row, with unit vectors $e = z / \lVert z \rVert$, $q = z_q / \lVert z_q \rVert$ and $r = (e + q) / \lVert
+# e + q \rVert$, the rotation that takes $e$ to $q$ is the product of two Householder reflections,
+# $(I - 2 q q^\top)(I - 2 r r^\top)$, expanded:
+#
+# $$ R = I - 2 r r^\top + 2 q e^\top, \qquad \lambda = \frac{\lVert z_q \rVert}{\lVert z \rVert}, \qquad
+# \tilde z_q = \lambda R z . $$
+#
+# Complete `rotation_trick(z, z_q)` for `z`, `z_q` of shape (N, D): the value `z_q`, no gradient to `z_q`, and the
+# gradient `lambda R^T g` to `z`. Apply `R` to `z` with dot products, without building the (D, D) matrix. Rounding
+# makes `lambda R z` differ from `z_q` in the last digits; you may correct the value as exercise 03's straight-through
+# line does.
+
+# %%
+def rotation_trick(z, z_q):
+    """z, z_q (N, D) -> (N, D) with the value z_q and the gradient lambda R^T g to z (R, lambda constants)."""
+    ### BEGIN SOLUTION
+    with torch.no_grad():
+        e = z / z.norm(dim=1, keepdim=True)
+        q = z_q / z_q.norm(dim=1, keepdim=True)
+        r = (e + q) / (e + q).norm(dim=1, keepdim=True)
+        lam = z_q.norm(dim=1, keepdim=True) / z.norm(dim=1, keepdim=True)
+    rz = z - 2 * r * (r * z).sum(1, keepdim=True) + 2 * q * (e * z).sum(1, keepdim=True)
+    out = lam * rz
+    return out + (z_q - out).detach()
+    ### END SOLUTION
+
+
+# %%
+from course_lib.checks.collapse import check_rotation_trick
+
+check_rotation_trick(rotation_trick)
+### BEGIN HIDDEN TESTS
+check_rotation_trick(rotation_trick, seed=9, code_dim=5)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# `VectorQuantizer(..., grad="rotation")` uses the same function, `course_lib.quantize.rotation_trick`. What does it
+# do from section 2's tiny start? Take the encoder outputs of section 3, their nearest tiny codes, and a random
+# upstream gradient `g`. Expect the gradient reaching `z` to shrink by `lambda = |z_q| / |z|`, far below 1, and
+# its angle to `z` to equal the angle of `g` to `z_q`: a rotation and a scaling, both fixed by the formula.
+
+# %%
+rotation_trick = solved_or_reference(rotation_trick, quantize.rotation_trick, "rotation_trick")
+
+tiny_codes = VectorQuantizer(K, CFG.code_dim).codebook.detach().double()  # U(-1/K, 1/K), as in section 2
+z_enc = z[:2048].detach().cpu().double().requires_grad_(True)
+z_tiny = tiny_codes[nearest_code(z_enc, tiny_codes)]
+g = torch.randn_like(z_tiny)
+(grad_rot,) = torch.autograd.grad((rotation_trick(z_enc, z_tiny) * g).sum(), z_enc)
+shrink = grad_rot.norm(dim=1) / g.norm(dim=1)
+lam = z_tiny.norm(dim=1) / z_enc.detach().norm(dim=1)
+angle_gap = (F.cosine_similarity(grad_rot, z_enc.detach()) - F.cosine_similarity(g, z_tiny)).abs().max()
+print(f"gradient reaching z / straight-through gradient: median {shrink.median():.4f} (lambda: median "
+      f"{lam.median():.4f}); largest difference of the two cosines: {angle_gap:.1e}")
+claim(torch.allclose(shrink, lam, rtol=1e-6) and angle_gap < 1e-6,
+      "the rotation trick rescales the gradient by lambda and keeps its angle", kind="demonstration");
+
+# %% [markdown]
+# So from a tiny start the rotation trick hands the encoder almost no reconstruction gradient; with codes as large
+# as the encoder outputs, `lambda` is near 1 and only the direction changes. The deep dive below measures both starts.
+
+# %% [markdown]
+# ## 7. Comparing the cures
 # Do the cures keep the codebook in use, and reconstruct better? A fair answer needs equal budgets, several seeds,
 # two starting codebooks, held-out data and a **ceiling**: how many codes can any codebook of size `K` use on this
 # data? Two deep dives run that comparison and print verdicts from the numbers.
@@ -750,11 +819,14 @@ print(verdict(b_large[0] >= 0.9 * c_large["used"],
 #   nearest encoder output: dead codes are stranded away from the data.
 # - A restart moves dead codes onto distinct random encoder outputs; FSQ rounds bounded channels with a
 #   straight-through gradient and has no codebook to strand.
+# - The rotation trick rotates and rescales the gradient by the map from `z` to `z_q`: from tiny codes it starves the
+#   encoder.
 # - Judge a cure with equal budgets, paired seeds, two starts, held-out usage and a ceiling: k-means on the data
 #   shows how many codes this data can use at all.
 #
 # ## Exercises
-# 1-2. *(checked above)* Restarting dead codes; FSQ rounding with the straight-through estimator.
+# 1-2. *(checked above)* Restarting dead codes; FSQ rounding with the straight-through estimator; and, in section
+#    6, the rotation trick.
 # 3. In the cures deep dive, remove `attach_optimizer` from `train_patch_vqvae`: does keeping the dead rows' Adam
 #    moments change the restarts' usage or NMSE beyond the spread over seeds?
 # 4. Combine cosine codes with k-means initialisation (`VectorQuantizer(K, D, cosine=True, kmeans_init=True)`).

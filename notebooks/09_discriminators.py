@@ -11,12 +11,12 @@
 # - compute VQ-GAN's **adaptive weight** and say why it is detached, why it has a `delta` and why it is clamped;
 # - train an autoencoder with a discriminator and a **warm-up**, and read the diagnostics.
 #
-# Two deep dives add a discriminator on little data (memorisation, spectral normalisation, DiffAugment) and a
-# gallery of pitfalls.
+# Two deep dives add a discriminator on little data (memorisation, spectral normalisation with its power iteration
+# as an exercise, DiffAugment) and a gallery of pitfalls.
 #
 # **Prerequisites.** Notebook 08 (the GAN step, the hinge loss) and notebook 01 (autoencoders).
 #
-# **Estimated time.** Core path about 34 min; 2 deep dives about 21 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 34 min; 2 deep dives about 32 min more (estimated from this notebook by `make
 # stats`). Machine: about 37 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
@@ -306,8 +306,8 @@ plt.show()
 
 # %% [markdown]
 # ## Deep dive: a discriminator on little data
-# *Adds memorisation measured over training steps, what spectral normalisation bounds, and DiffAugment. The core path
-# resumes at the Summary.*
+# *Adds memorisation measured over training steps, spectral normalisation (its power iteration as an exercise, and
+# what it bounds), and DiffAugment. The core path resumes at the Summary.*
 #
 # With few training images a discriminator can win by **memorising** them: "these exact images are real, anything
 # else is fake". Its accuracy on its training reals goes to 1 while held-out reals look fake to it. What it then tells
@@ -326,10 +326,60 @@ plt.show()
 #   $L_D = f_D(D(T(x)), D(T(\mathrm{sg}[\hat x])))$, $L_G = f_G(D(T(\hat x)))$ (their eqs. 2-3). Augmenting only the
 #   reals would teach $D$ that "augmented" means "real", and the generator would learn to produce augmented-looking
 #   images. $T$ is differentiable so that $L_G$'s gradient reaches the generator through it.
+#
+# ### Exercise 3: spectral normalisation by power iteration
+#
+# An exact $\sigma$ (a singular value decomposition) at every training step would be slow. Miyato et al. (2018,
+# Algorithm 1) estimate it by **power iteration** and keep the estimate between steps. Write
+# `spectral_normalize(weight, u, n_iters=1)` returning `(weight / sigma, sigma, u)`:
+# - $W$ is the weight reshaped to `(out, in * k * k)`, and `u`, of shape `(out,)`, the current unit-length estimate
+#   of $W$'s top left singular vector;
+# - one iteration is $v \leftarrow W^\top u / \lVert W^\top u \rVert$, then $u \leftarrow W v / \lVert W v
+#   \rVert$; run `n_iters` of them without gradient (`torch.no_grad()`): $u$ and $v$ are constants;
+# - then $\sigma = u^\top W v$, which keeps $W$'s gradient; return the weight divided by it, $\sigma$ and the new $u$.
+#
+# This is what `torch.nn.utils.spectral_norm` does in each training forward: one iteration, $u$ kept for the next.
 
 # %%
-from course_lib.gan import conv_operator_norm, kernel_spectral_norm
+def spectral_normalize(weight, u, n_iters=1):
+    """(weight / sigma, sigma, u): sigma estimates the largest singular value of weight reshaped to (out, -1) by
+    n_iters power iterations started from the unit vector u (out,); the returned u starts the next step."""
+    ### BEGIN SOLUTION
+    w = weight.reshape(weight.shape[0], -1)
+    with torch.no_grad():
+        for _ in range(n_iters):
+            v = w.T @ u
+            v = v / v.norm()
+            u = w @ v
+            u = u / u.norm()
+    sigma = u @ w @ v
+    return weight / sigma, sigma, u
+    ### END SOLUTION
 
+
+# %%
+from course_lib.checks.gan import check_spectral_normalize
+
+check_spectral_normalize(spectral_normalize)
+### BEGIN HIDDEN TESTS
+check_spectral_normalize(spectral_normalize, seed=9, shapes=((16, 8, 3, 3), (5, 7), (3, 12, 4, 4)))
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Your function on the first convolution of a fresh discriminator, from a random start. Expect the estimate to rise
+# towards the exact $\sigma$ within a few iterations.
+
+# %%
+from course_lib.gan import conv_operator_norm, kernel_spectral_norm, spectral_normalize as library_sn
+
+spectral_normalize = solved_or_reference(spectral_normalize, library_sn, "spectral_normalize")
+kernel = PatchDiscriminator(1, base=CFG.d_base, n_layers=2).main[0].weight.detach()
+u0 = torch.randn(kernel.shape[0], generator=torch.Generator().manual_seed(0))
+for n_iters in (1, 2, 5, 20):
+    print(f"{n_iters:>2} iterations: sigma = {float(spectral_normalize(kernel, u0 / u0.norm(), n_iters)[1]):.4f}")
+print(f"exact (torch.linalg.matrix_norm, ord=2): {float(torch.linalg.matrix_norm(kernel.flatten(1), ord=2)):.4f}")
+
+# %%
 D_sn = PatchDiscriminator(1, base=CFG.d_base, n_layers=2, spectral_norm=True)
 for _ in range(30):  # the power iteration that estimates sigma converges over training forwards
     D_sn(train_ds.x[:16])

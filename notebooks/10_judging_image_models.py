@@ -11,7 +11,7 @@
 #
 # **Prerequisites.** Notebooks 06 (KID's point estimate) and 07 (the perceptual distance).
 #
-# **Estimated time.** Core path about 35 min; 2 deep dives about 4 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 47 min; 2 deep dives about 4 min more (estimated from this notebook by `make
 # stats`). Machine: `quick` not yet timed; `standard` not yet estimated.
 
 # %% tags=["setup"]
@@ -235,13 +235,65 @@ print(judge_net_info()["trained_on"])
 # - **gradient W1**: the distance between the distributions of edge strengths;
 # - **colour W1**: the distance between pixel-value histograms per channel;
 # - **sharpness ratio**: contrast-normalised sharpness (notebook 01) over that of real images.
+#
+# ### Exercise: the radially averaged log power spectrum
+#
+# The first statistic rests on a regularity of natural images: their power falls smoothly with spatial frequency,
+# roughly as $1/f^2$ (Field 1987; van der Schaaf & van Hateren 1996). It asks how much energy each scale holds, in
+# any direction. Write `radial_log_spectrum(x)`, images `(N, C, H, W)` in, `(N, K)` out, $K = \lfloor \min(H, W) / 2
+# \rfloor$:
+# - average the colour channels to one grey image, and subtract each image's mean;
+# - the power of each frequency is $|F|^2 / (H W)$, with $F$ the 2-D Fourier transform (`torch.fft.fft2`);
+# - frequency $(f_y, f_x)$, in cycles per pixel, lies on ring $k = \operatorname{round}\big(\min(H, W)
+#   \sqrt{f_x^2 + f_y^2}\big)$. `torch.fft.fftfreq(n)` gives the frequencies of an axis's `n` positions, in the order
+#   `fft2` stores them;
+# - column $k - 1$ is the natural log of the mean power on ring $k$, for $k = 1, \dots, K$ (add $10^{-10}$ before the
+#   log).
 
-# %% tags=["fig-judge-table"]
+# %%
+def radial_log_spectrum(x):
+    """(N, C, H, W) images -> (N, K) log of the mean power on each frequency ring 1..K, K = min(H, W) // 2."""
+    ### BEGIN SOLUTION
+    g = x.double().mean(1)
+    g = g - g.mean(dim=(1, 2), keepdim=True)
+    h, w = g.shape[-2:]
+    power = torch.fft.fft2(g).abs() ** 2 / (h * w)
+    fy = torch.fft.fftfreq(h, dtype=torch.float64)[:, None]
+    fx = torch.fft.fftfreq(w, dtype=torch.float64)[None, :]
+    ring = torch.round(min(h, w) * torch.sqrt(fx ** 2 + fy ** 2)).long()
+    means = [power[:, ring == k].mean(1) for k in range(1, min(h, w) // 2 + 1)]
+    return torch.log(torch.stack(means, 1) + 1e-10)
+    ### END SOLUTION
+
+
+# %%
+from course_lib.checks.judging import check_radial_spectrum
+
+check_radial_spectrum(radial_log_spectrum)
+### BEGIN HIDDEN TESTS
+check_radial_spectrum(radial_log_spectrum, seed=7, shapes=((2, 3, 32, 32), (3, 1, 20, 28)))
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Your function on real crops and on the three degradations. Expect the blur to fall below the real curve at high
+# frequencies, and the noise to rise above it there. The colour cast scales the grey image, so it moves the curve
+# by the same amount at every frequency.
+
+# %%
+radial_log_spectrum = solved_or_reference(radial_log_spectrum, course_lib.image_quality.radial_log_spectrum,
+                                          "radial_log_spectrum")
 natural = load_dataset("natural", split="test").x
 natural = natural[torch.randperm(len(natural), generator=torch.Generator().manual_seed(0))]
 x_nat, x_ref = natural[:CFG.n_eval], natural[CFG.n_eval:2 * CFG.n_eval]
-table = realism_table(x_nat, equal_psnr_degradations(x_nat, psnr_db=CFG.psnr_natural), real_ref=x_ref,
-                      n_boot=CFG.fd_boot)
+degraded_nat = equal_psnr_degradations(x_nat, psnr_db=CFG.psnr_natural)
+for name, imgs in {"real (other crops)": x_ref, **degraded_nat}.items():
+    spectrum = radial_log_spectrum(imgs).mean(0)
+    plt.plot(torch.arange(1, len(spectrum) + 1) / min(imgs.shape[-2:]), spectrum, label=name)
+plt.xlabel("spatial frequency (cycles per pixel)"), plt.ylabel("log power"), plt.legend()
+plt.show()
+
+# %% tags=["fig-judge-table"]
+table = realism_table(x_nat, degraded_nat, real_ref=x_ref, n_boot=CFG.fd_boot)
 show_table(table, table.headers, floatfmt=".3f", title=f"natural crops at {CFG.psnr_natural:g} dB vs other real crops")
 
 # %% [markdown]
@@ -383,6 +435,10 @@ else:
 # - Efron, Tibshirani (1993), "An Introduction to the Bootstrap", Chapman & Hall (percentile intervals).
 # - Kynkäänniemi, Karras, Aittala, Aila, Lehtinen (2023), "The Role of ImageNet Classes in Fréchet Inception
 #   Distance", arXiv:2203.06026 (what a judge network weighs).
+# - Field (1987), "Relations between the statistics of natural images and the response properties of cortical
+#   cells", Journal of the Optical Society of America A 4(12) (the fall of natural images' spectra).
+# - van der Schaaf, van Hateren (1996), "Modelling the power spectra of natural images: statistics and information",
+#   Vision Research 36(17).
 # - Durall, Keuper, Keuper (2020), "Watch your Up-Convolution: CNN Based Generative Deep Neural Networks are Failing
 #   to Reproduce Spectral Distributions", arXiv:2003.01826 (power spectra of generated images).
 # - Blau, Michaeli (2018), "The Perception-Distortion Tradeoff", arXiv:1711.06077.

@@ -11,7 +11,7 @@
 # **Prerequisites.** Notebook 06 (the causal prior `course_lib.prior.CodePrior`, temperature and top-k) and
 # notebook 11 (the VQ-GAN, `course_lib.vqgan`).
 #
-# **Estimated time.** Core path about 38 min; 3 deep dives about 22 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 39 min; 4 deep dives about 32 min more (estimated from this notebook by `make
 # stats`). Machine: about 1 min under `quick` on 2 CPU cores; about 8 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
@@ -286,6 +286,70 @@ if pretrained.available("12_tokenizer") and pretrained.available("12_prior"):
                           f"{pretrained.card('12_prior')['steps']:,} steps")
     plt.tight_layout()
     plt.show()
+
+# %% [markdown]
+# ## Deep dive: sampling with a key/value cache
+# *Adds the attention step that makes sampling fast, as an exercise. The core path resumes at section 4.*
+#
+# Sampling draws the $T$ codes one at a time. Re-running the transformer on the whole prefix at every step repeats
+# work: in a causal model, the keys and values of earlier positions do not change when a code is appended. So each
+# attention layer keeps them in a **cache**, and a step runs the network on the one new position only, as GPT-2's
+# released code does (Radford et al. 2019). A step then computes one position instead of the whole prefix.
+#
+# ### Exercise: one attention step with a cache
+# Write `cached_attention_step(q, k, v, cache)` returning `(out, (k_all, v_all))`:
+# - `q`, `k`, `v` have shape `(B, H, 1, d)`: the query, key and value of the new position, for `H` heads of size `d`;
+# - `cache` is `None` at the first position, else `(k_past, v_past)`, each `(B, H, S, d)`: the `S` positions before;
+# - the new key and value join the cache after the `S` cached positions; the new query attends to all `S + 1` with
+#   scaled dot-product attention, $\operatorname{softmax}(q K^\top / \sqrt{d})\, V$ (Vaswani et al. 2017, eq. 1);
+# - return the output `(B, H, 1, d)` and the grown cache, each part `(B, H, S + 1, d)`.
+#
+# Before you write it: which positions may the new query see, and so which mask does it need?
+
+# %%
+def cached_attention_step(q, k, v, cache):
+    """(out (B, H, 1, d), (k_all, v_all) (B, H, S + 1, d)): the new position attends to the cache and itself."""
+    ### BEGIN SOLUTION
+    if cache is not None:
+        k = torch.cat([cache[0], k], dim=2)
+        v = torch.cat([cache[1], v], dim=2)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    return scores.softmax(dim=-1) @ v, (k, v)
+    ### END SOLUTION
+
+
+# %%
+from course_lib.checks.generation import check_cached_attention
+
+check_cached_attention(cached_attention_step)
+### BEGIN HIDDEN TESTS
+check_cached_attention(cached_attention_step, seed=5, cases=((4, 2, 6, 3), (2, 4, 4, 1)))
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Run over $T$ positions from an empty cache, your step must give what full causal attention gives in one pass.
+# `CodePrior.sample` uses the library's version of this step, so it should draw the same codes with and without its
+# cache (up to float rounding, which can flip a rare draw).
+
+# %%
+from course_lib.claims import verdict
+
+cached_attention_step = solved_or_reference(cached_attention_step, course_lib.prior.cached_attention_step,
+                                            "cached_attention_step")
+q, k, v = torch.randn(3, 2, CFG.n_heads, T, 16, generator=torch.Generator().manual_seed(0)).unbind(0)
+cache, outs = None, []
+for t in range(T):
+    out, cache = cached_attention_step(q[:, :, t:t + 1], k[:, :, t:t + 1], v[:, :, t:t + 1], cache)
+    outs.append(out)
+gap = (torch.cat(outs, 2) - F.scaled_dot_product_attention(q, k, v, is_causal=True)).abs().max().item()
+claim(gap < 1e-5, f"{T} cached steps equal full causal attention (largest difference {gap:.1e})",
+      kind="demonstration")
+with torch.no_grad():
+    codes = [prior.sample(4, top_k=16, labels=s_labels[:4], use_cache=c,
+                          generator=torch.Generator(device=device).manual_seed(1)) for c in (True, False)]
+same = float((codes[0] == codes[1]).float().mean())
+print(verdict(same == 1.0, "the prior draws the same codes with and without its cache",
+              f"{same:.1%} of the codes agree: float rounding flipped a draw"))
 
 # %% [markdown]
 # ## 4. Completion: keep the known tokens, sample the rest
@@ -631,6 +695,10 @@ claim(r3["gain"].low > 1.0, f"at std 0.3 the tokenizer gains {r3['gain']} dB ove
 # - A. van den Oord, O. Vinyals, K. Kavukcuoglu (2017). *Neural Discrete Representation Learning.* arXiv:1711.00937.
 # - A. Radford, K. Narasimhan, T. Salimans, I. Sutskever (2018). *Improving Language Understanding by Generative
 #   Pre-Training.* OpenAI report (the decoder-only transformer, GPT).
+# - A. Vaswani, N. Shazeer, N. Parmar, J. Uszkoreit, L. Jones, A. N. Gomez, L. Kaiser, I. Polosukhin (2017).
+#   *Attention Is All You Need.* arXiv:1706.03762 (scaled dot-product attention, eq. 1).
+# - A. Radford, J. Wu, R. Child, D. Luan, D. Amodei, I. Sutskever (2019). *Language Models are Unsupervised
+#   Multitask Learners.* OpenAI report (GPT-2; its released code keeps each layer's keys and values, `past`).
 # - A. Chambolle (2004). *An Algorithm for Total Variation Minimization and Applications.* J. Math. Imaging Vis.
 #   20:89-97. A. Buades, B. Coll, J.-M. Morel (2005). *A Non-Local Algorithm for Image Denoising.* CVPR 2005.
 # - A. Karpathy, minGPT and nanoGPT (github.com/karpathy), `configure_optimizers`: the weight-decay groups.

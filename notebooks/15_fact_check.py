@@ -17,7 +17,7 @@
 # and 12 (priors and sampling: 6, 7), 07 (perceptual loss: 5), 08-09 (GANs and discriminators: 3, 6, 18, 20), 10
 # (judging image models: 7, 11), 11 (VQ-GAN: 3, 5) and 13 (restoration: 11).
 #
-# **Estimated time.** Core path about 11 min; 21 deep dives about 110 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 12 min; 21 deep dives about 110 min more (estimated from this notebook by `make
 # stats`). Machine: about 55 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
@@ -1421,6 +1421,19 @@ RESULTS[20] = ("generator loss -mean(log D(G(z)) + log(1 - D(x))) (v2 §5.3)",
 assert sorted(RESULTS) == list(range(1, 21)), sorted(RESULTS)
 show_table([[k, *RESULTS[k]] for k in sorted(RESULTS)],
            ["#", "the article's claim (section)", "verdict", "tested by", "evidence (this run)"])
+
+# %% [markdown]
+# **Left untested, and why.**
+# - The "alignment problem" between generator and discriminator (v2 §3.3.4, §9.5): the article never says what is
+#   aligned with what, so there is nothing to measure. What GAN training does balance is measured in 08 and 09.
+# - The VAE as "maximising the reconstruction probability" with no KL term (§2.1): an omission, not a claim. 01
+#   builds the ELBO with its KL; claim 17 checks the article's KL.
+# - Undefined names in the listings (`num_epochs`, `train_loader`, `device`; `plt` never imported; §5.2.1, v2
+#   §5.4): claim 9 supplies them, and the listings still fail for other reasons.
+# - The motivation (§1) and the diagram (§2.2): the stability motive is claim 4; the diagram's wiring is claim 3.
+# - Faces, VR, games, film, speech, video and face recognition (§7.2, v2 §6.1-6.4), and the FAQ's advice (§10.3,
+#   §10.5, v2 §9.3, §9.5): speculation or advice, not claims these small models can test. (VQ-VAE speech is real:
+#   van den Oord et al. 2017, section 4.3.)
 
 # %% [markdown]
 # ## Summary

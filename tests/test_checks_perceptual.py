@@ -21,6 +21,19 @@ def norm_float16_unsafe(x, eps=1e-10):
     return x / torch.sqrt(x.pow(2).sum(dim=1, keepdim=True) + eps)
 
 
+def test_normalize_in_place_passes_with_a_note(capsys):
+    """A right answer that divides its input in place (review: exercise-checks 1c) passes, and says so."""
+    def in_place(x, eps=1e-10):
+        if x.dtype == torch.float16 or x.requires_grad:
+            return norm_solution(x, eps)
+        return x.div_(torch.sqrt(x.pow(2).sum(dim=1, keepdim=True) + eps))
+
+    check_normalize_channels(in_place)
+    assert "changed its input in place" in capsys.readouterr().out
+    check_normalize_channels(norm_solution)
+    assert "in place" not in capsys.readouterr().out
+
+
 def test_normalize_solution_passes(capsys):
     check_normalize_channels(norm_solution)
     assert "Check passed" in capsys.readouterr().out

@@ -160,3 +160,30 @@ def test_a_deep_dive_heading_later_in_a_cell_does_not_break_the_count(tmp_path):
                        "# ## 2. Back on the core path\n# three more words\n#\n# ## Deep dive: inside a cell\n# x")
     s = build.lesson_stats(_lesson(tmp_path, body, "09_toy.py"))
     assert s["deep_dives"] == ["a longer experiment"]
+
+
+def test_machine_times_are_written_from_an_nbval_junit_file(tmp_path):
+    """The README's `quick` column comes from a measured nbval run (make test-notebooks writes the JUnit file), not
+    from typed numbers: cells add up per notebook, other notebooks and the T4 estimates are kept."""
+    junit = tmp_path / "nbval.xml"
+    junit.write_text(
+        '<?xml version="1.0"?><testsuites><testsuite name="pytest" tests="4">'
+        '<testcase classname="notebooks.04_vqvae.ipynb" name="Cell 0" time="2.5" />'
+        '<testcase classname="notebooks.04_vqvae.ipynb" name="Cell 1" time="40.25" />'
+        '<testcase classname="notebooks.02_vector_quantization.ipynb" name="Cell 0" time="7.6" />'
+        '<testcase classname="tests.test_x" name="test_y" time="99" />'
+        '</testsuite></testsuites>', encoding="utf-8")
+    times = tmp_path / "machine_times.json"
+    times.write_text(json.dumps({"_sources": {"quick_seconds": "old"}, "04_vqvae": {"quick_seconds": 1, "t4_train_minutes": 0.5},
+                                 "01_autoencoders_and_vae": {"quick_seconds": 44}}), encoding="utf-8")
+    measured = build.update_machine_times(junit, times, source="a test run")
+    assert measured == {"04_vqvae": 42.75, "02_vector_quantization": 7.6}
+    got = json.loads(times.read_text(encoding="utf-8"))
+    assert got["04_vqvae"] == {"quick_seconds": 43, "t4_train_minutes": 0.5}
+    assert got["02_vector_quantization"] == {"quick_seconds": 8}
+    assert got["01_autoencoders_and_vae"] == {"quick_seconds": 44}
+    assert got["_sources"]["quick_seconds"] == "a test run"
+    empty = tmp_path / "empty.xml"
+    empty.write_text('<testsuites><testsuite name="pytest"/></testsuites>', encoding="utf-8")
+    with pytest.raises(ValueError, match="nbval"):
+        build.update_machine_times(empty, times)

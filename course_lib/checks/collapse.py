@@ -7,6 +7,9 @@ taught and checked in notebook 04: :func:`course_lib.checks.vqvae.check_ema_upda
 * :func:`check_fsq_quantize` compares values AND gradients with :meth:`course_lib.quantize.FSQ.quantize`
   (Mentzer et al. 2023, arXiv:2309.15505), so a rounding without the straight-through estimator is caught; the
   paper's own constants (``(1 - eps)`` and ``tan``, appendix A.1) are accepted too.
+* :func:`check_rotation_trick` compares the value and the gradients to ``z`` and ``z_q`` with
+  :func:`course_lib.quantize.rotation_trick` (Fifty et al. 2024, arXiv:2410.06424, section 4.2): R and lambda must
+  be constants to autograd, lambda present, R's signs right, e, q and r unit vectors.
 
 Every check takes keyword arguments for more cases (``seed=`` and a parameter), which the notebooks' hidden tests
 use.
@@ -26,6 +29,8 @@ __all__ = [
     "paper_fsq_quantize",
     "check_restart_dead_codes",
     "check_fsq_quantize",
+    "reference_rotation_trick",
+    "check_rotation_trick",
 ]
 
 
@@ -103,11 +108,11 @@ def check_restart_dead_codes(student_fn: Callable, *, seed: int = 0, num_codes: 
         n_dead = int(dead.sum())
         if len(torch.unique(out[dead], dim=0)) == 1:
             raise CheckFailed(f"{name}: every dead code got the SAME encoder output: draw a different random row "
-                              "for each (e.g. z_recent[torch.randperm(len(z_recent))[:num_dead]]).")
+                              "for each (distinct random rows: a random permutation of the row numbers).")
         if len(torch.unique(out[dead], dim=0)) < n_dead:
             raise CheckFailed(f"{name}: two dead codes were moved onto the same encoder output, so they compete for "
-                              "one point: draw the rows WITHOUT replacement, "
-                              "z_recent[torch.randperm(len(z_recent))[:num_dead]].")
+                              "one point: draw the rows WITHOUT replacement (a random permutation of the row "
+                              "numbers, not independent draws).")
         if len(z) >= len(counts) and torch.allclose(out[dead], z[: len(counts)][dead]):
             raise CheckFailed(f"{name}: you copied z_recent[dead], the rows at the dead codes' own positions: the "
                               "same rows every time, not a random choice. Draw random rows (torch.randperm).")
@@ -280,3 +285,94 @@ def check_fsq_quantize(student_fn: Callable, *, seed: int = 0, levels: Optional[
                            atol=1e-5, rtol=1e-5, trials=4, success=success[:-1] + " (the paper's tan/(1-eps) form).")
         except CheckFailed:
             raise first from None
+
+
+# ------------------------------------------------------------------------------------------- rotation trick
+def reference_rotation_trick(z: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
+    """The library's :func:`course_lib.quantize.rotation_trick` (Fifty et al. 2024, arXiv:2410.06424)."""
+    from ..quantize import rotation_trick
+
+    return rotation_trick(z, z_q)
+
+
+def _rotation_variant(detach="all", rescale=True, signs=(-2.0, 2.0), normalise=("e", "q", "r"), swap=False,
+                      fix_value=True):
+    """A (possibly wrong) rotation trick, for the named mistakes: ``detach`` is "all", "rotation" (lambda keeps its
+    gradient) or "none"; ``signs`` are the factors of r r^T and q e^T in R; ``swap`` builds R from q to e."""
+
+    def fn(z, z_q):
+        zz, qq = (z, z_q) if detach == "none" else (z.detach(), z_q.detach())
+        unit = lambda v, name: v / v.norm(dim=-1, keepdim=True) if name in normalise else v
+        e, q = unit(zz, "e"), unit(qq, "q")
+        if swap:
+            e, q = q, e
+        r = unit(e + q, "r")
+        lam = (z_q.norm(dim=-1, keepdim=True) / z.norm(dim=-1, keepdim=True) if detach != "all"
+               else qq.norm(dim=-1, keepdim=True) / zz.norm(dim=-1, keepdim=True))
+        rz = z + signs[0] * r * (r * z).sum(-1, keepdim=True) + signs[1] * q * (e * z).sum(-1, keepdim=True)
+        out = lam * rz if rescale else rz
+        return out + (z_q - out).detach() if fix_value else out
+
+    return fn
+
+
+_ROTATION_MISTAKES = {
+    "the rotation and the rescaling are not constants: compute e, q, r and lambda from detached copies of z and z_q "
+    "(or under torch.no_grad()), so that the gradient reaching z is lambda R^T g.":
+        _rotation_variant(detach="none"),
+    "lambda still carries a gradient: the rescaling |z_q| / |z| must be a constant to autograd, like R.":
+        _rotation_variant(detach="rotation"),
+    "the gradient has the norm of the straight-through one: the rescaling by lambda = |z_q| / |z| is missing.":
+        _rotation_variant(rescale=False),
+    "without the rescaling the value is R z, not z_q: multiply by lambda = |z_q| / |z|.":
+        _rotation_variant(rescale=False, fix_value=False),
+    "a sign of R = I - 2 r r^T + 2 q e^T is flipped: R must map the direction e of z onto the direction q of z_q "
+    "(test it: R e == q).":
+        _rotation_variant(signs=(2.0, 2.0)),
+    "a sign of R = I - 2 r r^T + 2 q e^T is flipped (the q e^T term): R must map e onto q (test it: R e == q).":
+        _rotation_variant(signs=(-2.0, -2.0)),
+    "r is not a unit vector: normalise e + q.":
+        _rotation_variant(normalise=("e", "q")),
+    "e and q must be unit vectors: divide z and z_q by their norms before building r and R.":
+        _rotation_variant(normalise=("r",)),
+    "R rotates the wrong way: it must take the direction of z to the direction of z_q (the q e^T term, not e q^T).":
+        _rotation_variant(swap=True),
+    "this is the straight-through estimator: the gradient must be rotated and rescaled, not copied.":
+        lambda z, z_q: z + (z_q - z).detach(),
+}
+
+
+def _rotation_inputs(seed: int, code_dim: Optional[int] = None):
+    """z, z_q (N, D) with |z_q| / |z| spread over a factor of ~20 and angles up to ~150 degrees (never antipodal,
+    where the rotation is ill-defined), and a made-up upstream gradient w."""
+    g = torch.Generator().manual_seed(5000 + seed)
+    n, d = ((16, 2), (9, 8), (12, 3), (7, 32))[seed % 4]
+    d = d if code_dim is None else code_dim
+    z = torch.randn(n, d, generator=g, dtype=torch.float64)
+    z_q = (z + 1.2 * z.norm(dim=1, keepdim=True) * torch.randn(n, d, generator=g, dtype=torch.float64)
+           / d ** 0.5) * torch.exp(torch.randn(n, 1, generator=g, dtype=torch.float64))
+    cos = torch.nn.functional.cosine_similarity(z, z_q, dim=1)
+    z_q[cos < -0.85] *= -1.0
+    w = torch.randn(n, d, generator=g, dtype=torch.float64)
+    return z, z_q, w
+
+
+@records_result
+def check_rotation_trick(student_fn: Callable, *, seed: int = 0, code_dim: Optional[int] = None) -> None:
+    """``student_fn(z (N, D), z_q (N, D))``: the value z_q, no gradient to z_q, and the gradient ``lambda R^T g`` to z
+    with R and lambda constants (compared with :func:`course_lib.quantize.rotation_trick`). ``seed`` and
+    ``code_dim`` give other cases (hidden tests)."""
+    from .ste import _probe_ste, student_name
+
+    name = student_name(student_fn, "rotation_trick")
+    check_function(
+        _probe_ste(student_fn, name),
+        _probe_ste(reference_rotation_trick),
+        lambda i: _rotation_inputs(seed + i, code_dim),
+        name=name,
+        mistakes={hint: _probe_ste(fn) for hint, fn in _ROTATION_MISTAKES.items()},
+        atol=1e-6,  # float32 arithmetic inside a correct answer is fine; every named mistake is off by O(0.1) or more
+        rtol=1e-4,
+        trials=4,
+        success=f"{name}: value z_q, and the gradient reaching z rotated and rescaled by the constants R and lambda.",
+    )

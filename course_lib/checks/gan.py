@@ -1,11 +1,12 @@
 """Checks for notebooks 08 (GANs: one training step, the hinge losses) and 09 (discriminators for autoencoders:
-the receptive field, the adaptive weight).
+the receptive field, the adaptive weight, spectral normalisation by power iteration).
 
 Each check compares the student's function with :mod:`course_lib.gan` on random inputs and, when it differs,
 names the mistake it recognises (relu in the wrong place, sign flipped, fakes not detached, lambda not detached, ...).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Callable, Sequence
 
@@ -18,7 +19,7 @@ from . import CheckFailed, call_student, check_function, passed, records_result
 from .. import gan
 
 __all__ = ["check_gan_step", "check_hinge_d_loss", "check_hinge_g_loss", "check_adaptive_weight",
-           "check_receptive_field"]
+           "check_receptive_field", "check_spectral_normalize"]
 
 
 def _as_torch(value):
@@ -491,3 +492,115 @@ def check_gan_step(student_fn: Callable, seed: int = 0, optimiser: str = "sgd", 
                               "losses you stepped on.")
     passed(f"{name}: D steps on detached fakes, G through a D that does not move, each with its own optimiser "
            f"and fresh gradients ({optimiser}, {loss} losses).")
+
+
+# ------------------------------------------------------------------------------ spectral normalisation (09)
+_SN_SHAPES = ((6, 10), (8, 3, 3, 3), (4, 5, 4, 4))
+
+
+def _sn_inputs(seed: int, shapes: Sequence[Sequence[int]], n_iters: int):
+    g = torch.Generator().manual_seed(500 + seed)
+    weight = torch.randn(*shapes[seed % len(shapes)], generator=g, dtype=torch.float64)
+    u = torch.randn(weight.shape[0], generator=g, dtype=torch.float64)
+    upstream = torch.randn(weight.shape, generator=g, dtype=torch.float64)   # dL/d(weight / sigma) of a made-up loss
+    return weight, u / u.norm(), upstream, n_iters
+
+
+def _probe_sn(fn: Callable, name: str = "spectral_normalize") -> Callable:
+    """fn(weight, u, n_iters) -> a dict of its three outputs and the gradient it sends to weight."""
+
+    def probe(weight, u, upstream, n_iters):
+        weight = weight.detach().clone().requires_grad_(True)
+        out = fn(weight, u.clone(), n_iters=n_iters)
+        if not (isinstance(out, (tuple, list)) and len(out) == 3):
+            raise CheckFailed(f"{name} should return (weight / sigma, sigma, u), got {type(out).__name__}"
+                              + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else ""))
+        w_sn, sigma, u_new = (_as_torch(v) for v in out)
+        if not isinstance(w_sn, torch.Tensor) or w_sn.shape != weight.shape:
+            raise CheckFailed(f"{name}: the normalised weight should have the weight's shape {tuple(weight.shape)}, "
+                              f"got {tuple(w_sn.shape) if isinstance(w_sn, torch.Tensor) else type(w_sn).__name__}")
+        if not isinstance(u_new, torch.Tensor) or u_new.numel() != weight.shape[0]:
+            raise CheckFailed(f"{name}: the returned u should have {weight.shape[0]} entries (one per output unit)")
+        sigma = torch.as_tensor(sigma, dtype=torch.float64).reshape(())
+        grad = torch.zeros_like(weight)
+        if w_sn.requires_grad:
+            (grad,) = torch.autograd.grad((w_sn * upstream.to(w_sn.dtype)).sum(), weight, allow_unused=True)
+            grad = torch.zeros_like(weight) if grad is None else grad
+        return {"normalised weight": w_sn.detach().double(), "sigma": sigma.detach().double(),
+                "u": u_new.detach().reshape(-1).double(), "gradient to weight": grad.detach().double()}
+
+    return probe
+
+
+def _sn_variant(*, normalise_u=True, normalise_v=True, sigma_from="new", divide=True, return_u="new",
+                no_grad=True, frobenius=False):
+    """The library's spectral_normalize with one step changed: the named mistakes of check_spectral_normalize."""
+
+    def fn(weight, u, n_iters=1):
+        w = weight.reshape(weight.shape[0], -1)
+        u0 = u
+        with torch.no_grad() if no_grad else contextlib.nullcontext():
+            for _ in range(n_iters):
+                v = w.t() @ u
+                v = v / v.norm() if normalise_v else v
+                u = w @ v
+                u = u / u.norm() if normalise_u else u
+        sigma = torch.linalg.matrix_norm(w) if frobenius else torch.dot(u if sigma_from == "new" else u0, w @ v)
+        return (weight / sigma if divide else weight), sigma, (u if return_u == "new" else u0)
+
+    return fn
+
+
+@records_result
+def check_spectral_normalize(student_fn: Callable, seed: int = 0,
+                             shapes: Sequence[Sequence[int]] = _SN_SHAPES) -> None:
+    """Check ``student_fn(weight, u, n_iters=1) -> (weight / sigma, sigma, u)`` against
+    :func:`course_lib.gan.spectral_normalize` (the semantics of ``torch.nn.utils.spectral_norm``): values, the
+    updated u and the gradient to ``weight``, after 1 and 3 iterations; then, after 100 iterations, sigma against
+    ``torch.linalg.matrix_norm(W, ord=2)``. ``seed`` and ``shapes`` change the cases (a hidden test uses others)."""
+    name = getattr(student_fn, "__name__", "") or "spectral_normalize"
+    name = name if name.isidentifier() else "spectral_normalize"
+    mistakes = {
+        "u is not rescaled to unit length after u = W v: normalise it (and v) in every iteration.":
+            _sn_variant(normalise_u=False),
+        "v is not rescaled to unit length after v = W^T u: normalise it in every iteration.":
+            _sn_variant(normalise_v=False),
+        "sigma uses the u you were given, not the updated one: compute sigma = u^T W v after the iteration.":
+            _sn_variant(sigma_from="old"),
+        "the weight is returned undivided: the first output is weight / sigma.": _sn_variant(divide=False),
+        "the returned u is the one passed in: return the updated u, where the next step's iteration starts.":
+            _sn_variant(return_u="old"),
+        "sigma is the Frobenius norm of W (every singular value together), not the largest singular value.":
+            _sn_variant(frobenius=True),
+        "the power iteration is part of the autograd graph, so the gradient flows through u and v as well: run the "
+        "iteration under torch.no_grad() (or on detached tensors); only sigma = u^T W v keeps W's gradient.":
+            _sn_variant(no_grad=False),
+        "sigma is the exact largest singular value (an SVD), not the estimate of n_iters power iterations from the "
+        "given u: the point is to avoid the SVD, one cheap iteration per training step.":
+            lambda w, u, n_iters=1: _exact_sigma(w, u, n_iters),
+        "sigma is detached, so the gradient treats it as a constant: keep sigma = u^T W v in the graph (only u and "
+        "v are constants).": lambda w, u, n_iters=1: _detached_sigma(w, u, n_iters),
+    }
+    for n_iters in (1, 3):
+        check_function(_probe_sn(student_fn, name), _probe_sn(gan.spectral_normalize),
+                       lambda i: _sn_inputs(seed + i, shapes, n_iters), name=name,
+                       mistakes={hint: _probe_sn(fn) for hint, fn in mistakes.items()}, atol=1e-5, rtol=1e-4,
+                       trials=len(shapes), announce=False)
+    weight, u, upstream, _ = _sn_inputs(seed, shapes, 100)
+    got = _probe_sn(student_fn, name)(weight, u, upstream, 100)["sigma"].item()
+    exact = torch.linalg.matrix_norm(weight.reshape(weight.shape[0], -1), ord=2).item()
+    if abs(got - exact) > 1e-4 * exact:
+        raise CheckFailed(f"{name}: after 100 iterations sigma is {got:.5g}, but W's largest singular value "
+                          f"(torch.linalg.matrix_norm(W, ord=2)) is {exact:.5g}.")
+    passed(f"{name}: power iteration with u and v as constants, sigma = u^T W v (after 100 iterations "
+           f"{got:.4f} = the largest singular value {exact:.4f}), the weight divided by it, u kept for the next step.")
+
+
+def _detached_sigma(weight, u, n_iters):
+    w_sn, sigma, u = gan.spectral_normalize(weight, u, n_iters)
+    return weight / sigma.detach(), sigma.detach(), u
+
+
+def _exact_sigma(weight, u, n_iters):
+    sigma = torch.linalg.matrix_norm(weight.reshape(weight.shape[0], -1), ord=2)
+    return weight / sigma, sigma, gan.spectral_normalize(weight, u, n_iters)[2]

@@ -1,5 +1,6 @@
-"""Checks for notebook 12 (generation with transformers): the nucleus (top-p) filter on logits, and completing a
-code sequence around known codes. The top-k *probabilities* and the plain sampling loop are checked in
+"""Checks for notebook 12 (generation with transformers): the nucleus (top-p) filter on logits, completing a
+code sequence around known codes, and one attention step with a key/value cache
+(:func:`check_cached_attention`, reference :func:`course_lib.prior.cached_attention_step`). The top-k *probabilities* and the plain sampling loop are checked in
 :mod:`course_lib.checks.prior` (notebook 06); they are re-exported here.
 
     from course_lib.checks.generation import check_complete_codes, check_top_p_filter
@@ -16,11 +17,11 @@ import torch
 import torch.nn.functional as F
 
 from . import CheckFailed, call_student, check_function, outputs_match, passed, records_result
-from ..prior import CodePrior, top_k_filter as _top_k_filter_ref, top_p_filter as _top_p_filter_ref
+from ..prior import CodePrior, cached_attention_step as _cached_step_ref, top_k_filter as _top_k_filter_ref, top_p_filter as _top_p_filter_ref
 from .prior import _check_prior, check_sampling_loop, check_top_k_probs, top_k_probs_reference
 
 __all__ = ["check_complete_codes", "check_top_p_filter", "complete_codes_reference", "check_top_k_probs",
-           "check_sampling_loop"]
+           "check_sampling_loop", "check_cached_attention"]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -281,3 +282,117 @@ def check_complete_codes(student_fn: Callable, seed: int = 0, temperature: float
             f"{distance:.2f} away (total variation) from that distribution.")
     passed(f"complete_codes keeps the known codes and samples the rest conditioned on them and on the label "
            f"(temperature {temperature:g}, top_k={top_k}).")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# One attention step with a key/value cache
+# ----------------------------------------------------------------------------------------------------------------
+_KV_CASES = ((2, 3, 8, 4), (1, 2, 16, 0), (3, 1, 5, 9))           # (B, H, d, S cached positions; 0: cache None)
+
+
+def _kv_inputs(seed: int, cases=_KV_CASES):
+    g = torch.Generator().manual_seed(700 + seed)
+    B, H, d, S = cases[seed % len(cases)]
+    q, k, v = (torch.randn(B, H, 1, d, generator=g, dtype=torch.float64) for _ in range(3))
+    cache = None if S == 0 else (torch.randn(B, H, S, d, generator=g, dtype=torch.float64),
+                                 torch.randn(B, H, S, d, generator=g, dtype=torch.float64))
+    return q, k, v, cache
+
+
+def _probe_kv(fn: Callable, name: str = "cached_attention_step") -> Callable:
+    """fn(q, k, v, cache) -> {"output", "cached keys", "cached values"}, with shape problems named."""
+
+    def probe(q, k, v, cache):
+        B, H, _, d = q.shape
+        S = 0 if cache is None else cache[0].shape[2]
+        try:
+            res = fn(q, k, v, cache)
+        except NotImplementedError:
+            raise
+        except RuntimeError as exc:
+            if "Sizes of tensors must match" in str(exc) or "size of tensor" in str(exc):
+                raise CheckFailed(f"{name}: torch raised \"{str(exc).splitlines()[0]}\". Check the concatenation "
+                                  f"axis: the cache grows along the positions axis, dim 2 of (B, H, S, d).") from None
+            raise
+        if not (isinstance(res, (tuple, list)) and len(res) == 2 and isinstance(res[1], (tuple, list))
+                and len(res[1]) == 2):
+            raise CheckFailed(f"{name} should return (out, (k_all, v_all)): the output and the updated cache.")
+        out, (k_all, v_all) = res
+        k_all, v_all = torch.as_tensor(k_all), torch.as_tensor(v_all)
+        want = (B, H, S + 1, d)
+        for what, t in (("keys", k_all), ("values", v_all)):
+            if tuple(t.shape) != want:
+                if S and tuple(t.shape) == (B, H, S, d):
+                    raise CheckFailed(f"{name}: the cache is not updated: the returned {what} still hold the {S} "
+                                      f"old positions. Append the new one, so the next step can attend to it.")
+                axis = next((i for i in range(4) if t.dim() == 4 and t.shape[i] != want[i]), None)
+                raise CheckFailed(f"{name}: the returned cached {what} have shape {tuple(t.shape)}, expected {want}"
+                                  + (f": concatenated along dim {axis}, not along the positions axis (dim 2)."
+                                     if axis is not None and axis != 2 else "."))
+        return {"output": torch.as_tensor(out), "cached keys": k_all, "cached values": v_all}
+
+    return probe
+
+
+def _kv_variant(mode: str) -> Callable:
+    """The reference with one mistake: the named mistakes of :func:`check_cached_attention`."""
+
+    def fn(q, k, v, cache):
+        k_all = k if cache is None else (torch.cat([k, cache[0]], 2) if mode == "prepend" else torch.cat([cache[0], k], 2))
+        v_all = v if cache is None else (torch.cat([v, cache[1]], 2) if mode == "prepend" else torch.cat([cache[1], v], 2))
+        keys, values = (k, v) if mode == "new only" else (k_all, v_all)
+        scores = q @ keys.transpose(-2, -1)
+        if mode != "no scale":
+            scores = scores / (q.shape[-1] ** 0.5 if mode != "scale d" else q.shape[-1])
+        if mode == "causal mask":                    # tril of a (1, S+1) block: the query sees key 0 only
+            scores = scores.masked_fill(~torch.ones(1, keys.shape[2], dtype=torch.bool).tril(), float("-inf"))
+        out = F.softmax(scores, dim=-1) @ values
+        if mode == "softmax over queries":
+            out = F.softmax(scores, dim=-2) @ values
+        return out, (k_all, v_all)
+
+    return fn
+
+
+def _full_causal(q, k, v):
+    T = q.shape[2]
+    scores = (q @ k.transpose(-2, -1)) / q.shape[-1] ** 0.5
+    scores = scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+    return F.softmax(scores, dim=-1) @ v
+
+
+@records_result
+def check_cached_attention(student_fn: Callable, seed: int = 0, cases=_KV_CASES, steps: int = 6) -> None:
+    """Check ``student_fn(q, k, v, cache) -> (out, (k_all, v_all))`` (q, k, v: (B, H, 1, d); cache None or
+    (k_past, v_past), each (B, H, S, d)) against :func:`course_lib.prior.cached_attention_step` on one step per case,
+    then that ``steps`` cached steps from ``cache=None`` equal full causal attention over the same positions.
+    ``seed`` and ``cases`` change the inputs (a hidden test uses others)."""
+    name = getattr(student_fn, "__name__", "") or "cached_attention_step"
+    name = name if name.isidentifier() else "cached_attention_step"
+    mistakes = {
+        "the query attends only to the new key and value: attend over the whole cache, old positions and new.":
+            _kv_variant("new only"),
+        "the scores are not scaled: divide q k^T by sqrt(d), d the size of one head.": _kv_variant("no scale"),
+        "the scores are divided by d: the scale is 1 / sqrt(d).": _kv_variant("scale d"),
+        "a causal mask cut the new query off from all keys but the first: the new position is the latest one, so "
+        "every cached position is in its past; no mask is needed here.": _kv_variant("causal mask"),
+        "the new key and value are put before the cached ones: append them at the end, so the cache keeps the "
+        "positions in order.": _kv_variant("prepend"),
+        "the softmax runs over the wrong axis: normalise over the keys (the last axis of the scores).":
+            _kv_variant("softmax over queries"),
+    }
+    check_function(_probe_kv(student_fn, name), _probe_kv(_cached_step_ref), lambda i: _kv_inputs(seed + i, cases),
+                   name=name, mistakes={hint: _probe_kv(fn) for hint, fn in mistakes.items()}, atol=1e-5, rtol=1e-4,
+                   trials=len(cases), announce=False)
+    g = torch.Generator().manual_seed(900 + seed)
+    q, k, v = (torch.randn(2, 2, steps, 8, generator=g, dtype=torch.float64) for _ in range(3))
+    cache, outs = None, []
+    for t in range(steps):
+        out, cache = call_student(student_fn, q[:, :, t:t + 1], k[:, :, t:t + 1], v[:, :, t:t + 1], cache, name=name)
+        outs.append(torch.as_tensor(out).double())
+    if not torch.allclose(torch.cat(outs, 2), _full_causal(q, k, v), atol=1e-5, rtol=1e-4):
+        raise CheckFailed(f"{name}: {steps} cached steps from cache=None do not reproduce full causal attention "
+                          f"over the {steps} positions. Does the first step (cache None) start the cache with the "
+                          f"new key and value?")
+    passed(f"{name}: the new key and value appended to the cache, the new query attending to every position with "
+           f"1/sqrt(d); {steps} cached steps equal full causal attention.")

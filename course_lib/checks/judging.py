@@ -1,4 +1,11 @@
-"""Checks for notebook 10 (judging image models): the bootstrap interval of KID.
+"""Checks for notebook 10 (judging image models): the radially averaged log power spectrum and the bootstrap
+interval of KID.
+
+* :func:`check_radial_spectrum` -- ``radial_log_spectrum(x) -> (N, K)``: each image's luminance, mean removed, power
+  ``|FFT|^2 / (H W)`` averaged over rings of integer radius 1..K (``round(sqrt(fx^2 + fy^2) * min(H, W))`` with fx,
+  fy in cycles per pixel), then the natural log; K = min(H, W) // 2 (reference
+  :func:`course_lib.image_quality.radial_log_spectrum`). Removing the mean changes only the zero frequency, which
+  no ring 1..K holds, so that step cannot be told apart by the values; keeping ring 0 can (one column too many).
 
 * :func:`check_bootstrap_kid` -- ``bootstrap_kid(kid_of_rows, n_a, n_b, n_boot, level, generator) -> (value, low,
   high)``: the KID of the two whole sets, and the percentile interval of ``n_boot`` KIDs of resamples, each drawing
@@ -20,7 +27,103 @@ import torch
 
 from . import CheckFailed, call_student, passed, records_result
 
-__all__ = ["check_bootstrap_kid", "reference_bootstrap_kid"]
+__all__ = ["check_bootstrap_kid", "reference_bootstrap_kid", "check_radial_spectrum", "reference_radial_spectrum"]
+
+
+# ------------------------------------------------------------------------------ radially averaged log power spectrum
+def reference_radial_spectrum(x: torch.Tensor) -> torch.Tensor:
+    """The library's :func:`course_lib.image_quality.radial_log_spectrum` (float64, (N, K))."""
+    from ..image_quality import radial_log_spectrum
+
+    return radial_log_spectrum(x)
+
+
+def _spectrum_variant(x: torch.Tensor, *, amplitude: bool = False, centre: str = "fftfreq", ring: str = "round",
+                      log_first: bool = False, per_channel: bool = False, scale: bool = True, log=torch.log,
+                      ring_zero: bool = False, demean: bool = True) -> torch.Tensor:
+    """The reference with one step changed: the named mistakes of :func:`check_radial_spectrum`."""
+    g = x.detach().double()
+    g = g if per_channel else g.mean(1, keepdim=True)
+    g = g - g.mean(dim=(-2, -1), keepdim=True) if demean else g
+    h, w = g.shape[-2:]
+    f = torch.fft.fft2(g).abs()
+    power = f if amplitude else f ** 2
+    power = power / (h * w) if scale else power
+    s = min(h, w)
+    if centre == "fftfreq":
+        fy = torch.fft.fftfreq(h, dtype=torch.float64)[:, None] * s
+        fx = torch.fft.fftfreq(w, dtype=torch.float64)[None, :] * s
+    elif centre == "grid":        # a centred grid of indices, but the spectrum was never fftshift-ed
+        fy = (torch.arange(h, dtype=torch.float64)[:, None] - h // 2) * s / h
+        fx = (torch.arange(w, dtype=torch.float64)[None, :] - w // 2) * s / w
+    else:                         # "corner": raw array indices, the zero frequency at (0, 0) and no wrap-around
+        fy = torch.arange(h, dtype=torch.float64)[:, None] * s / h
+        fx = torch.arange(w, dtype=torch.float64)[None, :] * s / w
+    if ring == "max":
+        r = torch.maximum(fx.abs().expand(h, w), fy.abs().expand(h, w))
+    else:
+        r = torch.sqrt(fx ** 2 + fy ** 2)
+    r = torch.floor(r).long() if ring == "floor" else torch.round(r).long()
+    prof = []
+    for k in range(0 if ring_zero else 1, s // 2 + 1):
+        vals = power[..., r == k]                                  # (N, C, ring size)
+        prof.append(log(vals + 1e-10).mean(-1).mean(1) if log_first else log(vals.mean(-1).mean(1) + 1e-10))
+    return torch.stack(prof, -1)                                   # per channel: the channels' power averaged
+
+
+# Non-square sides whose ratio has an odd denominator (18/27 = 2/3, 15/21 = 5/7): no radius is then exactly k + 1/2,
+# so torch.round, numpy's round and floor(r + 0.5) put every frequency in the same ring.
+_SPECTRUM_SHAPES = ((4, 1, 16, 16), (3, 3, 20, 20), (2, 1, 18, 27), (3, 3, 21, 15))
+
+
+def _spectrum_inputs(seed: int, shapes=_SPECTRUM_SHAPES) -> Tuple[torch.Tensor]:
+    """Images with structure at every scale (smooth blobs, edges, noise) in [0, 1], float32."""
+    g = torch.Generator().manual_seed(1000 + seed)
+    n, c, h, w = shapes[seed % len(shapes)]
+    coarse = torch.rand(n, c, max(2, h // 4), max(2, w // 4), generator=g)
+    smooth = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
+    x = 0.6 * smooth + 0.25 * (torch.rand(n, 1, h, w, generator=g) > 0.7).float() + 0.15 * torch.rand(n, c, h, w,
+                                                                                                     generator=g)
+    return (x.clamp(0, 1),)
+
+
+@records_result
+def check_radial_spectrum(student_fn: Callable, seed: int = 0, trials: int = 4,
+                          shapes: Tuple[Tuple[int, int, int, int], ...] = _SPECTRUM_SHAPES) -> None:
+    """Check ``student_fn(x) -> (N, K)`` against the library's radially averaged log power spectrum on ``trials``
+    random batches (grey and colour, square and not; ``seed`` and ``shapes`` change them: a hidden test uses
+    others). Float32 or float64 results, tensors or NumPy arrays, are accepted."""
+    from . import check_function
+
+    name = getattr(student_fn, "__name__", "") or "radial_log_spectrum"
+    name = name if name.isidentifier() else "radial_log_spectrum"
+    v = _spectrum_variant
+    mistakes = {
+        "this is the log of the mean AMPLITUDE |F|; the power spectrum squares it, |F|^2.": lambda x: v(x, amplitude=True),
+        "the radius is measured from the centre of the array, but the zero frequency of torch.fft.fft2 sits at index "
+        "(0, 0): shift the spectrum (torch.fft.fftshift) or measure frequencies with torch.fft.fftfreq.":
+            lambda x: v(x, centre="grid"),
+        "the radius is measured from index (0, 0) without wrapping: frequencies past the middle of the array are "
+        "negative ones (torch.fft.fftfreq gives them).": lambda x: v(x, centre="corner"),
+        "the log is taken before averaging over each ring: average the power first, then take its log.":
+            lambda x: v(x, log_first=True),
+        "the rings are squares (the larger of |fx| and |fy|): a ring holds the frequencies at the same Euclidean "
+        "distance from zero.": lambda x: v(x, ring="max"),
+        "the ring radii are rounded down: round them to the nearest integer.": lambda x: v(x, ring="floor"),
+        "each colour channel has its own spectrum: average the channels to one grey image first.":
+            lambda x: v(x, per_channel=True),
+        "the power is not divided by H * W (so it depends on the image size).": lambda x: v(x, scale=False),
+        "this is log10: use the natural log (torch.log).": lambda x: v(x, log=torch.log10),
+        "ring 0 (the zero frequency, the mean brightness) is kept: the rings run from 1 to K = min(H, W) // 2.":
+            lambda x: v(x, ring_zero=True),
+        "ring 0 (the zero frequency, the mean brightness) is kept, and the mean was not removed: the rings run from "
+        "1 to K = min(H, W) // 2.": lambda x: v(x, ring_zero=True, demean=False),
+    }
+    check_function(student_fn, reference_radial_spectrum, lambda i: _spectrum_inputs(seed + i, shapes), name=name,
+                   mistakes=mistakes, atol=1e-4, rtol=1e-4, trials=trials, announce=False)
+    passed(f"{name}: power of the centred spectrum, averaged over Euclidean rings 1..K, then the log.")
+
+
 
 
 def reference_bootstrap_kid(kid_of_rows: Callable, n_a: int, n_b: int, n_boot: int = 200, level: float = 0.95,

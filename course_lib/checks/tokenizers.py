@@ -108,22 +108,27 @@ _RVQ_MISTAKES = {
 }
 
 
+def _three_results(result, z: torch.Tensor, name: str, third: str, scalar_hint: str):
+    """Unpack (z_q, indices, <third>) from a student's function, with a one-line error for each wrong form."""
+    if not isinstance(result, (tuple, list)) or len(result) != 3:
+        raise CheckFailed(f"{name} should return three things (z_q, indices, {third}), got {type(result).__name__}")
+    z_q, indices, scalar = result
+    if not isinstance(z_q, torch.Tensor) or z_q.shape != z.shape:
+        got = tuple(z_q.shape) if isinstance(z_q, torch.Tensor) else type(z_q).__name__
+        raise CheckFailed(f"{name}: z_q should be a tensor of the shape of z {tuple(z.shape)}, got {got}")
+    if not isinstance(scalar, torch.Tensor) or scalar.dim() != 0:
+        got = tuple(scalar.shape) if isinstance(scalar, torch.Tensor) else type(scalar).__name__
+        raise CheckFailed(f"{name}: the {third} should be a scalar tensor{scalar_hint}, got {got}")
+    return z_q, indices, scalar
+
+
 def _probe_rvq(fn: Callable, name: str = "residual_vq") -> Callable:
     """Wrap fn(z, codebooks, beta) into its values and the gradients of z_q and of the loss to z and the codebooks."""
 
     def probe(z, codebooks, beta, w):
         z = z.detach().requires_grad_(True)
         cbs = codebooks.detach().requires_grad_(True)
-        result = fn(z, cbs, beta)
-        if not isinstance(result, (tuple, list)) or len(result) != 3:
-            raise CheckFailed(f"{name} should return three things (z_q, indices, loss), got {type(result).__name__}")
-        z_q, indices, loss = result
-        if not isinstance(z_q, torch.Tensor) or z_q.shape != z.shape:
-            got = tuple(z_q.shape) if isinstance(z_q, torch.Tensor) else type(z_q).__name__
-            raise CheckFailed(f"{name}: z_q should be a tensor of the shape of z {tuple(z.shape)}, got {got}")
-        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-            got = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-            raise CheckFailed(f"{name}: the loss should be a scalar tensor (use means, keep it a tensor), got {got}")
+        z_q, indices, loss = _three_results(fn(z, cbs, beta), z, name, "loss", " (use means, keep it a tensor)")
         out = {"z_q": z_q.detach(), "indices": torch.as_tensor(indices).detach(), "loss": loss.detach()}
         if z_q.requires_grad:
             (z_q * w).sum().backward(retain_graph=True)
@@ -271,17 +276,7 @@ def _lfq_inputs(seed: int, inv_temperature: Optional[float] = None, gamma: Optio
 def _probe_lfq(fn: Callable, name: str = "lfq") -> Callable:
     def probe(z, tau, gamma, w) -> Dict[str, torch.Tensor]:
         z = z.detach().requires_grad_(True)
-        result = fn(z, tau, gamma)
-        if not isinstance(result, (tuple, list)) or len(result) != 3:
-            raise CheckFailed(f"{name} should return three things (z_q, indices, penalty), got "
-                              f"{type(result).__name__}")
-        z_q, indices, penalty = result
-        if not isinstance(z_q, torch.Tensor) or z_q.shape != z.shape:
-            got = tuple(z_q.shape) if isinstance(z_q, torch.Tensor) else type(z_q).__name__
-            raise CheckFailed(f"{name}: z_q should be a tensor of the shape of z {tuple(z.shape)}, got {got}")
-        if not isinstance(penalty, torch.Tensor) or penalty.dim() != 0:
-            got = tuple(penalty.shape) if isinstance(penalty, torch.Tensor) else type(penalty).__name__
-            raise CheckFailed(f"{name}: the penalty should be a scalar tensor, got {got}")
+        z_q, indices, penalty = _three_results(fn(z, tau, gamma), z, name, "penalty", "")
         out = {"z_q": z_q.detach(), "indices": torch.as_tensor(indices).detach(), "penalty": penalty.detach()}
         if z_q.requires_grad:
             (z_q * w).sum().backward(retain_graph=True)

@@ -22,6 +22,8 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from course_lib.quantize import soft_quantize
+
 __all__ = ["soft_assignment", "temperature_sweep", "draw_temperature"]
 
 
@@ -32,10 +34,7 @@ def soft_assignment(z: torch.Tensor, codes: torch.Tensor, tau) -> tuple:
     read_back (T, D))``.
     """
     z = torch.atleast_2d(z)
-    tau = torch.as_tensor(tau, dtype=z.dtype).reshape(-1, 1)
-    d2 = (z[:, None, :] - codes[None, :, :]).pow(2).sum(-1)  # (T, K): K is small here, no need for the matmul form
-    w = (-d2 / tau).softmax(dim=1)
-    return w, w @ codes
+    return soft_quantize(z, codes, torch.as_tensor(tau, dtype=z.dtype).reshape(-1, 1))
 
 
 def temperature_sweep(x: torch.Tensor, codes: torch.Tensor, taus: Sequence[float]) -> Dict[str, np.ndarray]:
