@@ -647,7 +647,8 @@ def render_outcomes(data: Mapping[str, Any], spec: Mapping[str, Any],
            "`COURSE_CLAIMS=report`, so that every claim prints whether it held); the prose comes from "
            "`notebooks/instructor/outcomes.toml`. Re-render with `python -m course_lib.instructor render`.", "",
            "Each exercise lists the runs it asks for (settings changed through `COURSE_SETTINGS`, or the code "
-           "change it describes), with the claims and verdicts those runs printed. A claim that no longer holds "
+           "change it describes), with the claims and verdicts those runs printed, and the printed lines that "
+           "carry the exercise's numbers. A claim that no longer holds "
            "is not an error: it is the result the exercise is after. Exercises that ask for new code or a "
            "written answer are read against the default run. Numbers are from one seed at the `quick` budget: a "
            "student's run on another machine or profile differs, and a good answer says how it was run.", ""]
