@@ -33,6 +33,8 @@ COLAB_PREINSTALLED = {
     "tqdm": "4.67.3",
     "pillow": "11.3.0",
     "scikit-image": "0.25.2",
+    # scipy was added later, from the stored copy of the same file at backend-info@03a89033b7dd (scipy 1.16.3)
+    "scipy": "1.16.3",
 }
 # What else the set-up cell meets there (not dependencies of course_lib, but what it runs under).
 COLAB_RUNTIME = {"ipython": "7.34.0", "ipykernel": "6.17.1", "pip": "24.1.2"}
