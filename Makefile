@@ -12,6 +12,7 @@
 #                                                (notebooks/student/), each header's estimated time and the README syllabus
 #   make stats                                   the student's estimated time per lesson (core path, deep dives)
 #   make machine-times                           the README's `quick` column from the last test-notebooks run
+#   make outcomes | slides                       instructors: expected outcomes of the open exercises; lecture decks
 #   make site                                    the browsable edition in build/site/ (student edition, maths offline)
 #   make release                                 check that version, REF, badges and CHANGELOG agree, then tag (README)
 #   make bench                                   speed benchmarks (not tests)
@@ -42,7 +43,7 @@ export PYTHONUNBUFFERED := 1
 # Run as root (a container, a cloud VM), Jupyter needs --allow-root.
 ROOT_FLAG = $$(if [ "$$(id -u)" = 0 ]; then echo "notice: running as root (a container or cloud VM?): passing --allow-root to JupyterLab" >&2; echo --allow-root; fi)
 
-.PHONY: machine-times stats setup setup-lab setup-test setup-instructor setup-site lab refresh instructor test test-unit \
+.PHONY: machine-times outcomes slides stats setup setup-lab setup-test setup-instructor setup-site lab refresh instructor test test-unit \
 	test-notebooks test-smoke test-installed gpu-report course student assignment sync site release release-check \
 	release-prepare release-check-remote bench clean
 
@@ -120,6 +121,16 @@ test-notebooks: setup-test
 	rm -rf build/test-runs
 	COURSE_PROFILE=quick COURSE_RUNS=$(CURDIR)/build/test-runs $(NBVAL) --junitxml=build/nbval-quick.xml $(NB) $(ARGS)
 
+# Expected outcomes of the open exercises (notebooks/instructor/outcomes.toml): each lesson's default run and every
+# exercise's runs under quick on the CPU with COURSE_CLAIMS=report; writes notebooks/instructor/outcomes.json and
+# outcomes.md (commit both). About an hour for all lessons on 2 cores; not part of `make test`. LESSONS="11 12" for some.
+outcomes: setup-test
+	OMP_NUM_THREADS=1 $(BIN)/python -m course_lib.instructor outcomes $(LESSONS)
+
+# Lecture decks: one offline HTML deck per outline, figures from `make course`'s executed notebooks, into build/instructor/.
+slides: setup-test
+	$(BIN)/python -m course_lib.instructor slides --executed build/executed --out build/instructor $(ARGS)
+
 # The README's `quick` column and the headers' machine times, from the last test-notebooks run (run it on 2 cores).
 machine-times: setup-test
 	$(BIN)/python -m course_lib.build machine-times build/nbval-quick.xml $(if $(SOURCE),--source "$(SOURCE)")
@@ -141,6 +152,8 @@ test-smoke: setup-test
 	if [ -n "$(strip $(wildcard $(NB_FULL)))" ]; then \
 		OMP_NUM_THREADS=$(JOBS) MPLBACKEND=Agg $(SMOKE_ENV) COURSE_RUNS=$(CURDIR)/build/smoke-runs $(BIN)/python -m course_lib.report \
 		--profile full --smoke --null-screen --jobs 1 --out build/smoke-report-full $(wildcard $(NB_FULL)); fi
+	@# every lecture deck builds from the smoke pass's executed notebooks, and every figure it shows comes from a cell that ran
+	$(BIN)/python -m course_lib.instructor slides --executed build/smoke-report/executed --out build/smoke-report/instructor --strict
 
 # On a CUDA machine: every notebook under `standard` (GPU_PROFILE=full for full) and train_vqgan for a fixed budget;
 # writes build/gpu-report/report.md and report.json (wall time, peak GPU memory, images/s, headline figures).
