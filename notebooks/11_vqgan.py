@@ -694,8 +694,9 @@ g_ok = torch.autograd.grad(gan.hinge_d_loss(D0(xb), D0(x_hat.detach())), model.l
 cos = F.cosine_similarity(g_leak.flatten(), g_adv.flatten(), dim=0).item()
 ratio = (g_leak.norm() / g_adv.norm()).item()
 print(f"non-detached: cosine with the generator's gradient {cos:.3f}, size ratio {ratio:.3f}; detached: {g_ok}")
-claim(cos < -0.999 and abs(ratio - 0.5) < 1e-3,
-      f"the leaked gradient is -0.5 x the generator's adversarial gradient (cosine {cos:.3f}, ratio {ratio:.3f})",
+claim(cos < -0.99 and abs(ratio - 0.5) < 0.01,
+      f"the leaked gradient is -0.5 x the generator's adversarial gradient (cosine {cos:.3f}, ratio {ratio:.3f}; "
+      "exactly -0.5 while every patch has D(x_hat) > -1)",
       kind="demonstration")
 assert g_ok is None, "with x_hat.detach() the discriminator's loss has no path to the decoder"
 
