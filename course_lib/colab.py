@@ -16,7 +16,7 @@ from . import __version__
 
 REPO = "vae-to-vqgan/course"
 #: The release the badges and set-up cells install (equal to ``__version__`` at a release; ``make release``).
-RELEASE = "0.2.0"
+RELEASE = "0.3.0"
 REF = f"v{RELEASE}"
 REPO_URL = f"https://github.com/{REPO}"
 # The metrics extra brings real LPIPS and FID (their ImageNet weights download on first use, e.g. on Colab).

@@ -1,6 +1,6 @@
 # %% [markdown]
 # # 08 · GANs: two networks, one training loop
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.2.0/notebooks/student/08_gans.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vae-to-vqgan/course/blob/v0.3.0/notebooks/student/08_gans.ipynb)
 #
 # VQ-GAN adds a second network to the autoencoder: a discriminator that learns to tell real images from
 # reconstructions, while the decoder learns to fool it. This lesson builds that game on the smallest possible
@@ -19,17 +19,17 @@
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
-# Set-up: installs course_lib (release 0.2.0) where it is missing or another release; a checkout's copy is kept.
+# Set-up: installs course_lib (release 0.3.0) where it is missing or another release; a checkout's copy is kept.
 # Choose a profile by uncommenting one line (default: quick on a CPU, standard with CUDA):
 # import os; os.environ["COURSE_PROFILE"] = "standard"
-RELEASE = "0.2.0"
+RELEASE = "0.3.0"
 try:
     import course_lib
     if course_lib.__version__ != RELEASE and "-packages" in course_lib.__file__:
         raise ImportError(f"course_lib {course_lib.__version__} is installed, not {RELEASE}")
 except (ImportError, AttributeError):
     # pip may say "you may need to restart the kernel": only if it replaced another release (the next line says so)
-    # %pip install -q "course-lib[metrics] @ git+https://github.com/vae-to-vqgan/course@v0.2.0"
+    # %pip install -q "course-lib[metrics] @ git+https://github.com/vae-to-vqgan/course@v0.3.0"
     import course_lib
 # course_lib.env.keep_runs_on_drive()  # Colab: keep checkpoints on Google Drive, so a disconnect loses nothing
 ENV = course_lib.setup_notebook(seed=0, release=RELEASE)
