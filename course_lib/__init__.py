@@ -21,7 +21,7 @@ Each module is one concern, readable in one sitting:
 * ``diagrams``, ``site``, ``report``, ``build``, ``colab`` -- drawn diagrams, the HTML edition, smoke/GPU reports,
   notebook pairs and nbgrader, the Colab set-up cell
 """
-__version__ = "0.3.0"
+__version__ = "0.3.1.dev0"
 
 from .env import get_device, in_colab, run_path, seed_everything, setup_notebook  # noqa: E402
 from .claims import claim, verdict  # noqa: E402
