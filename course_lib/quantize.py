@@ -871,7 +871,30 @@ class EMAVectorQuantizer(VectorQuantizer):
 # ----------------------------------------------------------------------------------------------------------------
 # Finite scalar quantization
 # ----------------------------------------------------------------------------------------------------------------
-class FSQ(nn.Module):
+class _ImplicitCodebook(nn.Module):
+    """What the quantizers without a stored codebook share (FSQ, LFQ, BSQ): ``codebook`` enumerates every code from
+    ``indices_to_codes``, ``lookup`` maps indices to codes in z's layout through the optional output projection.
+    Subclasses set ``num_codes``, ``_basis`` (a buffer on the module's device) and ``project_out``."""
+
+    num_codes: int
+
+    def indices_to_codes(self, indices: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        """The implicit codebook (num_codes, code size before the output projection); row i has index i."""
+        return self.indices_to_codes(torch.arange(self.num_codes, device=self._basis.device))
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Codes for ``indices`` in the layout of z (through the output projection when there is one)."""
+        codes = self.indices_to_codes(indices)
+        if self.project_out is not None:
+            codes = self.project_out(codes)
+        return _codes_to_layout(codes, indices)
+
+
+class FSQ(_ImplicitCodebook):
     """Finite Scalar Quantization (Mentzer, Minnen, Agustsson, Tschannen 2023, "Finite Scalar Quantization: VQ-VAE
     Made Simple", arXiv:2309.15505).
 
@@ -939,18 +962,6 @@ class FSQ(nn.Module):
         digits = (indices.unsqueeze(-1) // self._basis) % levels
         half = self._levels // 2
         return (digits.float() - half) / half
-
-    @property
-    def codebook(self) -> torch.Tensor:
-        """The implicit codebook: all ``prod(levels)`` grid points, (K, len(levels)); row i has index i."""
-        return self.indices_to_codes(torch.arange(self.num_codes, device=self._basis.device))
-
-    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
-        """Codes for ``indices`` in the layout of z (through the output projection when there is one)."""
-        codes = self.indices_to_codes(indices)
-        if self.project_out is not None:
-            codes = self.project_out(codes)
-        return _codes_to_layout(codes, indices)
 
     def forward(self, z: torch.Tensor) -> QuantizerOutput:
         flat, shape = _flatten(z, self.code_dim, "FSQ")
@@ -1156,7 +1167,7 @@ class ResidualVQ(nn.Module):
                 f"beta={self.beta}, ema={self.ema}, quantizer_dropout={self.quantizer_dropout}")
 
 
-class _SignQuantizer(nn.Module):
+class _SignQuantizer(_ImplicitCodebook):
     """What LFQ and BSQ share: ``bits`` signs as the code, the implicit codebook of the 2^bits corners (scaled by
     ``corner``), the index as the binary number of the signs (first dimension most significant, see
     :func:`_bit_basis`), optional linear projections ``code_dim -> bits`` and back, and the straight-through
@@ -1183,17 +1194,6 @@ class _SignQuantizer(nn.Module):
     def codes_to_indices(self, codes: torch.Tensor) -> torch.Tensor:
         """(..., bits) -> (...,) int64: the binary number of the signs, first dimension most significant."""
         return ((codes > 0).long() * self._basis).sum(-1)
-
-    @property
-    def codebook(self) -> torch.Tensor:
-        """The implicit codebook (2^bits, bits); row i has index i."""
-        return self.indices_to_codes(torch.arange(self.num_codes, device=self._basis.device))
-
-    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
-        codes = self.indices_to_codes(indices)
-        if self.project_out is not None:
-            codes = self.project_out(codes)
-        return _codes_to_layout(codes, indices)
 
     def _project_in(self, z: torch.Tensor, name: str) -> Tuple[torch.Tensor, Tuple[int, ...]]:
         flat, shape = _flatten(z, self.code_dim, name)
