@@ -11,7 +11,7 @@
 # **Prerequisites.** Python and PyTorch tensors. The last deep dive checks the prerequisites of the whole course.
 #
 # **Estimated time.** Core path about 14 min; 2 deep dives about 38 min more (estimated from this notebook by `make
-# stats`). Machine: about 7 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
+# stats`). Machine: about 4 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]

@@ -14,7 +14,7 @@
 # divergence at the level of a first probability course (00's prerequisite self-check covers them).
 #
 # **Estimated time.** Core path about 38 min; 4 deep dives about 12 min more (estimated from this notebook by `make
-# stats`). Machine: about 44 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
+# stats`). Machine: about 23 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]

@@ -12,7 +12,7 @@
 # **Prerequisites.** Notebook 01 (why discrete latents); matrix multiplication and broadcasting in PyTorch.
 #
 # **Estimated time.** Core path about 35 min; the deep dive about 6 min more (estimated from this notebook by `make
-# stats`). Machine: about 8 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
+# stats`). Machine: about 7 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]

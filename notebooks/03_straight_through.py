@@ -13,7 +13,7 @@
 # **Prerequisites.** Notebook 02 (codebooks, nearest-code assignment, k-means); autograd and `.detach()`.
 #
 # **Estimated time.** Core path about 44 min; 3 deep dives about 16 min more (estimated from this notebook by `make
-# stats`). Machine: about 14 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
+# stats`). Machine: about 8 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]

@@ -13,7 +13,7 @@
 # commitment losses).
 #
 # **Estimated time.** Core path about 48 min; 6 deep dives about 36 min more (estimated from this notebook by `make
-# stats`). Machine: about 44 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
+# stats`). Machine: about 28 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]

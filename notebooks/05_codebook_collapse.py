@@ -12,7 +12,7 @@
 # **Prerequisites.** Notebook 04 (VQ-VAE, EMA codebook, perplexity over a data set); notebook 02 (k-means).
 #
 # **Estimated time.** Core path about 47 min; 2 deep dives about 34 min more (estimated from this notebook by `make
-# stats`). Machine: about 1 min under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
+# stats`). Machine: about 43 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]

@@ -13,7 +13,7 @@
 # attention (Vaswani et al. 2017).
 #
 # **Estimated time.** Core path about 54 min; 2 deep dives about 13 min more (estimated from this notebook by `make
-# stats`). Machine: about 42 s under `quick` on 2 CPU cores; about 3 min of training under `standard` on a T4
+# stats`). Machine: about 32 s under `quick` on 2 CPU cores; about 3 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]

@@ -10,7 +10,7 @@
 # **Prerequisites.** Notebook 01 (autoencoders) and 04 (VQ-VAE reconstructions); convolutions and ReLU.
 #
 # **Estimated time.** Core path about 30 min; the deep dive about 9 min more (estimated from this notebook by `make
-# stats`). Machine: about 29 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
+# stats`). Machine: about 20 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]

@@ -15,7 +15,7 @@
 # **Prerequisites.** Notebook 01 (training a network in PyTorch). No GAN background is needed.
 #
 # **Estimated time.** Core path about 36 min; the deep dive about 3 min more (estimated from this notebook by `make
-# stats`). Machine: about 17 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
+# stats`). Machine: about 9 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]

@@ -17,7 +17,7 @@
 # **Prerequisites.** Notebook 08 (the GAN step, the hinge loss) and notebook 01 (autoencoders).
 #
 # **Estimated time.** Core path about 34 min; 2 deep dives about 32 min more (estimated from this notebook by `make
-# stats`). Machine: about 37 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
+# stats`). Machine: about 22 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]

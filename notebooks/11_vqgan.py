@@ -17,7 +17,7 @@
 # 09 (PatchGAN, the adaptive weight, warm-up) and 10 (judging image models).
 #
 # **Estimated time.** Core path about 37 min; 5 deep dives about 36 min more (estimated from this notebook by `make
-# stats`). Machine: about 2 min under `quick` on 2 CPU cores; about 61 min of training under `standard` on a T4
+# stats`). Machine: about 1 min under `quick` on 2 CPU cores; about 61 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]

@@ -12,7 +12,7 @@
 # notebook 11 (the VQ-GAN, `course_lib.vqgan`).
 #
 # **Estimated time.** Core path about 39 min; 4 deep dives about 32 min more (estimated from this notebook by `make
-# stats`). Machine: about 1 min under `quick` on 2 CPU cores; about 8 min of training under `standard` on a T4
+# stats`). Machine: about 44 s under `quick` on 2 CPU cores; about 8 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]

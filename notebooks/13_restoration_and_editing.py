@@ -17,7 +17,7 @@
 # and 10).
 #
 # **Estimated time.** Core path about 44 min; 4 deep dives about 22 min more (estimated from this notebook by `make
-# stats`). Machine: about 1 min under `quick` on 2 CPU cores; about 4 min of training under `standard` on a T4
+# stats`). Machine: about 40 s under `quick` on 2 CPU cores; about 4 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]

@@ -18,7 +18,7 @@
 # (judging image models: 7, 11), 11 (VQ-GAN: 3, 5) and 13 (restoration: 11).
 #
 # **Estimated time.** Core path about 12 min; 21 deep dives about 110 min more (estimated from this notebook by `make
-# stats`). Machine: about 55 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
+# stats`). Machine: about 29 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
 # %% tags=["setup"]
