@@ -1,13 +1,14 @@
 """The machine a notebook runs on: device choice, seeding, determinism, Colab detection, a version report."""
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterator, Optional, Union
 
 import numpy as np
 import torch
@@ -81,6 +82,26 @@ def display_path(path: Union[str, Path]) -> str:
             continue
         return str(Path(name) / rel) if name else str(rel)
     return path.name if path.is_absolute() else str(path)
+
+
+@contextlib.contextmanager
+def temporary_environ(**values: Optional[str]) -> Iterator[None]:
+    """Set (a string) or unset (``None``) environment variables for the ``with`` block, then restore each one as it
+    was, set or unset: ``with temporary_environ(MPLBACKEND=None): ...``."""
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def keep_runs_on_drive(folder: str = "vae-to-vqgan-runs", mount_point: str = "/content/drive") -> Path:

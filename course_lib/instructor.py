@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import datetime as _dt
 import hashlib
 import html
@@ -45,14 +44,14 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import build
+from .env import temporary_environ
 
 ROOT = build.ROOT
 NOTEBOOKS = build.NOTEBOOKS
@@ -424,24 +423,6 @@ VERDICT_MARK = "@@COURSE_VERDICTS@@"
 VERDICT_PROBE = f"import json as _json\nprint({VERDICT_MARK!r} + _json.dumps(_COURSE_VERDICTS))"
 
 
-@contextlib.contextmanager
-def _environ(**values: Optional[str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def apply_patches(nb, patches: Sequence[Mapping[str, str]], where: str = "") -> None:
     """Apply text replacements (``{"replace": old, "with": new}``) to the notebook's code cells, in place; each
     ``old`` must occur in exactly one code cell, so that a changed notebook fails loudly instead of silently."""
@@ -479,7 +460,7 @@ def run_lesson(py: Path, settings: Optional[Mapping[str, Any]] = None, patches: 
         env = dict(COURSE_PROFILE=profile, COURSE_CLAIMS="report", COURSE_OFFLINE="1", COURSE_DEVICE="cpu",
                    COURSE_RUNS=str(d / "runs"), COURSE_SETTINGS=json.dumps(dict(settings)) if settings else None,
                    COURSE_SMOKE=None, MPLBACKEND="module://matplotlib_inline.backend_inline")   # kept notebooks show plots
-        with _environ(**env):
+        with temporary_environ(**env):
             row = run_notebook(src, d / "out", timeout=timeout)
         executed = nbformat.read(str(d / "out" / src.name), as_version=4)
         if keep_executed is not None:
@@ -516,12 +497,10 @@ def _output_text(output: Mapping[str, Any]) -> str:
 
 def _git_commit() -> str:
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=str(ROOT), capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "notebooks/*.py", "course_lib"],
-                               cwd=str(ROOT), capture_output=True, text=True).stdout.strip()
+        sha = build._git(ROOT, "rev-parse", "HEAD").strip()
+        dirty = build._git(ROOT, "status", "--porcelain", "--", "notebooks/*.py", "course_lib", check=False).strip()
         return sha + (" (with uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
+    except (OSError, RuntimeError):
         return "unknown (not a git checkout)"
 
 

@@ -253,7 +253,7 @@ def soft_quantize(z: torch.Tensor, codebook: torch.Tensor, tau, generator: Optio
     weights = logits.softmax(dim=-1)
     if hard:
         one_hot = F.one_hot(weights.argmax(dim=-1), codebook.shape[0]).to(weights.dtype)
-        weights = weights + (one_hot - weights).detach()
+        weights = straight_through(weights, one_hot)
     return weights, weights @ codebook.to(weights.dtype)
 
 

@@ -24,7 +24,6 @@ import ast
 import copy
 import html
 import json
-import os
 import re
 import shutil
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import colab
+from .env import temporary_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -289,12 +289,8 @@ def build_site(out: Path, notebooks: Optional[Sequence[Path]] = None) -> List[Pa
         nbformat.write(run_notebook(py), str(run_dir / f"{py.stem}.ipynb"))
     # The kernel must draw inline figures: a non-interactive MPLBACKEND (Agg, set by headless test runs) would
     # leave every page without its plots.
-    saved = os.environ.pop("MPLBACKEND", None)
-    try:
+    with temporary_environ(MPLBACKEND=None):
         results = execute([run_dir / f"{py.stem}.ipynb" for py in sources], executed_dir)
-    finally:
-        if saved is not None:
-            os.environ["MPLBACKEND"] = saved
     failed = [name for name, _, err in results if err]
     if failed:
         raise RuntimeError(f"these notebooks failed to execute, so the site would show errors: {failed}")

@@ -84,3 +84,15 @@ def test_setup_notebook_reports(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert env.profile == "quick" and env.seed == 1
     assert "profile 'quick'" in out and course_lib.__version__ in out
+
+
+def test_temporary_environ_sets_unsets_and_restores(monkeypatch):
+    from course_lib.env import temporary_environ
+
+    monkeypatch.setenv("COURSE_TEST_A", "before")
+    monkeypatch.delenv("COURSE_TEST_B", raising=False)
+    with pytest.raises(RuntimeError):
+        with temporary_environ(COURSE_TEST_A=None, COURSE_TEST_B="inside"):
+            assert "COURSE_TEST_A" not in os.environ and os.environ["COURSE_TEST_B"] == "inside"
+            raise RuntimeError("restored even on an error")
+    assert os.environ["COURSE_TEST_A"] == "before" and "COURSE_TEST_B" not in os.environ
