@@ -42,7 +42,6 @@ import hashlib
 import html
 import json
 import os
-import platform
 import re
 import sys
 import tempfile
@@ -505,11 +504,11 @@ def _git_commit() -> str:
 
 
 def _machine() -> Dict[str, Any]:
-    import torch
+    """The course report's machine record (platform, Python, torch, threads, GPU), with the CPU count and
+    OMP_NUM_THREADS that these CPU runs depend on."""
+    from .report import machine
 
-    return {"platform": platform.platform(terse=True), "python": platform.python_version(),
-            "torch": torch.__version__, "cpu_count": os.cpu_count(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+    return {**machine(), "cpu_count": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
 
 
 def _run_key(settings: Mapping[str, Any], patches: Sequence[Mapping[str, str]]) -> str:
