@@ -7,10 +7,11 @@ import os
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from course_lib.quantize import EMAVectorQuantizer, VectorQuantizer
 from course_lib.vqgan import ddp_kwargs, sync_quantizer
+
+from _ranks import process_group, save_result, spawn_ranks
 
 WORLD, STEPS, PER_RANK, DIM = 2, 6, 24, 4
 
@@ -66,9 +67,7 @@ def _state(module):
 
 
 def _worker(rank: int, store: str, out_dir: str) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
-    try:
+    with process_group(rank, store, WORLD):
         results = {name: _run(name, rank) for name in CASES}
         # the explicit safety net: sync_quantizer copies rank 0's quantizer to every rank
         holder = torch.nn.Module()
@@ -77,16 +76,13 @@ def _worker(rank: int, store: str, out_dir: str) -> None:
         before = _state(holder.quantizer)
         sync_quantizer(holder)
         results["safety_net"] = (before, _state(holder.quantizer))
-        torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
+        save_result(results, os.path.join(out_dir, f"rank{rank}.pt"))
 
 
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ddp_ema")
-    mp.spawn(_worker, args=(str(d / "store"), str(d)), nprocs=WORLD, join=True)
-    return [torch.load(d / f"rank{r}.pt") for r in range(WORLD)]
+    paths = spawn_ranks(_worker, tmp_path_factory.mktemp("ddp_ema"), [f"rank{r}.pt" for r in range(WORLD)], WORLD)
+    return [torch.load(p) for p in paths]
 
 
 def _max_diff(a, b) -> float:

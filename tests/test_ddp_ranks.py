@@ -5,12 +5,12 @@
 * a ``time_budget`` stops every rank at the SAME step, even when one rank's clock runs far ahead: a rank that stopped
   alone would leave the others waiting in the next gradient all-reduce (a deadlock; here the process group's
   timeout turns it into an error instead of a hang)."""
-import datetime
 import json
 import os
 from pathlib import Path
 
 import torch
+from _ranks import process_group, save_result, spawn_ranks
 
 TINY = {
     "base": "quick",
@@ -25,22 +25,15 @@ TINY = {
 }
 
 
-def _init(rank: int, store: str, timeout_s: float = 120.0) -> None:
-    import torch.distributed as dist
-
+def _group(rank: int, store: str, timeout_s: float = 120.0):
     os.environ.update(WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank), COURSE_OFFLINE="1", COURSE_DEVICE="cpu")
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2,
-                            timeout=datetime.timedelta(seconds=timeout_s))
+    return process_group(rank, store, 2, timeout_s)
 
 
 def _augment_worker(rank: int, store: str, out_dir: str) -> None:
-    import torch.distributed as dist
-
     import course_lib.augment as augment
     import course_lib.train_vqgan as tv
 
-    _init(rank, store)
     draws: list = []
     rand, randint = augment._rand, augment._randint
 
@@ -55,21 +48,17 @@ def _augment_worker(rank: int, store: str, out_dir: str) -> None:
         return r
 
     augment._rand, augment._randint = recording_rand, recording_randint
-    try:
+    with _group(rank, store):
         out = Path(out_dir)
         cfg_path = out / f"cfg{rank}.json"
         cfg_path.write_text(json.dumps(TINY))
         summary = tv.train(tv.load_config(str(cfg_path)), out=out / "run", device="cpu", progress=False)
-        torch.save({"draws": draws, "summary": summary}, out / f"aug{rank}.pt")
-    finally:
-        dist.destroy_process_group()
+        save_result({"draws": draws, "summary": summary}, out / f"aug{rank}.pt")
 
 
 def test_diffaugment_draws_differ_between_ranks(tmp_path):
-    import torch.multiprocessing as mp
-
-    mp.spawn(_augment_worker, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
-    r0, r1 = (torch.load(tmp_path / f"aug{r}.pt", weights_only=False) for r in range(2))
+    paths = spawn_ranks(_augment_worker, tmp_path, [f"aug{r}.pt" for r in range(2)])
+    r0, r1 = (torch.load(p, weights_only=False) for p in paths)
     assert len(r0["draws"]) == len(r1["draws"]) > 0
     same = sum(a == b for a, b in zip(r0["draws"], r1["draws"]))
     assert same == 0, f"{same} of {len(r0['draws'])} DiffAugment draws are identical on both ranks"
@@ -89,7 +78,6 @@ STEPS, FAST_RANK = 40, 1
 
 
 def _budget_worker(rank: int, store: str, out_dir: str) -> None:
-    import torch.distributed as dist
     import torch.nn as nn
     from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -97,8 +85,7 @@ def _budget_worker(rank: int, store: str, out_dir: str) -> None:
     from course_lib.data import make_loader
 
     # a short process-group timeout: if the ranks disagreed, the waiting rank fails within seconds instead of hanging
-    _init(rank, store, timeout_s=30.0)
-    try:
+    with _group(rank, store, timeout_s=30.0):
         torch.manual_seed(0)
         model = DDP(nn.Linear(4, 1))
         x = torch.rand(64, 4, generator=torch.Generator().manual_seed(rank))
@@ -114,16 +101,12 @@ def _budget_worker(rank: int, store: str, out_dir: str) -> None:
 
         train.fit(loss_fn, torch.optim.SGD(model.parameters(), lr=0.1), data, steps=STEPS, time_budget=450.0,
                   model=model, progress=False)
-        torch.save({"steps": steps_seen, "weight": model.module.weight.detach().clone()}, Path(out_dir) / f"b{rank}.pt")
-    finally:
-        dist.destroy_process_group()
+        save_result({"steps": steps_seen, "weight": model.module.weight.detach().clone()}, Path(out_dir) / f"b{rank}.pt")
 
 
 def test_time_budget_stops_every_rank_at_the_same_step(tmp_path):
-    import torch.multiprocessing as mp
-
-    mp.spawn(_budget_worker, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
-    r0, r1 = (torch.load(tmp_path / f"b{r}.pt", weights_only=False) for r in range(2))
+    paths = spawn_ranks(_budget_worker, tmp_path, [f"b{r}.pt" for r in range(2)])
+    r0, r1 = (torch.load(p, weights_only=False) for p in paths)
     # the fast clock reads 0 at the start and 100 s more at each step's check: over 450 s at the 5th check, before step 4
     assert r0["steps"] == r1["steps"] == list(range(4)), (r0["steps"], r1["steps"])
     assert torch.equal(r0["weight"], r1["weight"])  # same number of averaged updates: identical replicas
