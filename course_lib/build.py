@@ -241,6 +241,12 @@ def notebook_from_source(py_path: Path):
     return nb
 
 
+def nb_text(value: Any) -> str:
+    """A notebook's multiline string as one str: nbformat stores source, stream text and output data either as a
+    string or as a list of lines."""
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
 def ipynb_text(nb) -> str:
     """The text of a notebook file as jupytext, nbformat and nbstripout write it."""
     import nbformat

@@ -491,7 +491,7 @@ def _output_text(output: Mapping[str, Any]) -> str:
     """The text a cell output shows: a stream's text, or a display's plain text and HTML."""
     parts = [output.get("text", "")] + [output.get("data", {}).get(m, "") for m in ("text/plain", "text/html",
                                                                                      "text/markdown")]
-    return html.unescape("\n".join("".join(p) if isinstance(p, list) else str(p) for p in parts))
+    return html.unescape("\n".join(build.nb_text(p) for p in parts))
 
 
 def _git_commit() -> str:
@@ -794,14 +794,14 @@ def figure_images(nb) -> Dict[str, List[Tuple[str, str]]]:
             for mime in ("image/png", "image/jpeg", "image/svg+xml"):
                 if mime in data:
                     value = data[mime]
-                    value = "".join(value) if isinstance(value, list) else value
+                    value = build.nb_text(value)
                     if mime == "image/svg+xml":
                         value = base64.b64encode(value.encode("utf-8")).decode("ascii")
                     images.append((mime, value.replace("\n", "")))
                     break
             else:
                 value = data.get("text/html")
-                if value and "<table" in (value := "".join(value) if isinstance(value, list) else value):
+                if value and "<table" in (value := build.nb_text(value)):
                     tables.append(("text/html", value))
         for t in tags:
             out[t] = images or tables

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import colab
+from .build import nb_text
 from .env import temporary_environ
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,28 +117,24 @@ def _path_replacements() -> List[tuple]:
     return sorted(((a, b) for a, b in pairs if a.strip() not in ("", "/", "|")), key=lambda p: -len(p[0]))
 
 
-def _text(value: Any) -> str:
-    return "".join(value) if isinstance(value, list) else str(value)
-
-
 def _clean_output(out: Dict[str, Any], last_call: Optional[str], replacements) -> Optional[Dict[str, Any]]:
     data = out.get("data", {})
     if WIDGET_MIME in data:  # a widget: nothing renders without a kernel
-        plain = _text(data.get("text/plain", ""))
+        plain = nb_text(data.get("text/plain", ""))
         if "Move a control" in plain:
             return {"output_type": "display_data", "metadata": {}, "data": {"text/html": EXPLORER_NOTE,
                                                                              "text/plain": "(interactive controls)"}}
         return None  # progress bars and other live widgets
     if out.get("output_type") == "execute_result" and last_call in ("claim", "verdict") \
-            and _text(data.get("text/plain", "")).strip() in ("True", "False", "None"):
+            and nb_text(data.get("text/plain", "")).strip() in ("True", "False", "None"):
         return None  # the value of a claim() that ends a cell
     out = copy.deepcopy(out)
     if "text" in out:
-        out["text"] = _scrub("".join(out["text"]) if isinstance(out["text"], list) else out["text"], replacements)
+        out["text"] = _scrub(nb_text(out["text"]), replacements)
     for mime in ("text/plain", "text/html", "text/markdown"):
         if mime in out.get("data", {}):
             value = out["data"][mime]
-            out["data"][mime] = _scrub("".join(value) if isinstance(value, list) else value, replacements)
+            out["data"][mime] = _scrub(nb_text(value), replacements)
     return out
 
 
