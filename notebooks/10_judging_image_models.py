@@ -154,14 +154,14 @@ show_table([[k, 1e3 * v] for k, v in half.items()], ["interval", "half-width, KI
 # %% [markdown]
 # Expect the bootstrap's half-width to be close to the replicates' spread, and the subset spread several times
 # narrower. The replicates' spread is itself an estimate from a few KIDs, so we compare against its own 95% interval
-# (the chi-square interval of a standard deviation with `replicates - 1` degrees of freedom).
+# (the chi-square interval of a standard deviation with `replicates - 1` degrees of freedom: `evidence.sd_interval`).
 
 # %%
-from scipy.stats import chi2
+from course_lib.evidence import sd_interval
 
 h = list(half.values())
-dof = len(reps) - 1
-lo_rep, hi_rep = h[2] * (dof / chi2.ppf(0.975, dof)) ** 0.5, h[2] * (dof / chi2.ppf(0.025, dof)) ** 0.5
+rep_sd = sd_interval(values)                       # the sd of the replicates' KIDs, with its own 95% interval
+lo_rep, hi_rep = 1.96 * rep_sd.low, 1.96 * rep_sd.high   # as half-widths, like the table's third row
 ok = claim(h[0] < lo_rep and lo_rep < h[1] < hi_rep,
            f"the subset spread ({1e3 * h[0]:.2f}) falls below the replicates' spread ({1e3 * h[2]:.2f}, 95% interval "
            f"[{1e3 * lo_rep:.2f}, {1e3 * hi_rep:.2f}] from {len(reps)} KIDs); the bootstrap ({1e3 * h[1]:.2f}) falls "

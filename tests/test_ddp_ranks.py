@@ -101,7 +101,8 @@ def _budget_worker(rank: int, store: str, out_dir: str) -> None:
 
         train.fit(loss_fn, torch.optim.SGD(model.parameters(), lr=0.1), data, steps=STEPS, time_budget=450.0,
                   model=model, progress=False)
-        save_result({"steps": steps_seen, "weight": model.module.weight.detach().clone()}, Path(out_dir) / f"b{rank}.pt")
+        save_result({"steps": steps_seen, "weight": model.module.weight.detach().clone()},
+                    Path(out_dir) / f"b{rank}.pt")
 
 
 def test_time_budget_stops_every_rank_at_the_same_step(tmp_path):

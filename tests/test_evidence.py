@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from course_lib.evidence import (Interval, PairedTest, bootstrap_interval, bootstrap_values, paired_difference,
-                                 percentile_interval, replicate_interval, t_quantile)
+                                 percentile_interval, replicate_interval, sd_interval, t_quantile)
 
 
 def test_interval_str_and_helpers():
@@ -107,6 +107,20 @@ def test_replicate_interval_coverage_is_exact_for_normal_data():
     reps = 2000
     hits = sum(replicate_interval(rng.normal(5.0, 2.0, size=4)).contains(5.0) for _ in range(reps))
     assert 0.93 <= hits / reps <= 0.97, hits / reps
+
+
+def test_sd_interval_hand_computed_coverage_and_refusals():
+    ci = sd_interval([1.0, 2.0, 3.0])
+    # sd 1, dof 2: chi2_{0.975, 2} = 7.377759, chi2_{0.025, 2} = 0.050636
+    assert ci.value == 1.0
+    assert ci.low == pytest.approx(math.sqrt(2 / 7.377759), rel=1e-6)
+    assert ci.high == pytest.approx(math.sqrt(2 / 0.050636), rel=1e-4)
+    assert "3 independent replicates" in ci.method and "dof 2" in ci.method
+    rng = np.random.default_rng(2)
+    hits = sum(sd_interval(rng.normal(0.0, 3.0, size=5)).contains(3.0) for _ in range(2000))
+    assert 0.93 <= hits / 2000 <= 0.97, hits / 2000
+    with pytest.raises(ValueError, match="at least 2 independent"):
+        sd_interval([4.0])
 
 
 def test_paired_difference_hand_computed():
