@@ -32,6 +32,8 @@ def test_guide_is_up_to_date_with_the_notebooks(info):
         assert f"<!-- generated: {name} -->" in text
     for i in info:   # every lesson is in the guide, with its generated core-path minutes
         assert f"| {i['number']} | [{i['title']}]" in text
+    # every graded cell and open exercise serves a stated outcome: no row of leftovers in the outcomes table
+    assert "| *not mapped to an objective* |" not in text
 
 
 def test_every_open_exercise_has_outcomes_generated_for_its_current_text(info):
