@@ -5,17 +5,19 @@ top and refers back to it (as d2l and the UvA notebooks do).
     from course_lib.diagrams import vqvae_diagram
     vqvae_diagram();                                  # notebook 04
 
-``vqvae_diagram`` (04), ``ste_diagram`` (03), ``vqgan_diagram`` (11), ``stage2_diagram`` (12). Each returns its
-matplotlib Figure.
+``vae_diagram`` (01), ``ste_diagram`` (03), ``vqvae_diagram`` (04), ``prior_diagram`` (06), ``vqgan_diagram`` (11),
+``stage2_diagram`` (12), ``code_restorer_diagram`` and ``maskgit_diagram`` (13); notebook 08 draws its GAN step with
+these boxes too (``course_lib.explorers.gan_toy.draw_gan_step_diagram``). Each returns its matplotlib Figure.
 """
 from __future__ import annotations
 
 from typing import Dict, Optional, Sequence, Tuple
 
 import matplotlib.pyplot as plt
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
-__all__ = ["vqvae_diagram", "ste_diagram", "vqgan_diagram", "stage2_diagram"]
+__all__ = ["vae_diagram", "ste_diagram", "vqvae_diagram", "prior_diagram", "vqgan_diagram", "stage2_diagram",
+           "code_restorer_diagram", "maskgit_diagram"]
 
 COLOURS = {"data": "#e8eef7", "net": "#d6ead6", "code": "#fbe3c4", "loss": "#f6d2d2", "frozen": "#e4e4e4"}
 
@@ -56,6 +58,160 @@ def _legend(ax, kinds: Sequence[str], where=(0.0, 0.0)) -> None:
         ax.add_patch(FancyBboxPatch((x + i * 2.3, y), 0.3, 0.22, boxstyle="round,pad=0.02", facecolor=COLOURS[k],
                                     edgecolor="#444", linewidth=0.8))
         ax.text(x + i * 2.3 + 0.4, y + 0.11, names[k], va="center", fontsize=8)
+
+
+def _cell(ax, x: float, y: float, text: str, colour: str, size: float = 0.62, fontsize: int = 8) -> None:
+    """One token of a sequence or grid: a square of side ``size`` centred on (x, y)."""
+    ax.add_patch(Rectangle((x - size / 2, y - size / 2), size, size, facecolor=colour, edgecolor="#444",
+                           linewidth=0.8))
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize)
+
+
+def _finish(fig, show: bool):
+    if show:
+        plt.show()
+    return fig
+
+
+def vae_diagram(show: bool = True):
+    """The VAE (Kingma & Welling 2013): the encoder outputs a Gaussian q(z|x), a sample is drawn by
+    reparameterisation, the decoder outputs Bernoulli means; the loss is reconstruction plus KL to the prior."""
+    fig, ax = _canvas(12, 3.9, "VAE: encode to a Gaussian, sample by reparameterisation, decode", (0, 16),
+                      (-2.0, 2.7))
+    x = _box(ax, (1.0, 1), "image x\n(B, 1, 28, 28)", "data", w=1.8)
+    enc = _box(ax, (3.6, 1), "encoder\nq(z | x)", "net", w=1.7)
+    mu = _box(ax, (6.2, 1.6), "mu  (B, L)", "data", w=1.7, h=0.6)
+    lv = _box(ax, (6.2, 0.4), "log sigma^2  (B, L)", "data", w=2.1, h=0.6)
+    eps = _box(ax, (9.0, 2.2), "eps ~ N(0, I)\n(no parameters)", "data", w=2.1, h=0.7, fontsize=8)
+    z = _box(ax, (9.0, 0.7), "z = mu + sigma * eps", "data", w=2.4, h=0.7)
+    dec = _box(ax, (12.0, 0.7), "decoder\np(x | z)", "net", w=1.7)
+    xh = _box(ax, (14.6, 0.7), "x_hat: each pixel's\nBernoulli mean", "data", w=2.0)
+    _arrow(ax, x["right"], enc["left"])
+    _arrow(ax, enc["right"], mu["left"])
+    _arrow(ax, enc["right"], lv["left"])
+    _arrow(ax, mu["right"], z["left"])
+    _arrow(ax, lv["right"], z["left"])
+    _arrow(ax, eps["bottom"], z["top"])
+    _arrow(ax, z["right"], dec["left"])
+    _arrow(ax, dec["right"], xh["left"])
+    _arrow(ax, z["bottom"], enc["bottom"], "backward: to the encoder through mu and sigma (eps is a constant)",
+           colour="#b03030", style="--", rad=-0.3, offset=(0.0, -1.25))
+    ax.text(8, -1.45, "loss = -ELBO = reconstruction (cross-entropy of x under x_hat)  +  KL( q(z | x) || N(0, I) )",
+            ha="center", fontsize=9, color="#7a1f1f")
+    _legend(ax, ["data", "net"], where=(0.2, -1.95))
+    return _finish(fig, show)
+
+
+def prior_diagram(grid: Tuple[int, int] = (3, 3), show: bool = True):
+    """The autoregressive prior of notebook 06 on a small ``grid``: left, the codes in raster order; right, the
+    transformer's inputs (class token, then the codes shifted by one), which inputs each position may attend to
+    under the causal mask, and the code each position predicts."""
+    h, w = grid
+    T = h * w
+    fig, (ax_g, ax_m) = plt.subplots(1, 2, figsize=(11, 4.6), gridspec_kw={"width_ratios": [1, 2.2]})
+    fig.suptitle("An autoregressive prior: raster order, a class token, a shift by one, a causal mask", fontsize=11)
+    # the grid in raster order
+    ax_g.set_xlim(-0.6, w - 0.4)
+    ax_g.set_ylim(-h + 0.4 - 0.8, 0.6)
+    ax_g.set_aspect("equal")
+    ax_g.axis("off")
+    ax_g.set_title(f"a {h} x {w} code grid, raster order", fontsize=9)
+    for t in range(T):
+        r, c = divmod(t, w)
+        _cell(ax_g, c, -r, f"c_{t}", COLOURS["code"], size=0.7, fontsize=9)
+        if t + 1 < T:
+            r2, c2 = divmod(t + 1, w)
+            a, b = ((c + 0.36, -r), (c2 - 0.36, -r2)) if r2 == r else ((c, -r - 0.36), (c2, -r2 + 0.36))
+            ax_g.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=9, color="#555", linewidth=0.9))
+    ax_g.text((w - 1) / 2, -h + 0.4 - 0.45, "read row by row: c_0, c_1, ..., c_%d" % (T - 1), ha="center", fontsize=8)
+    # the attention pattern: rows are positions (queries), columns are the inputs they may see (keys)
+    inputs = ["y"] + [f"c_{t}" for t in range(T - 1)]
+    ax_m.set_xlim(-2.2, T + 1.6)
+    ax_m.set_ylim(-T - 0.2, 2.0)
+    ax_m.set_aspect("equal")
+    ax_m.axis("off")
+    ax_m.set_title("position t sees the inputs 0..t (shaded) and predicts c_t", fontsize=9)
+    for j, name in enumerate(inputs):
+        _cell(ax_m, j, 1.0, name, COLOURS["data"] if j else COLOURS["net"], size=0.85)
+    ax_m.text(-1.9, 1.0, "input", va="center", fontsize=8)
+    for i in range(T):
+        ax_m.text(-1.9, -i, f"pos {i}", va="center", fontsize=8)
+        for j in range(T):
+            seen = j <= i
+            ax_m.add_patch(Rectangle((j - 0.42, -i - 0.42), 0.84, 0.84, facecolor="#9cc29c" if seen else "white",
+                                     edgecolor="#bbb", linewidth=0.6))
+        _cell(ax_m, T + 0.6, -i, f"c_{i}", COLOURS["code"], size=0.85)
+    ax_m.text(T + 0.6, 1.0, "predicts", ha="center", va="center", fontsize=8)
+    ax_m.text(T / 2 - 0.5, -T + 0.05 - 0.45, "y = the class token (id K + class); the last code is never an input",
+              ha="center", fontsize=8)
+    return _finish(fig, show)
+
+
+def code_restorer_diagram(show: bool = True):
+    """Restoration by code prediction (CodeFormer, Zhou et al. 2022), as notebook 13 trains it: a network reads the
+    degraded image and predicts, for every cell of the code grid, logits over the frozen tokenizer's K codes; the
+    targets are the clean image's codes; the frozen decoder turns the predicted codes into the restored image."""
+    fig, ax = _canvas(12, 4.0, "Restoring by predicting codes: learn the codes, let the frozen decoder draw",
+                      (0, 16), (-2.1, 2.6))
+    bad = _box(ax, (1.1, 1.4), "degraded\nimage", "data", w=1.6)
+    net = _box(ax, (3.7, 1.4), "restorer\n(trained)", "net", w=1.7)
+    logits = _box(ax, (6.6, 1.4), "logits\n(B, K, h, w)", "data", w=1.9)
+    codes = _box(ax, (9.5, 1.4), "argmax per cell\ncodes (B, h, w)", "code", w=2.2)
+    dec = _box(ax, (12.4, 1.4), "decoder\n(frozen)", "frozen", w=1.7)
+    out = _box(ax, (14.8, 1.4), "restored\nimage", "data", w=1.5)
+    clean = _box(ax, (1.1, -0.6), "clean\nimage", "data", w=1.6)
+    tok = _box(ax, (3.7, -0.6), "encoder +\nquantizer (frozen)", "frozen", w=2.1)
+    target = _box(ax, (6.6, -0.6), "target codes\n(B, h, w)", "code", w=1.9)
+    ce = _box(ax, (9.5, -0.6), "cross-entropy\nper cell", "loss", w=2.0)
+    for a, b in ((bad["right"], net["left"]), (net["right"], logits["left"]), (logits["right"], codes["left"]),
+                 (codes["right"], dec["left"]), (dec["right"], out["left"]), (clean["right"], tok["left"]),
+                 (tok["right"], target["left"]), (target["right"], ce["left"])):
+        _arrow(ax, a, b)
+    _arrow(ax, logits["bottom"], ce["top"], "train", offset=(0.5, -0.15))
+    ax.text(8, -1.6, "the degraded image comes from the clean one; training needs only pairs, the tokenizer stays "
+            "as notebook 12 left it", ha="center", fontsize=8.5, color="#444")
+    _legend(ax, ["data", "net", "code", "loss", "frozen"], where=(2.0, -2.05))
+    return _finish(fig, show)
+
+
+def maskgit_diagram(steps: int = 3, hole: int = 8, show: bool = True):
+    """MaskGIT's iterative decoding (Chang et al. 2022) on a hole of ``hole`` tokens: at every step the
+    bidirectional transformer predicts all masked tokens, the most confident are kept, the rest are masked again;
+    the cosine schedule sets how many stay masked after step s of S: ceil(cos(pi s / 2S) N), at least one fewer than
+    before, none after the last (the counts of :func:`course_lib.maskgit.maskgit_complete`)."""
+    import torch
+
+    from .maskgit import cosine_schedule
+
+    # as course_lib.maskgit.maskgit_complete: ceil(gamma(s / S) N) stay masked after step s < S, at least one
+    # position is decided per step, none stays masked after the last
+    remaining = [hole]
+    for s in range(1, steps + 1):
+        stay = int(torch.ceil(cosine_schedule(torch.tensor(s / steps)) * hole)) if s < steps else 0  # float32 too
+        remaining.append(max(min(stay, remaining[-1] - 1), 0))
+    order = [3, 6, 0, 5, 2, 7, 1, 4][:hole] + list(range(8, hole))   # an arbitrary confidence order, for the picture
+    known = 2
+    n = known + hole + known
+    fig, ax = _canvas(11, 0.9 + 0.75 * (steps + 1), "MaskGIT: fill a hole in a few parallel steps", (-3.2, n + 3.8),
+                      (-steps - 1.45, 0.6))
+    ax.set_aspect("equal")
+    for s, left in enumerate(remaining):
+        y = -s
+        ax.text(-3.0, y, "start" if s == 0 else f"after step {s}", va="center", fontsize=8.5)
+        decided = set(order[: hole - left])
+        before = set(order[: hole - remaining[s - 1]]) if s else set()
+        for i in range(n):
+            if i < known or i >= known + hole:
+                _cell(ax, i, y, "c", COLOURS["data"])
+            elif i - known in decided:
+                _cell(ax, i, y, "c", "#f0a95a" if i - known not in before else COLOURS["code"])
+            else:
+                _cell(ax, i, y, "M", "white")
+        ax.text(n + 0.2, y, f"{left} of {hole} masked", va="center", fontsize=8.5)
+    ax.text(n / 2 - 0.5, -steps - 0.75, "each step: predict every M at once (full attention), keep the most confident "
+            "(dark: kept at this step), mask the others again", ha="center", fontsize=8.5, color="#7a1f1f")
+    ax.text(n / 2 - 0.5, -steps - 1.2, "blue: known codes around the hole, never changed", ha="center", fontsize=8)
+    return _finish(fig, show)
 
 
 def vqvae_diagram(show: bool = True):

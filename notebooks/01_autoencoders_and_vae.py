@@ -13,7 +13,7 @@
 # **Prerequisites.** Notebook 00; PyTorch modules, autograd and optimisers; Gaussians, expectations and the KL
 # divergence at the level of a first probability course (00's prerequisite self-check covers them).
 #
-# **Estimated time.** Core path about 38 min; 4 deep dives about 12 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 39 min; 4 deep dives about 12 min more (estimated from this notebook by `make
 # stats`). Machine: about 23 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
@@ -149,8 +149,14 @@ print(verdict(len(apart) >= 8, "Nearly every class forms its own cluster.",
 # $$z = \mu + \sigma \odot \varepsilon, \qquad \varepsilon \sim \mathcal N(0, I), \qquad \sigma = \exp(\tfrac12 \log\sigma^2).$$
 #
 # Then $\partial z/\partial \mu = 1$ and $\partial z/\partial \log\sigma^2 = \tfrac12 \sigma\varepsilon$: gradients
-# reach the encoder.
-#
+# reach the encoder. The whole model, with its loss:
+
+# %% tags=["fig-vae-diagram"]
+from course_lib.diagrams import vae_diagram
+
+vae_diagram();
+
+# %% [markdown]
 # **Exercise 1.** Implement `reparameterize(mu, logvar)`: both (B, L); return z of shape (B, L).
 
 # %%

@@ -12,7 +12,7 @@
 # **Prerequisites.** Notebook 04 (the VQ-VAE and its code grid), notebook 01 (the VAE), and a first idea of
 # attention (Vaswani et al. 2017).
 #
-# **Estimated time.** Core path about 54 min; 2 deep dives about 13 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 55 min; 2 deep dives about 13 min more (estimated from this notebook by `make
 # stats`). Machine: about 32 s under `quick` on 2 CPU cores; about 3 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
@@ -213,8 +213,14 @@ claim(kid_uniform.low > kid_recon.high and kid_uniform.value > 2 * kid_recon.val
 # A **causal mask** stops every position from attending to later ones, so the prediction of `c_t` sees the class
 # and the codes before it. The loss is the cross-entropy of each prediction, averaged over positions and images:
 # nats per code. PixelCNN (van den Oord et al. 2016) was the VQ-VAE's own prior; iGPT (Chen et al. 2020) is a
-# GPT over pixels in raster order.
-#
+# GPT over pixels in raster order. On a 3 × 3 grid:
+
+# %% tags=["fig-prior-diagram"]
+from course_lib.diagrams import prior_diagram
+
+prior_diagram();
+
+# %% [markdown]
 # ### Exercise 2: the prior's training loss
 # `prior.next_code_logits(inputs)` runs the transformer on token ids `inputs` (B, T): ids `0..K-1` are codes, and
 # the class token of class `y` is the id `K + y`. It returns logits (B, T, K), where `logits[:, t]` predicts the

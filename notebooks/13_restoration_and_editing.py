@@ -16,7 +16,7 @@
 # **Prerequisites.** Notebook 12 (the tokenizer and the raster-order prior); KID and the judge net (notebooks 06
 # and 10).
 #
-# **Estimated time.** Core path about 44 min; 4 deep dives about 22 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 46 min; 4 deep dives about 22 min more (estimated from this notebook by `make
 # stats`). Machine: about 40 s under `quick` on 2 CPU cores; about 4 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
@@ -101,6 +101,15 @@ bad_train, bad_test = degrade(x_train, CFG.factor), degrade(x_test, CFG.factor)
 sr_rows, sr_classical = classical_upsamplers(downsample(x_test, CFG.factor), x_test, downsample(x_val, CFG.factor),
                                              x_val, CFG.factor, return_outputs=True)
 show_table(sr_rows, BASELINE_HEADERS, title=f"super-resolution x{CFG.factor}: tuned on {len(x_val)} validation images")
+
+# %% [markdown]
+# The learned restorer of this lesson does not output pixels. It predicts, for every cell of the code grid, which
+# of the frozen tokenizer's `K` codes the clean image has there, and the frozen decoder draws the image:
+
+# %% tags=["fig-code-restorer-diagram"]
+from course_lib.diagrams import code_restorer_diagram
+
+code_restorer_diagram();
 
 # %% [markdown]
 # ### Exercise 1: the code-prediction loss
@@ -310,7 +319,13 @@ print(verdict(dd_psnr.low > 0, f"{best} has the lower distortion.", f"{best} doe
 # - **iterative decoding** (sec. 3.2): start with `[MASK]` in the hole; at each step predict every masked
 #   position, **keep the most confident** and mask the rest again, so that $\lceil \gamma(s/S)\, N \rceil$ of
 #   the $N$ hole positions are still masked after step $s$ of $S$.
-#
+
+# %% tags=["fig-maskgit-diagram"]
+from course_lib.diagrams import maskgit_diagram
+
+maskgit_diagram(steps=3, hole=8);
+
+# %% [markdown]
 # ### Exercise 2: MaskGIT's training loss
 # `model(tokens)` returns logits `(B, T, K)`; `model.mask_id` is the `[MASK]` token. For each row draw its own `r`,
 # mask `n = ceil(cos(pi r / 2) T)` random positions (at least 1), and feed the model the tokens with `model.mask_id`
