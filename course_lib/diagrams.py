@@ -235,9 +235,7 @@ def vqvae_diagram(show: bool = True):
     ax.text(8, -1.55, "loss = |x - x_hat|^2  +  |sg[z_e] - e_k|^2 (codebook; or the EMA update, notebook 04)  +  "
             "beta |z_e - sg[e_k]|^2 (commitment)", ha="center", fontsize=9, color="#7a1f1f")
     _legend(ax, ["data", "net", "code"], where=(4.5, -2.2))
-    if show:
-        plt.show()
-    return fig
+    return _finish(fig, show)
 
 
 def ste_diagram(show: bool = True, formula: bool = True):
@@ -259,9 +257,7 @@ def ste_diagram(show: bool = True, formula: bool = True):
            offset=(0.0, -1.4))
     ax.text(6, 2.0, "sg[.] = stop-gradient (.detach()): its value is used forward, its gradient is zero",
             ha="center", fontsize=9)
-    if show:
-        plt.show()
-    return fig
+    return _finish(fig, show)
 
 
 def vqgan_diagram(show: bool = True):
@@ -293,9 +289,7 @@ def vqgan_diagram(show: bool = True):
     ax.text(7.7, -2.8, "L_G = L_rec + L_quant + lambda * L_adv,   lambda = |grad_L L_rec| / (|grad_L L_adv| + delta): "
             "the adaptive weight at the decoder's last layer L", ha="center", fontsize=9, color="#7a1f1f")
     _legend(ax, ["data", "net", "code", "loss", "frozen"], where=(0.2, -3.35))
-    if show:
-        plt.show()
-    return fig
+    return _finish(fig, show)
 
 
 def stage2_diagram(show: bool = True):
@@ -318,6 +312,4 @@ def stage2_diagram(show: bool = True):
     _arrow(ax, gpt["bottom"], sample["top"], "generate")
     _arrow(ax, sample["left"], out["right"])
     ax.text(12.9, 1.3, "train:\ncross-entropy\non next token", fontsize=8, va="center")
-    if show:
-        plt.show()
-    return fig
+    return _finish(fig, show)
