@@ -168,8 +168,8 @@ def code_restorer_diagram(show: bool = True):
                  (tok["right"], target["left"]), (target["right"], ce["left"])):
         _arrow(ax, a, b)
     _arrow(ax, logits["bottom"], ce["top"], "train", offset=(0.5, -0.15))
-    ax.text(8, -1.6, "the degraded image comes from the clean one; training needs only pairs, the tokenizer stays "
-            "as notebook 12 left it", ha="center", fontsize=8.5, color="#444")
+    ax.text(8, -1.6, "training needs only (degraded, clean) pairs; the tokenizer (notebook 12's, section 1) is never "
+            "updated", ha="center", fontsize=8.5, color="#444")
     _legend(ax, ["data", "net", "code", "loss", "frozen"], where=(2.0, -2.05))
     return _finish(fig, show)
 
