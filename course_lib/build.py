@@ -421,6 +421,53 @@ def _prose_words(md: str) -> int:
     return n + len(WORD_RE.findall(md))
 
 
+#: A parenthesis that is not an aside: a citation (a year inside), a short cross-reference, an acronym, a shape.
+_NOT_ASIDE_RE = re.compile(r"\b(1[89]|20)\d\d\b|^(notebook|notebooks|section|sec\.|§|eq\.|equation|figure|fig\.|table|"
+                           r"exercise|see|deep dive|more to try)\b[^,;]{0,30}$|^[A-Z][A-Za-z0-9-]{0,9}s?$", re.I)
+_SHAPE_RE = re.compile(r"^\s*[\w'×·*+-]{1,4}(\s*,\s*[\w'×·*+-]{1,4})+\s*,?\s*$")
+LONG_SENTENCE_WORDS = 40
+_ABBREV_END_RE = re.compile(r"\b(al|e\.g|i\.e|sec|secs|eq|fig|vs|cf|approx|ch|p|pp|no)\.$", re.I)
+
+
+def _plain_prose(md: str) -> str:
+    """Markdown as running text: no comments, code blocks, maths, code spans, images, link targets, tables or
+    headings (maths and code spans become one word, X)."""
+    md = re.sub(r"<!--.*?-->", " ", md, flags=re.S)
+    md = re.sub(r"^\s*```.*?^\s*```", " ", md, flags=re.S | re.M)      # fenced code blocks
+    md = re.sub(r"\$\$.*?\$\$", " X ", md, flags=re.S)
+    md = re.sub(r"\$[^$\n]+\$", "X", md)
+    md = re.sub(r"`[^`\n]+`", "X", md)
+    md = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", md)
+    md = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", md)
+    keep = [ln for ln in md.split("\n") if not re.match(r"^\s*(\||#{1,6}\s)", ln)]
+    return "\n".join(keep)
+
+
+def prose_style(md: str) -> Dict[str, int]:
+    """Two measures of plain writing in a markdown text (issue 21 compared d2l and the UvA notebooks):
+    ``asides``, the parenthesised phrases that interrupt a sentence (not counted: citations with a year, short
+    cross-references such as "(notebook 06)", an acronym such as "(KID)", a tensor shape such as "(B, C, H, W)"),
+    and ``sentences`` with ``long_sentences``, those over :data:`LONG_SENTENCE_WORDS` words (a list item or a
+    paragraph ends a sentence too); ``prose_words``, the words of the running text (maths or code: one word)."""
+    text = _plain_prose(md)
+    asides = sum(1 for inner in re.findall(r"\(([^()]*)\)", text)
+                 if inner.strip() and inner.strip() != "X" and not _NOT_ASIDE_RE.search(inner.strip())
+                 and not _SHAPE_RE.match(inner))
+    units = []
+    for block in re.split(r"\n\s*\n|\n\s*(?:[-*]|\d+\.)\s+", text):
+        pieces = re.split(r"(?<=[.!?])\s+(?=[A-Z(*\"'X0-9])", " ".join(block.split()))
+        for piece in pieces:   # "et al. 2021", "e.g. X", "sec. 3" do not end a sentence
+            if units and units[-1] is not None and _ABBREV_END_RE.search(units[-1]):
+                units[-1] += " " + piece
+            else:
+                units.append(piece)
+        units.append(None)     # a block always ends a sentence
+    units = [u for u in units if u is not None and WORD_RE.search(u)]
+    long = sum(1 for u in units if len(WORD_RE.findall(u)) > LONG_SENTENCE_WORDS)
+    return {"asides": asides, "sentences": len(units), "long_sentences": long,
+            "prose_words": len(WORD_RE.findall(text))}
+
+
 def _exercise_minutes(solution_lines: int) -> float:
     r = RATES
     return min(r["exercise_max_min"], r["exercise_base_min"] + r["exercise_min_per_line"] * solution_lines)
@@ -439,7 +486,8 @@ def _solution_lines(source: str) -> int:
 
 
 def _empty_counts() -> Dict[str, float]:
-    return dict(words=0, code_lines=0, figures=0, tables=0, exercises=0, solution_lines=0, exercise_min=0.0)
+    return dict(words=0, code_lines=0, figures=0, tables=0, exercises=0, solution_lines=0, exercise_min=0.0,
+                asides=0, sentences=0, long_sentences=0, prose_words=0)
 
 
 def _minutes(c: Dict[str, float]) -> float:
@@ -502,6 +550,8 @@ def lesson_stats(py_path: Path) -> Dict[str, Any]:
         if cell.cell_type == "markdown":
             text = ESTIMATE_RE.sub(" ", cell.source)
             c["words"] += _prose_words(text)
+            for k, v in prose_style(text).items():
+                c[k] += v
             c["figures"] += len(re.findall(r"!\[[^\]]*\]\(", text))
             c["tables"] += len(re.findall(r"(?:^\|.*\|\s*\n)+", text + "\n", flags=re.M))
             continue
@@ -648,25 +698,34 @@ def _stats_of_text(py_text: str, py_path: Path) -> Dict[str, Any]:
         return lesson_stats(tmp)
 
 
+def _style(c: Mapping[str, float]) -> str:
+    asides = 100 * c["asides"] / max(c["prose_words"], 1)
+    long = 100 * c["long_sentences"] / max(c["sentences"], 1)
+    return f"{asides:.1f} / {long:.0f}%"
+
+
 def stats_table(rows: List[Dict[str, Any]], times: Optional[Mapping[str, Any]] = None) -> str:
     """The ``make stats`` table: per lesson the core path and the deep dives, then the course."""
     times = machine_times() if times is None else times
     head = ("| lesson | core min | deep-dive min | core: words / code lines / figures / tables / exercises "
-            "(solution lines) | deep dives | quick run |")
-    lines = [head, "|---|---|---|---|---|---|"]
+            "(solution lines) | core prose: asides per 100 words / sentences over 40 words | deep dives | quick run |")
+    lines = [head, "|---|---|---|---|---|---|---|"]
     for r in rows:
         c = r["core"]
         over = " **over 60**" if c["minutes"] > CORE_BUDGET_MIN else ""
         q = times.get(r["notebook"], {}).get("quick_seconds")
         lines.append(f"| {r['notebook']} | {c['minutes']:.0f}{over} | {r['deep']['minutes']:.0f} | "
                      f"{c['words']} / {c['code_lines']} / {c['figures']} / {c['tables']} / {c['exercises']} "
-                     f"({c['solution_lines']}) | {len(r['deep_dives'])} | {'-' if q is None else f'{q:.0f} s'} |")
+                     f"({c['solution_lines']}) | {_style(c)} | {len(r['deep_dives'])} | "
+                     f"{'-' if q is None else f'{q:.0f} s'} |")
     core = sum(r["core"]["minutes"] for r in rows)
     deep = sum(r["deep"]["minutes"] for r in rows)
     ex = sum(r["core"]["exercises"] + r["deep"]["exercises"] for r in rows)
     sol = sum(r["core"]["solution_lines"] + r["deep"]["solution_lines"] for r in rows)
+    total = {k: sum(r["core"][k] for r in rows) for k in ("prose_words", "asides", "sentences", "long_sentences")}
     lines.append(f"| **course** | **{core:.0f}** ({core / 60:.1f} h) | {deep:.0f} ({deep / 60:.1f} h) | "
-                 f"graded exercises {ex}, {sol} solution lines | {sum(len(r['deep_dives']) for r in rows)} | |")
+                 f"graded exercises {ex}, {sol} solution lines | {_style(total)} | "
+                 f"{sum(len(r['deep_dives']) for r in rows)} | |")
     r = RATES
     lines += ["", f"Rates: {r['words_per_min']:g} words/min, {r['code_lines_per_min']:g} code lines/min, "
                   f"{r['min_per_figure']:g} min a figure, {r['min_per_table']:g} min a table, an exercise "

@@ -187,3 +187,16 @@ def test_machine_times_are_written_from_an_nbval_junit_file(tmp_path):
     empty.write_text('<testsuites><testsuite name="pytest"/></testsuites>', encoding="utf-8")
     with pytest.raises(ValueError, match="nbval"):
         build.update_machine_times(empty, times)
+
+
+def test_prose_style_counts_asides_and_long_sentences():
+    md = ("# A heading (not prose)\n\nThe encoder (a small CNN) maps $x$ to codes (Esser et al. 2021), see the shape "
+          "(B, D, h, w) and the metric (KID), as in (notebook 06). The decoder draws.\n\n"
+          "- a list item (with an aside)\n- another item\n\n| a (table) | x |\n|---|---|\n\n"
+          "```bash\npython -m x (not prose)\n```\n\n" + "word " * 41 + "end.")
+    st = build.prose_style(md)
+    # asides: "a small CNN" and "with an aside"; not the citation, the shape, the acronym, the cross-reference, the
+    # heading, the table or the code block
+    assert st["asides"] == 2, st
+    # sentences: the two of the paragraph, the two list items, and the 42-word one, which is long
+    assert st["sentences"] == 5 and st["long_sentences"] == 1, st
