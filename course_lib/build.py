@@ -424,7 +424,7 @@ def _prose_words(md: str) -> int:
 #: A parenthesis that is not an aside: a citation (a year inside), a short cross-reference, an acronym, a shape.
 _NOT_ASIDE_RE = re.compile(r"\b(1[89]|20)\d\d\b|^(notebook|notebooks|section|sec\.|§|eq\.|equation|figure|fig\.|table|"
                            r"exercise|see|deep dive|more to try)\b[^,;]{0,30}$|^[A-Z][A-Za-z0-9-]{0,9}s?$", re.I)
-_SHAPE_RE = re.compile(r"^\s*[\w'×·*+-]{1,4}(\s*,\s*[\w'×·*+-]{1,4})+\s*,?\s*$")
+_SHAPE_RE = re.compile(r"^(?=.*,)\s*[\w'×·*+-]{1,4}(\s*,\s*[\w'×·*+-]{1,4})*\s*,?\s*$")   # (B, C, H, W), (B,)
 LONG_SENTENCE_WORDS = 40
 _ABBREV_END_RE = re.compile(r"\b(al|e\.g|i\.e|sec|secs|eq|fig|vs|cf|approx|ch|p|pp|no)\.$", re.I)
 

@@ -190,8 +190,8 @@ def test_machine_times_are_written_from_an_nbval_junit_file(tmp_path):
 
 
 def test_prose_style_counts_asides_and_long_sentences():
-    md = ("# A heading (not prose)\n\nThe encoder (a small CNN) maps $x$ to codes (Esser et al. 2021), see the shape "
-          "(B, D, h, w) and the metric (KID), as in (notebook 06). The decoder draws.\n\n"
+    md = ("# A heading (not prose)\n\nThe encoder (a small CNN) maps $x$ to codes (Esser et al. 2021), see the shapes "
+          "(B, D, h, w) and (B,) and the metric (KID), as in (notebook 06). The decoder draws.\n\n"
           "- a list item (with an aside)\n- another item\n\n| a (table) | x |\n|---|---|\n\n"
           "```bash\npython -m x (not prose)\n```\n\n" + "word " * 41 + "end.")
     st = build.prose_style(md)
