@@ -422,8 +422,10 @@ def _prose_words(md: str) -> int:
 
 
 #: A parenthesis that is not an aside: a citation (a year inside), a short cross-reference, an acronym, a shape.
-_NOT_ASIDE_RE = re.compile(r"\b(1[89]|20)\d\d\b|^(notebook|notebooks|section|sec\.|§|eq\.|equation|figure|fig\.|table|"
-                           r"exercise|see|deep dive|more to try)\b[^,;]{0,30}$|^[A-Z][A-Za-z0-9-]{0,9}s?$", re.I)
+_NOT_ASIDE_RE = re.compile(r"\b(1[89]|20)\d\d\b|^(notebook|notebooks|section|sections|sec\.|secs\.|§|eq\.|equation|"
+                           r"figure|fig\.|table|exercise|see|deep dive|more to try)(?=\s|$)[^,;]{0,30}$"
+                           r"|^(v\d\s+)?§\s?\d[\d.,\s§v-]*$"                  # (§7.2, v2 §6.1-6.4)
+                           r"|^[A-Z][A-Za-z0-9-]{0,9}s?$", re.I)
 _SHAPE_RE = re.compile(r"^(?=.*,)\s*[\w'×·*+-]{1,4}(\s*,\s*[\w'×·*+-]{1,4})*\s*,?\s*$")   # (B, C, H, W), (B,)
 LONG_SENTENCE_WORDS = 40
 _ABBREV_END_RE = re.compile(r"\b(al|e\.g|i\.e|sec|secs|eq|fig|vs|cf|approx|ch|p|pp|no)\.$", re.I)
@@ -435,8 +437,8 @@ def _plain_prose(md: str) -> str:
     md = re.sub(r"<!--.*?-->", " ", md, flags=re.S)
     md = re.sub(r"^\s*```.*?^\s*```", " ", md, flags=re.S | re.M)      # fenced code blocks
     md = re.sub(r"\$\$.*?\$\$", " X ", md, flags=re.S)
-    md = re.sub(r"\$[^$\n]+\$", "X", md)
-    md = re.sub(r"`[^`\n]+`", "X", md)
+    md = re.sub(r"\$[^$]+\$", "X", md)        # inline maths and code spans may wrap onto the next line
+    md = re.sub(r"`[^`]+`", "X", md)
     md = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", md)
     md = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", md)
     keep = [ln for ln in md.split("\n") if not re.match(r"^\s*(\||#{1,6}\s)", ln)]

@@ -191,12 +191,12 @@ def test_machine_times_are_written_from_an_nbval_junit_file(tmp_path):
 
 def test_prose_style_counts_asides_and_long_sentences():
     md = ("# A heading (not prose)\n\nThe encoder (a small CNN) maps $x$ to codes (Esser et al. 2021), see the shapes "
-          "(B, D, h, w) and (B,) and the metric (KID), as in (notebook 06). The decoder draws.\n\n"
+          "(B, D, h, w) and (B,) and the metric (KID), as in (notebook 06), (sec. 3.1) and (§7.2, v2 §6.1-6.4). The decoder draws.\n\n"
           "- a list item (with an aside)\n- another item\n\n| a (table) | x |\n|---|---|\n\n"
-          "```bash\npython -m x (not prose)\n```\n\n" + "word " * 41 + "end.")
+          "```bash\npython -m x (not prose)\n```\n\nA code span `f(a,\nb (c))` wraps.\n\n" + "word " * 41 + "end.")
     st = build.prose_style(md)
     # asides: "a small CNN" and "with an aside"; not the citation, the shape, the acronym, the cross-reference, the
     # heading, the table or the code block
     assert st["asides"] == 2, st
-    # sentences: the two of the paragraph, the two list items, and the 42-word one, which is long
-    assert st["sentences"] == 5 and st["long_sentences"] == 1, st
+    # sentences: the two of the paragraph, the two list items, the code-span one, and the 42-word one, which is long
+    assert st["sentences"] == 6 and st["long_sentences"] == 1, st
