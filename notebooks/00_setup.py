@@ -53,7 +53,7 @@ assert report["device"] == str(ENV.device)
 
 # %% [markdown]
 # ## 2. Profiles: one switch for every size
-# Every notebook declares its sizes (steps, batch size, data, model width) once, for three profiles:
+# Every notebook sets its steps, batch size, data and model width once, for three profiles:
 #
 # | profile | meant for | what you get |
 # |---|---|---|
@@ -61,8 +61,8 @@ assert report["device"] == str(ENV.device)
 # | `standard` | one GPU (a Colab T4) | results that look right, in about 30 minutes or less |
 # | `full` | an A100/H100-class GPU | closer to the papers' settings |
 #
-# The default is `quick` on a CPU and `standard` with CUDA. To choose, uncomment the line in the set-up cell (or set
-# `COURSE_PROFILE` before starting Jupyter) and restart the kernel. A settings table, the active column marked:
+# The default is `quick` on a CPU and `standard` with CUDA. To choose, uncomment the line in the set-up cell and
+# restart the kernel, or set `COURSE_PROFILE` before starting Jupyter. A settings table, the active column marked:
 
 # %%
 from course_lib.profiles import settings
@@ -76,8 +76,8 @@ CFG
 
 # %% [markdown]
 # ## 3. The datasets
-# Digits (MNIST), clothes (Fashion-MNIST) and small colour images. Under `quick`, or offline, notebooks use small
-# subsets shipped inside `course_lib`. Offline, CIFAR-10 is replaced by **"natural"**: 32×32 crops of public-domain
+# MNIST digits, Fashion-MNIST clothes and small colour images. Under `quick`, or offline, notebooks use small
+# subsets shipped in `course_lib`. Offline, CIFAR-10 is replaced by **"natural"**: 32×32 crops of public-domain
 # photographs. Images are float tensors (N, C, H, W) in [0, 1].
 
 # %% tags=["fig-datasets"]
@@ -95,13 +95,13 @@ plt.show()
 
 # %% [markdown]
 # ## 4. Exercises and checks
-# An exercise is a small function whose body is `raise NotImplementedError()`: replace that line with your code. The
-# next cell runs a **check**: it compares your function with a reference on random inputs, then prints a green line
-# or names the likely mistake. Graders run hidden cases too. While an exercise is unsolved or wrong, later cells use
-# the course's reference and say so.
+# An exercise is a function whose body is `raise NotImplementedError()`: replace that line with your code. The next
+# cell runs a **check**: it compares your function with a reference on random inputs and prints a green line or
+# names the likely mistake. Graders run hidden cases too. While an exercise is unsolved or wrong, later cells use the
+# course's reference and say so.
 #
 # **Exercise 0.** GAN decoders often work with images in [-1, 1] rather than [0, 1]. Write `to_signed(x)` that maps
-# [0, 1] onto [-1, 1] (0 → -1, 1 → 1, linearly).
+# [0, 1] linearly onto [-1, 1], so 0 → -1 and 1 → 1.
 
 # %%
 def to_signed(x: torch.Tensor) -> torch.Tensor:
@@ -133,8 +133,8 @@ except CheckFailed as err:
 # %% [markdown]
 # ## 5. Checks, claims and verdicts
 # A **check** tests your code. A **claim** tests a result: `claim(condition, message, kind=...)` stops the notebook
-# with `ClaimFailed` if a measurement did not come out as stated. Its kind is `measured` (it could have come out the
-# other way), `demonstration` (true whatever training did) or `sanity` (the set-up is as described). A **verdict**
+# with `ClaimFailed` if a measurement did not come out as stated. Its kind is `measured`: it could have come out the
+# other way; `demonstration`: true whatever training did; or `sanity`: the set-up is as described. A **verdict**
 # prints the sentence the numbers support, so conclusions are computed, not written in advance.
 #
 # **When a claim fails after you changed a setting** for a "More to try" exercise, nothing is broken: your change
@@ -151,9 +151,9 @@ print(verdict(dark > 0.75, f"Digits are thin strokes on a black page: {dark:.0%}
 
 # %% [markdown]
 # ## 6. How to read a lesson
-# Each lesson has a **core path**: what the next lessons need (the header estimates its time). Sections headed
-# **Deep dive** add depth: multi-seed studies, speed and memory, history, extra baselines. Their first line says
-# where the core path resumes. Read the core path first, but run every cell: later cells may need earlier ones.
+# Each lesson has a **core path**: what the next lessons need. The header estimates its time. **Deep dive** sections
+# add depth: multi-seed studies, speed and memory, history, extra baselines. Their first line says where the core
+# path resumes. Read the core path first, but run every cell: later cells may need earlier ones.
 
 # %% [markdown]
 # ## Deep dive: the training loop, checkpoints and Colab
@@ -175,8 +175,8 @@ for name in ["profiles", "env", "data", "train", "viz", "checks", "claims", "los
 # All notebooks train with one loop, `course_lib.train.fit`. You give it a function that returns named losses, an
 # optimiser and the data. It shows a progress bar, records a history you can plot, stops with a clear message if a
 # loss becomes `nan`, uses mixed precision on a GPU, and writes checkpoints. Here it fits a linear classifier on
-# MNIST for half the steps; then a second call with a larger `steps` resumes the same run, as it would after a
-# crash or a Colab disconnect: weights, optimiser, random state, data order and history all come back.
+# MNIST for half the steps. Then a second call with a larger `steps` resumes the same run, as it would after a crash
+# or a Colab disconnect: weights, optimiser, random state, data order and history all come back.
 
 # %% tags=["fig-training-loop"]
 import torch.nn.functional as F
@@ -220,9 +220,9 @@ claim(acc > 0.5, f"accuracy {acc:.2f} > 0.5 after {CFG.demo_steps} steps");
 
 # %% [markdown]
 # **Checkpoints on Colab.** `fit` writes checkpoints under `runs/`, one folder per profile. A Colab VM and its files
-# vanish when the runtime is recycled, so on Colab keep them on Google Drive: set `KEEP_ON_DRIVE = True` below (or
-# set `COURSE_RUNS` the same way in each notebook's set-up cell) before any training. Re-running a training cell then
-# resumes from Drive. `make course` executes every notebook into `build/executed/`.
+# vanish when the runtime is recycled, so on Colab keep them on Google Drive. Before any training, set
+# `KEEP_ON_DRIVE = True` below, or set `COURSE_RUNS` the same way in each notebook's set-up cell. Re-running a
+# training cell then resumes from Drive. `make course` executes every notebook into `build/executed/`.
 
 # %%
 import os

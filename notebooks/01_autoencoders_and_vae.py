@@ -75,10 +75,10 @@ print(train_set.display_name, "|", test_set.display_name)
 # ## 1. An autoencoder has nothing to sample from
 #
 # An autoencoder compresses an image $x$ into a short code $z = f_\phi(x)$, here 2 numbers, and decodes it back,
-# $\hat x = g_\theta(z)$ (Rumelhart, Hinton & Williams 1986; deep ones since Hinton & Salakhutdinov 2006). Its
-# decoder returns **logits**: each pixel is treated as a Bernoulli variable with probability
-# $\sigma(\text{logit})$, and the loss is the binary cross-entropy summed over pixels, in nats per image. MNIST
-# pixels are grey levels, not 0/1, so these nats are approximate; this is the usual convention.
+# $\hat x = g_\theta(z)$ (Rumelhart, Hinton & Williams 1986; deep ones since Hinton & Salakhutdinov 2006). Its decoder
+# returns **logits**: each pixel is a Bernoulli variable with probability $\sigma(\text{logit})$, and the loss is the
+# binary cross-entropy summed over pixels, in nats per image. MNIST pixels are grey levels, not 0/1, so these nats are
+# approximate; this is the usual convention.
 
 # %%
 torch.manual_seed(0)
@@ -93,8 +93,8 @@ with torch.no_grad():
 # %% [markdown]
 # Where do the codes lie? Left: each test image is a dot at its code, coloured by class. Right: a regular grid over
 # the box that holds the codes, decoded. Expect some classes to separate and many grid points to decode to smudges:
-# nothing tells us which region of the plane holds images, so the autoencoder gives no distribution to pick a new
-# $z$ from. A 5-nearest-neighbour vote in code space measures how well each class separates.
+# nothing tells us which region of the plane holds images, so there is no distribution to pick a new $z$ from. A
+# 5-nearest-neighbour vote in code space measures how well each class separates.
 
 # %% tags=["fig-ae-latents"]
 lo, hi = z_ae.min(0).values.cpu().numpy(), z_ae.max(0).values.cpu().numpy()
@@ -122,7 +122,7 @@ print(verdict(len(apart) >= 8, "Nearly every class forms its own cluster.",
 # Training should maximise $\log p_\theta(x) = \log \int p_\theta(x\mid z)\,p(z)\,dz$, but the integral is
 # intractable, and so is the posterior $p_\theta(z\mid x)$. The encoder therefore outputs an approximation, a diagonal
 # Gaussian $q_\phi(z \mid x) = \mathcal N\big(\mu_\phi(x), \operatorname{diag}\sigma^2_\phi(x)\big)$. It outputs
-# $\mu$ and $\log \sigma^2$ ("logvar"), so the variance is always positive.
+# $\mu$ and $\log \sigma^2$, called `logvar`, so the variance is always positive.
 #
 # **The ELBO.** For any $q$, multiply and divide inside the log and take the expectation under $q$:
 #
@@ -138,13 +138,12 @@ print(verdict(len(apart) >= 8, "Nearly every class forms its own cluster.",
 #   \;-\; \underbrace{\mathrm{KL}\big(q_\phi(z\mid x)\,\|\,p(z)\big)}_{\text{keeps codes near the prior}}.$$
 #
 # We minimise $-\mathcal L$ = reconstruction + KL. The first term is the autoencoder's loss with a *noisy* code; the
-# second pulls every $q(z\mid x)$ towards $\mathcal N(0, I)$, so that the codes fill the region we will sample from.
+# second pulls every $q(z\mid x)$ towards $\mathcal N(0, I)$, so the codes fill the region we will sample from.
 #
 # ### 2.1 The reparameterisation trick
 #
 # The reconstruction term is an expectation over $z \sim q_\phi(z\mid x)$, estimated with one sample per image. To
-# differentiate through the sampling, write the sample as a function of $(\mu, \sigma)$ and noise that does not
-# depend on them:
+# differentiate through the sampling, write the sample as a function of $(\mu, \sigma)$ and of independent noise:
 #
 # $$z = \mu + \sigma \odot \varepsilon, \qquad \varepsilon \sim \mathcal N(0, I), \qquad \sigma = \exp(\tfrac12 \log\sigma^2).$$
 #
@@ -235,18 +234,18 @@ check_gaussian_kl(gaussian_kl, seed=4, shape=(3, 11))
 # %% [markdown]
 # ### 2.3 The VAE's loss
 #
-# Put the pieces together. For a batch of images, the negative ELBO of each image is
+# For a batch of images, the negative ELBO of each image is
 #
 # $$-\mathcal L(x) \approx \underbrace{-\log p_\theta(x \mid z)}_{\text{rec: a sum over pixels}} + \beta\,\underbrace{\mathrm{KL}\big(q(z\mid x)\,\|\,\mathcal N(0, I)\big)}_{\text{kl: a sum over latent units}}, \qquad z = \mu + \sigma\varepsilon,$$
 #
 # with one sample $z$ per image. The ELBO has $\beta = 1$; section 4 changes it. Under the Bernoulli decoder,
-# $-\log p_\theta(x \mid z)$ is the binary cross-entropy of the decoder's logits, summed over the pixels
-# (`F.binary_cross_entropy_with_logits(logits, x, reduction="none")`; its default averages). The loss to train on is
-# the mean of $-\mathcal L(x)$ over the batch.
+# $-\log p_\theta(x \mid z)$ is the binary cross-entropy of the decoder's logits, summed over the pixels:
+# `F.binary_cross_entropy_with_logits(logits, x, reduction="none")`, not its default, which averages. The loss to
+# train on is the mean of $-\mathcal L(x)$ over the batch.
 #
 # **Exercise 3.** Implement `negative_elbo(model, x, beta)`. `model.encode(x)` returns `(mu, logvar)`, each (B, L),
-# and `model.decode(z)` returns logits shaped like `x`. Return a dict: `"loss"` (the batch mean of rec + beta * KL),
-# `"rec"` and `"kl"` (the batch means of the two terms, without beta). Use your `reparameterize` and `gaussian_kl`.
+# and `model.decode(z)` returns logits shaped like `x`. Return a dict: `"loss"` is the batch mean of rec + beta * KL;
+# `"rec"` and `"kl"` are the batch means of the two terms, without beta. Use your `reparameterize` and `gaussian_kl`.
 
 # %%
 def negative_elbo(model, x, beta=1.0):
@@ -269,13 +268,13 @@ check_negative_elbo(negative_elbo, seed=5, dtype=torch.float64)
 
 # %% [markdown]
 # From here on the notebook uses the course's versions, which your functions now match:
-# `course_lib.losses.vae_loss(model, x, beta)` (your exercise 3, built on `elbo_terms`), and the `reparameterize`
-# and `gaussian_kl` of `course_lib.losses`. `course_lib.models.VAE` draws $z$ in its `forward`.
+# the `reparameterize` and `gaussian_kl` of `course_lib.losses`, and `course_lib.losses.vae_loss(model, x, beta)`:
+# your exercise 3, built on `elbo_terms`. `course_lib.models.VAE` draws $z$ in its `forward`.
 #
 # ### 2.4 A VAE with a 2-D latent space
-# Train the same small network as the autoencoder, now as a VAE. Then draw its posterior means $\mu(x)$ of the test
-# images, and decode a grid of prior quantiles, as in Kingma & Welling's figure 4. Expect the codes to gather near
-# the prior's unit circle, unlike the autoencoder's arbitrary scale.
+# Train the autoencoder's small network as a VAE. Then draw its posterior means $\mu(x)$ of the test images and decode
+# a grid of prior quantiles, as in Kingma & Welling's figure 4. Expect the codes to gather near the prior's unit
+# circle, unlike the autoencoder's arbitrary scale.
 
 # %% tags=["fig-vae-latents"]
 from course_lib.losses import vae_loss
@@ -314,10 +313,10 @@ plt.show()
 
 # %% [markdown]
 # The prior is matched in its second moment when $\operatorname{Var}(\mu) + \mathbb E[\sigma^2] = 1$ per dimension,
-# so that is printed. Then two measurements of the grid. `crispness` is the share of an image's ink (pixels above 0.2)
-# that is confident (above 0.8): real digits score high, grey averages of several digits near 0. And how many grid
-# tiles are nearly empty, and how many test codes fall outside the grid: both would be zero for a decoder and
-# encoder that matched the prior.
+# so that is printed. Then two measurements of the grid. Ink is pixels above 0.2; `crispness` is the share of an
+# image's ink that is confident, above 0.8: real digits score high, grey averages of several digits near 0. And how
+# many grid tiles are nearly empty, and how many test codes fall outside the grid: both would be zero for a decoder
+# and encoder that matched the prior.
 
 # %%
 spread = (mu2.var(0) + logvar2.exp().mean(0)).sqrt().cpu().numpy()
@@ -346,8 +345,8 @@ print(verdict(faint < 0.05 and outside < 0.05,
 # $\frac{1}{|\Omega|}\sum_{(i,j)\in\Omega} \sqrt{(x_{i,j+1}-x_{i,j})^2 + (x_{i+1,j}-x_{i,j})^2}$. It confounds blur
 # with contrast: a faint grey image has small differences everywhere. So we divide each image's score by its pixel
 # standard deviation (`course_lib.metrics.sharpness(x, contrast_normalized=True)`), which ignores any rescaling
-# $a x + b$. Expect reconstructions to be blurrier than real digits: where $z$ is uncertain, the decoder's best guess
-# is an average of several plausible images.
+# $a x + b$. Expect reconstructions to be blurrier than real digits: where $z$ is uncertain, the decoder's best
+# guess is an average of several plausible images.
 
 # %% tags=["fig-vae-samples"]
 from course_lib.metrics import sharpness
@@ -513,8 +512,8 @@ plt.show()
 #
 # The VQ-VAE (van den Oord, Vinyals & Kavukcuoglu 2017) replaces the Gaussian code by a *grid of discrete codes*,
 # each the index of a vector in a learned codebook of size $K$. With a uniform prior and a one-hot posterior, the KL
-# term becomes the constant $\log K$ per position (notebook 03), so no KL weight pushes codes towards the prior. What
-# discrete latents bring is a **fixed rate**, $\lceil\log_2 K\rceil$ bits per position (notebook 04), and a grid of
+# term becomes the constant $\log K$ per position (notebook 03), so no KL weight pushes codes towards the prior.
+# Discrete latents bring a **fixed rate**, $\lceil\log_2 K\rceil$ bits per position (notebook 04), and a grid of
 # **tokens** that a powerful prior can model (notebooks 06 and 12).
 #
 # What they do not fix by themselves:

@@ -73,8 +73,8 @@ device = ENV.device
 #
 # $$q(z) = e_{k^*}, \qquad k^* = \arg\min_k \ \lVert z - e_k \rVert^2 ,$$
 #
-# so $z$ can be stored as the integer $k^*$: $\lceil\log_2 K\rceil$ bits (exactly $\log_2 K$ for the powers of two
-# used here). The error $\lVert z - q(z)\rVert^2$ is the **distortion**; the points that go to code $k$ form its
+# so $z$ can be stored as the integer $k^*$ in $\lceil\log_2 K\rceil$ bits, exactly $\log_2 K$ for the powers of two
+# used here. The error $\lVert z - q(z)\rVert^2$ is the **distortion**; the points that go to code $k$ form its
 # *Voronoi cell*. Broadcasting gives all $N \times K$ squared distances: `z[:, None, :] - E[None, :, :]` has shape
 # (N, K, D); square and sum over D.
 
@@ -107,7 +107,7 @@ check_nearest_code(nearest_code, seed=5, n=200, k=64, d=8)
 
 # %% [markdown]
 # The Voronoi cells of a random 2-D codebook: each pixel of the plane is coloured by the code your `nearest_code`
-# assigns it to. (While the exercise is unsolved or wrong, `course_lib.quantize.nearest_code` stands in.)
+# assigns it to. While the exercise is unsolved or wrong, `course_lib.quantize.nearest_code` stands in.
 
 # %% tags=["fig-voronoi"]
 from course_lib.quantize import nearest_code as nearest_code_lib
@@ -129,18 +129,18 @@ plt.show()
 # ## 2. Learning a codebook: k-means (Lloyd's algorithm)
 #
 # Which codebook minimises the mean distortion $J(E) = \frac1N \sum_n \min_k \lVert x_n - e_k\rVert^2$ of data
-# $x_1, \dots, x_N$? Lloyd's algorithm (Lloyd 1982) alternates two steps, each of which can only lower $J$:
+# $x_1, \dots, x_N$? Lloyd's algorithm (Lloyd 1982) alternates two steps that never raise $J$:
 #
 # 1. **assign**: with the codes fixed, give each point its nearest code (exercise 1);
-# 2. **update**: with the assignments fixed, move each code to the mean of its points (the mean minimises the sum of
-#    squared distances to a set of points).
+# 2. **update**: with the assignments fixed, move each code to the mean of its points: the point with the least sum
+#    of squared distances to them.
 #
-# A code that receives no points ("empty cluster") has no mean; the simplest fix is to leave it where it is.
+# An "empty cluster", a code that receives no points, has no mean; the simplest fix is to leave it where it is.
 #
 # **Exercise 2.** Implement one Lloyd step `lloyd_step(x, centroids)`: x (N, D), centroids (K, D); return the new
-# centroids (K, D). Keep the old centroid of an empty cluster. (Hint: `torch.zeros_like(centroids).index_add_(0,
-# assign, x)` sums the points per cluster, `torch.bincount(assign, minlength=K)` counts them; a Python loop over K is
-# fine too.)
+# centroids (K, D). Keep the old centroid of an empty cluster. Hint:
+# `torch.zeros_like(centroids).index_add_(0, assign, x)` sums the points per cluster,
+# `torch.bincount(assign, minlength=K)` counts them; a Python loop over K is fine too.
 
 # %%
 def lloyd_step(x, centroids):
@@ -202,8 +202,8 @@ claim(toy_distortion[-1] < 0.8 * toy_distortion[0], f"Lloyd cut the distortion f
 # %% [markdown]
 # ## 3. Fast squared distances: one matrix multiply
 #
-# Broadcasting builds an (N, K, D) intermediate: for a VQ-VAE batch (N = 32 x 32 x 32 positions, K = 512 codes,
-# D = 64), $2^{30}$ numbers, 4 GiB of float32, only to be summed away. Expanding the square avoids it:
+# Broadcasting builds an (N, K, D) intermediate. For a VQ-VAE batch with N = 32 x 32 x 32 positions, K = 512 codes
+# and D = 64, that is $2^{30}$ numbers, 4 GiB of float32, only to be summed away. Expanding the square avoids it:
 #
 # $$\lVert z_n - e_k\rVert^2 = \lVert z_n\rVert^2 - 2\, z_n^\top e_k + \lVert e_k\rVert^2 ,$$
 #
@@ -231,10 +231,10 @@ check_squared_distances(squared_distances_fast, seed=11, n=7, k=40, d=16)
 
 # %% [markdown]
 # `course_lib.quantize` holds the final forms: `squared_distances` (this expansion, clamped at 0 because rounding can
-# make it slightly negative, and kept in float32 under mixed precision, where $|z|^2$ and $2 z^\top e$ cancel badly),
-# `nearest_code`, and `kmeans` (Lloyd with k-means++ seeding, Arthur & Vassilvitskii 2007, which re-seeds empty
-# clusters). From here on the notebook uses them. `kmeans` must end at a fixed point of your Lloyd step, and with a
-# distortion no worse than yours.
+# make it slightly negative), `nearest_code` and `kmeans`. `squared_distances` is kept in float32 under mixed
+# precision, where $|z|^2$ and $2 z^\top e$ cancel badly. `kmeans` is Lloyd with k-means++ seeding (Arthur &
+# Vassilvitskii 2007) and re-seeds empty clusters. From here on the notebook uses them. `kmeans` must end at a fixed
+# point of your Lloyd step, and with a distortion no worse than yours.
 
 # %%
 from course_lib.quantize import kmeans
@@ -321,9 +321,9 @@ claim(bench["naive broadcast"][1] >= nkd_bytes and bench["course_lib.quantize"][
 # ## 4. k-means on image patches
 #
 # Now the vectors are image patches: every non-overlapping `patch` x `patch` square of a Fashion-MNIST image is a
-# vector of $D$ = patch² pixels. k-means learns a codebook of typical patches; an image is then stored as a grid of
-# code indices (7 x 7 for 28 x 28 images and 4 x 4 patches). This is a VQ-VAE whose encoder and decoder are the
-# identity: the codebook is learned, but it quantizes raw pixels rather than learned features.
+# vector of $D$ = patch² pixels. Then k-means learns a codebook of typical patches, and an image is stored as a grid
+# of code indices: 7 x 7 for 28 x 28 images and 4 x 4 patches. This is a VQ-VAE whose encoder and decoder are the
+# identity: the codebook is learned, but it quantizes raw pixels, not learned features.
 
 # %%
 images = load_dataset(CFG.dataset, "train", n=CFG.n_images)
@@ -355,7 +355,7 @@ print(verdict(flatness[order[:10]].mean() < flatness[order[-10:]].mean(),
 # **Rate and distortion.** With $K$ codes each patch costs $\log_2 K$ bits. Doubling $K$ costs one more bit: what
 # does it buy? We run k-means for each $K$ and measure the mean squared error per pixel on training and on held-out
 # test patches. Expect the error to fall with every bit, and the test error to stay near the training error until the
-# codebook starts to fit its training patches. The slider (in Jupyter) moves through the codebooks.
+# codebook starts to fit its training patches. In Jupyter, the slider moves through the codebooks.
 
 # %% tags=["fig-rate-distortion"]
 from functools import partial

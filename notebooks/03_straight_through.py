@@ -60,9 +60,9 @@ from course_lib.quantize import kmeans, nearest_code
 # %% [markdown]
 # ## 1. Nearest-code assignment has no useful gradient
 # The quantizer replaces an encoder output `z` by its nearest code, `q(z) = e_k` with `k = argmin_j |z - e_j|^2`.
-# As a function of `z`, `q` is **piecewise constant**: moving `z` a little does not change which code is nearest.
-# Its derivative is 0 everywhere except on the cell boundaries, where `q` jumps. Measure it in one dimension with
-# four codes, by central finite differences `(q(z + h) - q(z - h)) / 2h`:
+# `q` is **piecewise constant** in `z`: moving `z` a little does not change which code is nearest. Its derivative is
+# 0 everywhere except on the cell boundaries, where `q` jumps. Measure it in one dimension with four codes, by
+# central finite differences `(q(z + h) - q(z - h)) / 2h`:
 
 # %% tags=["fig-staircase"]
 codes_1d = torch.tensor([[-1.5], [-0.5], [0.4], [1.5]])  # K = 4 codes in D = 1
@@ -86,7 +86,7 @@ plt.show()
 # %% [markdown]
 # Autograd agrees: `argmin` returns integers, which carry no gradient, so the looked-up codes are connected to the
 # codebook but not to `z`. A decoder trained on `z_q` alone would never tell the encoder anything. Both facts are
-# mathematics, so the cell below asserts them rather than claiming a measurement.
+# mathematics, so the cell below asserts them.
 
 # %%
 z = torch.randn(5, 1, requires_grad=True)
@@ -99,11 +99,10 @@ assert frac_zero > 0.99 and grad_z is None
 # %% [markdown]
 # ## 2. The straight-through estimator
 # The **straight-through estimator** (STE) pretends that the quantizer is the identity in the backward pass: use
-# `q(z)` in the forward pass, and copy the gradient arriving at `q(z)` unchanged to `z`. The idea goes back to
-# Hinton's 2012 Coursera lectures, as Bengio, Léonard and Courville (2013) note; they analysed it for binary
-# stochastic neurons. van den Oord et al. (2017) do exactly this in the VQ-VAE: "we just copy gradients from decoder
-# input `z_q(x)` to encoder output `z_e(x)`". The forward path goes through the argmin; the backward path goes around
-# it:
+# `q(z)` forward and copy the gradient arriving at `q(z)` unchanged to `z`. The idea goes back to Hinton's 2012
+# Coursera lectures, as Bengio, Léonard and Courville (2013) note; they analysed it for binary stochastic neurons.
+# In the VQ-VAE, van den Oord et al. (2017) do exactly this: "we just copy gradients from decoder input `z_q(x)` to
+# encoder output `z_e(x)`". The forward path goes through the argmin; the backward path goes around it:
 
 # %% tags=["fig-ste-diagram"]
 from course_lib.diagrams import ste_diagram
@@ -140,7 +139,7 @@ check_straight_through(my_straight_through, seed=11)
 #
 # $$ \text{out} = z + \text{sg}[z_q - z]. $$
 #
-# From here on the notebook uses `course_lib.quantize.straight_through` (the same line) and the quantizer that
+# From here on the notebook uses the same line, `course_lib.quantize.straight_through`, and the quantizer that
 # applies it, `course_lib.quantize.VectorQuantizer`. The STE's gradient is **biased**: it is the gradient at `z_q`,
 # applied at `z`. It is a good direction when `z` is close to its code, which is one job of the losses below.
 
@@ -181,9 +180,9 @@ assert torch.allclose(out.z_q.detach(), vq.codebook.detach()[out.indices].double
 
 # %% [markdown]
 # Fifty et al. (2024) carry the gradient differently, with the **rotation trick**: the same forward value, but the
-# gradient is rotated and rescaled by the transformation that maps `z` onto `z_q`
-# (`course_lib.quantize.rotation_trick`; you write it in notebook 05, which compares it in training). Here `z_q` is
-# `z` rotated by 90 degrees and stretched by 2, so the two estimators send different gradients:
+# gradient is rotated and rescaled by the transformation that maps `z` onto `z_q`. The course's version is
+# `course_lib.quantize.rotation_trick`; you write it in notebook 05, which compares it in training. Here `z_q` is `z`
+# rotated by 90 degrees and stretched by 2, so the two estimators send different gradients:
 
 # %%
 z_demo, zq_demo, g = torch.tensor([[1.0, 0.0]], requires_grad=True), torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 0.0]])
@@ -364,8 +363,8 @@ claim(rel < 1e-3, "Adam's steps on the codebook do not depend on a constant loss
 
 # %% [markdown]
 # ## 4. The VQ-VAE's KL term is a constant
-# The VQ-VAE is a VAE whose posterior `q(k | x)` is **one-hot** (all mass on the nearest code) and whose prior over
-# the K codes, during training, is **uniform**. Its KL term is then
+# The VQ-VAE is a VAE whose posterior `q(k | x)` is **one-hot**, with all mass on the nearest code, and whose prior
+# over the K codes, during training, is **uniform**. Its KL term is then
 #
 # $$ \mathrm{KL}(q \,\|\, p) = \sum_k q_k \log \frac{q_k}{p_k} = 1 \cdot \log \frac{1}{1/K} = \log K, $$
 #
@@ -437,7 +436,7 @@ check_soft_quantize(my_soft_quantize, seed=5, tau=0.05)
 #
 # The catch: soft weights are K *real numbers*, a continuous function of `z`, so they can carry much more than the
 # `log2 K` bits of the code they "choose". Measure it: points `x` fill a square, 8 codes come from k-means, and a
-# small decoder (an MLP) learns to reconstruct `x` from each representation. Expect the hard-code decoder to reach
+# small MLP decoder learns to reconstruct `x` from each representation. Expect the hard-code decoder to reach
 # the codebook's own distortion and no better, the soft weights to do several times better, and a hard Gumbel sample
 # no better than hard VQ.
 #
@@ -519,9 +518,10 @@ print(verdict(mse_gumbel_hard > 0.9 * mse_hard,
 # *Adds an explorer of `tau` and what happens when a soft-trained decoder is given hard codes. The core path
 # resumes at the summary.*
 #
-# For one test point at a time (the encoder is the identity here, so `z = x`): the soft-max weights over the 8 codes
-# against the hard one-hot, the soft read-back `sum_k w_k e_k` against the hard code, and the gradient of the
-# read-back error `|read-back - x|^2` that reaches `z`, through the soft-max or straight through from the hard code.
+# The encoder is the identity here, so `z = x`. For one test point at a time you see the soft-max weights over the 8
+# codes against the hard one-hot, and the soft read-back `sum_k w_k e_k` against the hard code. You also see the
+# gradient of the read-back error `|read-back - x|^2` that reaches `z`, through the soft-max or straight through from
+# the hard code.
 # The straight-through arrow acts as if the hard code moved with `z`; the soft one follows what really changes, the
 # weights. The lower panels sweep `tau`; the vertical line marks the slider's value (statically, `tau` = 0.1).
 

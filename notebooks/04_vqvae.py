@@ -72,8 +72,8 @@ device = ENV.device
 
 # %% [markdown]
 # ## 1. Data
-# Images are float tensors in [0, 1]. NMSE divides the MSE by the variance of the training set: 0 is perfect, and 1
-# is what predicting the mean pixel value everywhere gives.
+# Images are float tensors in [0, 1]. NMSE divides the MSE by the training set's variance: 0 is perfect, and 1 is
+# what predicting the mean pixel value everywhere gives.
 
 # %%
 train = load_dataset(CFG.dataset, "train", n=CFG.n_train)
@@ -88,10 +88,10 @@ show_images(test.x[:16], nrow=16, title="test images");
 
 # %% [markdown]
 # ## 2. The model
-# The **encoder** (strided convolutions and residual blocks, as in DeepMind's Sonnet VQ-VAE example) turns an image
-# into a grid of vectors `z_e` (B, D, h, w). The **quantizer** replaces each vector by its nearest code out of `K`
-# and stores only the code's index. The **decoder** draws the image back from the codes alone. The diagram shows the
-# paper's loss; this notebook learns its codebook with the EMA update of section 4 instead of the codebook term.
+# The **encoder** turns an image into a grid of vectors `z_e` (B, D, h, w) with strided convolutions and residual
+# blocks, as in the Sonnet example. The **quantizer** replaces each vector by the nearest of `K` codes and stores
+# only its index. The **decoder** draws the image back from the codes alone. The diagram shows the paper's loss;
+# this notebook replaces its codebook term with the EMA update of section 4.
 
 # %% tags=["fig-vqvae-diagram"]
 from course_lib.diagrams import vqvae_diagram
@@ -105,12 +105,12 @@ vqvae_diagram();
 # 1. flatten `z` to one row per position, (N, D) with `N = B * H * W`: move the channels last first
 #    (`permute(0, 2, 3, 1)`), then reshape;
 # 2. compute the squared distances to every code with one matrix multiply, `|z|^2 - 2 z.e + |e|^2`, an (N, K) tensor;
-# 3. find the index of the nearest code of each row, and look that code up;
+# 3. find the index of each row's nearest code, and look that code up;
 # 4. compute the loss `mean((sg[z] - e)^2) + beta * mean((z - sg[e])^2)`, the codebook term plus `beta` times the
-#    commitment term (`sg` is `.detach()`);
+#    commitment term, where `sg` is `.detach()`;
 # 5. build the straight-through output `z + sg[e - z]` and reshape it back to (B, D, H, W).
 #
-# Return `(z_q, indices, loss)`, with the indices in the layout of the code map, (B, H, W).
+# Return `(z_q, indices, loss)`, with the indices shaped like the code map, (B, H, W).
 
 # %%
 def vq_layer(z, codebook, beta):
@@ -138,7 +138,7 @@ check_vq_layer(vq_layer, seed=21, beta=2.0)
 
 # %% [markdown]
 # Given the same codebook, your layer and the course's `quantize.VectorQuantizer` agree. (While an exercise is
-# unsolved, the reference stands in for your function and a line says so.)
+# unsolved, the reference replaces your function, and a line says so.)
 
 # %%
 from course_lib import quantize
@@ -153,14 +153,14 @@ print(f"z {tuple(z.shape)} -> z_q {tuple(z_q.shape)}, indices {tuple(indices.sha
 # %% [markdown]
 # ## 4. Exercise: the EMA codebook update
 # The codebook term moves a code by a gradient step, and only when some vector chose it. The paper's appendix A.1
-# gives another way, used by Sonnet and most VQ-VAE code: each code becomes an exponential moving average (EMA, decay
-# `gamma`) of the encoder outputs assigned to it. Code `k` keeps `N_k`, how many vectors chose it, and `m_k`, their
-# sum. One step with encoder outputs `z` (N, D) and their indices does this:
+# gives another way, used by Sonnet and most VQ-VAE code: each code becomes an exponential moving average (EMA) of the
+# encoder outputs assigned to it, with decay `gamma`. Code `k` keeps `N_k`, how many vectors chose it, and `m_k`,
+# their sum. One step with encoder outputs `z` (N, D) and their indices does this:
 #
 # * `n_k` = the number of rows of `z` with index `k`, and `s_k` = the sum of those rows;
 # * `N_k <- gamma * N_k + (1 - gamma) * n_k` and `m_k <- gamma * m_k + (1 - gamma) * s_k`;
-# * Laplace smoothing, so that a code with `N_k` near 0 does not divide by almost 0:
-#   `N~_k = (N_k + eps) / (n + K * eps) * n` with `n = sum_k N_k` (from Sonnet's code, not in the paper);
+# * Laplace smoothing, from Sonnet's code rather than the paper, so that a code with `N_k` near 0 does not divide by
+#   almost 0: `N~_k = (N_k + eps) / (n + K * eps) * n` with `n = sum_k N_k`;
 # * the new code is `e_k = m_k / N~_k`.
 #
 # Return the new `(N, m, codebook)`. Store `N` unsmoothed.
@@ -191,7 +191,7 @@ check_ema_update(ema_update, seed=11, decay=0.7, eps=0.3)
 # %% [markdown]
 # With an EMA codebook no gradient reaches the codes, so only `beta` times the commitment term trains the encoder.
 # `quantize.EMAVectorQuantizer` updates after each lookup, as Sonnet does. **It learns from every forward pass in
-# train mode**, whatever you call it for: call `model.eval()` before you look at anything. Its update equals yours:
+# train mode**: call `model.eval()` before you look at anything. Its update equals yours:
 
 # %%
 ema_update = solved_or_reference(ema_update, quantize.ema_update, "ema_update")
@@ -203,9 +203,9 @@ assert torch.allclose(ema_q.codebook, torch.as_tensor(mine[2]).float(), atol=1e-
 
 # %% [markdown]
 # ## 5. Training with your layer
-# `VQFromFunctions` is a quantizer made of your two functions: each training step calls your `vq_layer`, then your
+# `VQFromFunctions` builds a quantizer from your two functions: each training step calls your `vq_layer`, then your
 # `ema_update`. The loss is the Sonnet example's, `mse(x_hat, x) / data_variance + vq.loss`. We also log the
-# perplexity of each training batch and the codes used over each **epoch**; section 7 says why both.
+# per-batch perplexity and the codes used over each **epoch**; section 7 says why.
 
 # %%
 torch.manual_seed(ENV.seed)
@@ -251,8 +251,8 @@ claim(last < 0.5 * first, f"the training NMSE at least halves: {first:.4f} -> {l
 
 # %% [markdown]
 # ## 6. Reconstructions and NMSE
-# A trivial baseline needs no bits at all: predict the **mean training image** for every test image. A useful model
-# must beat it by far. Expect the reconstructions to keep each garment's shape but lose fine texture.
+# A trivial baseline needs no bits: predict the **mean training image** for every test image. A useful model must
+# beat it by far. Expect the reconstructions to keep each garment's shape but lose fine texture.
 
 # %% tags=["fig-reconstructions"]
 @torch.no_grad()
@@ -305,8 +305,7 @@ if long_model is not None:
 # equally and 1 if a single code takes everything.
 #
 # **Exercise.** Write `perplexity(indices, num_codes)` over **all** positions of all images in `indices`, of shape
-# (B, h, w). Count each code, turn the counts into probabilities, and make codes that are never used count as
-# `0 * log 0 = 0`.
+# (B, h, w). Count each code, turn the counts into probabilities, and count unused codes as `0 * log 0 = 0`.
 
 # %%
 def perplexity(indices, num_codes):
@@ -341,8 +340,8 @@ plt.show()
 
 # %% [markdown]
 # Many write-ups log the perplexity of **each training batch**. A batch of `B` images has only `B * h * w` positions,
-# which bounds its perplexity, so it grows with `B` even for the same codebook. Expect the values below to climb
-# with `B` towards the whole-set value.
+# which bounds its perplexity, so it grows with `B` even for the same codebook. Expect it to climb towards the
+# whole-set value below.
 
 # %%
 for b in (1, 8, 64):
@@ -356,7 +355,7 @@ claim(one < 0.8 * many, f"per-batch perplexity grows with the batch size: {one:.
 
 # %% [markdown]
 # So watch two numbers in training: the per-batch perplexity (cheap, bounded by the batch) and the codes used over
-# an epoch (what the codebook really offers).
+# an epoch, which show what the codebook really offers.
 
 # %% [markdown]
 # ## 8. What the model stores: the code map
@@ -375,8 +374,8 @@ draw_code_maps(x_test[:4], code_map);
 
 # %% [markdown]
 # **Explorer: edit the code map.** Pick an image, a position `(row, col)` and a code index. The figure decodes the
-# original and the edited map and shows their difference. Its title says how much of the change stays within one
-# cell of the edit: a code describes its own neighbourhood, not the whole image.
+# original and edited maps and shows their difference. Its title says how much of the change stays within one cell
+# of the edit: a code describes its own neighbourhood, not the whole image.
 
 # %%
 from course_lib.explorers import Choice, IntSlider, explorer

@@ -11,7 +11,7 @@
 #
 # **Prerequisites.** Notebook 04 (VQ-VAE, EMA codebook, perplexity over a data set); notebook 02 (k-means).
 #
-# **Estimated time.** Core path about 47 min; 2 deep dives about 34 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 46 min; 2 deep dives about 34 min more (estimated from this notebook by `make
 # stats`). Machine: about 43 s under `quick` on 2 CPU cores; under 1 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
@@ -33,8 +33,8 @@ ENV = course_lib.setup_notebook(seed=0, release=RELEASE)
 
 # %% [markdown]
 # Sections 2-3 reproduce collapse in a small convolutional VQ-VAE like notebook 04's. The comparison of the cures
-# (two deep dives) needs about seventy training runs, so it uses a smaller VQ-VAE that sees one 4x4 patch at a
-# time. Every setting below is one column per profile.
+# in two deep dives needs about seventy training runs, so it uses a smaller VQ-VAE that sees one 4x4 patch at a
+# time.
 
 # %%
 from course_lib.profiles import settings
@@ -81,7 +81,7 @@ assert math.prod(CFG.fsq_levels) == K, "FSQ must have the same number of codes a
 
 # %% [markdown]
 # ## 1. Data, model and one training function for every quantizer
-# `train_vqvae(quantizer)` builds the same small VQ-VAE around any quantizer and trains it for `CFG.steps` steps.
+# `train_vqvae(quantizer)` trains the same small VQ-VAE around any quantizer for `CFG.steps` steps.
 # Every `CFG.eval_every` steps it measures code usage on `CFG.n_eval` held-out images, not per batch (notebook 04).
 
 # %%
@@ -121,8 +121,8 @@ def train_vqvae(quantizer, seed=ENV.seed):
 
 # %% [markdown]
 # ## 2. Collapse, on purpose
-# Take notebook 04's VQ layer with the codebook loss (no EMA), a **large codebook** (K = 512), and codes initialised
-# **tiny**, uniform in (-1/K, 1/K), while the encoder's outputs have norms of order 1.
+# Take notebook 04's VQ layer with the codebook loss and no EMA, a **large codebook** of K = 512 codes, and codes
+# initialised **tiny**, uniform in `(-1/K, 1/K)`, while the encoder's outputs have norms of order 1.
 #
 # When `|z|` is much larger than every `|e|`, `argmin |z - e|^2` is almost `argmax z.e`: only the codes at the corners
 # of the tiny cloud can ever win. Those few move towards the data, become nearer still, and win again. A code gets a
@@ -196,16 +196,16 @@ claim(nearest[~live].median() > 2 * nearest[live].median(),
 
 # %% [markdown]
 # Every cure attacks one link of this chain: put codes where the data is (k-means initialisation, restarts), move
-# them without a gradient (EMA, notebook 04), remove the norm (cosine codes), shrink the lookup space (factorised
-# codes), move all codes together (an affine codebook), change the encoder's gradient (the rotation trick), or drop
-# the learned codebook (FSQ). You write three of them now.
+# them without a gradient by EMA (notebook 04), or remove the norm with cosine codes. Factorised codes shrink the
+# lookup space, an affine codebook moves all codes together, the rotation trick changes the encoder's gradient, and
+# FSQ drops the learned codebook. You write three of them now.
 
 # %% [markdown]
 # ## 4. Exercise: restart dead codes
 # A dead code is never chosen where it is, so move it to the data: replace every code with usage count 0 by a
 # **random** recent encoder output. Random restarts come from Jukebox (Dhariwal et al. 2020); SoundStream (Zeghidour
 # et al. 2021, section III-C) adopts them for codes unused for several batches. Use a **different** row for each dead
-# code (draw without replacement) and leave the live codes alone: a code chosen once is live.
+# code, drawn without replacement, and leave the live codes alone: a code chosen once is live.
 
 # %%
 def restart_dead_codes(codebook, counts, z_recent):
@@ -262,7 +262,7 @@ claim(used_after > 2 * used_before, f"one restart onto training outputs revives 
 # * `rounded = round(bounded)` **with the straight-through estimator**: value of the rounding, gradient of `bounded`;
 # * return `rounded / (L // 2)`, in [-1, 1].
 #
-# These are the constants of `vector-quantize-pytorch`. The check also accepts the paper's own (appendix A.1):
+# These are the constants of `vector-quantize-pytorch`. The check also accepts those of the paper's appendix A.1:
 # `(1 - eps)` and `tan` in place of `(1 + eps)` and `atanh`.
 
 # %%
@@ -310,9 +310,9 @@ print(f"FSQ{CFG.fsq_levels}: {fsq.num_codes} codes; values equal to yours on {ag
 # rescaled**, `z_q = lambda R z`, and treat `lambda` and `R` as constants in the backward pass. Then `z` receives
 # `lambda R^T g`: the gradient keeps its angle to the vector it acts on, and its norm is scaled by `lambda`.
 #
-# For each row, with unit vectors $e = z / \lVert z \rVert$, $q = z_q / \lVert z_q \rVert$ and $r = (e + q) / \lVert
-# e + q \rVert$, the rotation that takes $e$ to $q$ is the product of two Householder reflections,
-# $(I - 2 q q^\top)(I - 2 r r^\top)$, expanded:
+# For each row, with unit vectors $e = z / \lVert z \rVert$, $q = z_q / \lVert z_q \rVert$ and
+# $r = (e + q) / \lVert e + q \rVert$, the rotation that takes $e$ to $q$ is the product of two Householder
+# reflections, $(I - 2 q q^\top)(I - 2 r r^\top)$, expanded:
 #
 # $$ R = I - 2 r r^\top + 2 q e^\top, \qquad \lambda = \frac{\lVert z_q \rVert}{\lVert z \rVert}, \qquad
 # \tilde z_q = \lambda R z . $$
@@ -369,13 +369,13 @@ claim(torch.allclose(shrink, lam, rtol=1e-6) and angle_gap < 1e-6,
 
 # %% [markdown]
 # So from a tiny start the rotation trick hands the encoder almost no reconstruction gradient; with codes as large
-# as the encoder outputs, `lambda` is near 1 and only the direction changes. The deep dive below measures both starts.
+# as the encoder outputs, `lambda` is near 1 and only the direction changes.
 
 # %% [markdown]
 # ## 7. Comparing the cures
 # Do the cures keep the codebook in use, and reconstruct better? A fair answer needs equal budgets, several seeds,
 # two starting codebooks, held-out data and a **ceiling**: how many codes can any codebook of size `K` use on this
-# data? Two deep dives run that comparison and print verdicts from the numbers.
+# data? Two deep dives run that comparison and print verdicts.
 
 # %% [markdown]
 # ## Deep dive: the cures side by side

@@ -114,8 +114,8 @@ plt.show()
 # %% [markdown]
 # ## 2. Why the VQ-VAE alone cannot generate
 # A VAE generates by decoding samples of its prior `p(z)`. The VQ-VAE's training objective assumes a **uniform**
-# prior over the `K` codes at every position (its KL term is the constant `log K`, notebook 03). So "sampling from
-# the VQ-VAE" means drawing each of the 49 codes uniformly at random and decoding. Expect noise.
+# prior over the `K` codes at every position: its KL term is the constant `log K` (notebook 03). So "sampling from
+# the VQ-VAE" means decoding 49 codes drawn uniformly at random. Expect noise.
 
 # %% tags=["fig-uniform-codes"]
 gen = torch.Generator().manual_seed(0)
@@ -196,7 +196,7 @@ claim(kid_uniform.low > kid_recon.high and kid_uniform.value > 2 * kid_recon.val
 
 # %% [markdown]
 # ## 4. An autoregressive prior
-# Put the 49 codes of a grid in **raster order** (row by row, left to right): `c_0, ..., c_48`. The chain rule
+# Put the 49 codes of a grid in **raster order**, row by row, left to right: `c_0, ..., c_48`. The chain rule
 # writes any distribution over grids as
 #
 # $$p(c_0, \dots, c_{T-1} \mid y) = \prod_{t=0}^{T-1} p(c_t \mid y, c_0, \dots, c_{t-1}).$$
@@ -210,8 +210,8 @@ claim(kid_uniform.low > kid_recon.high and kid_uniform.value > 2 * kid_recon.val
 # | input token | class `y` | `c_0` | `c_1` | ... | `c_(T-2)` |
 # | predicted code | `c_0` | `c_1` | `c_2` | ... | `c_(T-1)` |
 #
-# A **causal mask** stops every position from attending to later ones, so the prediction of `c_t` sees the class
-# and the codes before it. The loss is the cross-entropy of each prediction, averaged over positions and images:
+# A **causal mask** stops every position from attending to later ones, so the prediction of `c_t` sees only the
+# class and earlier codes. The loss is the cross-entropy of each prediction, averaged over positions and images:
 # nats per code. PixelCNN (van den Oord et al. 2016) was the VQ-VAE's own prior; iGPT (Chen et al. 2020) is a
 # GPT over pixels in raster order. On a 3 × 3 grid:
 
@@ -390,7 +390,7 @@ check_sampling_loop(sample_codes, seed=3, K=8, T=6)
 
 # %% [markdown]
 # `CodePrior.sample` draws from the same distributions, faster: it keeps the keys and values of the codes already
-# drawn (a **key/value cache**). It also takes class labels: one row per class below. A frame is green where the
+# drawn: a **key/value cache**. It also takes class labels: one row per class below. A frame is green where the
 # classifier agrees with the requested class; expect well above chance, not every sample.
 
 # %% tags=["fig-class-samples"]
@@ -411,8 +411,9 @@ plt.show()
 # the prior together, and compare both sets of samples with the held-out images:
 # - **KID** in the classifier's features, and the classifier's agreement with the class asked for;
 # - `course_lib.image_quality.realism_table`: the **judge's KID**, from a network trained by SimCLR on crops of six
-#   photographs, which never saw Fashion-MNIST and weights a colour cast above blur and noise; and measures without
-#   a network: log power spectrum, gradient magnitudes, pixel histogram, contrast-normalised **sharpness ratio**.
+#   photographs. It never saw Fashion-MNIST and weights a colour cast above blur and noise. The table adds measures
+#   without a network: log power spectrum, gradient magnitudes, pixel histogram, contrast-normalised **sharpness
+#   ratio**.
 #
 # The models' sizes are not matched: read it as "this two-stage model against this VAE".
 

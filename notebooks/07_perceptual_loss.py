@@ -193,8 +193,8 @@ print(f"your LPIPS = PerceptualLoss: max difference {(mine - theirs).abs().max()
 
 # %% [markdown]
 # ## 4. Back to section 1: the perceptual distance prefers the sharp image
-# The network was trained on shifted images: expect the shifted copy closer than the blur for most images (a
-# property of the shipped network).
+# The network was trained on shifted images, so expect it to put the shifted copy closer than the blur for most
+# images.
 
 # %%
 with torch.no_grad():
@@ -289,9 +289,9 @@ print("SSIM, closest first:      ", " > ".join(rank("ssim", False)))
 # %% [markdown]
 # ## 5. Training with a perceptual loss
 #
-# Three identical autoencoders train on the same images, from the same weights, for the same number of steps,
-# with **L2**, **L1** (the control that separates L1 from the perceptual term) and **L1 + perceptual**
-# (`perc_weight` times the perceptual distance), VQ-GAN's reconstruction loss (Esser et al. 2021).
+# Three identical autoencoders train on the same images, from the same weights, for the same number of steps. Their
+# losses: **L2**; **L1**, the control that separates L1 from the perceptual term; and **L1 + perceptual**, VQ-GAN's
+# reconstruction loss (Esser et al. 2021), with `perc_weight` times the perceptual distance.
 
 # %% tags=["fig-perceptual-recons"]
 from course_lib.models import AutoEncoder
@@ -330,10 +330,10 @@ plt.show()
 # %% [markdown]
 # **What to measure.** Plain sharpness confuses blur with contrast and rewards noise. We compare with held-out
 # test images (`course_lib.image_quality.realism_table`):
-# - the **judge's KID**: a network trained by SimCLR on crops of six photographs. It never saw Fashion-MNIST, and
-#   it weights a colour cast above blur and noise;
-# - the course net's Frechet distance (the perceptual arm trained on these features);
-# - model-free: log power spectrum, **gradient W1** (gradient magnitudes), contrast-normalised **sharpness ratio**;
+# - the **judge's KID**: a network trained by SimCLR on crops of six photographs. It never saw Fashion-MNIST and
+#   weights a colour cast above blur and noise;
+# - the course net's Frechet distance, on features the perceptual arm trained on;
+# - model-free: log power spectrum, **gradient W1** of gradient magnitudes, contrast-normalised **sharpness ratio**;
 # - the **edge agreement** with the original, which noise lowers, and the MSE.
 #
 # Row one, real against real, is the floor. Expect the perceptual arm to be the sharpest, on real edges.
@@ -351,9 +351,9 @@ show_table(table, table.headers + ["edge agreement", "MSE"], title=f"test recons
 
 # %% [markdown]
 # **Check.** Claims compare arms only where every arm beats the mean image's MSE by a quarter: a model that
-# learned nothing cannot pass. The perceptual arm must be sharper than L2 and L1 (ratio above 1.05) without
-# overshooting real images (its sharpness ratio below 1.1, which noise exceeds), with edge agreement at least L2's
-# minus 0.02 and a gradient W1 below L2's.
+# learned nothing cannot pass. The perceptual arm must be sharper than L2 and L1 by a ratio above 1.05 without
+# overshooting real images: its sharpness ratio stays below 1.1, which noise exceeds. It needs edge agreement at
+# least L2's minus 0.02 and a gradient W1 below L2's.
 
 # %%
 raw, P = table.raw, "L1 + perceptual"

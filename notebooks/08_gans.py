@@ -70,16 +70,15 @@ torch.set_num_threads(1)  # tiny networks: one CPU thread is faster, and the run
 #
 # A GAN (Goodfellow et al. 2014) trains two networks against each other. The **discriminator** $D$ maps a sample
 # to a logit: high means "looks real". The **generator** $G$ maps noise $z$ to a sample. With $\sigma$ the sigmoid,
-# $D$ is a classifier trained with cross-entropy, and $G$ is trained to make $D$ call its samples real:
+# $D$ is a cross-entropy classifier, and $G$ learns to make $D$ call its samples real:
 #
 # $$L_D = -\mathbb{E}_x \log \sigma(D(x)) - \mathbb{E}_z \log\bigl(1-\sigma(D(G(z)))\bigr), \qquad
 #   L_G = -\mathbb{E}_z \log \sigma(D(G(z))).$$
 #
-# This $L_G$ is the *non-saturating* generator loss; section 4 says why. `course_lib.gan` has both losses, written
-# with `softplus` on logits; its $L_D$ is halved, as in taming-transformers. The data is a ring of 8 Gaussians, the
-# classic toy for **mode collapse**: a generator
-# that puts all its samples on a few of the modes (Metz et al. 2016). A mode counts as *covered* when it gets at
-# least a quarter of its fair share of samples near its centre (`modes_covered`).
+# This $L_G$ is the *non-saturating* generator loss; section 4 says why. `course_lib.gan` writes both losses with
+# `softplus` on logits and halves $L_D$, as taming-transformers does. The data is a ring of 8 Gaussians, the classic
+# toy for **mode collapse**: a generator putting all its samples on a few modes (Metz et al. 2016). A mode is
+# *covered* when it gets at least a quarter of its fair share of samples near its centre (`modes_covered`).
 
 # %%
 CENTRES = ring_centres()
@@ -94,13 +93,12 @@ print("real data covers", modes_covered(real, CENTRES)[0], "modes; an untrained 
 # Each step has two halves, each with its own optimiser.
 #
 # * **Discriminator step.** Score real samples and fakes, and step `opt_d` on $L_D$. The fakes enter as
-#   `fake.detach()`: $L_D$ must not send gradients into $G$. Without the detach, $G$ would receive $D$'s wish
-#   that its samples look *more* fake.
-# * **Generator step.** Score the fakes again with the *updated* $D$ and step `opt_g` on $L_G$. $D$ takes no part:
-#   freeze it with `set_requires_grad(D, False)` so that $L_G$ writes nothing into $D$'s `.grad`, and unfreeze it
-#   afterwards. Only `opt_g` steps.
-# * **Fresh gradients.** `.backward()` *adds* to `.grad`. Clear each optimiser's gradients (`zero_grad()`) before its
-#   backward, or old gradients join the update.
+#   `fake.detach()`, so $L_D$ sends no gradient into $G$. Without the detach, $G$ would receive $D$'s wish that its
+#   samples look *more* fake.
+# * **Generator step.** Score the fakes again with the *updated* $D$ and step only `opt_g` on $L_G$. Freeze $D$
+#   with `set_requires_grad(D, False)` so $L_G$ writes nothing into its `.grad`, and unfreeze it afterwards.
+# * **Fresh gradients.** `.backward()` *adds* to `.grad`: call each optimiser's `zero_grad()` before its backward,
+#   or old gradients join the update.
 
 # %% tags=["fig-gan-step-diagram"]
 draw_gan_step_diagram();
@@ -152,12 +150,12 @@ gan_step = solved_or_reference(my_gan_step, course_lib.gan.gan_step, "gan_step")
 # %% [markdown]
 # ## 3. Mode collapse, and a faster discriminator
 #
-# `train_toy_gan` runs your step in a loop with Adam and records the modes covered on one fixed set of 2,000 noise
-# vectors. Two settings differ only in who learns faster. With the generator 4x faster, $G$ finds a spot that fools
-# the current $D$ and piles its samples there; $D$ catches up, and $G$ jumps elsewhere. With the rates swapped, $D$
-# keeps up, which is the idea of the *two time-scale update rule* (Heusel et al. 2017).
+# `train_toy_gan` loops your step with Adam, recording the modes covered on one fixed set of 2,000 noise vectors.
+# Two settings differ only in who learns faster. With the generator 4x faster, $G$ piles its samples on a
+# spot that fools the current $D$; $D$ catches up, and $G$ jumps elsewhere. With the rates swapped, $D$ keeps up:
+# the idea of the *two time-scale update rule* (Heusel et al. 2017).
 #
-# Expect the first setting to stay on 0-3 modes for the whole run, and the second to spread over clearly more.
+# Expect the first setting to stay on 0-3 modes throughout, and the second to cover clearly more.
 
 # %% tags=["fig-mode-collapse"]
 toy_kw = dict(step_fn=gan_step, steps=CFG.toy_steps, batch_size=CFG.toy_batch, loss=CFG.toy_loss, d_per_g=CFG.d_per_g)
@@ -187,22 +185,22 @@ print(verdict(wins == CFG.seeds, f"The faster discriminator covered more modes i
 
 # %% [markdown]
 # Neither setting need reach all 8 modes at this budget; the D-faster generator often leaves a thin trail between
-# modes. Other cures exist: unrolled GANs (Metz et al. 2016), minibatch discrimination (Salimans et al. 2016), or
-# showing $D$ several samples at once (PacGAN, Lin et al. 2018). In a VQ-GAN collapse matters much less. Its
-# generator is a decoder that must also reconstruct its input, so it cannot drop whole modes for free.
+# modes. Other cures: unrolled GANs (Metz et al. 2016), minibatch discrimination (Salimans et al. 2016), or showing
+# $D$ several samples at once (PacGAN, Lin et al. 2018). Collapse matters much less in a VQ-GAN: its generator is a
+# decoder that must also reconstruct its input, so it cannot drop whole modes for free.
 #
 # ## 4. Hinge vs non-saturating loss
 #
-# The VQ-GAN paper writes the log-likelihood loss above (Esser et al. 2021, eq. 5). Its code, taming-transformers,
-# trains with the **hinge** loss by default (`disc_loss="hinge"`; Lim & Ye 2017):
+# The VQ-GAN paper writes the log-likelihood loss above (Esser et al. 2021, eq. 5), but its code, taming-transformers,
+# defaults to the **hinge** loss (`disc_loss="hinge"`; Lim & Ye 2017):
 #
 # $$L_D = \tfrac12\bigl(\mathbb{E}\,\mathrm{relu}(1 - D(x)) + \mathbb{E}\,\mathrm{relu}(1 + D(\hat x))\bigr), \qquad
 #   L_G = -\mathbb{E}\, D(\hat x).$$
 #
-# The plots show each loss against one logit $\ell$, and the generator's gradient $|\partial L / \partial \ell|$. They
-# add the original *minimax* generator loss $\log(1-\sigma(\ell))$, which the non-saturating loss replaced. Early in
-# training $D$ rejects fakes confidently ($\ell \ll 0$). Expect the minimax loss to be flat there, with almost no
-# gradient, while the other two give a gradient of about 1.
+# The plots show each loss against one logit $\ell$ and the generator's gradient $|\partial L / \partial \ell|$,
+# including the original *minimax* generator loss $\log(1-\sigma(\ell))$ that the non-saturating loss replaced.
+# Early in training $D$ rejects fakes confidently ($\ell \ll 0$). Expect the minimax loss to be flat there, with
+# almost no gradient; the other two give a gradient of about 1.
 
 # %% tags=["fig-gan-losses"]
 fig, grads = draw_gan_losses()
@@ -251,10 +249,9 @@ check_hinge_g_loss(my_hinge_g_loss, seed=7, shape=(2, 1, 5, 5))
 
 # %% [markdown]
 # **Explore: the two losses in training.** Seed 0 of the D-faster setting, trained once more with your hinge losses,
-# beside its run from section 3. Each snapshot shows the generator's samples (black) on the data (grey), over the
-# discriminator's logit field: red where $D$ says "real", blue where it says "fake", the black line at $D = 0$. Move
-# the step to watch the samples chase the red regions, and switch the loss. One seed shows the dynamics; it does not
-# rank the losses.
+# beside its run from section 3. Each snapshot shows the generator's samples (black) on the data (grey), over $D$'s
+# logit field: red where $D$ says "real", blue where it says "fake", a black line at $D = 0$. Move the step to watch
+# the samples chase the red regions; switch the loss. One seed shows the dynamics; it does not rank the losses.
 
 # %% tags=["fig-gan-training"]
 from course_lib.gan import hinge_d_loss, hinge_g_loss

@@ -75,8 +75,8 @@ mean_sd = lambda v, d=1: f"{statistics.mean(v):.{d}f} ± {statistics.stdev(v) if
 # ## 1. The PatchGAN discriminator: what does one logit see?
 #
 # pix2pix (Isola et al. 2017) and VQ-GAN use a fully convolutional discriminator: 4x4 convolutions with stride 2,
-# LeakyReLU, normalisation, and a last convolution to **one logit per patch**. It asks "is this patch real?" for a
-# grid of overlapping patches, which punishes blurry texture. The papers use `n_layers=3`; our 28x28 images get 1.
+# LeakyReLU, normalisation, and a last convolution to **one logit per patch**. Asking "is this patch real?" of a grid
+# of overlapping patches punishes blurry texture. The papers use `n_layers=3`; our 28x28 images get 1.
 
 # %%
 train_ds = load_dataset("fashion-mnist", split="train", n=CFG.n_train)
@@ -118,8 +118,8 @@ check_receptive_field(my_receptive_field, seed=11)
 
 # %% [markdown]
 # **Check it with a gradient.** The receptive field is the set of input pixels that one logit's gradient reaches.
-# `draw_logit_support` draws that set for the middle logit and the corner one. Expect a square of your formula's side
-# in the middle, and a clipped one in the corner, where the padding sits.
+# `draw_logit_support` draws it for the middle and corner logits. Expect a square of your formula's side in the
+# middle and a clipped one in the corner, where the padding sits.
 
 # %% tags=["fig-logit-support"]
 from course_lib.gan import receptive_field
@@ -177,13 +177,13 @@ check_adaptive_weight(my_adaptive_weight, seed=5, delta=2e-3, max_weight=20.0)
 # %% [markdown]
 # ## 3. Training with a discriminator: warm-up and diagnostics
 #
-# VQ-GAN switches the discriminator on only after `disc_start` steps (`adopt_weight` returns 0 before): a
+# VQ-GAN switches the discriminator on only after `disc_start` steps, when `adopt_weight` stops returning 0: a
 # discriminator judging garbage reconstructions only adds noise. Before that, D is not even trained: its loss is
 # `None`, so `fit` skips its optimiser.
 #
 # `loss_fn` below gives one step's losses to `course_lib.train.fit`, with two optimisers. It uses your adaptive weight
-# and notebook 08's two halves: a frozen D for the generator's term, detached reconstructions for D's. We train a
-# tiny autoencoder with L1 reconstruction three ways:
+# and notebook 08's two halves: a frozen D for the generator's term, detached reconstructions for D's. A tiny
+# autoencoder with L1 reconstruction trains three ways:
 #
 # | run | discriminator from | GAN weight |
 # |---|---|---|
@@ -277,9 +277,9 @@ print(verdict(end_r > 0.9 and end_f > 0.9, "D separates real from fake almost pe
 
 # %% [markdown]
 # **Too strong, too early ruins reconstructions.** Expect run B's test MSE well above run A's in every seed. Run C
-# stays close to A almost by construction: its GAN gradient at the last layer is `disc_weight` (0.1) times the
-# reconstruction gradient, for half the run. At this scale the adversarial term only *costs* pixel error; its benefit, realistic
-# texture, needs longer training and a perceptual term (notebook 11).
+# stays close to A almost by construction: for half the run, its GAN gradient at the last layer is
+# `disc_weight` = 0.1 times the reconstruction gradient. At this scale the adversarial term only *costs* pixel
+# error; its benefit, realistic texture, needs longer training and a perceptual term (notebook 11).
 
 # %%
 mse = {k: [r["mse"] for r in rs] for k, rs in seed_runs.items()}

@@ -69,7 +69,7 @@ x = fashion[:CFG.n_eval]
 # - **SSIM** (Wang et al. 2004) compares local means, contrasts and correlations in small windows.
 # - A **perceptual distance** compares a network's features: notebook 07's LPIPS recipe with the course feature net.
 #
-# We degrade the same test images in four ways, each strength chosen so that PSNR is exactly 22 dB.
+# We degrade the same test images in four ways, each to a PSNR of exactly 22 dB.
 
 # %% tags=["fig-equal-psnr"]
 perceptual = PerceptualLoss(backend="course")
@@ -101,8 +101,8 @@ print(verdict(worst["SSIM"] == worst["perceptual"], f"SSIM and the perceptual di
 # - **KID** (Binkowski et al. 2018) is the squared maximum mean discrepancy with the kernel
 #   $k(x, y) = (x^\top y / F + 1)^3$, estimated without bias. You computed its point estimate in notebook 06.
 #
-# Here two sets of *real* images are compared: the true distance is 0. Covariances from $n$ images are noisy, and
-# the noise adds to FD. Expect FD to fall as $n$ grows, and KID to scatter around 0 at every $n$.
+# Here we compare two sets of *real* images, whose true distance is 0. Noise in covariances from $n$ images adds
+# to FD. Expect FD to fall as $n$ grows, and KID to scatter around 0 at every $n$.
 
 # %% tags=["fig-sample-size"]
 from course_lib.image_quality import draw_sample_size_curve, sample_size_curve
@@ -128,11 +128,11 @@ print(verdict(abs(kid_small.mean()) < 2 * kid_small.std() / len(kid_small) ** 0.
 # ## 3. How sure is a KID? Real intervals
 #
 # Other images would give another KID. A **confidence interval** says how far it could move. The **bootstrap**
-# (Efron & Tibshirani 1993) draws as many images as there are from each set, *with replacement*, recomputes KID, and
-# repeats. The 2.5% and 97.5% quantiles of those values form a 95% interval.
+# (Efron & Tibshirani 1993) resamples each set *with replacement* at its own size, recomputes KID, and repeats. The
+# 2.5% and 97.5% quantiles of those values form a 95% interval.
 #
 # A common shortcut reports the spread of KID over overlapping subsets of the same images. We check both against
-# KIDs of independent replicates with fresh images (blurred against real).
+# KIDs of blurred against real images, in independent replicates with fresh images.
 
 # %%
 from course_lib.classical import gaussian_denoise
@@ -153,8 +153,8 @@ show_table([[k, 1e3 * v] for k, v in half.items()], ["interval", "half-width, KI
 
 # %% [markdown]
 # Expect the bootstrap's half-width to be close to the replicates' spread, and the subset spread several times
-# narrower. The replicates' spread is itself an estimate from a few KIDs, so we compare against its own 95% interval
-# (the chi-square interval of a standard deviation with `replicates - 1` degrees of freedom: `evidence.sd_interval`).
+# narrower. The replicates' spread is itself an estimate from a few KIDs, so we compare against its own 95% interval:
+# `evidence.sd_interval`, the chi-square interval of a standard deviation with `replicates - 1` degrees of freedom.
 
 # %%
 from course_lib.evidence import sd_interval
@@ -227,8 +227,8 @@ ok = claim(abs(low - reps[0].low) < 0.3 * (reps[0].high - reps[0].low), "your in
 #
 # ## 4. What a judge network sees, and what it misses
 #
-# FD and KID are only as good as their network. The course has two: the **course feature net** (07's perceptual
-# loss, a Fashion-MNIST classifier trained with random tints) and the **judge**, which no model trains against:
+# FD and KID are only as good as their network. The course has two: the **course feature net** of 07's perceptual
+# loss, a Fashion-MNIST classifier trained with random tints, and the **judge**, which no model trains against:
 
 # %%
 from course_lib.image_quality import judge_net_info, draw_perception_distortion, realism_table
@@ -283,8 +283,8 @@ check_radial_spectrum(radial_log_spectrum, seed=7, shapes=((2, 3, 32, 32), (3, 1
 
 # %% [markdown]
 # Your function on real crops and on the three degradations. Expect the blur to fall below the real curve at high
-# frequencies, and the noise to rise above it there. The colour cast scales the grey image, so it moves the curve
-# by the same amount at every frequency.
+# frequencies, and the noise to rise above it there. The colour cast scales the grey image, shifting the curve
+# equally at every frequency.
 
 # %%
 radial_log_spectrum = solved_or_reference(radial_log_spectrum, course_lib.image_quality.radial_log_spectrum,
@@ -327,7 +327,7 @@ print(judge_net_info()["blind_spots"])
 # ## 5. The perception-distortion trade-off
 #
 # Blau & Michaeli (2018) proved that, past a point, lower distortion forces outputs less like real images. We smooth
-# noisy crops ($\sigma = 0.1$) with a Gaussian filter of growing width. Distortion is PSNR against the clean crops;
+# noisy crops ($\sigma = 0.1$) with ever wider Gaussian filters. Distortion is PSNR against the clean crops;
 # realism is the judge's KID and the gradient distance. Expect PSNR to peak at a wide filter and realism at a
 # narrower one.
 

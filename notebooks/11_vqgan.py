@@ -103,8 +103,8 @@ show_images(x_eval[:16], nrow=16, title="evaluation images (held out)");
 # %% [markdown]
 # Under `quick` the images are 32x32 crops of six public-domain photographs from scikit-image (`natural`, shipped
 # with `course_lib`). `standard` uses CIFAR-10 and `full` Oxford Flowers-102 at 64x64 (Nilsback & Zisserman 2008),
-# both downloaded by torchvision. Offline, `full` runs on a synthetic stand-in with the same shapes, and the note
-# above names it.
+# both downloaded by torchvision. Offline, `full` runs on a synthetic stand-in with the same shapes, named in the
+# note above.
 #
 # The whole first stage of VQ-GAN in one picture. Sections 1 and 2 build its parts:
 
@@ -120,9 +120,9 @@ vqgan_diagram();
 # * **Residual blocks** with GroupNorm and SiLU. GroupNorm normalises each image on its own.
 # * **Down** by stride-2 convolutions, **up** by nearest-neighbour x2 and a convolution. `ch_mult` sets the width
 #   per level; `len(ch_mult) - 1` halvings give the code grid.
-# * **Self-attention** only at the lowest resolution, where every position of the grid can see every other.
-# * `quant_conv` (1x1) maps to the code dimension, the **quantizer** picks a code per position, `post_quant_conv`
-#   maps back.
+# * **Self-attention** only at the lowest resolution, where every grid position sees every other.
+# * The 1x1 convolution `quant_conv` maps to the code dimension, the **quantizer** picks a code per position,
+#   `post_quant_conv` maps back.
 #
 # **The quantizer is the course's choice, not the paper's.** taming-transformers trains a plain codebook by
 # gradients (`taming/modules/vqvae/quantize.py`). We use notebook 05's cures: l2-normalised codes looked up in a low
@@ -273,18 +273,18 @@ assert torch.allclose(d_ours, d_mine, rtol=1e-4, atol=1e-5), "discriminator_loss
 # %% [markdown]
 # ## 3. Training: mixed precision, checkpoints, resume
 # `course_lib.train.fit` runs the loop with two optimisers: `{"gen": opt_g, "disc": opt_d}` minimises `losses["gen"]`
-# with the autoencoder's optimiser, then `losses["disc"]` with the discriminator's (skipped before the warm-up ends).
+# with the autoencoder's optimiser, then, after the warm-up, `losses["disc"]` with the discriminator's.
 #
-# * **Mixed precision** (`amp="auto"`): on a GPU the forward pass runs under `torch.autocast` in bfloat16 where the
-#   GPU computes it natively (compute capability 8 or more: A100, L4, H100). Older GPUs such as the T4 get float16
-#   with a gradient scaler. A CPU stays in float32. The perceptual distance is always computed in float32
-#   (notebook 07).
+# * **Mixed precision** (`amp="auto"`): on a GPU the forward pass runs under `torch.autocast`, in bfloat16 on GPUs
+#   that compute it natively: those of compute capability 8 or more, such as the A100, L4 and H100. Older GPUs such
+#   as the T4 get float16 with a gradient scaler. A CPU stays in float32. The perceptual distance is always computed
+#   in float32 (notebook 07).
 # * **Checkpoints**: every `checkpoint_every` steps and at the end, `fit` writes weights, optimiser states, the
 #   history, the random state and the position in the data to one file, atomically. Calling `fit` again with the same
 #   path **resumes** that run: after a Colab disconnect, re-run the training cells. The checkpoint remembers every
-#   setting of the run and refuses to resume another one. After changing a setting, set `FRESH = True`.
+#   setting of the run and refuses to resume another: after changing a setting, set `FRESH = True`.
 #
-# We train to `first_run` steps, then call `fit` again to continue to `steps`.
+# First we train to `first_run` steps.
 
 # %%
 CKPT = run_path("11", "vqgan.pt")  # runs/<profile>/11/vqgan.pt (COURSE_RUNS moves it, e.g. to a mounted Drive)
@@ -331,17 +331,17 @@ assert steps_logged[-1] == CFG.steps and steps_logged == sorted(set(steps_logged
 # %% [markdown]
 # The curves. Expect L1 and the perceptual distance to fall from the start. The adversarial loss `g_adv`, the
 # discriminator's loss `disc` and `adaptive_weight` appear only from `disc_start` on. A `disc` that drops to 0 means
-# `D` wins outright; an `adaptive_weight` at its clamp (1e4) means the adversarial gradient vanished (notebook 09).
+# `D` wins outright; an `adaptive_weight` at its clamp of 1e4 means the adversarial gradient vanished (notebook 09).
 
 # %% tags=["fig-vqgan-curves"]
 draw_training_curves(history, CFG.steps, disc_start=CFG.disc_start, resumed_at=CFG.first_run, title="VQ-GAN training");
 
 # %% [markdown]
 # ## 4. What your VQ-GAN draws
-# We reconstruct the held-out images (in eval mode: a training-mode forward would update the EMA codebook) and count
-# the codes they use. Under `quick` (80 batches of 16 crops, about a CPU minute) expect blurred colour layouts.
-# The deep dives below compare the three objectives at this budget and show the same models trained far longer.
-# Notebook 12 builds its generator on this model when it fits.
+# We reconstruct the held-out images in eval mode, since a training-mode forward would update the EMA codebook, and
+# count the codes they use. Under `quick`, trained on 80 batches of 16 crops in about a CPU minute, expect blurred
+# colour layouts. The deep dives below compare the three objectives at this budget and show the same models trained
+# far longer. Notebook 12 builds its generator on this model when it fits.
 
 # %% tags=["fig-vqgan-recons"]
 usage = CodeUsageTracker(K)

@@ -11,7 +11,7 @@
 # **Prerequisites.** Notebook 06 (the causal prior `course_lib.prior.CodePrior`, temperature and top-k) and
 # notebook 11 (the VQ-GAN, `course_lib.vqgan`).
 #
-# **Estimated time.** Core path about 39 min; 4 deep dives about 32 min more (estimated from this notebook by `make
+# **Estimated time.** Core path about 38 min; 4 deep dives about 32 min more (estimated from this notebook by `make
 # stats`). Machine: about 44 s under `quick` on 2 CPU cores; about 8 min of training under `standard` on a T4
 # (estimated from FLOPs, not yet timed).
 
@@ -60,14 +60,13 @@ stage2_diagram();
 
 # %% [markdown]
 # ## 1. Stage 1: a VQ-GAN tokenizer
-# Stage 2 needs a tokenizer and labelled images to condition on. The natural choice is your VQ-GAN from notebook
-# 11, but it fits only if it was trained on this notebook's labelled dataset. Under `quick` it saw natural crops
-# without labels, under `standard` CIFAR-10, while this notebook is class-conditional on Fashion-MNIST. The next
-# cell says which tokenizer it uses.
+# Stage 2 needs a tokenizer and labelled images to condition on. Your VQ-GAN from notebook 11 fits only if it was
+# trained on this notebook's labelled dataset. Under `quick` it saw unlabelled natural crops, under `standard`
+# CIFAR-10; this notebook is class-conditional on Fashion-MNIST. The next cell says which tokenizer it uses.
 #
-# Its own tokenizer is a small `course_lib.vqgan.VQGAN` (`course_lib.tokenizer`, shared with notebook 13): a 7×7
-# grid of codes and the EMA quantizer of notebook 05. Under `quick` it trains for a CPU minute with L1 and the
-# quantizer loss only; under `standard` with the perceptual and adversarial terms too.
+# Its own tokenizer, `course_lib.tokenizer`, is a small `course_lib.vqgan.VQGAN` shared with notebook 13: a 7×7
+# grid of codes and the EMA quantizer of notebook 05. Under `quick` it trains for a CPU minute on L1 and the
+# quantizer loss only; `standard` adds the perceptual and adversarial terms.
 
 # %%
 import math
@@ -113,9 +112,9 @@ plt.show()
 
 # %% [markdown]
 # ## 2. Stage 2: a class-conditional transformer over the tokens
-# As in notebook 06: flatten each grid in raster order, put a **class token** first (a learned embedding of the
-# label), and minimise the next-token cross-entropy, as Esser et al. (2021) do for class-conditional ImageNet.
-# AdamW decays only the linear layers' weight matrices (`weight_decay_groups`, as in minGPT and taming's GPT):
+# As in notebook 06, flatten each grid in raster order and minimise the next-token cross-entropy, with a **class
+# token** first: a learned embedding of the label. Esser et al. (2021) do this for class-conditional ImageNet.
+# As in minGPT and taming's GPT, AdamW decays only the linear layers' weight matrices (`weight_decay_groups`):
 # decay pulls towards 0, which is wrong for embeddings and LayerNorm gains.
 
 # %%
@@ -140,8 +139,8 @@ _ = prior.eval()
 # which codes are common. So the bar is the **unigram** code length: held-out tokens coded with the training
 # tokens' code frequencies. Expect the transformer to need clearly fewer bits.
 #
-# Image likelihoods are usually reported in **bits per dimension** (the convention of PixelCNN++, Salimans et al.
-# 2017, and the Sparse Transformer, Child et al. 2019). Ours are bits per token of lossy 4×4 patches: not comparable.
+# Image likelihoods are usually reported in **bits per dimension** (PixelCNN++, Salimans et al. 2017; the Sparse
+# Transformer, Child et al. 2019). Ours are bits per token of lossy 4×4 patches: not comparable.
 
 # %%
 with torch.no_grad():
@@ -164,8 +163,8 @@ plt.show()
 
 # %% [markdown]
 # Do the samples show the class they were asked for? The course's feature network is a Fashion-MNIST classifier
-# (`course_lib.image_quality`), so it can judge. Chance is 10%; on the tokenizer's reconstructions of real images the
-# classifier is right less often than on the images themselves, so expect a value between the two.
+# (`course_lib.image_quality`), so it can judge. Chance is 10%; on the tokenizer's reconstructions of real images
+# it is right less often than on the images themselves, so expect a value between the two.
 
 # %%
 from course_lib.image_quality import load_feature_net
@@ -226,8 +225,8 @@ print(f"nucleus of p = {CFG.top_p}: from {int(nucleus.min())} to {int(nucleus.ma
 
 # %% [markdown]
 # **Explore temperature, top-k and top-p.** `CodePrior.sample(..., top_p=...)` applies your filter after
-# temperature and top-k. The bar chart shows the distribution at the position where the prior hesitates most (grey:
-# the prior; blue: what is sampled from, here the nucleus of 0.8); the title measures the samples.
+# temperature and top-k. The bar chart shows the distribution where the prior hesitates most. Grey is the prior;
+# blue is what is sampled from, here the nucleus of 0.8. The title measures the samples.
 
 # %%
 from functools import partial
@@ -392,8 +391,8 @@ check_complete_codes(complete_codes, seed=1, temperature=0.5, top_k=2)
 
 # %% [markdown]
 # Your `complete_codes` at work (`CodePrior.sample(..., known=(keep, tokens))` does the same, faster). We keep the
-# top 4 rows of the 7×7 grid and sample the bottom 3 rows, twice. The last row is the baseline of the test below:
-# a sample drawn without the known rows, which are pasted in afterwards.
+# top 4 rows of the 7×7 grid and sample the bottom 3 rows, twice. The last row is the **paste-after** baseline of
+# the test below: a sample drawn without the known rows, pasted in afterwards.
 
 # %% tags=["fig-completions"]
 from course_lib.checks.generation import complete_codes_reference
@@ -412,16 +411,15 @@ plt.show()
 # %% [markdown]
 # **Does the prior use the known part?** Comparing completions with free samples cannot fail: the decoder lets every
 # pixel depend on every token, so pasting the true top into *any* sample pulls its bottom towards the truth. Two
-# tests that could come out the other way, on held-out images (`course_lib.generation.completion_tests`):
+# tests that could fail, on held-out images (`course_lib.generation.completion_tests`):
 #
 # 1. **Likelihood.** The code length of the true bottom after its own top, against after the top of another test
 #    image of the same class. A prior that ignores the top scores both the same.
-# 2. **Pixels.** Bottom-part error of completions against a **paste-after** baseline: a sample drawn without the
-#    known tokens, into which they are pasted afterwards. Both decode the same true top; only the completion let the
-#    prior see it.
+# 2. **Pixels.** Bottom-part error of completions against the **paste-after** baseline above. Both decode the same
+#    true top; only the completion let the prior see it.
 #
-# Both are paired per image. If the prior uses the top, expect both differences positive, with 95% intervals
-# (bootstrap over images) above 0.
+# Both are paired per image. If the prior uses the top, expect both differences positive, with 95% bootstrap
+# intervals over images above 0.
 
 # %%
 from course_lib.generation import completion_tests

@@ -94,7 +94,7 @@ print(f"frozen tokenizer: {tok.description}. {tuple(codes_test.shape[1:])} codes
 # ## 2. Super-resolution ×4 and its classical answers
 # Each test image is averaged over 4×4 blocks and brought back to 28×28 by bicubic interpolation (`degrade`): the
 # input of every restorer. Iterative back-projection (Irani & Peleg 1991) corrects the bicubic image until its
-# block means match the input; its iterations are tuned on held-out validation images, never on test images.
+# block means match the input; its iterations are tuned on validation images, never on test images.
 
 # %% tags=["fig-sr-classical"]
 bad_train, bad_test = degrade(x_train, CFG.factor), degrade(x_test, CFG.factor)
@@ -104,7 +104,7 @@ show_table(sr_rows, BASELINE_HEADERS, title=f"super-resolution x{CFG.factor}: tu
 
 # %% [markdown]
 # The learned restorer of this lesson does not output pixels. It predicts, for every cell of the code grid, which
-# of the frozen tokenizer's `K` codes the clean image has there, and the frozen decoder draws the image:
+# of the frozen tokenizer's `K` codes the clean image has there; the frozen decoder draws the image:
 
 # %% tags=["fig-code-restorer-diagram"]
 from course_lib.diagrams import code_restorer_diagram
@@ -144,7 +144,7 @@ code_prediction_loss = solved_or_reference(code_prediction_loss, course_lib.rest
 # Both are a `RestorationNet` with the same trunk, steps, batch, optimiser and learning rate (`train_restorer`):
 #
 # - **code predictor**: K logits per cell, trained with your loss; at test time the most likely code per cell,
-#   decoded by the frozen decoder (a prior learned from clean images, which it did not have to train);
+#   decoded by the frozen decoder, a prior learned from clean images that it did not have to train;
 # - **L2 regressor**: a correction to the bicubic image, trained with the mean squared error.
 
 # %%
@@ -176,14 +176,14 @@ plt.show()
 
 # %% [markdown]
 # ## 4. Distortion and realism, measured separately
-# **Distortion** is the error against each image's own truth: PSNR and SSIM. **Realism** asks whether the set of
-# outputs looks like real images, measured against other real test images in three ways:
+# **Distortion** is the error against each image's own truth: PSNR and SSIM. **Realism** compares the set of
+# outputs with other real test images, in three ways:
 #
-# - KID in the **judge net**, which no model here trained with (its data and blind spots are printed below; it
-#   never saw Fashion-MNIST, so its scale is not calibrated here);
-# - KID in the **course feature net**, the net that notebook 11's perceptual loss trains against;
-# - two **model-free** measures: the log power spectrum distance and the contrast-normalised sharpness (1 = as
-#   sharp as real).
+# - KID in the **judge net**, which no model here trained with. It never saw Fashion-MNIST, so its scale is not
+#   calibrated here; its data and blind spots are printed below;
+# - KID in the **course feature net**, the one notebook 11's perceptual loss trains against;
+# - two **model-free** measures: the log power spectrum distance and the contrast-normalised sharpness, where 1 is
+#   as sharp as real.
 #
 # Blau and Michaeli (2018) proved that distortion and realism cannot both be optimal: the least-squares estimate
 # averages the plausible answers into a blur. So expect the L2 regressor to win on PSNR, and the code predictor,
@@ -201,7 +201,7 @@ plt.show()
 
 # %% [markdown]
 # **Verdicts.** Each comparison below is one interval of a difference between two methods on the same images
-# (bootstrap over the images). A verdict needs the interval to exclude zero.
+# with a bootstrap over them. A verdict needs the interval to exclude zero.
 
 # %%
 d_psnr = sr.psnr_difference("L2 regressor", "code predictor")
@@ -310,13 +310,13 @@ print(verdict(dd_psnr.low > 0, f"{best} has the lower distortion.", f"{best} doe
 # %% [markdown]
 # ## 5. Free-form inpainting with a masked-token model
 # Notebook 12's raster prior sees only the codes above and to the left of a hole. **MaskGIT** (Chang et al. 2022)
-# trains a **bidirectional** transformer instead (`MaskedTokenModel`: `CodePrior`'s blocks, full attention):
+# trains a **bidirectional** transformer instead: `MaskedTokenModel`, `CodePrior`'s blocks with full attention.
 #
-# - **training** (sec. 3.1): replace some codes by a `[MASK]` token and predict the true codes there, with the
+# - **training** (section 3.1): replace some codes by a `[MASK]` token and predict the true codes, with the
 #   cross-entropy over the masked positions only;
-# - **the mask schedule** (sec. 3.3): per image draw $r \sim U(0, 1)$ and mask $\lceil \gamma(r)\, T \rceil$ of
-#   the $T$ positions, $\gamma(r) = \cos(\pi r / 2)$, so the model sees every amount of context;
-# - **iterative decoding** (sec. 3.2): start with `[MASK]` in the hole; at each step predict every masked
+# - **the mask schedule** (section 3.3): per image draw $r \sim U(0, 1)$ and mask $\lceil \gamma(r)\, T \rceil$
+#   of the $T$ positions, $\gamma(r) = \cos(\pi r / 2)$, so the model sees every amount of context;
+# - **iterative decoding** (section 3.2): start with `[MASK]` in the hole. At each step predict every masked
 #   position, **keep the most confident** and mask the rest again, so that $\lceil \gamma(s/S)\, N \rceil$ of
 #   the $N$ hole positions are still masked after step $s$ of $S$.
 
@@ -387,9 +387,9 @@ check_masked_decode_step(masked_decode_step, seed=5, shape=(3, 12, 7), n=(1, 4, 
 # MaskGIT (with your loss) and notebook 12's raster prior train on the clean codes with the same sizes, optimiser,
 # batch and steps, over `CFG.ip_seeds` seeds (`train_filler`). The holes are random rectangles of 2-4 by 2-4 codes,
 # the same for every method. Both fillers take the most likely code at each decision, since distortion is
-# measured against the true image. Classical fills need no training: **harmonic** (Laplace's equation from the
-# hole's boundary), **biharmonic** (scikit-image; it also continues the gradients), and the **mean training
-# image**, which ignores the image.
+# measured against the true image. Classical fills need no training. The **harmonic** fill solves Laplace's
+# equation from the hole's boundary; the **biharmonic** one, from scikit-image, also continues the gradients; the
+# **mean training image** ignores the image.
 
 # %%
 import course_lib.maskgit

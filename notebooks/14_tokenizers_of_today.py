@@ -70,7 +70,7 @@ device = ENV.device
 # %% [markdown]
 # ## 1. One autoencoder, one budget
 # We reuse notebook 04's VQ-VAE on Fashion-MNIST: a 28x28 image becomes a 7x7 grid of vectors. Only the quantizer
-# changes from arm to arm, and each gets `CFG.bits` bits per vector.
+# changes between arms; each gets `CFG.bits` bits per vector.
 
 # %%
 train = load_dataset(CFG.dataset, "train", n=CFG.n_train)
@@ -234,10 +234,13 @@ for kind in bench.KINDS:
 
 # %% [markdown]
 # ## 4. Side by side at equal bits
-# Each arm trains the same autoencoder from the same seed for the same steps. On held-out images we measure
-# PSNR and SSIM; realism as KID in the features of notebook 11's judge (lower is closer to real test images) and as
-# contrast-normalised sharpness over that of real images (1 = as sharp); the share of the codebook used and the
-# entropy of the tokens in bits; and the time per training step.
+# Each arm trains the same autoencoder from the same seed for the same steps. On held-out images we measure:
+#
+# - PSNR and SSIM;
+# - realism: KID in the features of notebook 11's judge, lower being closer to real test images, and
+#   contrast-normalised sharpness over that of real images, 1 being as sharp;
+# - the share of the codebook used and the entropy of the tokens in bits;
+# - the time per training step.
 #
 # The judge was trained on crops of colour photographs, never on clothing or grey images. By its card it reacts
 # more to a colour cast than to blur or noise, and grey images leave it only shape and texture. Hence the second,
@@ -259,7 +262,7 @@ for seed in range(CFG.seeds):
 
 # %% [markdown]
 # Each cell is the mean over seeds with a 95% confidence interval: a Student t interval over independent seeds
-# (`seeds - 1` degrees of freedom, `course_lib.evidence.replicate_interval`).
+# with `seeds - 1` degrees of freedom (`course_lib.evidence.replicate_interval`).
 
 # %% tags=["fig-tokenizer-table"]
 keys = ["psnr", "ssim", "kid_x1e3", "sharpness_ratio", "usage", "entropy_bits", "ms_per_step"]
@@ -325,11 +328,11 @@ print(verdict(big["lfq"] > big["vq"] and big["fsq"] > big["vq"],
 # %% [markdown]
 # ## 5. Rate control: one model, several bit rates
 # A residual VQ decoded with its first `k` levels sends `k log2 K` bits. But a decoder trained on all `L` levels
-# decodes the first levels alone badly. **Quantizer dropout** (SoundStream, section III-C) uses only the first `n`
-# levels in each training batch, `n` drawn from 1 to `L`, so one model serves every rate.
+# decodes the first levels alone badly. **Quantizer dropout**, from section III-C of SoundStream, uses only the
+# first `n` levels in each training batch, `n` drawn from 1 to `L`, so one model serves every rate.
 #
 # We train one such model and decode it with 1 to `CFG.rd_levels` levels. Against it stand models trained
-# separately at each rate (same steps each), and the full-rate one decoded with fewer levels ("truncated").
+# separately at each rate for the same steps, and the "truncated" full-rate model decoded with fewer levels.
 
 # %%
 rd_common = {**common, "steps": CFG.rd_steps, "judge": None}

@@ -41,13 +41,13 @@ ENV = course_lib.setup_notebook(seed=0, release=RELEASE)
 # ## 1. The method
 # Each claim is quoted in Chinese, with a translation and its section. The article holds two versions of one text:
 # `§4.1` is a section of the first, `v2 §4.2` of the second. Each claim gets one of four tests:
-# - a **measurement**: an experiment that could have come out the other way. `claim(...)` asserts its result and the
+# - a **measurement**: an experiment that could have come out the other way. `claim(...)` asserts its result; the
 #   verdict is printed from the numbers. Every measured claim fails when training is cut to 3 steps.
 # - a **demonstration**: the outcome follows from a definition, a wiring or a count, shown concretely.
 # - a **derivation**: a line of algebra, checked on numbers.
 # - a **literature check**: each reference looked up.
 #
-# Each test is a deep dive; section 2 collects the verdicts. Read the deep dives whose lessons you want to revisit.
+# Each test is a deep dive; section 2 collects the verdicts. Read the ones whose lessons you want to revisit.
 # The models are small, so the numbers are small-model numbers.
 
 # %%
@@ -1428,12 +1428,12 @@ show_table([[k, *RESULTS[k]] for k in sorted(RESULTS)],
 #   aligned with what, so there is nothing to measure. What GAN training does balance is measured in 08 and 09.
 # - The VAE as "maximising the reconstruction probability" with no KL term (§2.1): an omission, not a claim. 01
 #   builds the ELBO with its KL; claim 17 checks the article's KL.
-# - Undefined names in the listings (`num_epochs`, `train_loader`, `device`; `plt` never imported; §5.2.1, v2
-#   §5.4): claim 9 supplies them, and the listings still fail for other reasons.
+# - Undefined names in the listings of §5.2.1 and v2 §5.4: `num_epochs`, `train_loader`, `device`; `plt` is never
+#   imported. Claim 9 supplies them; the listings still fail for other reasons.
 # - The motivation (§1) and the diagram (§2.2): the stability motive is claim 4; the diagram's wiring is claim 3.
 # - Faces, VR, games, film, speech, video and face recognition (§7.2, v2 §6.1-6.4), and the FAQ's advice (§10.3,
-#   §10.5, v2 §9.3, §9.5): speculation or advice, not claims these small models can test. (VQ-VAE speech is real:
-#   van den Oord et al. 2017, section 4.3.)
+#   §10.5, v2 §9.3, §9.5): speculation or advice, not claims these small models can test. VQ-VAE speech is real
+#   (van den Oord et al. 2017, section 4.3).
 
 # %% [markdown]
 # ## Summary
