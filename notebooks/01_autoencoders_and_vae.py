@@ -238,7 +238,7 @@ check_gaussian_kl(gaussian_kl, seed=4, shape=(3, 11))
 #
 # $$-\mathcal L(x) \approx \underbrace{-\log p_\theta(x \mid z)}_{\text{rec: a sum over pixels}} + \beta\,\underbrace{\mathrm{KL}\big(q(z\mid x)\,\|\,\mathcal N(0, I)\big)}_{\text{kl: a sum over latent units}}, \qquad z = \mu + \sigma\varepsilon,$$
 #
-# with one sample $z$ per image. The ELBO has $\beta = 1$; section 4 changes it. Under the Bernoulli decoder,
+# with one sample $z$ per image. The ELBO has $\beta = 1$; a deep dive changes it. Under the Bernoulli decoder,
 # $-\log p_\theta(x \mid z)$ is the binary cross-entropy of the decoder's logits, summed over the pixels:
 # `F.binary_cross_entropy_with_logits(logits, x, reduction="none")`, not its default, which averages. The loss to
 # train on is the mean of $-\mathcal L(x)$ over the batch.
@@ -387,7 +387,7 @@ print(verdict(contrast["prior samples"] < 0.9 * contrast["reconstructions"],
 
 # %% [markdown]
 # ## Deep dive: the closed-form KL against Monte Carlo
-# *Adds a numerical check of exercise 2's formula. The core path resumes at section 5.*
+# *Adds a numerical check of exercise 2's formula. The core path resumes at section 4.*
 #
 # Estimate $\mathrm{KL}(q(z\mid x)\,\|\,p(z)) = \mathbb E_q[\log q(z\mid x) - \log p(z)]$ for 64 test images by
 # averaging over `CFG.mc_samples` draws of $z$ from each posterior. The estimate's standard error comes from the same
@@ -412,7 +412,7 @@ claim((z_scores < 5).all(), f"closed-form KL within 5 standard errors of Monte C
 
 # %% [markdown]
 # ## Deep dive: walk the latent plane
-# *Adds an interactive traversal of the 2-D VAE. The core path resumes at section 5.*
+# *Adds an interactive traversal of the 2-D VAE. The core path resumes at section 4.*
 #
 # Move the sliders to walk through the latent plane; the red cross marks $z$, the dashed box the grid of section 2.4.
 # Without widgets (a static page) the figure shows the default position.
@@ -441,7 +441,7 @@ explorer(draw_traversal, z1=Slider(-lim, lim, 0.5, step=0.1, label="$z_1$"),
 
 # %% [markdown]
 # ## Deep dive: beta-VAE and inactive units
-# *Adds what a larger KL weight does to the latent units. The core path resumes at section 5.*
+# *Adds what a larger KL weight does to the latent units. The core path resumes at section 4.*
 #
 # Higgins et al. (2017) weight the KL term: loss = rec + $\beta$ KL. With $\beta > 1$ the codes are pushed harder
 # towards the prior. A dimension whose $q(z_j\mid x)$ equals the prior for every $x$ carries no information, costs
@@ -508,7 +508,7 @@ for ax, beta, model in [(axes[0], 1.0, vae), (axes[1], CFG.big_beta, vae_beta)]:
 plt.show()
 
 # %% [markdown]
-# ## 5. What discrete latents change, and what they do not
+# ## 4. What discrete latents change, and what they do not
 #
 # The VQ-VAE (van den Oord, Vinyals & Kavukcuoglu 2017) replaces the Gaussian code by a *grid of discrete codes*,
 # each the index of a vector in a learned codebook of size $K$. With a uniform prior and a one-hot posterior, the KL

@@ -200,3 +200,18 @@ def test_prose_style_counts_asides_and_long_sentences():
     assert st["asides"] == 2, st
     # sentences: the two of the paragraph, the two list items, the code-span one, and the 42-word one, which is long
     assert st["sentences"] == 6 and st["long_sentences"] == 1, st
+
+
+def test_core_sections_are_numbered_without_gaps_and_deep_dives_resume_at_the_next_one():
+    """Moving a section into a deep dive must renumber the core path: sections 1..n, and every "The core path
+    resumes at section N" names the next numbered heading after it (01 once resumed at a section 5 after a 3)."""
+    import re
+
+    for py in build.notebook_sources():
+        s = py.read_text(encoding="utf-8")
+        heads = [(m.start(), m.group(1)) for m in re.finditer(r"^# #{2,3} (\d+(?:\.\d+)?)\.? ", s, re.M)]
+        top = [int(n) for _, n in heads if "." not in n]
+        assert top == list(range(1, len(top) + 1)), f"{py.name}: core sections numbered {top}"
+        for m in re.finditer(r"core path resumes at section (\d+(?:\.\d+)?)", s):
+            after = [n for pos, n in heads if pos > m.start()]
+            assert after and after[0] == m.group(1), f"{py.name}: resumes at section {m.group(1)}, next is {after[:1]}"
