@@ -11,6 +11,7 @@
 #   make sync                                    regenerate each .ipynb from its .py source, the student edition
 #                                                (notebooks/student/), each header's estimated time and the README syllabus
 #   make stats                                   the student's estimated time per lesson (core path, deep dives)
+#   make stats ARGS="--places 07"                where lesson 07's core prose has asides and long sentences
 #   make machine-times                           the README's `quick` column from the last test-notebooks run
 #   make outcomes | slides                       instructors: expected outcomes of the open exercises; lecture decks
 #   make site                                    the browsable edition in build/site/ (student edition, maths offline)
@@ -188,7 +189,7 @@ sync: setup-test
 	$(BIN)/python -m course_lib.build sync
 
 stats: setup-test
-	@$(BIN)/python -m course_lib.build stats
+	@$(BIN)/python -m course_lib.build stats $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'

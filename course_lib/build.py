@@ -445,16 +445,17 @@ def _plain_prose(md: str) -> str:
     return "\n".join(keep)
 
 
-def prose_style(md: str) -> Dict[str, int]:
+def prose_style(md: str, places: bool = False) -> Dict[str, Any]:
     """Two measures of plain writing in a markdown text (issue 21 compared d2l and the UvA notebooks):
     ``asides``, the parenthesised phrases that interrupt a sentence (not counted: citations with a year, short
     cross-references such as "(notebook 06)", an acronym such as "(KID)", a tensor shape such as "(B, C, H, W)"),
     and ``sentences`` with ``long_sentences``, those over :data:`LONG_SENTENCE_WORDS` words (a list item or a
-    paragraph ends a sentence too); ``prose_words``, the words of the running text (maths or code: one word)."""
+    paragraph ends a sentence too); ``prose_words``, the words of the running text (maths or code: one word).
+    With ``places``, also ``aside_texts`` and ``long_texts``: what was counted, to find and rewrite it."""
     text = _plain_prose(md)
-    asides = sum(1 for inner in re.findall(r"\(([^()]*)\)", text)
-                 if inner.strip() and inner.strip() != "X" and not _NOT_ASIDE_RE.search(inner.strip())
-                 and not _SHAPE_RE.match(inner))
+    aside_texts = [" ".join(inner.split()) for inner in re.findall(r"\(([^()]*)\)", text)
+                   if inner.strip() and inner.strip() != "X" and not _NOT_ASIDE_RE.search(inner.strip())
+                   and not _SHAPE_RE.match(inner)]
     units = []
     for block in re.split(r"\n\s*\n|\n\s*(?:[-*]|\d+\.)\s+", text):
         pieces = re.split(r"(?<=[.!?])\s+(?=[A-Z(*\"'X0-9])", " ".join(block.split()))
@@ -465,9 +466,12 @@ def prose_style(md: str) -> Dict[str, int]:
                 units.append(piece)
         units.append(None)     # a block always ends a sentence
     units = [u for u in units if u is not None and WORD_RE.search(u)]
-    long = sum(1 for u in units if len(WORD_RE.findall(u)) > LONG_SENTENCE_WORDS)
-    return {"asides": asides, "sentences": len(units), "long_sentences": long,
-            "prose_words": len(WORD_RE.findall(text))}
+    long_texts = [u for u in units if len(WORD_RE.findall(u)) > LONG_SENTENCE_WORDS]
+    out = {"asides": len(aside_texts), "sentences": len(units), "long_sentences": len(long_texts),
+           "prose_words": len(WORD_RE.findall(text))}
+    if places:
+        out.update(aside_texts=aside_texts, long_texts=long_texts)
+    return out
 
 
 def _exercise_minutes(solution_lines: int) -> float:
@@ -513,7 +517,7 @@ def deep_dive_problems(nb, name: str) -> List[str]:
     return problems
 
 
-def lesson_stats(py_path: Path) -> Dict[str, Any]:
+def lesson_stats(py_path: Path, places: bool = False) -> Dict[str, Any]:
     """Count what a student reads and does in one notebook and estimate the time, for the core path and the deep
     dives separately (:data:`RATES`).
 
@@ -526,12 +530,14 @@ def lesson_stats(py_path: Path) -> Dict[str, Any]:
     their reference solution). Not counted: the "Estimated time" paragraph itself, the further-reading list, the
     time the machine takes (listed beside it), the set-up cell (the same in every lesson; 00 explains it) and the
     ungraded "More to try" exercises' work (their text is).
-    """
+
+    With ``places``, ``out["places"]`` lists each aside and long sentence of the prose as (part, cell index, kind,
+    text) (``make stats ARGS="--places 07"``)."""
     nb = notebook_from_source(Path(py_path))
     parts = {"core": _empty_counts(), "deep": _empty_counts()}
     deep_level = skip_level = None
-    deep_titles = []
-    for cell in nb.cells:
+    deep_titles, found = [], []
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
             m = HEADING_RE.search(cell.source)
             if m:   # the cell's first heading decides where it belongs
@@ -552,8 +558,13 @@ def lesson_stats(py_path: Path) -> Dict[str, Any]:
         if cell.cell_type == "markdown":
             text = ESTIMATE_RE.sub(" ", cell.source)
             c["words"] += _prose_words(text)
-            for k, v in prose_style(text).items():
-                c[k] += v
+            style = prose_style(text, places=places)
+            for k in ("asides", "sentences", "long_sentences", "prose_words"):
+                c[k] += style[k]
+            if places:
+                part = "deep" if deep_level is not None else "core"
+                found += [(part, index, "aside", t) for t in style["aside_texts"]]
+                found += [(part, index, "long sentence", t) for t in style["long_texts"]]
             c["figures"] += len(re.findall(r"!\[[^\]]*\]\(", text))
             c["tables"] += len(re.findall(r"(?:^\|.*\|\s*\n)+", text + "\n", flags=re.M))
             continue
@@ -580,6 +591,8 @@ def lesson_stats(py_path: Path) -> Dict[str, Any]:
             c["figures"] += sum(1 for fm in FIGURE_CALL_RE.finditer(s) if "ax=" not in s[fm.end():])
             c["tables"] += len(re.findall(r"\b(show_table|format_table)\(", s))
     out = {"notebook": Path(py_path).stem, "deep_dives": deep_titles}
+    if places:
+        out["places"] = found
     for key, c in parts.items():
         out[key] = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in c.items()}
         out[key]["minutes"] = round(_minutes(c), 1)
@@ -1211,6 +1224,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub.add_parser("check", help="fail if a notebook pair is out of sync")
     p = sub.add_parser("stats", help="the student's estimated time per lesson: core path and deep dives")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p.add_argument("--places", nargs="*", metavar="LESSON", default=None,
+                   help="list the core path's asides and long sentences, with their cell numbers, for these lessons "
+                        "(e.g. 07 11; none given: all)")
     p = sub.add_parser("student", help="write student versions with the solutions and hidden tests stripped")
     p.add_argument("--out", type=Path, default=ROOT / "build" / "student")
     p = sub.add_parser("workspace", help="make or update the student's workspace from the student edition (never "
@@ -1248,6 +1264,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 1
         print(f"synced {len(args.notebooks) or len(notebook_sources())} notebooks; rewrote {len(written)}: "
               + ", ".join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else p.name for p in written))
+        return 0
+    if args.cmd == "stats" and args.places is not None:
+        wanted = [w.zfill(2) if w.isdigit() else w for w in args.places]
+        for py in notebook_sources():
+            if wanted and not any(py.stem.startswith(w) for w in wanted):
+                continue
+            for part, index, kind, text in lesson_stats(py, places=True)["places"]:
+                if part == "core":
+                    print(f"{py.stem}, cell {index}: {kind}: {text[:110]}")
         return 0
     if args.cmd == "stats":
         rows = course_stats()

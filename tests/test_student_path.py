@@ -215,3 +215,15 @@ def test_core_sections_are_numbered_without_gaps_and_deep_dives_resume_at_the_ne
         for m in re.finditer(r"core path resumes at section (\d+(?:\.\d+)?)", s):
             after = [n for pos, n in heads if pos > m.start()]
             assert after and after[0] == m.group(1), f"{py.name}: resumes at section {m.group(1)}, next is {after[:1]}"
+
+
+def test_stats_places_name_the_cell_of_each_aside(tmp_path, capsys):
+    """`make stats ARGS="--places NN"` says where the counted asides and long sentences are."""
+    body = ("# %% [markdown]\n# # 09 · Toy\n\n# %% [markdown]\n# ## 1. Start\n# A line (an aside here) and more.\n\n"
+            "# %% [markdown]\n# ## Deep dive: more\n# *Adds more. The core path resumes at the summary.*\n"
+            "# Deep (a deep aside).\n\n# %% [markdown]\n# ## Summary\n# " + "word " * 45 + "end.\n")
+    s = build.lesson_stats(_lesson(tmp_path, body, "09_toy.py"), places=True)
+    assert ("core", 1, "aside", "an aside here") in s["places"]
+    assert ("deep", 2, "aside", "a deep aside") in s["places"]
+    assert [p[:3] for p in s["places"] if p[2] == "long sentence"] == [("core", 3, "long sentence")]
+    assert s["core"]["asides"] == 1 and s["deep"]["asides"] == 1 and s["core"]["long_sentences"] == 1
