@@ -189,7 +189,7 @@ def maskgit_diagram(steps: int = 3, hole: int = 8, show: bool = True):
     for s in range(1, steps + 1):
         stay = int(torch.ceil(cosine_schedule(torch.tensor(s / steps)) * hole)) if s < steps else 0  # float32 too
         remaining.append(max(min(stay, remaining[-1] - 1), 0))
-    order = [3, 6, 0, 5, 2, 7, 1, 4][:hole] + list(range(8, hole))   # an arbitrary confidence order, for the picture
+    order = torch.randperm(hole, generator=torch.Generator().manual_seed(3)).tolist()  # a made-up confidence order
     known = 2
     n = known + hole + known
     fig, ax = _canvas(11, 0.9 + 0.75 * (steps + 1), "MaskGIT: fill a hole in a few parallel steps", (-3.2, n + 3.8),

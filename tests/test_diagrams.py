@@ -68,4 +68,10 @@ def test_maskgit_diagram_follows_the_decoder_schedule():
         counts = [t.get_text() for t in fig.axes[0].texts if t.get_text().endswith("masked")]
         left += [0] * (steps - len(left))    # the decoder stops early once nothing is masked
         assert counts == [f"{k} of {hole} masked" for k in [hole] + left], (steps, hole, counts, left)
+        masked_per_row = {}   # and each row shows as many M cells as its count says
+        for t in fig.axes[0].texts:
+            if t.get_text() == "M":
+                y = round(t.get_position()[1])
+                masked_per_row[y] = masked_per_row.get(y, 0) + 1
+        assert [masked_per_row.get(-s, 0) for s in range(steps + 1)] == [hole] + left, (steps, hole, masked_per_row)
         plt.close(fig)
