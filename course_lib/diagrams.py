@@ -181,13 +181,12 @@ def maskgit_diagram(steps: int = 3, hole: int = 8, show: bool = True):
     before, none after the last (the counts of :func:`course_lib.maskgit.maskgit_complete`)."""
     import torch
 
-    from .maskgit import cosine_schedule
+    from .maskgit import scheduled_masked
 
-    # as course_lib.maskgit.maskgit_complete: ceil(gamma(s / S) N) stay masked after step s < S, at least one
-    # position is decided per step, none stays masked after the last
+    # as course_lib.maskgit.maskgit_complete: the schedule's count, but at least one position decided per step
     remaining = [hole]
     for s in range(1, steps + 1):
-        stay = int(torch.ceil(cosine_schedule(torch.tensor(s / steps)) * hole)) if s < steps else 0  # float32 too
+        stay = int(scheduled_masked(torch.tensor(hole), s, steps))
         remaining.append(max(min(stay, remaining[-1] - 1), 0))
     order = torch.randperm(hole, generator=torch.Generator().manual_seed(3)).tolist()  # a made-up confidence order
     known = 2

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from .prior import Block
 
-__all__ = ["cosine_schedule", "MaskedTokenModel", "MaskedLoss", "masked_token_loss", "masked_decode_step",
+__all__ = ["cosine_schedule", "scheduled_masked", "MaskedTokenModel", "MaskedLoss", "masked_token_loss", "masked_decode_step",
            "maskgit_complete", "random_box_masks", "train_filler"]
 
 
@@ -138,6 +138,14 @@ def masked_decode_step(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.T
     return torch.where(keep, pred, tokens), mask & ~keep
 
 
+def scheduled_masked(n0: torch.Tensor, step: int, steps: int, schedule: Callable = cosine_schedule) -> torch.Tensor:
+    """How many of ``n0`` positions (masked at the start) the schedule leaves masked after ``step`` of ``steps``:
+    ``ceil(schedule(step / steps) * n0)``, computed in float32, and none after the last step."""
+    if step >= steps:
+        return torch.zeros_like(n0)
+    return torch.ceil(schedule(torch.tensor(step / steps)) * n0).long()
+
+
 @torch.no_grad()
 def maskgit_complete(model: MaskedTokenModel, tokens: torch.Tensor, known: torch.Tensor, steps: int = 8,
                      step_fn: Callable = masked_decode_step,
@@ -158,7 +166,7 @@ def maskgit_complete(model: MaskedTokenModel, tokens: torch.Tensor, known: torch
     try:
         for s in range(1, steps + 1):
             left = mask.sum(dim=1)
-            stay = torch.ceil(schedule(torch.tensor(s / steps)) * n0).long() if s < steps else torch.zeros_like(n0)
+            stay = scheduled_masked(n0, s, steps, schedule)
             n_keep = torch.maximum(left - stay, (left > 0).long())                      # at least one per step
             cur, mask = step_fn(model(cur), cur, mask, n_keep)
             cur, mask = torch.as_tensor(cur).long(), torch.as_tensor(mask).bool()
