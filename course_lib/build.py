@@ -554,7 +554,8 @@ def lesson_stats(py_path: Path, places: bool = False) -> Dict[str, Any]:
                     skip_level = level
         if skip_level is not None:
             continue
-        c = parts["deep" if deep_level is not None else "core"]
+        part = "deep" if deep_level is not None else "core"
+        c = parts[part]
         if cell.cell_type == "markdown":
             text = ESTIMATE_RE.sub(" ", cell.source)
             c["words"] += _prose_words(text)
@@ -562,7 +563,6 @@ def lesson_stats(py_path: Path, places: bool = False) -> Dict[str, Any]:
             for k in ("asides", "sentences", "long_sentences", "prose_words"):
                 c[k] += style[k]
             if places:
-                part = "deep" if deep_level is not None else "core"
                 found += [(part, index, "aside", t) for t in style["aside_texts"]]
                 found += [(part, index, "long sentence", t) for t in style["long_texts"]]
             c["figures"] += len(re.findall(r"!\[[^\]]*\]\(", text))
