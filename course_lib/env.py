@@ -88,20 +88,20 @@ def display_path(path: Union[str, Path]) -> str:
 def temporary_environ(**values: Optional[str]) -> Iterator[None]:
     """Set (a string) or unset (``None``) environment variables for the ``with`` block, then restore each one as it
     was, set or unset: ``with temporary_environ(MPLBACKEND=None): ...``."""
+    def put(key: str, value: Optional[str]) -> None:
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
     saved = {k: os.environ.get(k) for k in values}
     try:
         for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+            put(k, v)
         yield
     finally:
         for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+            put(k, v)
 
 
 def keep_runs_on_drive(folder: str = "vae-to-vqgan-runs", mount_point: str = "/content/drive") -> Path:
